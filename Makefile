@@ -1,0 +1,42 @@
+# Every target that runs code installs first, so a fresh clone needs only Python 3.11+ and make.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export WALRUS_NUMBA_CACHE ?= $(CURDIR)/.numba-cache
+BENCH_DURATION ?= 5
+
+.PHONY: install test test-fast lint format demo bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+test: install
+	$(PY) -m pytest -q -m 'slow or not slow'
+
+test-fast: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+demo: install
+	$(VENV)/bin/walrus-harness bench storage --duration 1 \
+	    --json results/runs/demo/storage.json --plot results/runs/demo/storage.png
+
+bench: install
+	$(VENV)/bin/walrus-harness bench storage --duration $(BENCH_DURATION) \
+	    --json results/reference/storage.json --plot results/reference/storage.png
+
+clean:
+	rm -rf $(VENV) .numba-cache .pytest_cache .ruff_cache .hypothesis

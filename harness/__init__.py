@@ -1,0 +1,1 @@
+"""The verifier: runs clusters, drives workloads through faults, checks histories, reports."""

@@ -1,0 +1,1 @@
+"""Fault injection: partitions, clocks, processes, disks; acting through the cluster interface."""

@@ -1,0 +1,234 @@
+"""The store: a directory of topics, each a directory of segment files and a durable cursor.
+
+Layout under the store's root::
+
+    topics/<topic>.topic/<segment, 20 digits>.seg    one append-only file per segment
+    topics/<topic>.topic/cursor.json                 {"segment": s, "offset": o}, atomic replace
+"""
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from walrus import codec
+from walrus.durable import atomic_write_json, fsync_dir
+from walrus.names import check_topic
+from walrus.storage._errors import SegmentExists, StorageError, StoreClosed, UnknownSegment
+from walrus.storage._policy import FsyncPolicy
+from walrus.storage._segment import Segment, SegmentInfo
+
+DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
+_SUFFIX = ".topic"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A topic's read position: the next entry to hand out is ``offset`` of ``segment``."""
+
+    segment: int
+    offset: int
+
+
+class Store:
+    """Every segment this node holds, opened (and recovered) together.
+
+    Blocking methods are for plain threads; ``*_async`` methods are for trio tasks and never
+    block the event loop on disk I/O.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        fsync: str | FsyncPolicy = "each",
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+    ) -> None:
+        codec.warm_up()
+        self.root = Path(root)
+        self.policy = fsync if isinstance(fsync, FsyncPolicy) else FsyncPolicy.parse(fsync)
+        self.max_payload = max_payload
+        self._topics_dir = self.root / "topics"
+        self._topics_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._segments: dict[tuple[str, int], Segment] = {}
+        self._closed = False
+        self.recovery_notes: list[str] = []
+        for topic_dir in sorted(self._topics_dir.glob(f"*{_SUFFIX}")):
+            topic = check_topic(topic_dir.name.removesuffix(_SUFFIX))
+            for path in sorted(topic_dir.glob("*.seg")):
+                seg = Segment(path, topic, int(path.stem), self.policy, max_payload)
+                self._segments[(topic, seg.segment)] = seg
+                if seg.recovery_note:
+                    self.recovery_notes.append(seg.recovery_note)
+        self._syncer: threading.Thread | None = None
+        self._stop_syncer = threading.Event()
+        if self.policy.mode == "interval":
+            self._syncer = threading.Thread(target=self._sync_loop, name="store-sync", daemon=True)
+            self._syncer.start()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _topic_dir(self, topic: str) -> Path:
+        return self._topics_dir / f"{check_topic(topic)}{_SUFFIX}"
+
+    def _segment(self, topic: str, segment: int) -> Segment:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        try:
+            return self._segments[(topic, segment)]
+        except KeyError:
+            check_topic(topic)
+            raise UnknownSegment(topic, segment) from None
+
+    # --- segments --------------------------------------------------------------------------
+
+    def create_segment(self, topic: str, segment: int) -> None:
+        """Create an empty, open segment file (durably); SegmentExists if it is there already."""
+        if segment < 0:
+            raise ValueError(f"segment ids are non-negative, not {segment}")
+        topic_dir = self._topic_dir(topic)
+        with self._lock:
+            if self._closed:
+                raise StoreClosed("the store is closed")
+            if (topic, segment) in self._segments:
+                raise SegmentExists(topic, segment)
+            if not topic_dir.exists():
+                topic_dir.mkdir()
+                fsync_dir(self._topics_dir)
+            path = topic_dir / f"{segment:020d}.seg"
+            seg = Segment(path, topic, segment, self.policy, self.max_payload, create=True)
+            fsync_dir(topic_dir)
+            self._segments[(topic, segment)] = seg
+
+    def has_segment(self, topic: str, segment: int) -> bool:
+        """True if this store holds a file for the segment."""
+        return (topic, segment) in self._segments
+
+    def topics(self) -> list[str]:
+        """Every topic with at least one segment here, sorted."""
+        return sorted({t for t, _ in self._segments})
+
+    def segments(self, topic: str) -> list[SegmentInfo]:
+        """The segments of ``topic`` held here, by id."""
+        check_topic(topic)
+        return [s.info() for (t, _), s in sorted(self._segments.items()) if t == topic]
+
+    def info(self, topic: str, segment: int) -> SegmentInfo:
+        """Count, sealed state and size of one segment."""
+        return self._segment(topic, segment).info()
+
+    def count(self, topic: str, segment: int) -> int:
+        """Committed entries in a segment."""
+        return self._segment(topic, segment).count
+
+    def seal(self, topic: str, segment: int) -> int:
+        """Seal a segment (idempotent): no append lands after this returns. Returns its count."""
+        return self._segment(topic, segment).seal()
+
+    async def seal_async(self, topic: str, segment: int) -> int:
+        """seal() from a trio task."""
+        seg = self._segment(topic, segment)
+        return await trio.to_thread.run_sync(seg.seal)
+
+    # --- appends ---------------------------------------------------------------------------
+
+    def append(self, topic: str, segment: int, payload: bytes) -> int:
+        """Append one entry; returns its offset once it is committed per the fsync policy."""
+        seg = self._segments.get((topic, segment))
+        if seg is None or self._closed:
+            seg = self._segment(topic, segment)
+        return seg.append((payload,))
+
+    def append_batch(self, topic: str, segment: int, payloads: Sequence[bytes]) -> int:
+        """Append entries in order, all or none; returns the first one's offset."""
+        if not payloads:
+            raise ValueError("append_batch needs at least one payload")
+        return self._segment(topic, segment).append(payloads)
+
+    async def append_async(self, topic: str, segment: int, payload: bytes) -> int:
+        """append() from a trio task."""
+        return await self._segment(topic, segment).append_async((payload,))
+
+    async def append_batch_async(self, topic: str, segment: int, payloads: Sequence[bytes]) -> int:
+        """append_batch() from a trio task."""
+        if not payloads:
+            raise ValueError("append_batch needs at least one payload")
+        return await self._segment(topic, segment).append_async(payloads)
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def read(self, topic: str, segment: int, offset: int, max_count: int = 1) -> list[bytes]:
+        """Up to ``max_count`` entries from ``offset``: [] at the end, ReadPastEnd beyond it."""
+        return self._segment(topic, segment).read(offset, max_count)
+
+    async def read_async(
+        self, topic: str, segment: int, offset: int, max_count: int = 1
+    ) -> list[bytes]:
+        """read() from a trio task."""
+        seg = self._segment(topic, segment)
+        return await trio.to_thread.run_sync(seg.read, offset, max_count)
+
+    def scan(self, topic: str, batch: int = 4096) -> Iterator[tuple[int, int, bytes]]:
+        """Every committed entry of ``topic`` held here, as (segment, offset, payload), in order."""
+        for info in self.segments(topic):
+            offset = 0
+            while True:
+                chunk = self.read(topic, info.segment, offset, batch)
+                if not chunk:
+                    break
+                for payload in chunk:
+                    yield info.segment, offset, payload
+                    offset += 1
+
+    # --- cursors ---------------------------------------------------------------------------
+
+    def cursor(self, topic: str) -> Cursor | None:
+        """The durable cursor of ``topic``, or None if it was never set."""
+        path = self._topic_dir(topic) / "cursor.json"
+        try:
+            raw = json.loads(path.read_text())
+            return Cursor(int(raw["segment"]), int(raw["offset"]))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StorageError(f"{path}: unreadable cursor ({exc})") from exc
+
+    def set_cursor(self, topic: str, cursor: Cursor) -> None:
+        """Durably replace the cursor of ``topic``."""
+        topic_dir = self._topic_dir(topic)
+        if cursor.segment < 0 or cursor.offset < 0:
+            raise ValueError(f"a cursor is non-negative, not {cursor}")
+        with self._lock:
+            if not topic_dir.exists():
+                topic_dir.mkdir()
+                fsync_dir(self._topics_dir)
+        atomic_write_json(
+            topic_dir / "cursor.json", {"segment": cursor.segment, "offset": cursor.offset}
+        )
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def _sync_loop(self) -> None:
+        interval = self.policy.interval_ms / 1000
+        while not self._stop_syncer.wait(interval):
+            for seg in list(self._segments.values()):
+                seg.sync()
+
+    def close(self) -> None:
+        """Finish queued appends, sync per policy and close every file. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._stop_syncer.set()
+        if self._syncer is not None:
+            self._syncer.join()
+        for seg in self._segments.values():
+            seg.close()
