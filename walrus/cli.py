@@ -1,7 +1,192 @@
-"""``walrus``: the node's command line."""
+"""``walrus``: run a node, a local cluster, or talk to a node."""
 
 import argparse
+import logging
+import os
 import sys
+from pathlib import Path
+
+from walrus.config import (
+    DEFAULT_MAX_SEGMENT_ENTRIES,
+    Address,
+    ConfigError,
+    NodeConfig,
+    Peer,
+    env_int,
+)
+
+
+def _peer(text: str) -> Peer:
+    node, sep, addrs = text.partition("=")
+    parts = addrs.split(",")
+    if not sep or not node.isdigit() or len(parts) != 3:
+        raise ConfigError(
+            f"--peer takes ID=CLIENT_HOST:PORT,RPC_HOST:PORT,RAFT_HOST:PORT, not {text!r}"
+        )
+    client, rpc, raft = (Address.parse(p, f"--peer {node}") for p in parts)
+    return Peer(int(node), client, rpc, raft)
+
+
+def _route(text: str) -> tuple[int, Address, Address]:
+    node, sep, addrs = text.partition("=")
+    parts = addrs.split(",")
+    if not sep or not node.isdigit() or len(parts) != 2:
+        raise ConfigError(f"--route takes ID=RPC_HOST:PORT,RAFT_HOST:PORT, not {text!r}")
+    return int(node), Address.parse(parts[0], "--route"), Address.parse(parts[1], "--route")
+
+
+def add_node_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``walrus node`` and ``walrus cluster up``."""
+    g = p.add_argument_group("data plane")
+    g.add_argument(
+        "--max-segment-entries",
+        type=int,
+        help="entries per segment before rollover (default: $WALRUS_MAX_SEGMENT_ENTRIES or "
+        f"{DEFAULT_MAX_SEGMENT_ENTRIES:,})",
+    )
+    g.add_argument(
+        "--fsync",
+        default="each",
+        help="each (ack after fdatasync; default), none, or interval:<ms>",
+    )
+    g.add_argument("--lease-ms", type=int, default=2000, help="lease duration L (default 2000)")
+    g.add_argument("--drift", type=float, default=0.1, help="clock drift bound rho (default 0.1)")
+    g.add_argument(
+        "--compat",
+        choices=["walrus"],
+        help="reproduce Walrus 0.3's unsafe behaviour (for the verifier to catch)",
+    )
+    g.add_argument(
+        "--forward-timeout-ms",
+        type=int,
+        default=5000,
+        help="node-to-node call timeout (default 5000)",
+    )
+    g.add_argument(
+        "--monitor-ms",
+        type=int,
+        help="compat mode's rollover monitor period (default: $WALRUS_MONITOR_CHECK_MS or 10000)",
+    )
+    g.add_argument(
+        "--raft-password",
+        default=os.environ.get("WALRUS_RAFT_PASSWORD"),
+        help="encrypt and authenticate Raft traffic (default: $WALRUS_RAFT_PASSWORD)",
+    )
+    g.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+
+
+def node_config(
+    args: argparse.Namespace,
+    node_id: int,
+    peers: dict[int, Peer],
+    data_dir: Path,
+    rpc_routes=None,
+    raft_routes=None,
+) -> NodeConfig:
+    """A NodeConfig from parsed options."""
+    from walrus.lease import LeaseConfig
+    from walrus.metadata import RaftSettings
+    from walrus.storage import FsyncPolicy
+
+    max_entries = args.max_segment_entries
+    if max_entries is None:
+        max_entries = env_int("WALRUS_MAX_SEGMENT_ENTRIES", DEFAULT_MAX_SEGMENT_ENTRIES, 1)
+    monitor_ms = args.monitor_ms
+    if monitor_ms is None:
+        monitor_ms = max(10, env_int("WALRUS_MONITOR_CHECK_MS", 10_000, 1))
+    try:
+        fsync = FsyncPolicy.parse(args.fsync)
+        lease = LeaseConfig(args.lease_ms / 1000, args.drift)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if args.forward_timeout_ms <= 0:
+        raise ConfigError("--forward-timeout-ms must be positive")
+    return NodeConfig(
+        node_id=node_id,
+        data_dir=data_dir,
+        peers=peers,
+        rpc_routes=rpc_routes or {},
+        raft_routes=raft_routes or {},
+        max_segment_entries=max_entries,
+        fsync=fsync,
+        lease=lease,
+        compat=args.compat == "walrus",
+        raft=RaftSettings(password=args.raft_password),
+        forward_timeout=args.forward_timeout_ms / 1000,
+        monitor_interval=monitor_ms / 1000,
+    )
+
+
+def _node(args: argparse.Namespace) -> int:
+    from walrus.node import run_node
+
+    me = Peer(
+        args.id,
+        Address.parse(args.listen, "--listen"),
+        Address.parse(args.rpc, "--rpc"),
+        Address.parse(args.raft, "--raft"),
+    )
+    peers = {me.id: me}
+    for text in args.peer:
+        peer = _peer(text)
+        if peer.id in peers:
+            raise ConfigError(f"node {peer.id} is given twice (--id and --peer, or two --peer)")
+        peers[peer.id] = peer
+    rpc_routes, raft_routes = {}, {}
+    for text in args.route:
+        node, rpc, raft = _route(text)
+        rpc_routes[node], raft_routes[node] = rpc, raft
+    config = node_config(args, args.id, peers, Path(args.data_dir), rpc_routes, raft_routes)
+    _setup_logging(args.log_level, args.id)
+    run_node(config)
+    return 0
+
+
+def _setup_logging(level: str, node: int) -> None:
+    try:
+        logging.basicConfig(
+            level=level.upper(),
+            format=f"%(asctime)s node-{node} %(levelname)s %(name)s: %(message)s",
+        )
+    except ValueError:
+        raise ConfigError(
+            f"--log-level must be DEBUG, INFO, WARNING or ERROR, not {level!r}"
+        ) from None
+    logging.getLogger("pysyncobj").setLevel(logging.WARNING)
+
+
+def _cluster_up(args: argparse.Namespace) -> int:
+    from walrus.cluster import cluster_up
+
+    node_config(args, 1, {1: Peer(1, Address("h", 1), Address("h", 2), Address("h", 3))}, Path("."))
+    extra = [
+        *(
+            ["--max-segment-entries", str(args.max_segment_entries)]
+            if args.max_segment_entries
+            else []
+        ),
+        "--fsync",
+        args.fsync,
+        "--lease-ms",
+        str(args.lease_ms),
+        "--drift",
+        str(args.drift),
+        "--forward-timeout-ms",
+        str(args.forward_timeout_ms),
+        *(["--monitor-ms", str(args.monitor_ms)] if args.monitor_ms else []),
+        *(["--compat", args.compat] if args.compat else []),
+        "--log-level",
+        args.log_level,
+    ]
+    return cluster_up(args.nodes, args.base_port, Path(args.data_dir), extra)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    from walrus.repl import one_shot, repl
+
+    if args.op is None:
+        return repl(args.addr)
+    return one_shot(args.addr, args.op, args.args)
 
 
 def _store_info(args: argparse.Namespace) -> int:
@@ -32,14 +217,56 @@ def parser() -> argparse.ArgumentParser:
     """The argument parser of ``walrus``."""
     p = argparse.ArgumentParser(prog="walrus", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
+
+    node = sub.add_parser("node", help="run one node")
+    node.add_argument("--id", type=int, required=True, help="this node's id (a positive integer)")
+    node.add_argument("--data-dir", required=True, help="where the node keeps everything")
+    node.add_argument("--listen", required=True, help="client address HOST:PORT")
+    node.add_argument("--rpc", required=True, help="node RPC address HOST:PORT (cluster network)")
+    node.add_argument("--raft", required=True, help="Raft address HOST:PORT (cluster network)")
+    node.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        metavar="ID=CLIENT,RPC,RAFT",
+        help="another node of the cluster (repeat for each)",
+    )
+    node.add_argument(
+        "--route",
+        action="append",
+        default=[],
+        metavar="ID=RPC,RAFT",
+        help="reach node ID's RPC and Raft at these addresses instead (e.g. through a proxy)",
+    )
+    add_node_options(node)
+    node.set_defaults(run=_node)
+
+    cluster = sub.add_parser("cluster", help="local clusters").add_subparsers(
+        dest="cluster", required=True
+    )
+    up = cluster.add_parser("up", help="run N nodes on 127.0.0.1 until interrupted")
+    up.add_argument("--nodes", type=int, default=3, help="how many nodes (default 3)")
+    up.add_argument(
+        "--base-port", type=int, default=10080, help="P: node i uses P+i, P+100+i, P+200+i"
+    )
+    up.add_argument("--data-dir", required=True, help="node i's data goes in DATA_DIR/node-i")
+    add_node_options(up)
+    up.set_defaults(run=_cluster_up)
+
+    cli = sub.add_parser("cli", help="talk to a node: a REPL, or one command")
+    cli.add_argument("--addr", default="127.0.0.1:9091", help="the node's client address")
+    cli.add_argument("op", nargs="?", choices=["register", "put", "get", "state", "metrics"])
+    cli.add_argument("args", nargs="*", help="topic, and the payload for put")
+    cli.set_defaults(run=_cli)
+
     store = sub.add_parser("store", help="inspect a node's storage").add_subparsers(
         dest="store", required=True
     )
     info = store.add_parser(
         "info",
-        help="open a data directory (recovering torn tails) and list topics, segments, cursors",
+        help="open a store directory (recovering torn tails) and list topics, segments, cursors",
     )
-    info.add_argument("dir", help="the node's data directory")
+    info.add_argument("dir", help="the store directory (a node's DATA_DIR/store)")
     info.set_defaults(run=_store_info)
     return p
 
@@ -51,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.run(args)
-    except (StorageError, ValueError, OSError) as exc:
+    except (ConfigError, StorageError, ValueError, OSError) as exc:
         print(f"walrus: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -14,6 +14,10 @@ from collections.abc import Callable, Sequence
 
 import trio
 
+Guard = Callable[[int, int], None]
+"""Called under the queue's lock once records have offsets: ``guard(first, count)``. Raising
+refuses the append (the offsets are given back), so a guard decides atomically with sequencing."""
+
 
 class Request:
     """A queued appender's records, the offset given to the first, and how to wake it."""
@@ -26,6 +30,20 @@ class Request:
         self.error: BaseException | None = None
         self._done: threading.Lock | None = None
         self._trio: tuple[trio.lowlevel.TrioToken, trio.Event] | None = None
+
+    def done(self) -> bool:
+        """For a request begun from trio: True once committed (or failed)."""
+        return self._trio[1].is_set()
+
+    async def wait(self) -> int:
+        """For a request begun from trio: wait until committed; returns the first offset.
+
+        If the task is cancelled while waiting, the records may still be written.
+        """
+        await self._trio[1].wait()
+        if self.error is not None:
+            raise self.error
+        return self.first
 
 
 def _set_events(events: list[trio.Event]) -> None:
@@ -49,8 +67,9 @@ def _complete(batch: list[Request]) -> None:
 class GroupCommit:
     """A queue of append requests for one file and the leadership of its commits.
 
-    ``lock`` guards the queue and is shared with the owner's state. ``admit(payloads)`` runs
-    under it, in queue order: it refuses (by raising) or returns the offset of the first record.
+    ``lock`` guards the queue and is shared with the owner's state. ``admit(payloads, guard)``
+    runs under it, in queue order: it refuses (by raising) or returns the offset of the first
+    record.
     ``write(first, payloads)`` makes consecutive records durable per policy; it runs outside the
     lock, never twice at once.
     """
@@ -58,7 +77,7 @@ class GroupCommit:
     def __init__(
         self,
         lock: threading.Lock,
-        admit: Callable[[Sequence[bytes]], int],
+        admit: Callable[[Sequence[bytes], Guard | None], int],
         write: Callable[[int, Sequence[bytes]], None],
         name: str,
     ) -> None:
@@ -74,10 +93,10 @@ class GroupCommit:
         self._closed = False
         self._drainers = 0
 
-    def submit(self, payloads: Sequence[bytes]) -> int:
+    def submit(self, payloads: Sequence[bytes], guard: Guard | None = None) -> int:
         """Append from a plain thread; returns the first record's offset once it is committed."""
         with self._lock:
-            first = self._admit(payloads)
+            first = self._admit(payloads, guard)
             if self._leading:
                 req = Request(payloads, first)
                 req._done = threading.Lock()
@@ -97,23 +116,18 @@ class GroupCommit:
             raise req.error
         return first
 
-    async def submit_async(self, payloads: Sequence[bytes]) -> int:
-        """Append from a trio task without blocking the event loop.
-
-        If the task is cancelled while waiting, the records may still be written.
-        """
+    def begin(self, payloads: Sequence[bytes], guard: Guard | None = None) -> Request:
+        """Sequence records from a trio task without blocking; ``await request.wait()`` for the
+        commit. Offsets are given in the order begin() is called."""
         event = trio.Event()
         with self._lock:
-            req = Request(payloads, self._admit(payloads))
+            req = Request(payloads, self._admit(payloads, guard))
             req._trio = (trio.lowlevel.current_trio_token(), event)
             self._queue.append(req)
             if not self._leading:
                 self._leading = True
                 self._wake_helper_locked()
-        await event.wait()
-        if req.error is not None:
-            raise req.error
-        return req.first
+        return req
 
     def _drain_locked(self) -> None:
         self._drainers += 1

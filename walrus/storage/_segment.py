@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from walrus import codec
-from walrus.storage._commit import GroupCommit
+from walrus.storage._commit import GroupCommit, Guard, Request
 from walrus.storage._errors import (
     CorruptSegment,
     PayloadTooLarge,
@@ -115,7 +115,7 @@ class Segment:
 
     # --- appends ---------------------------------------------------------------------------
 
-    def _admit(self, payloads: Sequence[bytes]) -> int:
+    def _admit(self, payloads: Sequence[bytes], guard: Guard | None) -> int:
         if self._failed is not None:
             raise SegmentFailed(
                 f"segment {self.segment} of topic {self.topic!r} failed: {self._failed}"
@@ -134,6 +134,12 @@ class Segment:
             raise PayloadTooLarge(longest, self._max_payload)
         first = self._next
         self._next += len(payloads)
+        if guard is not None:
+            try:
+                guard(first, len(payloads))
+            except BaseException:
+                self._next = first
+                raise
         return first
 
     def _write(self, first: int, payloads: Sequence[bytes]) -> None:
@@ -182,13 +188,13 @@ class Segment:
             self._size += need
             self._count += n
 
-    def append(self, payloads: Sequence[bytes]) -> int:
+    def append(self, payloads: Sequence[bytes], guard: Guard | None = None) -> int:
         """Append records from a plain thread; returns the first one's offset once committed."""
-        return self._commit.submit(payloads)
+        return self._commit.submit(payloads, guard)
 
-    async def append_async(self, payloads: Sequence[bytes]) -> int:
-        """Append records from a trio task; returns the first one's offset once committed."""
-        return await self._commit.submit_async(payloads)
+    def begin_append(self, payloads: Sequence[bytes], guard: Guard | None = None) -> Request:
+        """Sequence records from a trio task; ``await`` the returned request's ``wait()``."""
+        return self._commit.begin(payloads, guard)
 
     def sync(self) -> None:
         """fdatasync the file if anything was written since the last sync.

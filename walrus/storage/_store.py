@@ -17,6 +17,7 @@ import trio
 from walrus import codec
 from walrus.durable import atomic_write_json, fsync_dir
 from walrus.names import check_topic
+from walrus.storage._commit import Guard, Request
 from walrus.storage._errors import SegmentExists, StorageError, StoreClosed, UnknownSegment
 from walrus.storage._policy import FsyncPolicy
 from walrus.storage._segment import Segment, SegmentInfo
@@ -152,15 +153,24 @@ class Store:
             raise ValueError("append_batch needs at least one payload")
         return self._segment(topic, segment).append(payloads)
 
+    def begin_append(
+        self, topic: str, segment: int, payloads: Sequence[bytes], guard: Guard | None = None
+    ) -> Request:
+        """From a trio task: sequence entries now, without blocking (so several begun in order
+        get offsets in that order); ``await request.wait()`` returns the first offset once the
+        entries are committed. ``guard(first, count)`` runs atomically with the sequencing and
+        may refuse it by raising."""
+        if not payloads:
+            raise ValueError("an append needs at least one payload")
+        return self._segment(topic, segment).begin_append(payloads, guard)
+
     async def append_async(self, topic: str, segment: int, payload: bytes) -> int:
         """append() from a trio task."""
-        return await self._segment(topic, segment).append_async((payload,))
+        return await self.begin_append(topic, segment, (payload,)).wait()
 
     async def append_batch_async(self, topic: str, segment: int, payloads: Sequence[bytes]) -> int:
         """append_batch() from a trio task."""
-        if not payloads:
-            raise ValueError("append_batch needs at least one payload")
-        return await self._segment(topic, segment).append_async(payloads)
+        return await self.begin_append(topic, segment, payloads).wait()
 
     # --- reads -----------------------------------------------------------------------------
 

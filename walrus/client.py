@@ -1,0 +1,312 @@
+"""Clients for the Walrus protocol: a blocking one and a pipelining trio one.
+
+Both raise typed errors. ``DefiniteError`` (any ``ERR`` but ``ERR indeterminate``) means the
+operation certainly did not happen; ``IndeterminateError`` means it may have: the node said so,
+the connection broke after the request was sent, or no reply came in time. A verifier records
+the first as ``fail`` and the second as ``info``.
+"""
+
+import json
+import socket
+from collections import deque
+from dataclasses import dataclass
+
+import trio
+
+from walrus import protocol
+
+
+class WalrusError(Exception):
+    """Base of every error the clients raise."""
+
+
+class DefiniteError(WalrusError):
+    """The node answered ``ERR ...``: the operation did not happen."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply)
+        self.reply = reply
+
+    @property
+    def unknown_topic(self) -> bool:
+        """True for ``ERR unknown topic``."""
+        return self.reply.startswith("ERR unknown topic")
+
+
+class IndeterminateError(WalrusError):
+    """The operation may or may not have happened."""
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where a PUTX landed: segment, offset, the node that acknowledged it, its epoch."""
+
+    segment: int
+    offset: int
+    node: int
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A GETX result: the payload and where it was stored."""
+
+    segment: int
+    offset: int
+    payload: bytes
+
+
+def check(reply: bytes) -> bytes:
+    """Raise the typed error an ``ERR`` reply stands for; return other replies."""
+    if reply.startswith(b"ERR"):
+        text = reply.decode("utf-8", "replace")
+        if text.startswith(f"ERR {protocol.INDETERMINATE}"):
+            raise IndeterminateError(text)
+        raise DefiniteError(text)
+    return reply
+
+
+def _put(command: str, topic: str, payload: bytes | str) -> bytes:
+    data = payload.encode() if isinstance(payload, str) else payload
+    return protocol.Request(command, topic, data).encode()
+
+
+def parse_putx(reply: bytes) -> Placed:
+    """``OK <segment> <offset> <node> <epoch>``."""
+    parts = check(reply).split(b" ")
+    if len(parts) != 5 or parts[0] != b"OK":
+        raise WalrusError(f"unexpected PUTX reply {reply[:80]!r}")
+    return Placed(*(int(p) for p in parts[1:]))
+
+
+def parse_get(reply: bytes) -> bytes | None:
+    """``OK <payload>`` → payload; ``EMPTY`` → None."""
+    reply = check(reply)
+    if reply == protocol.EMPTY:
+        return None
+    if reply == b"OK" or reply.startswith(b"OK "):
+        return reply[3:]
+    raise WalrusError(f"unexpected GET reply {reply[:80]!r}")
+
+
+def parse_getx(reply: bytes) -> Entry | None:
+    """``OK <segment> <offset> <payload>`` → Entry; ``EMPTY`` → None."""
+    reply = check(reply)
+    if reply == protocol.EMPTY:
+        return None
+    parts = reply.split(b" ", 3)
+    if len(parts) < 3 or parts[0] != b"OK":
+        raise WalrusError(f"unexpected GETX reply {reply[:80]!r}")
+    return Entry(int(parts[1]), int(parts[2]), parts[3] if len(parts) == 4 else b"")
+
+
+class Client:
+    """A blocking client on one connection (reconnects after a failure)."""
+
+    def __init__(self, host: str, port: int, timeout: float = 10.0) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self._sock: socket.socket | None = None
+
+    @classmethod
+    def at(cls, addr: str, timeout: float = 10.0) -> "Client":
+        """A client for ``host:port``."""
+        host, _, port = addr.rpartition(":")
+        return cls(host, int(port), timeout)
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _recv_exact(self, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self._sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("the node closed the connection")
+            buf += chunk
+        return bytes(buf)
+
+    def request(self, body: bytes) -> bytes:
+        """Send one request and return the raw reply (ERR included)."""
+        return self.pipeline([body])[0]
+
+    def pipeline(self, bodies: list[bytes]) -> list[bytes]:
+        """Send many requests at once; the raw replies, in order."""
+        if self._sock is None:
+            try:
+                self._sock = socket.create_connection((self.host, self.port), self.timeout)
+            except OSError as exc:
+                raise DefiniteError(
+                    f"ERR cannot connect to {self.host}:{self.port}: {exc}"
+                ) from None
+            self._sock.settimeout(self.timeout)
+        try:
+            self._sock.sendall(b"".join(protocol.frame(b) for b in bodies))
+            replies = []
+            for _ in bodies:
+                (n,) = protocol.LENGTH.unpack(self._recv_exact(4))
+                replies.append(self._recv_exact(n))
+            return replies
+        except OSError as exc:
+            self.close()
+            raise IndeterminateError(
+                f"connection to {self.host}:{self.port} failed: {exc}"
+            ) from None
+
+    def register(self, topic: str) -> None:
+        """REGISTER a topic (idempotent)."""
+        check(self.request(f"REGISTER {topic}".encode()))
+
+    def put(self, topic: str, payload: bytes | str) -> None:
+        """PUT a payload."""
+        check(self.request(_put("PUT", topic, payload)))
+
+    def putx(self, topic: str, payload: bytes | str) -> Placed:
+        """PUTX a payload; where it landed."""
+        return parse_putx(self.request(_put("PUTX", topic, payload)))
+
+    def get(self, topic: str) -> bytes | None:
+        """GET the next entry (None for EMPTY)."""
+        return parse_get(self.request(f"GET {topic}".encode()))
+
+    def getx(self, topic: str) -> Entry | None:
+        """GETX the next entry with its position (None for EMPTY)."""
+        return parse_getx(self.request(f"GETX {topic}".encode()))
+
+    def state(self, topic: str) -> dict:
+        """STATE of a topic."""
+        return json.loads(check(self.request(f"STATE {topic}".encode())))
+
+    def metrics(self) -> dict:
+        """METRICS of the node."""
+        return json.loads(check(self.request(b"METRICS")))
+
+    def scan(self, topic: str, segment: int, start: int = 0, count: int = 1000) -> dict:
+        """SCAN stored entries of a segment (non-destructive)."""
+        return json.loads(check(self.request(f"SCAN {topic} {segment} {start} {count}".encode())))
+
+
+class AsyncClient:
+    """A trio client that pipelines: concurrent calls share one connection, replies matched in
+    order. Every call has a timeout; a timeout or a broken connection fails all calls in flight
+    as indeterminate and the next call reconnects."""
+
+    def __init__(self, host: str, port: int, timeout: float = 10.0) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self._stream: trio.SocketStream | None = None
+        self._waiting: deque[tuple[trio.Event, list]] = deque()
+        self._connect_lock = trio.Lock()
+        self._send_lock = trio.Lock()
+        self._reader_scope: trio.CancelScope | None = None
+        self._nursery: trio.Nursery | None = None
+
+    async def __aenter__(self) -> "AsyncClient":
+        self._nursery_cm = trio.open_nursery()
+        self._nursery = await self._nursery_cm.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+        self._nursery.cancel_scope.cancel()
+        await self._nursery_cm.__aexit__(None, None, None)
+
+    async def aclose(self) -> None:
+        """Close the connection; calls in flight fail as indeterminate."""
+        self._fail_all("the client closed the connection")
+
+    def _fail_all(self, why: str) -> None:
+        if self._reader_scope is not None:
+            self._reader_scope.cancel()
+            self._reader_scope = None
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.socket.close()
+        while self._waiting:
+            event, box = self._waiting.popleft()
+            box.append(IndeterminateError(why))
+            event.set()
+
+    async def _connect(self) -> trio.SocketStream:
+        async with self._connect_lock:
+            if self._stream is None:
+                try:
+                    with trio.fail_after(self.timeout):
+                        self._stream = await trio.open_tcp_stream(self.host, self.port)
+                except (OSError, trio.TooSlowError) as exc:
+                    raise DefiniteError(
+                        f"ERR cannot connect to {self.host}:{self.port}: {exc}"
+                    ) from None
+                self._nursery.start_soon(self._read, self._stream)
+            return self._stream
+
+    async def _read(self, stream: trio.SocketStream) -> None:
+        frames = protocol.FrameReader(limit=1 << 31)
+        with trio.CancelScope() as scope:
+            self._reader_scope = scope
+            try:
+                while True:
+                    data = await stream.receive_some(65536)
+                    if not data:
+                        raise trio.BrokenResourceError("the node closed the connection")
+                    frames.feed(data)
+                    for body in frames.frames():
+                        event, box = self._waiting.popleft()
+                        box.append(body)
+                        event.set()
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                if self._stream is stream:
+                    self._fail_all(f"connection to {self.host}:{self.port} failed: {exc}")
+
+    async def request(self, body: bytes) -> bytes:
+        """Send one request (pipelined with any others in flight); the raw reply."""
+        stream = await self._connect()
+        event, box = trio.Event(), []
+        async with self._send_lock:
+            self._waiting.append((event, box))
+            try:
+                await stream.send_all(protocol.frame(body))
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                self._fail_all(f"sending to {self.host}:{self.port} failed: {exc}")
+        with trio.move_on_after(self.timeout):
+            await event.wait()
+        if not box:
+            self._fail_all(f"no reply from {self.host}:{self.port} within {self.timeout:g} s")
+        if isinstance(box[0], Exception):
+            raise box[0]
+        return box[0]
+
+    async def register(self, topic: str) -> None:
+        """REGISTER a topic."""
+        check(await self.request(f"REGISTER {topic}".encode()))
+
+    async def put(self, topic: str, payload: bytes | str) -> None:
+        """PUT a payload."""
+        check(await self.request(_put("PUT", topic, payload)))
+
+    async def putx(self, topic: str, payload: bytes | str) -> Placed:
+        """PUTX a payload; where it landed."""
+        return parse_putx(await self.request(_put("PUTX", topic, payload)))
+
+    async def get(self, topic: str) -> bytes | None:
+        """GET the next entry (None for EMPTY)."""
+        return parse_get(await self.request(f"GET {topic}".encode()))
+
+    async def getx(self, topic: str) -> Entry | None:
+        """GETX the next entry with its position (None for EMPTY)."""
+        return parse_getx(await self.request(f"GETX {topic}".encode()))
+
+    async def metrics(self) -> dict:
+        """METRICS of the node."""
+        return json.loads(check(await self.request(b"METRICS")))
+
+    async def state(self, topic: str) -> dict:
+        """STATE of a topic."""
+        return json.loads(check(await self.request(f"STATE {topic}".encode())))

@@ -1,0 +1,159 @@
+"""The node's one clock: true monotonic time bent by an offset and a rate from ``clock.ctl``.
+
+Everything in a node that measures time — lease arithmetic, trio's timers (through
+``TrioClock``) and pysyncobj's election and connection timers (through ``patch_pysyncobj``) —
+reads ``NodeClock.now()``. The clock nemesis skews a node by writing ``<data-dir>/clock.ctl``,
+the same way for a process or a container. The file is JSON::
+
+    {"offset": <seconds, float>, "rate": <float > 0>}
+
+Both keys are optional (defaults 0 and 1); a missing file means an unskewed clock. The file is
+re-read at most every 50 ms. Node time is continuous under rate changes (the new rate applies
+from the moment it is seen) and jumps by exactly the change when the offset changes::
+
+    now = base_node + (true - base_true) * rate + offset
+"""
+
+import json
+import math
+import os
+import threading
+import time
+from pathlib import Path
+
+import trio
+
+RELOAD_INTERVAL = 0.05
+
+
+class ClockControlError(ValueError):
+    """A clock.ctl that cannot be used; the clock keeps its previous setting."""
+
+
+def parse_control(text: str) -> tuple[float, float]:
+    """(offset, rate) from a clock.ctl's text."""
+    try:
+        raw = json.loads(text) if text.strip() else {}
+    except ValueError as exc:
+        raise ClockControlError(f"clock.ctl is not JSON: {exc}") from None
+    if not isinstance(raw, dict) or set(raw) - {"offset", "rate"}:
+        raise ClockControlError('clock.ctl must be {"offset": seconds, "rate": factor}')
+    offset, rate = raw.get("offset", 0.0), raw.get("rate", 1.0)
+    if not all(isinstance(v, int | float) and math.isfinite(v) for v in (offset, rate)):
+        raise ClockControlError("clock.ctl offset and rate must be finite numbers")
+    if rate <= 0:
+        raise ClockControlError(f"clock.ctl rate must be > 0, not {rate}")
+    return float(offset), float(rate)
+
+
+def write_control(path: Path, offset: float = 0.0, rate: float = 1.0) -> None:
+    """Atomically write a clock.ctl (what the clock nemesis calls)."""
+    parse_control(json.dumps({"offset": offset, "rate": rate}))
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"offset": offset, "rate": rate}))
+    os.replace(tmp, path)
+
+
+class NodeClock:
+    """Node time in seconds; thread-safe. ``control`` is the clock.ctl path (None: no skew)."""
+
+    def __init__(self, control: Path | None = None, true_clock=time.monotonic) -> None:
+        self._control = control
+        self._true = true_clock
+        self._lock = threading.Lock()
+        t = true_clock()
+        self._base_true = t
+        self._base_node = t
+        self._offset = 0.0
+        self._rate = 1.0
+        self._checked = -math.inf
+        self._stamp: tuple[int, int] | None = None
+        self.error: str | None = None
+
+    def _reload(self, true_now: float) -> None:
+        self._checked = true_now
+        try:
+            st = os.stat(self._control)
+        except FileNotFoundError:
+            stamp, text = None, ""
+        else:
+            stamp = (st.st_mtime_ns, st.st_size)
+            if stamp == self._stamp:
+                return
+            try:
+                text = self._control.read_text()
+            except FileNotFoundError:
+                stamp, text = None, ""
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp
+        try:
+            offset, rate = parse_control(text)
+        except ClockControlError as exc:
+            self.error = str(exc)
+            return
+        self.error = None
+        self._base_node += (true_now - self._base_true) * self._rate
+        self._base_true = true_now
+        self._rate = rate
+        self._offset = offset
+
+    def now(self) -> float:
+        """Node time, in seconds."""
+        t = self._true()
+        with self._lock:
+            if self._control is not None and t - self._checked >= RELOAD_INTERVAL:
+                self._reload(t)
+            return self._base_node + (t - self._base_true) * self._rate + self._offset
+
+    @property
+    def rate(self) -> float:
+        """The rate in force (node seconds per true second)."""
+        return self._rate
+
+    @property
+    def offset(self) -> float:
+        """The offset in force, in seconds."""
+        return self._offset
+
+
+class TrioClock(trio.abc.Clock):
+    """trio's clock on node time: timers and deadlines are in node seconds.
+
+    Sleeps are capped at RELOAD_INTERVAL so that a changed offset or rate takes effect promptly.
+    """
+
+    def __init__(self, clock: NodeClock) -> None:
+        self._clock = clock
+
+    def start_clock(self) -> None:
+        """Nothing to start: the node clock runs from construction."""
+
+    def current_time(self) -> float:
+        """Node time."""
+        return self._clock.now()
+
+    def deadline_to_sleep_time(self, deadline: float) -> float:
+        """True seconds to sleep until node time reaches ``deadline`` (at most 50 ms)."""
+        remaining = (deadline - self._clock.now()) / self._clock.rate
+        return max(0.0, min(remaining, RELOAD_INTERVAL))
+
+
+def patch_pysyncobj(clock: NodeClock) -> None:
+    """Make every pysyncobj timer (elections, heartbeats, connection timeouts) use node time.
+
+    pysyncobj binds its clock function into four modules at import; all four are replaced. Call
+    this before constructing a SyncObj.
+    """
+    import pysyncobj.dns_resolver
+    import pysyncobj.syncobj
+    import pysyncobj.tcp_connection
+    import pysyncobj.transport
+
+    for module in (
+        pysyncobj.syncobj,
+        pysyncobj.transport,
+        pysyncobj.tcp_connection,
+        pysyncobj.dns_resolver,
+    ):
+        module.monotonicTime = clock.now

@@ -1,0 +1,243 @@
+"""The replicated metadata and its transitions: deterministic, no I/O, no clocks.
+
+Raft (``walrus.metadata``) applies the same commands in the same order on every node; this module
+is what they do. Every command that changes a segment names the segment (and epoch) it expects,
+so a retried or late command finds the world changed and does nothing; each also carries a
+request id, and the result of a command already applied is returned again for that id.
+
+Topics hold a list of segments numbered from 1. The last segment is the open one; every earlier
+one is ``sealed`` (count known) or ``sealed-pending-count`` (taken over from a silent node that
+has not yet reported how many entries it holds). The topic's shared cursor names the segment
+being read.
+
+``compat=True`` reproduces Walrus 0.3 (DESIGN §3): the first leader is chosen over every node,
+rollover seals whatever segment is current with the count it is given, and the next leader is
+chosen round-robin over every node, dead or alive.
+"""
+
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+
+from walrus.codec import crc32c
+
+OPEN = "open"
+SEALED = "sealed"
+PENDING = "sealed-pending-count"
+
+_RESULTS_KEPT = 4096
+
+
+@dataclass(frozen=True)
+class SegmentMeta:
+    """One segment: who leads (wrote) it, under which epoch, its state, its count once known."""
+
+    id: int
+    leader: int
+    epoch: int
+    state: str
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class TopicMeta:
+    """A topic's segments (``segments[i].id == i + 1``) and its cursor's segment."""
+
+    name: str
+    segments: tuple[SegmentMeta, ...]
+    cursor: int
+
+    @property
+    def current(self) -> SegmentMeta:
+        """The open segment (always the last)."""
+        return self.segments[-1]
+
+    def segment(self, segment_id: int) -> SegmentMeta | None:
+        """The segment with that id, or None."""
+        if 1 <= segment_id <= len(self.segments):
+            return self.segments[segment_id - 1]
+        return None
+
+
+@dataclass(frozen=True)
+class MetaView:
+    """An immutable snapshot of the metadata, handed to the node's event loop."""
+
+    nodes: tuple[int, ...]
+    alive: frozenset[int]
+    renew_seq: dict[int, int]
+    topics: dict[str, TopicMeta]
+    applied: int
+    compat: bool
+
+    def topic(self, name: str) -> TopicMeta | None:
+        """The topic, or None if it was never registered."""
+        return self.topics.get(name)
+
+
+def _next_node(candidates: list[int], after: int) -> int:
+    """Round-robin: the first candidate after ``after`` in id order, wrapping around."""
+    later = [n for n in candidates if n > after]
+    return (later or candidates)[0]
+
+
+class MetaMachine:
+    """The metadata state machine. ``nodes`` is the cluster's fixed membership."""
+
+    def __init__(self, nodes: list[int], compat: bool = False) -> None:
+        if not nodes:
+            raise ValueError("a cluster needs at least one node")
+        self.nodes = tuple(sorted(nodes))
+        self.compat = compat
+        self.alive = frozenset(self.nodes)
+        self.renew_seq: dict[int, int] = {n: 0 for n in self.nodes}
+        self.topics: dict[str, TopicMeta] = {}
+        self.applied = 0
+        self._results: OrderedDict[str, str] = OrderedDict()
+
+    def view(self) -> MetaView:
+        """The current state as an immutable snapshot (nothing here is mutated in place)."""
+        return MetaView(
+            self.nodes, self.alive, self.renew_seq, self.topics, self.applied, self.compat
+        )
+
+    # --- bookkeeping ---------------------------------------------------------------------------
+
+    def _once(self, req: str, fn) -> str:
+        self.applied += 1
+        if req in self._results:
+            return self._results[req]
+        result = fn()
+        self._results[req] = result
+        if len(self._results) > _RESULTS_KEPT:
+            self._results.popitem(last=False)
+        return result
+
+    def _set_topic(self, topic: TopicMeta) -> None:
+        self.topics = {**self.topics, topic.name: topic}
+
+    def _candidates(self) -> list[int]:
+        if self.compat:
+            return list(self.nodes)
+        return sorted(self.alive) or list(self.nodes)
+
+    # --- commands --------------------------------------------------------------------------------
+
+    def register(self, topic: str, req: str) -> str:
+        """Create ``topic`` with segment 1 open, unless it exists: "created" or "exists"."""
+
+        def run() -> str:
+            if topic in self.topics:
+                return "exists"
+            candidates = self._candidates()
+            leader = candidates[crc32c(topic.encode()) % len(candidates)]
+            first = SegmentMeta(1, leader, 1, OPEN)
+            self._set_topic(TopicMeta(topic, (first,), cursor=1))
+            return "created"
+
+        return self._once(req, run)
+
+    def renew(self, node: int, seq: int, req: str) -> str:
+        """Record a node's lease renewal (and that it is alive): "renewed" or "stale"."""
+
+        def run() -> str:
+            if node not in self.renew_seq:
+                return f"stale: unknown node {node}"
+            if seq <= self.renew_seq[node]:
+                return "stale"
+            self.renew_seq = {**self.renew_seq, node: seq}
+            if node not in self.alive:
+                self.alive = self.alive | {node}
+            return "renewed"
+
+        return self._once(req, run)
+
+    def rollover(self, topic: str, segment: int, epoch: int, count: int, req: str) -> str:
+        """Seal the open ``segment`` at ``count`` and open the next on the next live node.
+
+        In compat mode the segment named is ignored: whatever is current gets sealed.
+        """
+
+        def run() -> str:
+            t = self.topics.get(topic)
+            if t is None:
+                return "stale: no such topic"
+            cur = t.current
+            if not self.compat and (cur.id != segment or cur.epoch != epoch):
+                return f"stale: segment {segment} epoch {epoch} is not open"
+            sealed = replace(cur, state=SEALED, count=count)
+            leader = _next_node(self._candidates(), cur.leader)
+            nxt = SegmentMeta(cur.id + 1, leader, cur.epoch + 1, OPEN)
+            self._set_topic(replace(t, segments=(*t.segments[:-1], sealed, nxt)))
+            return f"rolled {nxt.id} {leader}"
+
+        return self._once(req, run)
+
+    def takeover(self, node: int, renew_seq: int, req: str) -> str:
+        """Declare ``node`` dead if its last renew is still ``renew_seq``: its open segments
+        become sealed-pending-count and the next segment of each opens on a live node."""
+
+        def run() -> str:
+            if self.compat:
+                return "stale: no takeover in compat mode"
+            if self.renew_seq.get(node) != renew_seq:
+                return "stale: the node renewed"
+            self.alive = self.alive - {node}
+            moved = 0
+            for t in list(self.topics.values()):
+                cur = t.current
+                if cur.leader != node:
+                    continue
+                pending = replace(cur, state=PENDING)
+                leader = _next_node(self._candidates(), node)
+                nxt = SegmentMeta(cur.id + 1, leader, cur.epoch + 1, OPEN)
+                self._set_topic(replace(t, segments=(*t.segments[:-1], pending, nxt)))
+                moved += 1
+            return f"taken-over {moved}"
+
+        return self._once(req, run)
+
+    def report_count(self, topic: str, segment: int, count: int, req: str) -> str:
+        """The old holder's true count for a sealed-pending-count segment."""
+
+        def run() -> str:
+            t = self.topics.get(topic)
+            seg = t.segment(segment) if t else None
+            if seg is None or seg.state != PENDING:
+                return "stale: not pending"
+            sealed = replace(seg, state=SEALED, count=count)
+            segments = list(t.segments)
+            segments[segment - 1] = sealed
+            self._set_topic(replace(t, segments=tuple(segments)))
+            return "reported"
+
+        return self._once(req, run)
+
+    def advance_cursor(self, topic: str, segment: int, req: str) -> str:
+        """Move the cursor from ``segment`` (sealed, count known, fully read) to the next."""
+
+        def run() -> str:
+            t = self.topics.get(topic)
+            if t is None or t.cursor != segment:
+                return "stale: cursor elsewhere"
+            seg = t.segment(segment)
+            if seg.state != SEALED:
+                return "stale: segment not sealed with a known count"
+            self._set_topic(replace(t, cursor=segment + 1))
+            return "advanced"
+
+        return self._once(req, run)
+
+
+def state_json(topic: TopicMeta) -> dict:
+    """The STATE reply: Walrus's keys first, then ours (epochs, cursor, pending seals)."""
+    sealed = {str(s.id): s.count for s in topic.segments if s.state == SEALED}
+    return {
+        "current_segment": topic.current.id,
+        "leader_node": topic.current.leader,
+        "last_sealed_entry_offset": sum(s.count for s in topic.segments if s.state == SEALED),
+        "sealed_segments": sealed,
+        "segment_leaders": {str(s.id): s.leader for s in topic.segments},
+        "segment_epochs": {str(s.id): s.epoch for s in topic.segments},
+        "pending_seals": [s.id for s in topic.segments if s.state == PENDING],
+        "cursor_segment": topic.cursor,
+    }

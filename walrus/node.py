@@ -1,0 +1,410 @@
+"""A Walrus node: its servers, its background duties, and the start-up and shutdown around them.
+
+One process, one trio event loop (on node time, see ``walrus.clock``), plus the Raft thread
+(``walrus.metadata``) and the storage engine's commit threads. The loop serves clients on the
+client port and peers on the RPC port, and runs the node's duties: renewing its lease, taking
+over the segments of silent nodes when it leads Raft, keeping local segments in step with the
+metadata (``walrus.writes``), and serving the shared cursor (``walrus.reads``).
+"""
+
+import errno
+import json
+import logging
+import signal
+from pathlib import Path
+
+import trio
+from pysyncobj import SyncObjException
+
+from walrus import lease, protocol
+from walrus.clock import NodeClock
+from walrus.config import ConfigError, NodeConfig
+from walrus.context import Context, proposal_failure
+from walrus.events import EventLog
+from walrus.metadata import Metadata, ProposalError, Published
+from walrus.metastate import OPEN, state_json
+from walrus.protocol import Request
+from walrus.reads import Reader
+from walrus.rpc import PeerLink, open_envelope
+from walrus.server import Dispatch, Pending, serve_listeners
+from walrus.storage import Store
+from walrus.writes import Writer, register_reply
+
+log = logging.getLogger("walrus.node")
+
+_RAFT_STATES = {0: "Follower", 1: "Candidate", 2: "Leader"}
+
+
+def check_data_dir(config: NodeConfig) -> None:
+    """Create the data directory, or check that it belongs to this node of this cluster."""
+    data = config.data_dir
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot use data directory {data}: {exc.strerror}") from None
+    if not data.is_dir():
+        raise ConfigError(f"data directory {data} is not a directory")
+    identity = data / "node.json"
+    expected = {"node_id": config.node_id, "cluster": config.fingerprint(), "compat": config.compat}
+    if identity.exists():
+        try:
+            found = json.loads(identity.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"{identity} is unreadable ({exc}); is {data} a node's data directory?"
+            ) from None
+        if found.get("node_id") != config.node_id:
+            raise ConfigError(
+                f"data directory {data} belongs to node {found.get('node_id')}, "
+                f"not node {config.node_id}"
+            )
+        if found.get("cluster") != expected["cluster"]:
+            raise ConfigError(
+                f"data directory {data} was created for a different cluster (other peers or "
+                f"--compat setting); start with that configuration or a fresh directory"
+            )
+    else:
+        try:
+            identity.write_text(json.dumps(expected))
+        except OSError as exc:
+            raise ConfigError(f"cannot write to data directory {data}: {exc.strerror}") from None
+
+
+async def _listen(address, what: str) -> list[trio.SocketListener]:
+    try:
+        return await trio.open_tcp_listeners(address.port, host=address.host)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"{what} port {address} is already in use") from None
+        raise ConfigError(f"cannot listen on {what} address {address}: {exc.strerror}") from None
+
+
+class Node:
+    """One running node."""
+
+    def __init__(self, config: NodeConfig, clock: NodeClock) -> None:
+        self.config = config
+        self.clock = clock
+        self.ctx: Context | None = None
+        self.writer: Writer | None = None
+        self.reader: Reader | None = None
+        self._last_applied = -1
+        self._takeovers_tried: set[tuple[int, int]] = set()
+
+    # --- start-up and shutdown -------------------------------------------------------------
+
+    async def run(self, ready: trio.Event | None = None) -> None:
+        """Run until cancelled, SIGINT or SIGTERM; then stop cleanly."""
+        config = self.config
+        check_data_dir(config)
+        store = Store(config.data_dir / "store", fsync=config.fsync)
+        events = EventLog(config.data_dir / "events.jsonl", config.node_id, self.clock)
+        for note in store.recovery_notes:
+            log.warning("storage recovery: %s", note)
+        meta = None
+        try:
+            client_listeners = await _listen(config.me.client, "client")
+            rpc_listeners = await _listen(config.me.rpc, "RPC")
+            token = trio.lowlevel.current_trio_token()
+            try:
+                meta = Metadata(
+                    config.node_id,
+                    {p.id: str(p.raft) for p in config.peers.values()},
+                    {nid: str(addr) for nid, addr in config.raft_routes.items()},
+                    config.data_dir / "raft",
+                    self.clock,
+                    config.compat,
+                    config.raft,
+                    lambda pub: token.run_sync_soon(self._on_publish, pub),
+                )
+            except SyncObjException:
+                raise ConfigError(f"Raft port {config.me.raft} is already in use") from None
+            hello = f"HELLO {config.node_id} {config.fingerprint()}".encode()
+            links = {
+                nid: PeerLink(nid, config.rpc_target(nid), b"0 " + hello, config.forward_timeout)
+                for nid in config.peers
+                if nid != config.node_id
+            }
+            self.ctx = ctx = Context(config, self.clock, store, events, meta, links)
+            self.writer = Writer(ctx)
+            self.reader = Reader(ctx, self.writer.rolling)
+            events.record("start", compat=config.compat)
+            async with trio.open_nursery() as nursery:
+                ctx.nursery = nursery
+                meta.start()
+                for link in links.values():
+                    nursery.start_soon(link.run)
+                nursery.start_soon(serve_listeners, client_listeners, lambda: self.dispatch_client)
+                nursery.start_soon(serve_listeners, rpc_listeners, self._rpc_dispatcher)
+                if config.compat:
+                    nursery.start_soon(self._compat_monitor_loop)
+                else:
+                    nursery.start_soon(self._renew_loop)
+                    nursery.start_soon(self._lease_watch)
+                    nursery.start_soon(self._leader_loop)
+                nursery.start_soon(self._stop_on_signal, nursery.cancel_scope)
+                log.info(
+                    "node %d serving clients on %s (RPC %s, Raft %s)",
+                    config.node_id,
+                    config.me.client,
+                    config.me.rpc,
+                    config.me.raft,
+                )
+                if ready is not None:
+                    ready.set()
+        finally:
+            with trio.CancelScope(shield=True):
+                if meta is not None:
+                    await trio.to_thread.run_sync(meta.stop)
+                await trio.to_thread.run_sync(store.close)
+                events.record("stop")
+                events.close()
+
+    @staticmethod
+    async def _stop_on_signal(scope: trio.CancelScope) -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                log.info("stopping on %s", signal.Signals(signum).name)
+                scope.cancel()
+                return
+
+    def _on_publish(self, pub: Published) -> None:
+        ctx = self.ctx
+        if ctx is None:
+            return
+        previous = ctx.pub
+        ctx.publish(pub)
+        applied = pub.view.applied
+        if previous is None or previous.view.topics is not pub.view.topics:
+            if applied != self._last_applied + 1 or previous is None:
+                self.writer.reconcile_all()
+            else:
+                changed = [
+                    t
+                    for name, t in pub.view.topics.items()
+                    if previous.view.topics.get(name) is not t
+                ]
+                self.writer.reconcile(changed)
+        self._last_applied = applied
+
+    # --- dispatch --------------------------------------------------------------------------
+
+    def dispatch_client(self, body: bytes) -> bytes | Pending:
+        """A client request frame."""
+        return self.handle(protocol.parse(body), 0)
+
+    def _rpc_dispatcher(self) -> Dispatch:
+        refused: list[bytes] = []
+        greeted: list[bool] = []
+
+        def dispatch(body: bytes) -> bytes | Pending:
+            hops, command = open_envelope(body)
+            if refused:
+                return refused[0]
+            if not greeted:
+                reply = self._hello(command)
+                if reply == protocol.OK:
+                    greeted.append(True)
+                else:
+                    refused.append(reply)
+                return reply
+            if command.startswith(b"POP "):
+                parts = command.decode(errors="replace").split(" ")
+                if len(parts) != 3 or not parts[2].isdigit():
+                    return protocol.err("POP takes <topic> <segment>")
+                return self.reader.pop(parts[1], int(parts[2]))
+            return self.handle(protocol.parse(command), hops)
+
+        return dispatch
+
+    def _hello(self, command: bytes) -> bytes:
+        parts = command.decode(errors="replace").split(" ")
+        if len(parts) != 3 or parts[0] != "HELLO":
+            return protocol.err("node RPC connections start with HELLO")
+        if parts[2] != self.config.fingerprint():
+            log.error(
+                "node %s connected with a different cluster configuration (its peers or "
+                "--compat differ from ours); refusing it",
+                parts[1],
+            )
+            return protocol.err(
+                f"cluster mismatch: node {self.config.node_id} has configuration "
+                f"{self.config.fingerprint()}, node {parts[1]} has {parts[2]}; start every node "
+                "with the same --peer list and --compat setting"
+            )
+        return protocol.OK
+
+    def handle(self, req: Request, hops: int) -> bytes | Pending:
+        """Start serving a parsed request."""
+        ctx = self.ctx
+        if ctx is None or ctx.pub is None:
+            return protocol.unavailable(f"node {self.config.node_id} is starting (no metadata yet)")
+        command = req.command
+        if command in ("PUT", "PUTX"):
+            return self.writer.put(req, hops)
+        if command in ("GET", "GETX"):
+            return self.reader.get(req, hops)
+        if command == "STATE":
+            topic = ctx.view.topic(req.topic)
+            if topic is None:
+                return protocol.unknown_topic(req.topic)
+            return protocol.json_reply(state_json(topic))
+        if command == "METRICS":
+            return ctx.spawn(self._metrics)
+        if command == "REGISTER":
+            return ctx.spawn(self._register, req.topic)
+        return self.reader.scan(req, hops)
+
+    async def _register(self, topic: str) -> bytes:
+        if self.ctx.view.topic(topic) is not None:
+            return protocol.OK
+        try:
+            return register_reply(await self.ctx.propose("register", topic))
+        except ProposalError as exc:
+            return proposal_failure(exc)
+
+    async def _metrics(self) -> bytes:
+        ctx = self.ctx
+        status = await ctx.meta.status()
+        if status is None:
+            return protocol.unavailable("the Raft thread did not answer")
+        return protocol.json_reply(self.metrics(status), pretty=True)
+
+    def metrics(self, status: dict) -> dict:
+        """METRICS in the shape of openraft's metrics (what Walrus clients read), plus ours."""
+        config, ctx = self.config, self.ctx
+        term, leader = status["term"], status["leader"]
+        leader_id = None if leader is None else {"term": term, "node_id": leader}
+        replication = None
+        if status["state"] == 2:
+            replication = {
+                str(nid): {"leader_id": leader_id, "index": index or 0}
+                for nid, index in status["match"].items()
+            }
+            replication[str(config.node_id)] = {
+                "leader_id": leader_id,
+                "index": status["last_log_index"],
+            }
+        now = self.clock.now()
+        return {
+            "running_state": {"Ok": None},
+            "id": config.node_id,
+            "current_term": term,
+            "vote": {"leader_id": leader_id, "committed": leader is not None},
+            "last_log_index": status["last_log_index"],
+            "last_applied": {"leader_id": leader_id, "index": status["last_applied"]},
+            "snapshot": None,
+            "purged": None,
+            "state": _RAFT_STATES.get(status["state"], "Follower"),
+            "current_leader": leader,
+            "millis_since_quorum_ack": None,
+            "last_quorum_acked": None,
+            "membership_config": {
+                "log_id": None,
+                "membership": {
+                    "configs": [sorted(config.peers)],
+                    "nodes": {str(p.id): {"addr": str(p.raft)} for p in config.peers.values()},
+                },
+            },
+            "heartbeat": None,
+            "replication": replication,
+            "walrus": {
+                "compat": config.compat,
+                "client_addr": str(config.me.client),
+                "commit_index": status["commit_idx"],
+                "has_quorum": status["has_quorum"],
+                "connected": {str(k): v for k, v in status["connected"].items()},
+                "alive": sorted(ctx.view.alive),
+                "lease_holds": ctx.lease.holds(now),
+                "lease_remaining_s": lease.remaining(config.lease, ctx.lease.renew_sent, now),
+                "topics": len(ctx.view.topics),
+                "applied_commands": ctx.view.applied,
+                "clock": {"offset": self.clock.offset, "rate": self.clock.rate},
+            },
+        }
+
+    # --- duties ----------------------------------------------------------------------------
+
+    async def _renew_loop(self) -> None:
+        ctx = self.ctx
+        while True:
+            ctx.nursery.start_soon(self._renew_once)
+            await trio.sleep(self.config.lease.renew_interval)
+
+    async def _renew_once(self) -> None:
+        ctx = self.ctx
+        ctx.lease.seq += 1
+        seq = ctx.lease.seq
+        sent = self.clock.now()
+        try:
+            await ctx.meta.propose(
+                "renew", ctx.me, seq, ctx.request_id(), timeout=self.config.lease.duration
+            )
+        except ProposalError:
+            return
+        held = ctx.lease.holds(self.clock.now())
+        if ctx.lease.renew_sent is None or sent > ctx.lease.renew_sent:
+            ctx.lease.renew_sent = sent
+            ctx.events.record(
+                "lease-renew" if held else "lease-acquire",
+                sent=sent,
+                expiry=lease.lease_expiry(self.config.lease, sent),
+            )
+
+    async def _lease_watch(self) -> None:
+        ctx = self.ctx
+        held = False
+        while True:
+            now = self.clock.now()
+            holds = ctx.lease.holds(now)
+            if held and not holds:
+                ctx.events.record(
+                    "lease-loss", expiry=lease.lease_expiry(self.config.lease, ctx.lease.renew_sent)
+                )
+            held = holds
+            await trio.sleep(0.05)
+
+    async def _leader_loop(self) -> None:
+        ctx = self.ctx
+        while True:
+            await trio.sleep(self.config.lease.duration / 8)
+            pub = ctx.pub
+            if pub is None or not pub.is_leader or pub.elected_at is None:
+                continue
+            view, now = pub.view, self.clock.now()
+            leading = {t.current.leader for t in view.topics.values() if t.current.state == OPEN}
+            for node in view.nodes:
+                if node == ctx.me or (node not in view.alive and node not in leading):
+                    continue
+                if not lease.takeover_due(
+                    self.config.lease, pub.renew_applied.get(node), pub.elected_at, now
+                ):
+                    continue
+                attempt = (node, view.renew_seq[node])
+                if attempt not in self._takeovers_tried:
+                    self._takeovers_tried.add(attempt)
+                    ctx.background(self._takeover, *attempt)
+
+    async def _takeover(self, node: int, renew_seq: int) -> None:
+        try:
+            result = await self.ctx.propose("takeover", node, renew_seq)
+        except ProposalError as exc:
+            self._takeovers_tried.discard((node, renew_seq))
+            log.warning("takeover of node %d: %s", node, exc)
+            return
+        self.ctx.events.record("takeover", silent=node, renew_seq=renew_seq, result=result)
+        log.info("takeover of node %d: %s", node, result)
+
+    async def _compat_monitor_loop(self) -> None:
+        while True:
+            await trio.sleep(self.config.monitor_interval)
+            if self.ctx.pub is not None:
+                await self.writer.compat_monitor()
+
+
+def run_node(config: NodeConfig) -> None:
+    """Run a node in this process until SIGINT/SIGTERM (blocking)."""
+    from walrus.clock import TrioClock
+
+    clock = NodeClock(Path(config.data_dir) / "clock.ctl")
+    trio.run(Node(config, clock).run, clock=TrioClock(clock))

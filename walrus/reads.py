@@ -1,0 +1,257 @@
+"""The read path: the topic's shared cursor, GET/GETX, and the non-destructive SCAN.
+
+A GET is served in two places. The node the client asked finds the cursor's segment (from the
+metadata) and sends ``POP <topic> <segment>`` to the node that holds that segment's data — itself
+or a peer. That holder keeps the read position (durably, in its store's cursor file) and hands
+out the next entry, or answers:
+
+- ``END``: the segment is sealed, its count known, and every entry handed out; the asking node
+  then proposes ``advance_cursor`` and asks the next segment's holder;
+- ``EMPTY``: the segment is the open one, this holder leads it under a valid lease and is not
+  rolling it over, and every entry is handed out — only then is the queue certainly empty;
+- ``ERR unavailable ...``: it cannot tell (count pending, no lease, rollover under way); the
+  asking node waits for the metadata to move and asks again, until its timeout.
+
+POPs for one topic are served in batches: positions are handed out together and persisted with
+one atomic write before any reply leaves, so a crash can lose a delivery's reply but never deliver
+an entry twice.
+
+``--compat walrus`` runs the same path as Walrus 0.3: each node keeps its own cursor in memory
+(segment and how many it delivered) and skips a sealed segment once its own count is reached; the
+holder answers EMPTY at the end of whatever it stores, lease or not.
+"""
+
+import logging
+from collections import defaultdict, deque
+
+import trio
+
+from walrus import protocol
+from walrus.context import Context
+from walrus.metadata import ProposalError
+from walrus.metastate import OPEN, PENDING, SEALED, TopicMeta
+from walrus.protocol import Request
+from walrus.server import Deferred, Pending
+from walrus.storage import Cursor, StorageError
+
+log = logging.getLogger("walrus.reads")
+
+END = b"END"
+
+
+class Reader:
+    """GETs asked of this node, and POPs of the segments this node holds."""
+
+    def __init__(self, ctx: Context, rolling: set[tuple[str, int]]) -> None:
+        self.ctx = ctx
+        self._rolling = rolling
+        self._pops: dict[str, deque[tuple[int, Deferred]]] = defaultdict(deque)
+        self._pop_wakeup: dict[str, trio.Event] = {}
+        self._slots: dict[str, Cursor] = {}
+        self._compat_cursors: dict[str, list[int]] = {}
+        self._compat_lock = trio.Lock()
+
+    # --- GET, at the node the client asked --------------------------------------------------
+
+    def get(self, req: Request, hops: int) -> bytes | Pending:
+        """Start a GET/GETX."""
+        if self.ctx.view.topic(req.topic) is None:
+            return protocol.unknown_topic(req.topic)
+        return self.ctx.spawn(self._get, req, hops)
+
+    async def _get(self, req: Request, hops: int) -> bytes:
+        if self.ctx.config.compat:
+            async with self._compat_lock:
+                return await self._get_loop(req, hops)
+        return await self._get_loop(req, hops)
+
+    async def _get_loop(self, req: Request, hops: int) -> bytes:
+        ctx = self.ctx
+        compat = ctx.config.compat
+        deadline = trio.current_time() + ctx.config.forward_timeout
+        while True:
+            topic = ctx.view.topic(req.topic)
+            if compat:
+                cursor = self._compat_cursors.setdefault(topic.name, [1, 0])
+                segment, delivered = cursor
+            else:
+                segment, delivered = topic.cursor, 0
+            seg = topic.segment(segment)
+            if compat and seg.state == SEALED and delivered >= seg.count:
+                self._compat_cursors[topic.name] = [segment + 1, 0]
+                continue
+            reply = await self._ask_pop(seg.leader, topic.name, segment, hops)
+            if reply.startswith(b"OK "):
+                if compat:
+                    cursor[1] += 1
+                if req.command == "GETX":
+                    return reply
+                _, _, _, payload = reply.split(b" ", 3)
+                return protocol.ok(payload)
+            if reply == END or (compat and reply == protocol.EMPTY and seg.state == SEALED):
+                if compat:
+                    self._compat_cursors[topic.name] = [segment + 1, 0]
+                    continue
+                if not await self._advance(topic, segment):
+                    return protocol.unavailable(
+                        f"could not move the cursor of {topic.name} past segment {segment}"
+                    )
+                continue
+            if reply == protocol.EMPTY or not reply.startswith(b"ERR unavailable"):
+                return reply
+            if trio.current_time() >= deadline:
+                return reply
+            await ctx.wait_view_change(min(0.5, max(0.0, deadline - trio.current_time())))
+
+    async def _ask_pop(self, holder: int, topic: str, segment: int, hops: int) -> bytes:
+        if holder == self.ctx.me:
+            return await self.pop(topic, segment).reply()
+        reply = self.ctx.forward(holder, f"POP {topic} {segment}".encode(), hops)
+        return reply if isinstance(reply, bytes) else await reply.reply()
+
+    async def _advance(self, topic: TopicMeta, segment: int) -> bool:
+        try:
+            await self.ctx.propose("advance_cursor", topic.name, segment)
+        except ProposalError as exc:
+            log.warning("advancing the cursor of %s: %s", topic.name, exc)
+            return False
+        return True
+
+    # --- POP, at the node holding the segment -------------------------------------------------
+
+    def pop(self, topic: str, segment: int) -> Deferred:
+        """Queue a POP of ``segment``; batches are served by the topic's POP task."""
+        reply = Deferred()
+        queue = self._pops[topic]
+        queue.append((segment, reply))
+        if topic not in self._pop_wakeup:
+            self._pop_wakeup[topic] = trio.Event()
+            self.ctx.background(self._serve_pops, topic)
+        else:
+            self._pop_wakeup[topic].set()
+        return reply
+
+    async def _serve_pops(self, topic: str) -> None:
+        queue = self._pops[topic]
+        while True:
+            while not queue:
+                self._pop_wakeup[topic] = wakeup = trio.Event()
+                await wakeup.wait()
+            batch = list(queue)
+            queue.clear()
+            try:
+                await self._serve_batch(topic, batch)
+            except Exception:
+                log.exception("serving POPs of %s failed", topic)
+                for _, reply in batch:
+                    reply.set(b"ERR internal error (see the node log)")
+
+    def _slot(self, topic: str) -> Cursor:
+        if topic not in self._slots:
+            self._slots[topic] = self.ctx.store.cursor(topic) or Cursor(0, 0)
+        return self._slots[topic]
+
+    async def _serve_batch(self, topic: str, batch: list[tuple[int, Deferred]]) -> None:
+        ctx = self.ctx
+        by_segment: dict[int, list[Deferred]] = defaultdict(list)
+        for segment, reply in batch:
+            by_segment[segment].append(reply)
+        for segment, replies in sorted(by_segment.items()):
+            meta = ctx.view.topic(topic)
+            seg = meta.segment(segment) if meta else None
+            if seg is None or seg.leader != ctx.me:
+                for reply in replies:
+                    reply.set(
+                        protocol.unavailable(
+                            f"node {ctx.me} does not hold segment {segment} of {topic}"
+                        )
+                    )
+                continue
+            slot = self._slot(topic)
+            if slot.segment > segment:
+                for reply in replies:
+                    reply.set(END)
+                continue
+            position = slot.offset if slot.segment == segment else 0
+            stored = ctx.store.count(topic, segment) if ctx.store.has_segment(topic, segment) else 0
+            if ctx.config.compat or seg.state == OPEN:
+                available = stored
+            elif seg.state == SEALED:
+                available = seg.count
+            else:
+                available = position  # count pending: nothing may be handed out or ended
+            take = max(0, min(len(replies), available - position))
+            if take:
+                try:
+                    entries = ctx.store.read(topic, segment, position, take)
+                    new = Cursor(segment, position + take)
+                    await trio.to_thread.run_sync(ctx.store.set_cursor, topic, new)
+                except StorageError as exc:
+                    for reply in replies:
+                        reply.set(protocol.unavailable(f"storage: {exc}"))
+                    continue
+                self._slots[topic] = new
+                ctx.events.record("cursor", topic=topic, segment=segment, offset=new.offset)
+                for i, (reply, payload) in enumerate(zip(replies, entries, strict=False)):
+                    reply.set(protocol.getx_reply(segment, position + i, payload))
+            if take < len(replies):
+                tail = self._at_tail(topic, seg)
+                for reply in replies[take:]:
+                    reply.set(tail)
+
+    def _at_tail(self, topic: str, seg) -> bytes:
+        """The answer for a POP finding everything in ``seg`` handed out."""
+        ctx = self.ctx
+        if ctx.config.compat:
+            return protocol.EMPTY
+        if seg.state == PENDING:
+            return protocol.unavailable(
+                f"segment {seg.id} of {topic} awaits its count from node {seg.leader}"
+            )
+        if seg.state == SEALED:
+            return END
+        key = (topic, seg.id)
+        if key in self._rolling:
+            return protocol.unavailable(f"segment {seg.id} of {topic} is rolling over")
+        if not ctx.lease.holds(ctx.clock.now()):
+            return protocol.unavailable(
+                f"node {ctx.me} holds no lease, so it cannot tell the queue is empty"
+            )
+        if ctx.store.has_segment(*key) and ctx.store.info(*key).sealed:
+            return protocol.unavailable(
+                f"segment {seg.id} of {topic} is sealed here, not yet in the metadata"
+            )
+        return protocol.EMPTY
+
+    # --- SCAN ---------------------------------------------------------------------------------
+
+    def scan(self, req: Request, hops: int) -> bytes | Pending:
+        """Non-destructive read of stored entries, answered by the segment's holder."""
+        ctx = self.ctx
+        topic = ctx.view.topic(req.topic)
+        if topic is None:
+            return protocol.unknown_topic(req.topic)
+        segment, start, count = req.scan
+        seg = topic.segment(segment)
+        if seg is None:
+            return protocol.err(f"no segment {segment} in {req.topic}")
+        if seg.leader != ctx.me:
+            return ctx.forward(seg.leader, req.encode(), hops)
+        key = (req.topic, segment)
+        stored = ctx.store.count(*key) if ctx.store.has_segment(*key) else 0
+        try:
+            entries = ctx.store.read(*key, min(start, stored), count) if stored else []
+        except StorageError as exc:
+            return protocol.unavailable(f"storage: {exc}")
+        return protocol.json_reply(
+            {
+                "topic": req.topic,
+                "segment": segment,
+                "from": start,
+                "node": ctx.me,
+                "stored": stored,
+                "state": seg.state,
+                "count": seg.count,
+                "entries": [e.decode("utf-8", "replace") for e in entries],
+            }
+        )
