@@ -76,6 +76,9 @@ class NodeClock:
             st = os.stat(self._control)
         except FileNotFoundError:
             stamp, text = None, ""
+        except OSError as exc:
+            self.error = f"cannot read {self._control}: {exc.strerror}"
+            return
         else:
             stamp = (st.st_mtime_ns, st.st_size)
             if stamp == self._stamp:
@@ -84,6 +87,9 @@ class NodeClock:
                 text = self._control.read_text()
             except FileNotFoundError:
                 stamp, text = None, ""
+            except OSError as exc:
+                self.error = f"cannot read {self._control}: {exc.strerror}"
+                return
         if stamp == self._stamp:
             return
         self._stamp = stamp

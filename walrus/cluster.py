@@ -2,8 +2,8 @@
 
 Node i (1..N) gets client port P+i, RPC port P+100+i, Raft port P+200+i and the data directory
 ``<data-dir>/node-<i>`` (its output goes to ``node.log`` there). Once every node answers
-``METRICS`` the command prints one line, ``ready``; on SIGINT or SIGTERM it stops every node with
-SIGTERM (SIGKILL after 10 s) and exits.
+``METRICS`` with a Raft leader known and a lease held, the command prints one line, ``ready``; on
+SIGINT or SIGTERM it stops every node with SIGTERM (SIGKILL after 10 s) and exits.
 """
 
 import signal
@@ -43,13 +43,18 @@ def node_command(node: int, peers: dict[int, Peer], data_dir: Path, extra: list[
     return cmd + extra
 
 
-def _answers_metrics(peer: Peer) -> bool:
+def node_ready(peer: Peer) -> bool:
+    """True once the node answers METRICS, knows a Raft leader and (unless in compat mode, which
+    has no leases) holds a lease, so that it can take writes."""
     try:
         with Client(peer.client.host, peer.client.port, timeout=2) as client:
-            client.metrics()
-        return True
-    except (WalrusError, OSError):
+            metrics = client.metrics()
+    except (WalrusError, OSError, ValueError):
         return False
+    ours = metrics.get("walrus", {})
+    return metrics.get("current_leader") is not None and (
+        ours.get("compat") or ours.get("lease_holds")
+    )
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
@@ -105,7 +110,7 @@ def cluster_up(
                         file=sys.stderr,
                     )
                     return 1
-            waiting = {i for i in waiting if not _answers_metrics(peers[i])}
+            waiting = {i for i in waiting if not node_ready(peers[i])}
             if waiting and time.monotonic() > deadline:
                 print(
                     f"walrus: nodes {sorted(waiting)} did not answer within {ready_timeout:g} s",

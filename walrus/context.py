@@ -114,7 +114,7 @@ class Context:
             return protocol.unavailable(
                 f"routing loop: forwarded {hops} times, last to node {node}"
             )
-        return self.links[node].call(envelope(hops + 1, command))
+        return self.links[node].call(envelope(hops + 1, self.view.applied, command))
 
     async def propose(self, command: str, *args: object) -> str:
         """Propose a metadata command with a fresh request id, retrying (with the same id, so

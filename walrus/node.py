@@ -11,6 +11,7 @@ import errno
 import json
 import logging
 import signal
+from collections import deque
 from pathlib import Path
 
 import trio
@@ -25,12 +26,15 @@ from walrus.metadata import Metadata, ProposalError, Published
 from walrus.metastate import OPEN, state_json
 from walrus.protocol import Request
 from walrus.reads import Reader
-from walrus.rpc import PeerLink, open_envelope
-from walrus.server import Dispatch, Pending, serve_listeners
+from walrus.rpc import PeerLink, envelope, open_envelope
+from walrus.server import Deferred, Dispatch, Pending, serve_listeners
 from walrus.storage import Store
 from walrus.writes import Writer, register_reply
 
 log = logging.getLogger("walrus.node")
+
+CATCH_UP_TIMEOUT = 2.0
+"""How long a forwarded request waits for this node to apply what its sender had applied."""
 
 _RAFT_STATES = {0: "Follower", 1: "Candidate", 2: "Leader"}
 
@@ -96,7 +100,6 @@ class Node:
     async def run(self, ready: trio.Event | None = None) -> None:
         """Run until cancelled, SIGINT or SIGTERM; then stop cleanly."""
         config = self.config
-        check_data_dir(config)
         store = Store(config.data_dir / "store", fsync=config.fsync)
         events = EventLog(config.data_dir / "events.jsonl", config.node_id, self.clock)
         for note in store.recovery_notes:
@@ -119,9 +122,9 @@ class Node:
                 )
             except SyncObjException:
                 raise ConfigError(f"Raft port {config.me.raft} is already in use") from None
-            hello = f"HELLO {config.node_id} {config.fingerprint()}".encode()
+            hello = envelope(0, 0, f"HELLO {config.node_id} {config.fingerprint()}".encode())
             links = {
-                nid: PeerLink(nid, config.rpc_target(nid), b"0 " + hello, config.forward_timeout)
+                nid: PeerLink(nid, config.rpc_target(nid), hello, config.forward_timeout)
                 for nid in config.peers
                 if nid != config.node_id
             }
@@ -194,11 +197,14 @@ class Node:
         return self.handle(protocol.parse(body), 0)
 
     def _rpc_dispatcher(self) -> Dispatch:
+        """Per connection: HELLO first, then requests in order, each once this node has applied
+        as much metadata as its sender had (requests behind a waiting one wait too)."""
         refused: list[bytes] = []
         greeted: list[bool] = []
+        backlog: deque[tuple[int, int, bytes, Deferred]] = deque()
 
         def dispatch(body: bytes) -> bytes | Pending:
-            hops, command = open_envelope(body)
+            hops, applied, command = open_envelope(body)
             if refused:
                 return refused[0]
             if not greeted:
@@ -208,14 +214,43 @@ class Node:
                 else:
                     refused.append(reply)
                 return reply
-            if command.startswith(b"POP "):
-                parts = command.decode(errors="replace").split(" ")
-                if len(parts) != 3 or not parts[2].isdigit():
-                    return protocol.err("POP takes <topic> <segment>")
-                return self.reader.pop(parts[1], int(parts[2]))
-            return self.handle(protocol.parse(command), hops)
+            ctx = self.ctx
+            if not backlog and (ctx.pub is None or applied <= ctx.view.applied):
+                return self._handle_rpc(hops, command)
+            reply = Deferred()
+            backlog.append((hops, applied, command, reply))
+            if len(backlog) == 1:
+                ctx.background(self._catch_up, backlog)
+            return reply
 
         return dispatch
+
+    async def _catch_up(self, backlog: deque) -> None:
+        ctx = self.ctx
+        while backlog:
+            hops, applied, command, reply = backlog[0]
+            deadline = trio.current_time() + CATCH_UP_TIMEOUT
+            while (
+                ctx.pub is None or ctx.view.applied < applied
+            ) and trio.current_time() < deadline:
+                await ctx.wait_view_change(deadline - trio.current_time())
+            backlog.popleft()
+            result = self._handle_rpc(hops, command)
+            if isinstance(result, bytes):
+                reply.set(result)
+            else:
+                ctx.nursery.start_soon(_relay, result, reply)
+
+    def _handle_rpc(self, hops: int, command: bytes) -> bytes | Pending:
+        if command.startswith(b"POP "):
+            parts = command.decode(errors="replace").split(" ")
+            if len(parts) != 3 or not parts[2].isdigit():
+                return protocol.err("POP takes <topic> <segment>")
+            return self.reader.pop(parts[1], int(parts[2]))
+        try:
+            return self.handle(protocol.parse(command), hops)
+        except protocol.ProtocolError as exc:
+            return exc.reply.encode()
 
     def _hello(self, command: bytes) -> bytes:
         parts = command.decode(errors="replace").split(" ")
@@ -402,9 +437,14 @@ class Node:
                 await self.writer.compat_monitor()
 
 
+async def _relay(pending: Pending, reply: Deferred) -> None:
+    reply.set(await pending.reply())
+
+
 def run_node(config: NodeConfig) -> None:
     """Run a node in this process until SIGINT/SIGTERM (blocking)."""
     from walrus.clock import TrioClock
 
+    check_data_dir(config)
     clock = NodeClock(Path(config.data_dir) / "clock.ctl")
     trio.run(Node(config, clock).run, clock=TrioClock(clock))

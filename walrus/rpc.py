@@ -1,7 +1,9 @@
 """Node-to-node RPC: forwarded client commands and the cursor's ``POP``, over trio TCP.
 
-The wire is the client protocol's framing (no pickle). Each request body is ``<hops> <command>``
-where the command is a client command or one of the internal ones::
+The wire is the client protocol's framing (no pickle). Each request body is
+``<hops> <applied> <command>``: how many times it was forwarded, how many metadata commands the
+sender had applied when it decided to send it here (the receiver first catches up to that, so a
+lagging receiver does not bounce the request back), and a client command or an internal one::
 
     HELLO <node> <fingerprint>   first frame of every connection: same cluster configuration?
     POP <topic> <segment>        hand out the next entry of a segment held here (the cursor)
@@ -36,17 +38,18 @@ class _Call:
     deadline: float
 
 
-def envelope(hops: int, command: bytes) -> bytes:
-    """The RPC request body for ``command`` having been forwarded ``hops`` times."""
-    return b"%d " % hops + command
+def envelope(hops: int, applied: int, command: bytes) -> bytes:
+    """The RPC request body for ``command``, forwarded ``hops`` times, sent by a node that had
+    applied ``applied`` metadata commands."""
+    return b"%d %d " % (hops, applied) + command
 
 
-def open_envelope(body: bytes) -> tuple[int, bytes]:
-    """(hops, command) from an RPC request body."""
-    hops, sep, command = body.partition(b" ")
-    if not sep or not hops.isdigit():
+def open_envelope(body: bytes) -> tuple[int, int, bytes]:
+    """(hops, applied, command) from an RPC request body."""
+    parts = body.split(b" ", 2)
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
         raise protocol.ProtocolError("ERR malformed node RPC request")
-    return int(hops), command
+    return int(parts[0]), int(parts[1]), parts[2]
 
 
 class PeerLink:

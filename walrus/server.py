@@ -92,7 +92,7 @@ async def serve_connection(
     stall_timeout: float = STALL_TIMEOUT,
 ) -> None:
     """Serve one connection until the peer closes it (or breaks the framing)."""
-    send, receive = trio.open_memory_channel[bytes | Pending](MAX_PENDING)
+    send, receive = trio.open_memory_channel[list[bytes | Pending]](MAX_PENDING)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_write_replies, stream, receive)
@@ -112,19 +112,25 @@ async def _read_requests(stream, dispatch, send, max_frame, stall_timeout) -> No
             with trio.move_on_after(stall_timeout) as scope:
                 data = await stream.receive_some(65536)
             if scope.cancelled_caught:
-                await send.send(b"ERR incomplete frame: no data for %g s, closing" % stall_timeout)
+                await send.send(
+                    [b"ERR incomplete frame: no data for %g s, closing" % stall_timeout]
+                )
                 return
         else:
             data = await stream.receive_some(65536)
         if not data:
             return
         frames.feed(data)
+        batch: list[bytes | Pending] = []
         try:
             for body in frames.frames():
-                await send.send(_dispatch(dispatch, body))
+                batch.append(_dispatch(dispatch, body))
         except protocol.ProtocolError as exc:
-            await send.send(exc.reply.encode() + b", closing")
+            batch.append(exc.reply.encode() + b", closing")
+            await send.send(batch)
             return
+        if batch:
+            await send.send(batch)
 
 
 def _dispatch(dispatch: Dispatch, body: bytes) -> "bytes | Pending":
@@ -152,23 +158,24 @@ async def _write_replies(stream, receive) -> None:
     async with receive:
         while True:
             try:
-                item = receive.receive_nowait()
+                batch = receive.receive_nowait()
             except trio.WouldBlock:
                 if out:
                     await stream.send_all(out)
                     out.clear()
                 try:
-                    item = await receive.receive()
+                    batch = await receive.receive()
                 except trio.EndOfChannel:
                     break
             except trio.EndOfChannel:
                 break
-            if not isinstance(item, bytes):
-                if not item.done() and out:
-                    await stream.send_all(out)
-                    out.clear()
-                item = await _reply(item)
-            out += protocol.frame(item)
+            for item in batch:
+                if not isinstance(item, bytes):
+                    if not item.done() and out:
+                        await stream.send_all(out)
+                        out.clear()
+                    item = await _reply(item)
+                out += protocol.frame(item)
         if out:
             await stream.send_all(out)
 

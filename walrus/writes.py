@@ -15,6 +15,8 @@ rollover applies to whatever segment is current.
 
 import logging
 
+import trio
+
 from walrus import protocol
 from walrus.context import Context, proposal_failure
 from walrus.metadata import ProposalError
@@ -76,7 +78,7 @@ class Writer:
                 self._start_rollover(topic, seg)
             return ctx.spawn(self._put_after_change, req, hops, seg)
         except LeaseExpired:
-            return protocol.unavailable(f"node {ctx.me} holds no lease; it cannot append now")
+            return ctx.spawn(self._put_with_lease, req, hops)
         except StorageError as exc:
             return protocol.unavailable(f"storage: {exc}")
         if not ctx.config.compat and pending.first + 1 >= ctx.config.max_segment_entries:
@@ -131,6 +133,18 @@ class Writer:
                 return protocol.unavailable(
                     f"segment {seg.id} of {req.topic} is still rolling over"
                 )
+        reply = self.put(req, hops)
+        return reply if isinstance(reply, bytes) else await reply.reply()
+
+    async def _put_with_lease(self, req: Request, hops: int) -> bytes:
+        """A PUT refused (before sequencing) for want of a lease: wait one lease duration for a
+        renew to commit or the metadata to move, then run it once more."""
+        ctx = self.ctx
+        deadline = trio.current_time() + ctx.config.lease.duration
+        while not ctx.lease.holds(ctx.clock.now()):
+            if trio.current_time() >= deadline:
+                return protocol.unavailable(f"node {ctx.me} holds no lease; it cannot append now")
+            await ctx.wait_view_change(min(0.1, deadline - trio.current_time()))
         reply = self.put(req, hops)
         return reply if isinstance(reply, bytes) else await reply.reply()
 

@@ -8,8 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from walrus.client import Client, WalrusError
-from walrus.cluster import node_command
+from walrus.client import Client
+from walrus.cluster import node_command, node_ready
 from walrus.config import local_cluster
 
 
@@ -66,7 +66,7 @@ class LocalNodes:
         self.wait_ready(list(self.peers), timeout)
 
     def wait_ready(self, nodes: list[int], timeout: float = 60) -> None:
-        """Wait until the nodes answer METRICS and know a Raft leader."""
+        """Wait until the nodes can take writes (see ``walrus.cluster.node_ready``)."""
         deadline = time.monotonic() + timeout
         waiting = set(nodes)
         while waiting:
@@ -74,12 +74,8 @@ class LocalNodes:
                 proc = self.procs[node]
                 if proc.poll() is not None:
                     raise AssertionError(f"node {node} exited: {self.log(node)[-2000:]}")
-                try:
-                    with self.client(node, timeout=2) as c:
-                        if c.metrics().get("current_leader") is not None:
-                            waiting.discard(node)
-                except (WalrusError, OSError, ValueError):
-                    pass
+                if node_ready(self.peers[node]):
+                    waiting.discard(node)
             if waiting and time.monotonic() > deadline:
                 raise AssertionError(f"nodes {sorted(waiting)} not ready in {timeout} s")
             time.sleep(0.1)

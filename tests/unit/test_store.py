@@ -292,3 +292,36 @@ def test_files_are_where_the_layout_says(tmp_path):
         store.set_cursor("t", Cursor(7, 0))
     names = sorted(os.listdir(tmp_path / "topics" / "t.topic"))
     assert names == ["00000000000000000007.seg", "cursor.json"]
+
+
+def test_guard_decides_atomically_with_sequencing(store):
+    store.create_segment("t", 0)
+    seen = []
+
+    def guard(first: int, count: int) -> None:
+        seen.append((first, count))
+        if first + count > 3:
+            raise OverflowError("full")
+
+    async def main() -> None:
+        assert await store.begin_append("t", 0, [b"a", b"b"], guard).wait() == 0
+        with pytest.raises(OverflowError):
+            store.begin_append("t", 0, [b"c", b"d"], guard)
+        # The refused records gave their offsets back.
+        assert await store.begin_append("t", 0, [b"c"], guard).wait() == 2
+        with pytest.raises(OverflowError):
+            store.begin_append("t", 0, [b"d"], guard)
+
+    trio.run(main)
+    assert seen == [(0, 2), (2, 2), (2, 1), (3, 1)]
+    assert store.read("t", 0, 0, 10) == [b"a", b"b", b"c"]
+
+
+def test_requests_begun_in_order_get_offsets_in_order(store):
+    store.create_segment("t", 0)
+
+    async def main() -> list[int]:
+        pending = [store.begin_append("t", 0, [f"{i}".encode()]) for i in range(50)]
+        return [await p.wait() for p in pending]
+
+    assert trio.run(main) == list(range(50))

@@ -1,0 +1,117 @@
+"""The metadata state machine: conditional, idempotent commands and round-robin leadership."""
+
+import itertools
+
+from walrus.metastate import OPEN, PENDING, SEALED, MetaMachine, state_json
+
+
+def machine(compat=False) -> MetaMachine:
+    return MetaMachine([1, 2, 3], compat=compat)
+
+
+def test_register_once():
+    m = machine()
+    assert m.register("t", "r1") == "created"
+    assert m.register("t", "r2") == "exists"
+    t = m.view().topic("t")
+    assert len(t.segments) == 1 and t.current.state == OPEN and t.cursor == 1
+    assert t.current.leader in (1, 2, 3)
+
+
+def test_results_are_remembered_by_request_id():
+    m = machine()
+    m.register("t", "r1")
+    seg = m.view().topic("t").current
+    first = m.rollover("t", seg.id, seg.epoch, 5, "roll")
+    assert first.startswith("rolled")
+    assert m.rollover("t", seg.id, seg.epoch, 5, "roll") == first  # a retry of the same proposal
+    assert m.rollover("t", seg.id, seg.epoch, 5, "other").startswith("stale")
+    assert len(m.view().topic("t").segments) == 2
+
+
+def test_rollover_is_conditional_and_round_robin():
+    m = machine()
+    m.register("t", "r")
+    leaders = []
+    for i in range(6):
+        seg = m.view().topic("t").current
+        leaders.append(seg.leader)
+        assert m.rollover("t", seg.id, seg.epoch, 10, f"r{i}").startswith("rolled")
+    assert sorted(set(leaders)) == [1, 2, 3]
+    assert all(b == a % 3 + 1 for a, b in itertools.pairwise(leaders))
+    t = m.view().topic("t")
+    assert [s.state for s in t.segments] == [SEALED] * 6 + [OPEN]
+    assert [s.count for s in t.segments[:6]] == [10] * 6
+    assert [s.epoch for s in t.segments] == list(range(1, 8))
+    # A late rollover of an old segment does nothing.
+    assert m.rollover("t", 1, 1, 99, "late").startswith("stale")
+    assert m.view().topic("t").segment(1).count == 10
+
+
+def test_takeover_only_if_the_node_has_not_renewed():
+    m = machine()
+    m.register("t", "r")
+    holder = m.view().topic("t").current.leader
+    assert m.renew(holder, 1, "n1") == "renewed"
+    assert m.takeover(holder, 0, "x1").startswith("stale")  # it renewed since seq 0
+    assert m.takeover(holder, 1, "x2") == "taken-over 1"
+    t = m.view().topic("t")
+    assert t.segment(1).state == PENDING and t.segment(1).count is None
+    assert t.current.id == 2 and t.current.leader != holder and t.current.epoch == 2
+    assert holder not in m.view().alive
+    # New leadership skips the dead node; a renew brings it back.
+    seg = t.current
+    m.rollover("t", seg.id, seg.epoch, 3, "r2")
+    assert m.view().topic("t").current.leader != holder
+    m.renew(holder, 2, "n2")
+    assert holder in m.view().alive
+
+
+def test_report_count_and_cursor():
+    m = machine()
+    m.register("t", "r")
+    holder = m.view().topic("t").current.leader
+    m.takeover(holder, 0, "x")
+    assert m.advance_cursor("t", 1, "a1").startswith("stale")  # count unknown yet
+    assert m.report_count("t", 1, 7, "c1") == "reported"
+    assert m.report_count("t", 1, 8, "c2").startswith("stale")
+    assert m.view().topic("t").segment(1).count == 7
+    assert m.advance_cursor("t", 1, "a2") == "advanced"
+    assert m.advance_cursor("t", 1, "a3").startswith("stale")
+    assert m.view().topic("t").cursor == 2
+    assert m.advance_cursor("t", 2, "a4").startswith("stale")  # the open segment
+
+
+def test_views_are_snapshots():
+    m = machine()
+    m.register("t", "r")
+    before = m.view()
+    seg = before.topic("t").current
+    m.rollover("t", seg.id, seg.epoch, 1, "r2")
+    assert len(before.topic("t").segments) == 1
+    assert len(m.view().topic("t").segments) == 2
+
+
+def test_compat_rollover_is_unconditional():
+    m = machine(compat=True)
+    m.register("t", "r")
+    seg = m.view().topic("t").current
+    m.rollover("t", seg.id, seg.epoch, 10, "r1")
+    # A duplicate proposal for segment 1 seals segment 2 (Walrus 0.3's anomaly).
+    assert m.rollover("t", seg.id, seg.epoch, 10, "r2").startswith("rolled")
+    t = m.view().topic("t")
+    assert [s.state for s in t.segments] == [SEALED, SEALED, OPEN]
+    assert m.takeover(seg.leader, 0, "x").startswith("stale")
+
+
+def test_state_json_has_walrus_keys():
+    m = machine()
+    m.register("t", "r")
+    seg = m.view().topic("t").current
+    m.rollover("t", seg.id, seg.epoch, 4, "r1")
+    state = state_json(m.view().topic("t"))
+    assert state["current_segment"] == 2
+    assert state["sealed_segments"] == {"1": 4}
+    assert state["last_sealed_entry_offset"] == 4
+    assert set(state["segment_leaders"]) == {"1", "2"}
+    assert state["leader_node"] == state["segment_leaders"]["2"]
