@@ -53,6 +53,39 @@ def _bench_storage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_cluster(args: argparse.Namespace) -> int:
+    from harness.bench import cluster
+
+    if args.nodes != 3:
+        raise ValueError("the cluster benchmark runs 3 nodes (--nodes 3)")
+    if args.clients < 1 or args.window < 1 or args.duration <= 0:
+        raise ValueError("--clients, --window and --duration must be positive")
+    modes = args.fsync.split(",")
+    print(
+        f"cluster benchmark: 3 nodes, {args.clients} clients x {args.window} in flight, "
+        f"{args.duration:g} s per phase, fsync {', '.join(modes)}"
+    )
+    result = cluster.run(modes, args.clients, args.window, args.duration)
+    print(
+        f"{'op':<5}{'fsync':<8}{'clients':>8}{'ops/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+        f"{'errors':>8}"
+    )
+    for r in result["runs"]:
+        print(
+            f"{r['op']:<5}{r['fsync']:<8}{r['clients']:>8}{r['ops_per_s']:>12,.0f}"
+            f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['max_ms']:>9.1f}{r['errors']:>8}"
+        )
+    for n in result["nodes"]:
+        startup = ", ".join(f"{v:.2f}" for v in n["startup_s"].values())
+        rss = ", ".join(f"{v:.0f}" for v in n["rss_mb"].values())
+        print(f"fsync {n['fsync']}: node start-up {startup} s; RSS {rss} MB")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _plot_storage(args: argparse.Namespace) -> int:
     from harness.bench.storage_plot import plot
 
@@ -80,6 +113,14 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--seed", type=int, default=1, help="payload generator seed")
     st.add_argument("--no-crc", action="store_true", help="skip the CRC32C throughput table")
     st.set_defaults(run=_bench_storage)
+    cl = bench.add_parser("cluster", help="a 3-node local cluster under pipelining clients")
+    cl.add_argument("--nodes", type=int, default=3, help="cluster size (3)")
+    cl.add_argument("--clients", type=int, default=64, help="client connections (default 64)")
+    cl.add_argument("--window", type=int, default=4, help="requests in flight per client (4)")
+    cl.add_argument("--duration", type=float, default=10.0, help="seconds per phase (default 10)")
+    cl.add_argument("--fsync", default="each,none", help="policies to run (default each,none)")
+    cl.add_argument("--json", help="write the results as JSON here")
+    cl.set_defaults(run=_bench_cluster)
     replot = bench.add_parser("plot-storage", help="redraw the figure from a --json result")
     replot.add_argument("json")
     replot.add_argument("plot")

@@ -194,18 +194,29 @@ class Client:
         return json.loads(check(self.request(f"SCAN {topic} {segment} {start} {count}".encode())))
 
 
+class _Waiter:
+    __slots__ = ("deadline", "event", "value")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.event = trio.Event()
+        self.value: bytes | Exception = b""
+
+
 class AsyncClient:
-    """A trio client that pipelines: concurrent calls share one connection, replies matched in
-    order. Every call has a timeout; a timeout or a broken connection fails all calls in flight
-    as indeterminate and the next call reconnects."""
+    """A trio client that pipelines: concurrent calls share one connection, their requests are
+    written together and replies matched in order. A call unanswered within ``timeout``, or a
+    broken connection, fails every call in flight as indeterminate; the next call reconnects.
+    Use it as an async context manager (it runs a reader task)."""
 
     def __init__(self, host: str, port: int, timeout: float = 10.0) -> None:
         self.host, self.port, self.timeout = host, port, timeout
         self._stream: trio.SocketStream | None = None
-        self._waiting: deque[tuple[trio.Event, list]] = deque()
+        self._waiting: deque[_Waiter] = deque()
+        self._out = bytearray()
+        self._sending = False
         self._connect_lock = trio.Lock()
-        self._send_lock = trio.Lock()
-        self._reader_scope: trio.CancelScope | None = None
+        self._scope: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
 
     async def __aenter__(self) -> "AsyncClient":
@@ -214,74 +225,85 @@ class AsyncClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+        self._fail_all("the client closed the connection")
         self._nursery.cancel_scope.cancel()
         await self._nursery_cm.__aexit__(None, None, None)
 
-    async def aclose(self) -> None:
-        """Close the connection; calls in flight fail as indeterminate."""
-        self._fail_all("the client closed the connection")
-
     def _fail_all(self, why: str) -> None:
-        if self._reader_scope is not None:
-            self._reader_scope.cancel()
-            self._reader_scope = None
+        if self._scope is not None:
+            self._scope.cancel()
+            self._scope = None
         stream, self._stream = self._stream, None
         if stream is not None:
             stream.socket.close()
+        self._out.clear()
         while self._waiting:
-            event, box = self._waiting.popleft()
-            box.append(IndeterminateError(why))
-            event.set()
+            waiter = self._waiting.popleft()
+            waiter.value = IndeterminateError(why)
+            waiter.event.set()
 
     async def _connect(self) -> trio.SocketStream:
         async with self._connect_lock:
             if self._stream is None:
                 try:
                     with trio.fail_after(self.timeout):
-                        self._stream = await trio.open_tcp_stream(self.host, self.port)
+                        stream = await trio.open_tcp_stream(self.host, self.port)
                 except (OSError, trio.TooSlowError) as exc:
                     raise DefiniteError(
                         f"ERR cannot connect to {self.host}:{self.port}: {exc}"
                     ) from None
-                self._nursery.start_soon(self._read, self._stream)
+                self._stream = stream
+                self._scope = trio.CancelScope()
+                self._nursery.start_soon(self._serve, stream, self._scope)
             return self._stream
 
-    async def _read(self, stream: trio.SocketStream) -> None:
-        frames = protocol.FrameReader(limit=1 << 31)
-        with trio.CancelScope() as scope:
-            self._reader_scope = scope
-            try:
-                while True:
-                    data = await stream.receive_some(65536)
-                    if not data:
-                        raise trio.BrokenResourceError("the node closed the connection")
-                    frames.feed(data)
-                    for body in frames.frames():
-                        event, box = self._waiting.popleft()
-                        box.append(body)
-                        event.set()
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                if self._stream is stream:
-                    self._fail_all(f"connection to {self.host}:{self.port} failed: {exc}")
+    async def _serve(self, stream: trio.SocketStream, scope: trio.CancelScope) -> None:
+        with scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch, stream)
+                frames = protocol.FrameReader(limit=1 << 31)
+                try:
+                    while True:
+                        data = await stream.receive_some(65536)
+                        if not data:
+                            raise trio.BrokenResourceError("the node closed the connection")
+                        frames.feed(data)
+                        for body in frames.frames():
+                            waiter = self._waiting.popleft()
+                            waiter.value = body
+                            waiter.event.set()
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                    if self._stream is stream:
+                        self._fail_all(f"connection to {self.host}:{self.port} failed: {exc}")
+
+    async def _watch(self, stream: trio.SocketStream) -> None:
+        while self._stream is stream:
+            if self._waiting and trio.current_time() > self._waiting[0].deadline:
+                self._fail_all(f"no reply from {self.host}:{self.port} within {self.timeout:g} s")
+                return
+            await trio.sleep(0.1)
 
     async def request(self, body: bytes) -> bytes:
         """Send one request (pipelined with any others in flight); the raw reply."""
-        stream = await self._connect()
-        event, box = trio.Event(), []
-        async with self._send_lock:
-            self._waiting.append((event, box))
+        stream = self._stream or await self._connect()
+        waiter = _Waiter(trio.current_time() + self.timeout)
+        self._waiting.append(waiter)
+        self._out += protocol.frame(body)
+        if not self._sending:
+            self._sending = True
             try:
-                await stream.send_all(protocol.frame(body))
+                while self._out and self._stream is stream:
+                    data = bytes(self._out)
+                    self._out.clear()
+                    await stream.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 self._fail_all(f"sending to {self.host}:{self.port} failed: {exc}")
-        with trio.move_on_after(self.timeout):
-            await event.wait()
-        if not box:
-            self._fail_all(f"no reply from {self.host}:{self.port} within {self.timeout:g} s")
-        if isinstance(box[0], Exception):
-            raise box[0]
-        return box[0]
+            finally:
+                self._sending = False
+        await waiter.event.wait()
+        if isinstance(waiter.value, Exception):
+            raise waiter.value
+        return waiter.value
 
     async def register(self, topic: str) -> None:
         """REGISTER a topic."""

@@ -1,7 +1,9 @@
 """The node's event log, ``<data-dir>/events.jsonl``: evidence for the lease checker.
 
-One JSON object per line, appended with a single ``write`` so that lines from concurrent
-writers never interleave and a crash loses at most the line being written. Every event carries
+One JSON object per line; lines go out with single ``write`` calls, so they never interleave and
+a crash cuts at most the last line. Append events, the hot path, are buffered and written before
+the append is acknowledged (``flush``, also called every 50 ms): a crash can lose the events of
+appends that were never acknowledged, never those of acknowledged ones. Every event carries
 ``true_ns`` (the machine's CLOCK_MONOTONIC, shared by every node on the host and the harness) and
 ``node_time`` (this node's own, possibly skewed, clock), so the checker can place it on one
 true timeline and also see what the node believed. Kinds:
@@ -28,9 +30,10 @@ class EventLog:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._node = node
         self._clock = clock
+        self._buffer: list[str] = []
 
     def record(self, kind: str, **fields: object) -> None:
-        """Append one event, stamped with true and node time."""
+        """Write one event now (after any buffered ones), stamped with true and node time."""
         event = {
             "true_ns": time.monotonic_ns(),
             "node_time": self._clock.now(),
@@ -38,10 +41,27 @@ class EventLog:
             "kind": kind,
             **fields,
         }
-        os.write(self._fd, (json.dumps(event, separators=(",", ":")) + "\n").encode())
+        self._buffer.append(json.dumps(event, separators=(",", ":")) + "\n")
+        self.flush()
+
+    def record_append(self, topic: str, segment: int, offset: int, count: int, epoch: int) -> None:
+        """Buffer an ``append`` event (topic names need no JSON escaping)."""
+        self._buffer.append(
+            f'{{"true_ns":{time.monotonic_ns()},"node_time":{self._clock.now()!r},'
+            f'"node":{self._node},"kind":"append","topic":"{topic}","segment":{segment},'
+            f'"offset":{offset},"count":{count},"epoch":{epoch}}}\n'
+        )
+
+    def flush(self) -> None:
+        """Write every buffered event."""
+        if self._buffer:
+            data = "".join(self._buffer).encode()
+            self._buffer.clear()
+            os.write(self._fd, data)
 
     def close(self) -> None:
-        """Close the file."""
+        """Flush and close the file."""
+        self.flush()
         os.close(self._fd)
 
 

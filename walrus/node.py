@@ -145,6 +145,7 @@ class Node:
                     nursery.start_soon(self._renew_loop)
                     nursery.start_soon(self._lease_watch)
                     nursery.start_soon(self._leader_loop)
+                nursery.start_soon(self._flush_events)
                 nursery.start_soon(self._stop_on_signal, nursery.cancel_scope)
                 log.info(
                     "node %d serving clients on %s (RPC %s, Raft %s)",
@@ -429,6 +430,11 @@ class Node:
             return
         self.ctx.events.record("takeover", silent=node, renew_seq=renew_seq, result=result)
         log.info("takeover of node %d: %s", node, result)
+
+    async def _flush_events(self) -> None:
+        while True:
+            await trio.sleep(0.05)
+            self.ctx.events.flush()
 
     async def _compat_monitor_loop(self) -> None:
         while True:

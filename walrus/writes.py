@@ -96,14 +96,7 @@ class Writer:
                     raise SegmentFull
                 if not ctx.lease.holds(ctx.clock.now()):
                     raise LeaseExpired
-            ctx.events.record(
-                "append",
-                topic=topic.name,
-                segment=seg.id,
-                offset=first,
-                count=count,
-                epoch=seg.epoch,
-            )
+            ctx.events.record_append(topic.name, seg.id, first, count, seg.epoch)
 
         return guard
 
@@ -114,6 +107,7 @@ class Writer:
             offset = await pending.wait()
         except StorageError as exc:
             return protocol.indeterminate(f"storage failed while writing: {exc}")
+        self.ctx.events.flush()
         if self.ctx.config.compat:
             await self._compat_count(topic.name, seg)
         if req.command == "PUTX":
