@@ -35,18 +35,30 @@ def holder(cluster, topic: str) -> int:
         return c.state(topic)["leader_node"]
 
 
-@pytest.mark.slow
-def test_kill_the_leader_of_an_open_segment(make_cluster):
-    cluster = make_cluster(args=["--max-segment-entries", "1000"])
+def topic_with_entries(cluster, count: int, via_holder: bool) -> tuple[int, int, list[str]]:
+    """Register "t" and PUT ``count`` entries; (its holder, another node, the values)."""
     with cluster.client(1) as c:
         c.register("t")
     h = holder(cluster, "t")
     other = next(n for n in cluster.peers if n != h)
-    acked = []
+    values = [f"a{i}" for i in range(count)]
+    with cluster.client(h if via_holder else other) as c:
+        for v in values:
+            c.put("t", v)
+    return h, other, values
+
+
+def wait_counts_reported(client: Client, topic: str) -> None:
+    deadline = time.monotonic() + 20
+    while client.state(topic)["pending_seals"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_kill_the_leader_of_an_open_segment(make_cluster):
+    cluster = make_cluster(args=["--max-segment-entries", "1000"])
+    h, other, acked = topic_with_entries(cluster, 20, via_holder=False)
     with cluster.client(other) as c:
-        for i in range(20):
-            c.put("t", f"a{i}")
-            acked.append(f"a{i}")
         cluster.kill(h)
         killed = time.monotonic()
         for i in range(20):
@@ -62,9 +74,7 @@ def test_kill_the_leader_of_an_open_segment(make_cluster):
     cluster.start(h)
     cluster.wait_ready([h])
     with cluster.client(other) as c:
-        deadline = time.monotonic() + 20
-        while c.state("t")["pending_seals"] and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_counts_reported(c, "t")
         assert c.state("t")["sealed_segments"] == {"1": 20}
         assert drain(c, "t") == acked
 
@@ -72,15 +82,7 @@ def test_kill_the_leader_of_an_open_segment(make_cluster):
 @pytest.mark.slow
 def test_a_leader_paused_past_its_lease_refuses_the_old_segment(make_cluster):
     cluster = make_cluster(args=["--max-segment-entries", "1000"])
-    with cluster.client(1) as c:
-        c.register("t")
-    h = holder(cluster, "t")
-    other = next(n for n in cluster.peers if n != h)
-    acked = []
-    with cluster.client(h) as c:
-        for i in range(10):
-            c.put("t", f"a{i}")
-            acked.append(f"a{i}")
+    h, other, acked = topic_with_entries(cluster, 10, via_holder=True)
     # Requests sent to the paused node wait in its socket buffer until it resumes.
     paused = socket.create_connection(("127.0.0.1", cluster.peers[h].client.port))
     cluster.signal(h, signal.SIGSTOP)
@@ -110,9 +112,7 @@ def test_a_leader_paused_past_its_lease_refuses_the_old_segment(make_cluster):
             assert reply.startswith(b"ERR"), reply
     paused.close()
     with cluster.client(other) as c:
-        deadline = time.monotonic() + 20
-        while c.state("t")["pending_seals"] and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_counts_reported(c, "t")
         assert c.state("t")["sealed_segments"]["1"] == 10
         got = drain(c, "t")
     assert got[:20] == acked
