@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export WALRUS_NUMBA_CACHE ?= $(CURDIR)/.numba-cache
 BENCH_DURATION ?= 5
 
-.PHONY: install test test-fast lint format demo bench clean
+.PHONY: install test test-fast lint format demo gate bench clean
 
 install: $(VENV)/.installed
 
@@ -31,8 +31,11 @@ format: install
 	$(VENV)/bin/ruff format .
 
 demo: install
-	$(VENV)/bin/walrus-harness bench storage --duration 1 \
-	    --json results/runs/demo/storage.json --plot results/runs/demo/storage.png
+	$(VENV)/bin/walrus-harness test --nodes 3 --time-limit 60 --nemesis partition,kill \
+	    --nemesis-interval 10 --seed 1 --name demo --store results/runs
+
+gate: install
+	$(VENV)/bin/walrus-harness gate --store results/runs
 
 bench: install
 	$(VENV)/bin/walrus-harness bench storage --duration $(BENCH_DURATION) \

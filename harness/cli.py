@@ -86,6 +86,102 @@ def _bench_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def _test(args: argparse.Namespace) -> int:
+    from harness.checker.suite import EXIT_CODES
+    from harness.cluster import NodeSpec
+    from harness.report.summary import VERDICT
+    from harness.runner import TestConfig, relative, run_test
+    from harness.workload import WorkloadConfig
+    from nemesis.schedule import faults_from
+
+    faults_from(args.nemesis)  # fail fast on an unknown fault name
+    if args.nodes < 1 or args.time_limit <= 0 or args.concurrency < 1 or args.topics < 1:
+        raise ValueError("--nodes, --time-limit, --concurrency and --topics must be positive")
+    if args.rate <= 0 or not 0 <= args.put_ratio <= 1:
+        raise ValueError("--rate must be positive and --put-ratio within [0, 1]")
+    config = TestConfig(
+        name=args.name or ("compat-" if args.compat else "") + "queue",
+        backend=args.backend,
+        nodes=args.nodes,
+        time_limit=args.time_limit,
+        nemesis=args.nemesis,
+        nemesis_interval=args.nemesis_interval,
+        seed=args.seed,
+        store=Path(args.store),
+        workload=WorkloadConfig(
+            args.concurrency, args.topics, args.rate, args.put_ratio, args.op_timeout, args.seed
+        ),
+        spec=NodeSpec(
+            compat=args.compat == "walrus",
+            max_segment_entries=args.max_segment_entries,
+            fsync=args.fsync,
+            lease_ms=args.lease_ms,
+            drift=args.drift,
+        ),
+        keep_data=args.keep_data,
+    )
+    result = run_test(config, log=lambda m: print(f"walrus-harness: {m}", flush=True))
+    print(f"{VERDICT[result.valid]}  {relative(result.path)}")
+    print(f"  see {relative(result.path / 'summary.md')}, plots and timeline.html there")
+    return EXIT_CODES[result.valid]
+
+
+def _check(args: argparse.Namespace) -> int:
+    from harness.checker.suite import EXIT_CODES, check_run, node_events
+    from harness.history import HistoryError
+    from harness.report.summary import VERDICT
+
+    history_path = Path(args.history)
+    if not history_path.is_file():
+        raise ValueError(f"{history_path}: no such history file")
+    events = node_events(Path(args.events)) if args.events else None
+    audit = None
+    audit_path = Path(args.audit) if args.audit else history_path.parent / "audit.json"
+    if audit_path.exists():
+        audit = {
+            "states": json.loads(audit_path.read_text()).get("states", {}),
+            "segments": {},
+            "errors": [],
+        }
+    try:
+        results = check_run(history_path, events, audit, args.lease_ms / 1000)
+    except HistoryError as exc:
+        raise ValueError(f"{history_path}: {exc}") from None
+    results.pop("storage", None)
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=1, default=str))
+    print(VERDICT[results["valid"]])
+    for name in ("queue", "totals", "lease", "perf"):
+        r = results[name]
+        counts = r.get("anomaly_counts") or r.get("counts") or {}
+        extra = ", ".join(f"{k} {v}" for k, v in counts.items())
+        print(f"  {name:<7} {VERDICT[r['valid']]:<8} {extra}")
+    return EXIT_CODES[results["valid"]]
+
+
+def _bench_checker(args: argparse.Namespace) -> int:
+    from harness.bench import checker
+
+    if args.ops < 1:
+        raise ValueError("--ops must be positive")
+    r = checker.run(args.ops, Path(args.history) if args.history else None)
+    gen = "" if r["generate_s"] is None else f" (generated in {r['generate_s']:.1f} s)"
+    print(f"{r['operations']:,} operations, {r['file_mb']:.0f} MB{gen}")
+    print(
+        f"load {r['load_s']:.2f} s, queue {r['queue_s']:.2f} s, totals {r['totals_s']:.2f} s: "
+        f"checked in {r['total_s']:.2f} s; queue {r['queue_valid']}, totals {r['totals_valid']}"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(r, indent=1) + "\n")
+    return 0
+
+
+def _gate(args: argparse.Namespace) -> int:
+    from harness.gate import run_gate
+
+    return run_gate(Path(args.store))
+
+
 def _plot_storage(args: argparse.Namespace) -> int:
     from harness.bench.storage_plot import plot
 
@@ -99,6 +195,47 @@ def parser() -> argparse.ArgumentParser:
     """The argument parser of ``walrus-harness``."""
     p = argparse.ArgumentParser(prog="walrus-harness", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
+    test = sub.add_parser("test", help="run one test: cluster, workload, faults, checks, reports")
+    test.add_argument("--backend", default="local", choices=["local"], help="where nodes run")
+    test.add_argument("--nodes", type=int, default=3)
+    test.add_argument("--time-limit", type=float, default=30.0, help="seconds of workload")
+    test.add_argument("--concurrency", type=int, default=6, help="worker processes")
+    test.add_argument("--topics", type=int, default=2)
+    test.add_argument("--rate", type=float, default=200.0, help="target operations/s, all workers")
+    test.add_argument("--put-ratio", type=float, default=0.5, help="share of puts (rest gets)")
+    test.add_argument("--op-timeout", type=float, default=5.0, help="seconds before an op is info")
+    test.add_argument(
+        "--nemesis",
+        default="partition,kill",
+        help="faults: comma-separated partition,kill (or all, none)",
+    )
+    test.add_argument("--nemesis-interval", type=float, default=10.0, help="seconds between faults")
+    test.add_argument("--seed", type=int, default=0)
+    test.add_argument("--store", default="results/runs", help="where run directories go")
+    test.add_argument("--name", help="test name (default queue, or compat-queue)")
+    test.add_argument("--compat", choices=["walrus"], help="run the nodes in Walrus 0.3 mode")
+    test.add_argument("--max-segment-entries", type=int, help="nodes' rollover size")
+    test.add_argument("--fsync", default="each", help="nodes' fsync policy")
+    test.add_argument("--lease-ms", type=int, default=2000, help="nodes' lease duration")
+    test.add_argument("--drift", type=float, default=0.1, help="nodes' drift bound")
+    test.add_argument("--keep-data", action="store_true", help="keep the nodes' data directories")
+    test.set_defaults(run=_test)
+
+    check = sub.add_parser("check", help="check a history.jsonl from anywhere")
+    check.add_argument("history", help="the history file")
+    check.add_argument("--events", help="directory of <node>/events.jsonl (lease checks)")
+    check.add_argument("--audit", help="audit.json with the final STATE of each topic")
+    check.add_argument("--lease-ms", type=int, default=2000, help="the nodes' lease duration")
+    check.add_argument("--out", help="write results.json here")
+    check.set_defaults(run=_check)
+
+    gate = sub.add_parser(
+        "gate",
+        help="a short seeded check for CI: must be valid, and the compat control run invalid",
+    )
+    gate.add_argument("--store", default="results/runs", help="where run directories go")
+    gate.set_defaults(run=_gate)
+
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
     st = bench.add_parser(
         "storage",
@@ -121,6 +258,11 @@ def parser() -> argparse.ArgumentParser:
     cl.add_argument("--fsync", default="each,none", help="policies to run (default each,none)")
     cl.add_argument("--json", help="write the results as JSON here")
     cl.set_defaults(run=_bench_cluster)
+    ck = bench.add_parser("checker", help="time the check of a large synthetic history")
+    ck.add_argument("--ops", type=int, default=1_000_000, help="operations (default 1,000,000)")
+    ck.add_argument("--history", help="use (or create) this history file")
+    ck.add_argument("--json", help="write the measurements as JSON here")
+    ck.set_defaults(run=_bench_checker)
     replot = bench.add_parser("plot-storage", help="redraw the figure from a --json result")
     replot.add_argument("json")
     replot.add_argument("plot")

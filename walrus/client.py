@@ -177,9 +177,10 @@ class Client:
         """GET the next entry (None for EMPTY)."""
         return parse_get(self.request(f"GET {topic}".encode()))
 
-    def getx(self, topic: str) -> Entry | None:
-        """GETX the next entry with its position (None for EMPTY)."""
-        return parse_getx(self.request(f"GETX {topic}".encode()))
+    def getx(self, topic: str, tag: str = "") -> Entry | None:
+        """GETX the next entry with its position (None for EMPTY); ``tag`` names the request in
+        the node's event log."""
+        return parse_getx(self.request(f"GETX {topic} {tag}".rstrip().encode()))
 
     def state(self, topic: str) -> dict:
         """STATE of a topic."""
@@ -321,9 +322,10 @@ class AsyncClient:
         """GET the next entry (None for EMPTY)."""
         return parse_get(await self.request(f"GET {topic}".encode()))
 
-    async def getx(self, topic: str) -> Entry | None:
-        """GETX the next entry with its position (None for EMPTY)."""
-        return parse_getx(await self.request(f"GETX {topic}".encode()))
+    async def getx(self, topic: str, tag: str = "") -> Entry | None:
+        """GETX the next entry with its position (None for EMPTY); ``tag`` names the request in
+        the node's event log."""
+        return parse_getx(await self.request(f"GETX {topic} {tag}".rstrip().encode()))
 
     async def metrics(self) -> dict:
         """METRICS of the node."""

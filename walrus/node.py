@@ -245,9 +245,9 @@ class Node:
     def _handle_rpc(self, hops: int, command: bytes) -> bytes | Pending:
         if command.startswith(b"POP "):
             parts = command.decode(errors="replace").split(" ")
-            if len(parts) != 3 or not parts[2].isdigit():
-                return protocol.err("POP takes <topic> <segment>")
-            return self.reader.pop(parts[1], int(parts[2]))
+            if len(parts) not in (3, 4) or not parts[2].isdigit():
+                return protocol.err("POP takes <topic> <segment> [<tag>]")
+            return self.reader.pop(parts[1], int(parts[2]), parts[3] if len(parts) == 4 else "")
         try:
             return self.handle(protocol.parse(command), hops)
         except protocol.ProtocolError as exc:

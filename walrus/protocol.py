@@ -12,6 +12,7 @@ not happen.
 """
 
 import json
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from walrus.names import TOPIC_PATTERN
 
 LENGTH = struct.Struct("<I")
+TAG_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_FRAME = 1024 * 1024
 """Largest request frame accepted (Walrus accepts 64 KiB; anything Walrus accepts, so do we)."""
 
@@ -38,12 +40,14 @@ class ProtocolError(Exception):
 
 @dataclass(frozen=True)
 class Request:
-    """A parsed client request. ``payload`` is set for PUT/PUTX; ``scan`` for SCAN."""
+    """A parsed client request. ``payload`` is set for PUT/PUTX; ``scan`` for SCAN; ``tag``
+    for a GETX that names itself (the node logs which entry it handed to which tag)."""
 
     command: str
     topic: str = ""
     payload: bytes = b""
     scan: tuple[int, int, int] = (0, 0, 0)
+    tag: str = ""
 
     def encode(self) -> bytes:
         """The request's text, as a client sends it (without the length prefix)."""
@@ -53,6 +57,8 @@ class Request:
             return f"{self.command} {self.topic} ".encode() + self.payload
         if self.command == "SCAN":
             return f"SCAN {self.topic} {self.scan[0]} {self.scan[1]} {self.scan[2]}".encode()
+        if self.tag:
+            return f"{self.command} {self.topic} {self.tag}".encode()
         return f"{self.command} {self.topic}".encode()
 
 
@@ -90,7 +96,12 @@ def parse(body: bytes) -> Request:
         return Request(command, topic, payload.encode("utf-8"))
     if command == "METRICS":
         return Request("METRICS")
-    if command in ("REGISTER", "GET", "STATE", "GETX"):
+    if command == "GETX":
+        topic, _, tag = rest.partition(" ")
+        if tag and not TAG_PATTERN.fullmatch(tag):
+            raise ProtocolError("ERR GETX tags are 1-64 characters from A-Z a-z 0-9 . _ -")
+        return Request(command, _topic(command, topic), tag=tag)
+    if command in ("REGISTER", "GET", "STATE"):
         return Request(command, _topic(command, rest.split(" ", 1)[0]))
     if command == "SCAN":
         parts = rest.split(" ")

@@ -45,7 +45,7 @@ class Reader:
     def __init__(self, ctx: Context, rolling: set[tuple[str, int]]) -> None:
         self.ctx = ctx
         self._rolling = rolling
-        self._pops: dict[str, deque[tuple[int, Deferred]]] = defaultdict(deque)
+        self._pops: dict[str, deque[tuple[int, str, Deferred]]] = defaultdict(deque)
         self._pop_wakeup: dict[str, trio.Event] = {}
         self._slots: dict[str, Cursor] = {}
         self._compat_cursors: dict[str, list[int]] = {}
@@ -80,7 +80,7 @@ class Reader:
             if compat and seg.state == SEALED and delivered >= seg.count:
                 self._compat_cursors[topic.name] = [segment + 1, 0]
                 continue
-            reply = await self._ask_pop(seg.leader, topic.name, segment, hops)
+            reply = await self._ask_pop(seg.leader, topic.name, segment, req.tag, hops)
             if reply.startswith(b"OK "):
                 if compat:
                     cursor[1] += 1
@@ -103,10 +103,10 @@ class Reader:
                 return reply
             await ctx.wait_view_change(min(0.5, max(0.0, deadline - trio.current_time())))
 
-    async def _ask_pop(self, holder: int, topic: str, segment: int, hops: int) -> bytes:
+    async def _ask_pop(self, holder: int, topic: str, segment: int, tag: str, hops: int) -> bytes:
         if holder == self.ctx.me:
-            return await self.pop(topic, segment).reply()
-        reply = self.ctx.forward(holder, f"POP {topic} {segment}".encode(), hops)
+            return await self.pop(topic, segment, tag).reply()
+        reply = self.ctx.forward(holder, f"POP {topic} {segment} {tag}".rstrip().encode(), hops)
         return reply if isinstance(reply, bytes) else await reply.reply()
 
     async def _advance(self, topic: TopicMeta, segment: int) -> bool:
@@ -119,11 +119,12 @@ class Reader:
 
     # --- POP, at the node holding the segment -------------------------------------------------
 
-    def pop(self, topic: str, segment: int) -> Deferred:
-        """Queue a POP of ``segment``; batches are served by the topic's POP task."""
+    def pop(self, topic: str, segment: int, tag: str = "") -> Deferred:
+        """Queue a POP of ``segment`` (for the GETX tagged ``tag``, if any); batches are served
+        by the topic's POP task."""
         reply = Deferred()
         queue = self._pops[topic]
-        queue.append((segment, reply))
+        queue.append((segment, tag, reply))
         if topic not in self._pop_wakeup:
             self._pop_wakeup[topic] = trio.Event()
             self.ctx.background(self._serve_pops, topic)
@@ -143,7 +144,7 @@ class Reader:
                 await self._serve_batch(topic, batch)
             except Exception:
                 log.exception("serving POPs of %s failed", topic)
-                for _, reply in batch:
+                for _, _, reply in batch:
                     reply.set(b"ERR internal error (see the node log)")
 
     def _slot(self, topic: str) -> Cursor:
@@ -151,12 +152,13 @@ class Reader:
             self._slots[topic] = self.ctx.store.cursor(topic) or Cursor(0, 0)
         return self._slots[topic]
 
-    async def _serve_batch(self, topic: str, batch: list[tuple[int, Deferred]]) -> None:
+    async def _serve_batch(self, topic: str, batch: list[tuple[int, str, Deferred]]) -> None:
         ctx = self.ctx
-        by_segment: dict[int, list[Deferred]] = defaultdict(list)
-        for segment, reply in batch:
-            by_segment[segment].append(reply)
-        for segment, replies in sorted(by_segment.items()):
+        by_segment: dict[int, list[tuple[str, Deferred]]] = defaultdict(list)
+        for segment, tag, reply in batch:
+            by_segment[segment].append((tag, reply))
+        for segment, waiting in sorted(by_segment.items()):
+            replies = [reply for _, reply in waiting]
             meta = ctx.view.topic(topic)
             seg = meta.segment(segment) if meta else None
             if seg is None or seg.leader != ctx.me:
@@ -191,7 +193,17 @@ class Reader:
                         reply.set(protocol.unavailable(f"storage: {exc}"))
                     continue
                 self._slots[topic] = new
-                ctx.events.record("cursor", topic=topic, segment=segment, offset=new.offset)
+                ctx.events.record(
+                    "cursor",
+                    topic=topic,
+                    segment=segment,
+                    offset=new.offset,
+                    first=position,
+                    tags=[tag for tag, _ in waiting[:take]],
+                    values=[
+                        p.decode("utf-8", "replace") if len(p) <= 1024 else None for p in entries
+                    ],
+                )
                 for i, (reply, payload) in enumerate(zip(replies, entries, strict=False)):
                     reply.set(protocol.getx_reply(segment, position + i, payload))
             if take < len(replies):

@@ -6,7 +6,8 @@ sender had applied when it decided to send it here (the receiver first catches u
 lagging receiver does not bounce the request back), and a client command or an internal one::
 
     HELLO <node> <fingerprint>   first frame of every connection: same cluster configuration?
-    POP <topic> <segment>        hand out the next entry of a segment held here (the cursor)
+    POP <topic> <segment> [tag]  hand out the next entry of a segment held here (the cursor),
+                                 logging which GETX tag it went to
 
 A ``PeerLink`` keeps one connection to a peer and pipelines every call over it; replies come back
 in order. A call that was never sent (the peer could not be reached) fails definitely
@@ -113,8 +114,8 @@ class PeerLink:
                             pending.append(self._receive.receive_nowait())
                         except trio.WouldBlock:
                             break
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            why[0] = f"lost the connection to node {self.peer} ({exc})"
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as group:
+            why[0] = f"lost the connection to node {self.peer} ({group.exceptions[0]})"
         finally:
             # A refused HELLO means the peer ran none of the calls behind it.
             fail = (
@@ -130,7 +131,12 @@ class PeerLink:
     async def _read_replies(self, stream, inflight, hello, why, nursery) -> None:
         frames = protocol.FrameReader(limit=1 << 31)
         while True:
-            data = await stream.receive_some(65536)
+            try:
+                data = await stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                why[0] = f"lost the connection to node {self.peer} ({exc})"
+                nursery.cancel_scope.cancel()
+                return
             if not data:
                 why[0] = f"node {self.peer} closed the connection"
                 nursery.cancel_scope.cancel()

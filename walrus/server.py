@@ -98,8 +98,8 @@ async def serve_connection(
             nursery.start_soon(_write_replies, stream, receive)
             async with send:
                 await _read_requests(stream, dispatch, send, max_frame, stall_timeout)
-    except trio.BrokenResourceError:
-        pass
+    except* (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass  # the peer went away; nothing to answer
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(1):
             await stream.aclose()

@@ -1,0 +1,333 @@
+"""Histories: the record of every client operation and fault, as ``history.jsonl``.
+
+The format is a public contract (DESIGN §4): other tools may write histories for
+``walrus-harness check``. One JSON object per line, in order of occurrence::
+
+    {"index": 0, "time": 1200, "process": 3, "type": "invoke", "f": "put", "topic": "t1",
+     "value": "3-17"}
+    {"index": 1, "time": 2100500, "process": 3, "type": "ok", "f": "put", "topic": "t1",
+     "value": "3-17", "pos": [2, 40], "node": 1, "epoch": 5}
+
+- ``time``: nanoseconds since the test started; ``index``: 0, 1, 2, ...
+- ``type``: ``invoke``, then exactly one of ``ok``, ``fail`` (certainly did not happen) or
+  ``info`` (unknown). A process has one operation outstanding; after ``info`` it never invokes
+  again.
+- ``f``: ``put`` or ``get``; a ``get`` ok with ``value`` null is EMPTY. Values are unique per topic.
+- Optional: a get's invocation may carry ``"tag"``, the tag its ``GETX`` sent; the nodes log which
+  entry they handed to which tag, which resolves what an ``info`` get consumed.
+- Faults: process ``"nemesis"``, type ``info``, ``f`` ``start-X`` / ``stop-X``.
+
+``Op`` pairs an invocation with its completion: what the checkers work on.
+"""
+
+import json
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import orjson
+
+INF = math.inf
+
+
+class HistoryError(ValueError):
+    """A history that breaks the format; the message names the line."""
+
+
+@dataclass
+class Event:
+    """One line of a history."""
+
+    index: int
+    time: int
+    process: int | str
+    type: str
+    f: str
+    topic: str | None = None
+    value: object = None
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """The line as a JSON object."""
+        out = {
+            "index": self.index,
+            "time": self.time,
+            "process": self.process,
+            "type": self.type,
+            "f": self.f,
+        }
+        if self.topic is not None:
+            out["topic"] = self.topic
+        out["value"] = self.value
+        out.update(self.extra)
+        return out
+
+
+@dataclass(slots=True)
+class Op:
+    """An operation: invocation and completion. ``ret`` is INF (and ``type`` "info") when it
+    never completed or completed with info."""
+
+    process: int
+    f: str
+    topic: str
+    value: str | None
+    inv: float
+    ret: float
+    type: str
+    invoke_index: int
+    complete_index: int | None
+    node: int | None = None
+    pos: tuple[int, int] | None = None
+    epoch: int | None = None
+    error: str | None = None
+    tag: str | None = None
+    resolved: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True if it certainly happened."""
+        return self.type == "ok"
+
+    def describe(self) -> str:
+        """A short description for anomaly reports."""
+        what = (
+            f"{self.f} {self.value!r}"
+            if self.f == "put"
+            else (
+                "get -> EMPTY"
+                if self.ok and self.value is None
+                else f"get -> {self.value!r}"
+                if self.ok
+                else "get"
+            )
+        )
+        when = f"{self.inv / 1e9:.3f}s" + ("" if self.ret == INF else f"-{self.ret / 1e9:.3f}s")
+        status = {"ok": "", "info": " (outcome unknown)", "fail": " (failed)"}[self.type]
+        node = "" if self.node is None else f" via node {self.node}"
+        return f"op #{self.invoke_index} process {self.process} {what} at {when}{node}{status}"
+
+
+class Recorder:
+    """Writes a history as it happens; thread-unsafe (one trio loop)."""
+
+    def __init__(self, out: TextIO, clock) -> None:
+        self._out = out
+        self._clock = clock
+        self._next = 0
+        self.events: list[Event] = []
+
+    def now(self) -> int:
+        """Nanoseconds since the start."""
+        return self._clock()
+
+    def record(
+        self,
+        process: int | str,
+        type_: str,
+        f: str,
+        topic: str | None = None,
+        value: object = None,
+        **extra: object,
+    ) -> Event:
+        """Append one event."""
+        event = Event(self._next, self.now(), process, type_, f, topic, value, extra)
+        self._next += 1
+        self.events.append(event)
+        self._out.write(json.dumps(event.to_json(), separators=(",", ":")) + "\n")
+        return event
+
+    def flush(self) -> None:
+        """Flush to the file."""
+        self._out.flush()
+
+
+_TYPES = {"invoke", "ok", "fail", "info"}
+
+
+def parse_event(raw: dict, line: int) -> Event:
+    """An Event from a JSON object, checked against the format."""
+    try:
+        index, time_, process, type_, f = (
+            raw[k] for k in ("index", "time", "process", "type", "f")
+        )
+    except KeyError as exc:
+        raise HistoryError(f"line {line}: missing key {exc.args[0]!r}") from None
+    if type_ not in _TYPES:
+        raise HistoryError(f"line {line}: type must be invoke/ok/fail/info, not {type_!r}")
+    if not isinstance(time_, int | float) or not isinstance(index, int):
+        raise HistoryError(f"line {line}: index and time must be numbers")
+    if not (isinstance(process, int) or process == "nemesis"):
+        raise HistoryError(f'line {line}: process must be an integer or "nemesis"')
+    extra = {
+        k: v
+        for k, v in raw.items()
+        if k not in ("index", "time", "process", "type", "f", "topic", "value")
+    }
+    return Event(index, time_, process, type_, f, raw.get("topic"), raw.get("value"), extra)
+
+
+def _raw_lines(path: Path) -> Iterator[tuple[int, dict]]:
+    with open(path, "rb") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                raw = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise HistoryError(f"line {n}: not JSON ({exc})") from None
+            if not isinstance(raw, dict):
+                raise HistoryError(f"line {n}: not a JSON object")
+            yield n, raw
+
+
+def read_events(path: Path) -> list[Event]:
+    """Every event of a history file."""
+    return [parse_event(raw, n) for n, raw in _raw_lines(path)]
+
+
+class _Pairing:
+    """Turns a stream of client events (raw JSON objects) into Ops, checking the format."""
+
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+        self._open: dict[int, int] = {}
+        self._retired: set[int] = set()
+
+    def feed(self, raw: dict, where: str | int) -> None:
+        """Take one client event; ``where`` (a line number or a description) names it in errors."""
+        process, type_, f = raw["process"], raw["type"], raw["f"]
+        if f != "put" and f != "get":
+            raise HistoryError(f"{_where(where)}: f must be put or get, not {f!r}")
+        if type_ == "invoke":
+            if process in self._open:
+                raise HistoryError(f"{_where(where)}: process {process} invoked twice")
+            if process in self._retired:
+                raise HistoryError(f"{_where(where)}: process {process} invoked after an info")
+            topic = raw.get("topic")
+            if topic.__class__ is not str:
+                raise HistoryError(f"{_where(where)}: an operation needs a topic")
+            self._open[process] = len(self.ops)
+            op = Op(
+                process,
+                f,
+                topic,
+                raw.get("value") if f == "put" else None,
+                raw["time"],
+                INF,
+                "info",
+                raw["index"],
+                None,
+            )
+            op.tag = raw.get("tag")
+            self.ops.append(op)
+            return
+        slot = self._open.pop(process, None)
+        if slot is None:
+            raise HistoryError(f"{_where(where)}: {type_} without an invocation")
+        op = self.ops[slot]
+        op.complete_index = raw["index"]
+        op.type = type_
+        op.node = raw.get("node")
+        op.error = raw.get("error")
+        if type_ == "info":
+            self._retired.add(process)
+            return
+        op.ret = raw["time"]
+        if type_ == "ok":
+            if f == "get":
+                op.value = raw.get("value")
+            else:
+                pos = raw.get("pos")
+                op.pos = tuple(pos) if pos is not None else None
+                op.epoch = raw.get("epoch")
+
+
+def _where(where: str | int) -> str:
+    return f"line {where}" if isinstance(where, int) else where
+
+
+def pair(events: Iterable[Event]) -> list[Op]:
+    """Client operations from events (nemesis events skipped), in invocation order.
+
+    Raises HistoryError for a completion without an invocation, a second invocation while one
+    is outstanding, or an invocation after an info.
+    """
+    pairing = _Pairing()
+    for e in events:
+        if e.process != "nemesis":
+            pairing.feed(e.to_json(), f"event {e.index}")
+    return pairing.ops
+
+
+def load(path: Path) -> tuple[list[Event], list[Op]]:
+    """(nemesis events, ops) of a history file, in one pass."""
+    nemesis: list[Event] = []
+    pairing = _Pairing()
+    for n, raw in _raw_lines(path):
+        if raw.get("process") == "nemesis":
+            nemesis.append(parse_event(raw, n))
+            continue
+        process, type_, time_ = raw.get("process"), raw.get("type"), raw.get("time")
+        if type_ not in _TYPES:
+            raise HistoryError(f"line {n}: type must be invoke/ok/fail/info, not {type_!r}")
+        if process.__class__ is not int or time_.__class__ not in (int, float):
+            raise HistoryError(f"line {n}: process must be an integer, time a number")
+        try:
+            pairing.feed(raw, n)
+        except KeyError as exc:
+            raise HistoryError(f"line {n}: missing key {exc.args[0]!r}") from None
+    return nemesis, pairing.ops
+
+
+def nemesis_windows(events: Iterable[Event]) -> list[tuple[str, float, float, object]]:
+    """(fault, start ns, stop ns, value) for every start-X/stop-X pair; open ones end at INF."""
+    open_: dict[str, tuple[float, object]] = {}
+    windows = []
+    for e in events:
+        if e.process != "nemesis":
+            continue
+        kind, _, name = e.f.partition("-")
+        if kind == "start":
+            open_[name] = (e.time, e.value)
+        elif kind == "stop" and name in open_:
+            start, value = open_.pop(name)
+            windows.append((name, start, e.time, value))
+    windows.extend((name, start, INF, value) for name, (start, value) in open_.items())
+    return sorted(windows, key=lambda w: w[1])
+
+
+def by_topic(ops: Iterable[Op]) -> Iterator[tuple[str, list[Op]]]:
+    """Ops grouped by topic, each group in invocation order."""
+    groups: dict[str, list[Op]] = {}
+    for op in ops:
+        groups.setdefault(op.topic, []).append(op)
+    yield from sorted(groups.items())
+
+
+def dataframe(path: Path):
+    """The history's operations as a pandas DataFrame (one row per operation)."""
+    import pandas as pd
+
+    _, ops = load(path)
+    rows = [
+        {
+            "process": o.process,
+            "f": o.f,
+            "topic": o.topic,
+            "value": o.value,
+            "type": o.type,
+            "invoke_s": o.inv / 1e9,
+            "complete_s": None if o.ret == INF else o.ret / 1e9,
+            "latency_ms": None if o.ret == INF else (o.ret - o.inv) / 1e6,
+            "node": o.node,
+            "segment": o.pos[0] if o.pos else None,
+            "offset": o.pos[1] if o.pos else None,
+            "epoch": o.epoch,
+            "error": o.error,
+        }
+        for o in ops
+    ]
+    return pd.DataFrame(rows)

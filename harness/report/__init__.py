@@ -1,0 +1,16 @@
+"""Reports of a run: plots, the timeline and the summary, written into the run directory."""
+
+import json
+from pathlib import Path
+
+from harness import history
+from harness.report import plots, summary, timeline
+
+
+def write_reports(run: Path, results: dict, workload_end_ns: float) -> None:
+    """Write every report for the run in ``run``."""
+    nemesis, ops = history.load(run / "history.jsonl")
+    names = plots.write_all(ops, nemesis, workload_end_ns, run)
+    test = json.loads((run / "test.json").read_text())
+    timeline.write(ops, nemesis, run / "timeline.html", f"{test.get('name')} {run.name}")
+    summary.write(run, results, test, names)

@@ -1,0 +1,144 @@
+"""Performance plots with the nemesis windows shaded and labelled, as Jepsen draws them."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from harness.history import INF, Event, Op, nemesis_windows
+
+FAULT_COLORS = ["#f4a261", "#8ecae6", "#b5e48c", "#e5989b", "#cdb4db", "#ffd166"]
+SERIES = {
+    ("put", "ok"): "#1d4ed8",
+    ("get", "ok"): "#059669",
+    ("put", "fail"): "#f59e0b",
+    ("get", "fail"): "#d97706",
+    ("put", "info"): "#dc2626",
+    ("get", "info"): "#9f1239",
+}
+
+
+def shade(ax, nemesis: list[Event], end_s: float) -> None:
+    """Shade each fault window (one colour per fault kind) and label it."""
+    kinds: dict[str, str] = {}
+    top = ax.get_ylim()[1]
+    for name, start, stop, _ in nemesis_windows(nemesis):
+        color = kinds.setdefault(name, FAULT_COLORS[len(kinds) % len(FAULT_COLORS)])
+        stop_s = min(end_s, stop / 1e9)
+        ax.axvspan(
+            start / 1e9,
+            stop_s,
+            color=color,
+            alpha=0.25,
+            lw=0,
+            label=name if name not in ax.get_legend_handles_labels()[1] else None,
+        )
+        ax.text(start / 1e9, top, name, fontsize=7, va="top", ha="left", color="#333333")
+
+
+def _finish(fig, ax, path: Path, title: str) -> None:
+    ax.set_xlabel("time (s)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="upper right", ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def latency_raw(ops: list[Op], nemesis: list[Event], end_s: float, path: Path) -> None:
+    """Every operation's latency against when it was invoked; info ops at the top edge."""
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    finished = [o for o in ops if o.ret != INF]
+    top = max(((o.ret - o.inv) / 1e6 for o in finished), default=1.0) * 2
+    for (f, kind), color in SERIES.items():
+        mine = [o for o in ops if o.f == f and o.type == kind]
+        if not mine:
+            continue
+        x = [o.inv / 1e9 for o in mine]
+        y = [top if o.ret == INF else max((o.ret - o.inv) / 1e6, 1e-3) for o in mine]
+        marker = {"ok": ".", "fail": "x", "info": "v"}[kind]
+        ax.scatter(
+            x,
+            y,
+            s=6 if kind == "ok" else 14,
+            c=color,
+            marker=marker,
+            label=f"{f} {kind}",
+            alpha=0.7,
+            linewidths=0.6,
+        )
+    ax.set_yscale("log")
+    ax.set_ylabel("latency (ms, log); unknown outcomes at the top")
+    ax.set_xlim(0, end_s)
+    shade(ax, nemesis, end_s)
+    _finish(fig, ax, path, "latency of every operation")
+
+
+def _buckets(end_s: float) -> np.ndarray:
+    width = max(0.25, end_s / 120)
+    return np.arange(0, end_s + width, width)
+
+
+def latency_quantiles(ops: list[Op], nemesis: list[Event], end_s: float, path: Path) -> None:
+    """p50/p95/p99 of acknowledged operations' latency per time bucket."""
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    edges = _buckets(end_s)
+    styles = {0.5: "-", 0.95: "--", 0.99: ":"}
+    for f, color in (("put", SERIES[("put", "ok")]), ("get", SERIES[("get", "ok")])):
+        mine = [o for o in ops if o.f == f and o.ok]
+        if not mine:
+            continue
+        t = np.array([o.inv / 1e9 for o in mine])
+        lat = np.array([(o.ret - o.inv) / 1e6 for o in mine])
+        which = np.digitize(t, edges)
+        for q, style in styles.items():
+            xs, ys = [], []
+            for b in range(1, len(edges)):
+                sel = lat[which == b]
+                if len(sel):
+                    xs.append(edges[b - 1])
+                    ys.append(np.quantile(sel, q))
+            ax.plot(xs, ys, style, color=color, label=f"{f} p{int(q * 100)}", lw=1.2)
+    ax.set_yscale("log")
+    ax.set_ylabel("latency (ms, log)")
+    ax.set_xlim(0, end_s)
+    shade(ax, nemesis, end_s)
+    _finish(fig, ax, path, "latency quantiles")
+
+
+def rate(ops: list[Op], nemesis: list[Event], end_s: float, path: Path) -> None:
+    """Completions per second, by operation and outcome."""
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    edges = _buckets(end_s)
+    width = edges[1] - edges[0]
+    for (f, kind), color in SERIES.items():
+        times = [
+            (o.inv if o.ret == INF else o.ret) / 1e9 for o in ops if o.f == f and o.type == kind
+        ]
+        if not times:
+            continue
+        counts, _ = np.histogram(times, bins=edges)
+        ax.plot(
+            edges[:-1],
+            counts / width,
+            color=color,
+            label=f"{f} {kind}",
+            lw=1.4 if kind == "ok" else 1.0,
+        )
+    ax.set_ylabel("operations / s")
+    ax.set_xlim(0, end_s)
+    shade(ax, nemesis, end_s)
+    _finish(fig, ax, path, "throughput")
+
+
+def write_all(ops: list[Op], nemesis: list[Event], end_ns: float, run: Path) -> list[str]:
+    """The three plots into the run directory; their file names."""
+    workload = [o for o in ops if o.inv <= end_ns]
+    end_s = max(end_ns / 1e9, 1e-3)
+    latency_raw(workload, nemesis, end_s, run / "latency-raw.png")
+    latency_quantiles(workload, nemesis, end_s, run / "latency-quantiles.png")
+    rate(workload, nemesis, end_s, run / "rate.png")
+    return ["latency-raw.png", "latency-quantiles.png", "rate.png"]

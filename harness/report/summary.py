@@ -1,0 +1,91 @@
+"""summary.md: the verdict, what each checker found, and the run's numbers, for people."""
+
+from pathlib import Path
+
+VERDICT = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}
+
+
+def write(run: Path, results: dict, test: dict, plots: list[str]) -> None:
+    """Write summary.md into the run directory."""
+    lines = [f"# {test.get('name', 'test')}: {VERDICT[results['valid']]}", ""]
+    spec = test.get("spec", {})
+    workload = test.get("workload", {})
+    lines += [
+        f"- {test.get('nodes')} nodes ({test.get('backend')}), {test.get('time_limit')} s, "
+        f"nemesis `{test.get('nemesis')}` every ~{test.get('nemesis_interval')} s, seed "
+        f"{test.get('seed')}{', compat walrus' if spec.get('compat') else ''}",
+        f"- workload: {workload.get('concurrency')} workers over {workload.get('topics')} topics, "
+        f"~{workload.get('rate')} ops/s; {results.get('operations')} operations, "
+        f"{results.get('faults')} faults",
+        "",
+        "| checker | verdict | found |",
+        "|---|---|---|",
+    ]
+    for name in ("queue", "totals", "lease", "storage", "perf"):
+        r = results.get(name)
+        if r is None:
+            continue
+        counts = r.get("anomaly_counts") or r.get("counts") or {}
+        found = ", ".join(f"{k}: {v}" for k, v in counts.items()) or "-"
+        lines.append(f"| {name} | {VERDICT[r['valid']]} | {found} |")
+    t = results.get("totals", {})
+    lines += [
+        "",
+        "## Totals",
+        "",
+        f"attempted {t.get('attempted')}, acknowledged {t.get('acknowledged')}, read "
+        f"{t.get('read')}, lost {t.get('lost', 0)}, unread {t.get('unread', 0)}, unexpected "
+        f"{t.get('unexpected')}, duplicated {t.get('duplicated')}, recovered "
+        f"{t.get('recovered')}, info gets {t.get('info_gets')}",
+    ]
+    perf = results.get("perf", {}).get("all", {})
+    lines += [
+        "",
+        "## Performance",
+        "",
+        "| op | ok/s | availability | p50 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in ("put", "get"):
+        s = perf.get(f)
+        if not s:
+            continue
+        lat = s.get("latency_ms") or {}
+        avail = "-" if s["availability"] is None else f"{s['availability']:.1%}"
+        lines.append(
+            f"| {f} | {s['ok_per_s']:.1f} | {avail} | {lat.get('p50', 0):.1f} | "
+            f"{lat.get('p99', 0):.1f} | {lat.get('max', 0):.1f} |"
+        )
+    anomalies = _anomalies(results)
+    if anomalies:
+        lines += ["", "## Anomalies (first of each kind)", ""]
+        lines += [f"- **{kind}**: {text}" for kind, text in anomalies]
+    if results.get("notes"):
+        lines += ["", f"Note: {results['notes']}"]
+    lines += [
+        "",
+        "## Files",
+        "",
+        *(f"- [{p}]({p})" for p in plots),
+        "- [timeline.html](timeline.html)",
+        "- [results.json](results.json), [history.jsonl](history.jsonl), nodes/<id>/",
+    ]
+    (run / "summary.md").write_text("\n".join(lines) + "\n")
+
+
+def _anomalies(results: dict) -> list[tuple[str, str]]:
+    seen: dict[str, str] = {}
+    for topic in results.get("queue", {}).get("topics", {}).values():
+        for a in topic.get("anomalies", []):
+            seen.setdefault(a["kind"], a["explanation"])
+    for name in ("lease", "storage"):
+        for kind, texts in results.get(name, {}).get("anomalies", {}).items():
+            if texts:
+                seen.setdefault(kind, texts[0])
+    examples = results.get("totals", {}).get("topics", {})
+    for topic, t in examples.items():
+        for kind in ("lost", "duplicated", "unexpected"):
+            values = t.get("examples", {}).get(kind)
+            if values and t.get(kind):
+                seen.setdefault(f"{kind} ({topic})", ", ".join(map(repr, values[:5])))
+    return list(seen.items())

@@ -1,0 +1,221 @@
+"""One test run, start to finish (DESIGN §6).
+
+Set up the cluster, run the workload and the nemesis together for the time limit, heal every
+fault, wait until the cluster serves again (every node takes writes, no segment awaits its count),
+drain every topic, audit the stores, collect the nodes' logs, check, and write the run directory::
+
+    <store>/<name>/<YYYYmmddTHHMMSS>/
+      test.json  history.jsonl  audit.json  results.json  summary.md
+      latency-raw.png  latency-quantiles.png  rate.png  timeline.html
+      nodes/<id>/node.log  nodes/<id>/events.jsonl
+    <store>/latest -> the newest run
+"""
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import trio
+
+from harness.checker.suite import check_run, node_events
+from harness.cluster import LocalCluster, NodeSpec
+from harness.history import Recorder
+from harness.report import write_reports
+from harness.workload import WorkloadConfig, audit, drain, register_topics, run_workers
+from nemesis.schedule import Schedule, faults_from
+
+
+@dataclass(frozen=True)
+class TestConfig:
+    """Everything that defines a test run."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str = "queue"
+    backend: str = "local"
+    nodes: int = 3
+    time_limit: float = 30.0
+    nemesis: str = "partition,kill"
+    nemesis_interval: float = 10.0
+    seed: int = 0
+    store: Path = Path("results/runs")
+    workload: WorkloadConfig = field(default_factory=WorkloadConfig)
+    spec: NodeSpec = field(default_factory=NodeSpec)
+    recovery_timeout: float = 60.0
+    drain_timeout: float = 120.0
+    keep_data: bool = False
+
+    def to_json(self) -> dict:
+        """As written to test.json."""
+        out = asdict(self)
+        out["store"] = str(self.store)
+        return out
+
+
+@dataclass
+class RunResult:
+    """Where the run went and what the checkers said."""
+
+    path: Path
+    results: dict
+
+    @property
+    def valid(self) -> bool | str:
+        """The combined verdict."""
+        return self.results["valid"]
+
+
+def _run_dir(config: TestConfig) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    path = config.store / config.name / stamp
+    n = 1
+    while path.exists():
+        n += 1
+        path = config.store / config.name / f"{stamp}-{n}"
+    path.mkdir(parents=True)
+    latest = config.store / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(path.resolve())
+    return path
+
+
+async def _wait_recovered(cluster, topics: list[str], timeout: float, log) -> bool:
+    """Every node takes writes and no topic has a segment awaiting its count."""
+    from harness.workload import _state
+
+    deadline = trio.current_time() + timeout
+    try:
+        await cluster.wait_ready(cluster.nodes, timeout)
+    except RuntimeError as exc:
+        log(f"recovery: {exc}")
+        return False
+    host, port = cluster.client_address(cluster.nodes[0])
+    while trio.current_time() < deadline:
+        pending = []
+        for topic in topics:
+            try:
+                state = await trio.to_thread.run_sync(_state, host, port, topic)
+            except Exception as exc:
+                pending.append(f"{topic}: {exc}")
+                continue
+            if state["pending_seals"]:
+                pending.append(f"{topic}: segments {state['pending_seals']} await their counts")
+        if not pending:
+            return True
+        await trio.sleep(0.5)
+    log(f"recovery incomplete after {timeout:g} s: {'; '.join(pending)}")
+    return False
+
+
+async def _execute(config: TestConfig, run: Path, log) -> dict:
+    topics = config.workload.topic_names()
+    data = run / "data"
+    notes: dict = {}
+    async with trio.open_nursery() as nursery:
+        if config.backend != "local":
+            raise ValueError(f"unknown backend {config.backend!r} (this build has: local)")
+        cluster = LocalCluster(data, config.nodes, config.spec, nursery)
+        try:
+            log(f"starting {config.nodes} nodes")
+            await cluster.start()
+            await register_topics(cluster, topics)
+            with open(run / "history.jsonl", "w") as out:
+                t0 = time.monotonic_ns()
+                recorder = Recorder(out, lambda: time.monotonic_ns() - t0)
+                schedule = Schedule(
+                    faults_from(config.nemesis), config.nemesis_interval, config.seed
+                )
+                log(f"running the workload for {config.time_limit:g} s (nemesis: {config.nemesis})")
+                async with trio.open_nursery() as run_nursery:
+                    run_nursery.start_soon(schedule.run, cluster, recorder, config.time_limit)
+                    next_process = await run_workers(
+                        cluster, recorder, config.workload, config.time_limit
+                    )
+                    notes["workload_end_ns"] = recorder.now()
+                await cluster.heal()
+                await cluster.reset_clocks()
+                for node in cluster.nodes:
+                    await cluster.resume(node)
+                    await cluster.restart(node)
+                log("healed; waiting for the cluster to recover")
+                notes["recovered"] = await _wait_recovered(
+                    cluster, topics, config.recovery_timeout, log
+                )
+                log("draining every topic through every node")
+                notes["drained"] = await drain(
+                    cluster,
+                    recorder,
+                    topics,
+                    next_process,
+                    config.drain_timeout,
+                    config.workload.timeout,
+                )
+                recorder.flush()
+            log("auditing the stores")
+            audit_result = await audit(cluster, topics)
+            (run / "audit.json").write_text(json.dumps(_audit_summary(audit_result), indent=1))
+        finally:
+            with trio.CancelScope(shield=True):
+                await cluster.stop()
+                await cluster.collect_logs(run / "nodes")
+        nursery.cancel_scope.cancel()
+    if not config.keep_data:
+        shutil.rmtree(data, ignore_errors=True)
+    notes["audit"] = audit_result
+    return notes
+
+
+def _audit_summary(audit_result: dict) -> dict:
+    """audit.json: states, per-segment counts and errors (the values stay out: they can be big)."""
+    return {
+        "states": audit_result["states"],
+        "segments": {
+            t: {s: {k: v for k, v in seg.items() if k != "values"} for s, seg in segs.items()}
+            for t, segs in audit_result["segments"].items()
+        },
+        "errors": audit_result["errors"],
+    }
+
+
+def run_test(config: TestConfig, log=print) -> RunResult:
+    """Run one test and write its run directory; returns its path and results."""
+    run = _run_dir(config)
+    (run / "test.json").write_text(json.dumps(config.to_json(), indent=1))
+    log(f"run directory: {run}")
+    try:
+        notes = trio.run(_execute, config, run, log)
+    except BaseException:
+        (run / "results.json").write_text(
+            json.dumps({"valid": "unknown", "error": "the run did not finish"})
+        )
+        raise
+    log("checking")
+    results = check_run(
+        run / "history.jsonl",
+        node_events(run / "nodes"),
+        notes["audit"],
+        config.spec.lease_ms / 1000,
+        notes["workload_end_ns"],
+    )
+    results["recovered"] = notes["recovered"]
+    results["drained"] = notes["drained"]
+    if not notes["recovered"] or not all(notes["drained"].values()):
+        results["notes"] = (
+            "the cluster did not fully recover or drain after healing: values not "
+            "read back are counted as unread, not lost"
+        )
+    (run / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    write_reports(run, results, notes["workload_end_ns"])
+    return RunResult(run, results)
+
+
+def relative(path: Path) -> str:
+    """``path`` relative to the working directory when it is under it."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)

@@ -1,0 +1,21 @@
+"""Building queue histories for checker tests."""
+
+from harness.history import INF, Op
+
+_counter = [0]
+
+
+def op(f: str, value, inv: float, ret: float | None, type_: str = "ok", topic: str = "t") -> Op:
+    """An operation; ``ret=None`` means it never completed (info)."""
+    _counter[0] += 1
+    if ret is None:
+        ret, type_ = INF, "info"
+    return Op(_counter[0], f, topic, value, inv, ret, type_, _counter[0], None)
+
+
+def put(value: str, inv: float, ret: float | None, type_: str = "ok") -> Op:
+    return op("put", value, inv, ret, type_)
+
+
+def get(value, inv: float, ret: float | None, type_: str = "ok") -> Op:
+    return op("get", value, inv, ret, type_)

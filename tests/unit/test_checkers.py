@@ -1,0 +1,201 @@
+"""Totals, lease, storage and perf checkers on hand-made evidence."""
+
+from harness.checker import lease, perf, storage, totals
+from harness.history import INF, Op
+
+
+def put(value, inv, ret, pos=None, node=1, epoch=1, type_="ok", topic="t"):
+    op = Op(1, "put", topic, value, inv, ret if type_ != "info" else INF, type_, int(inv), None)
+    op.pos, op.node, op.epoch = pos, node, epoch
+    return op
+
+
+def get(value, inv, ret, type_="ok", topic="t"):
+    return Op(2, "get", topic, value, inv, ret if type_ != "info" else INF, type_, int(inv), None)
+
+
+def test_totals_counts_and_verdicts():
+    ops = [
+        put("a", 0, 1),
+        put("b", 0, 1),
+        put("c", 0, 1, type_="info"),
+        put("d", 0, 1, type_="fail"),
+        get("a", 2, 3),
+        get("c", 2, 3),
+        get(None, 4, 5),
+    ]
+    t = totals.check(ops)
+    assert (t["attempted"], t["acknowledged"], t["read"], t["lost"], t["recovered"]) == (
+        4,
+        2,
+        2,
+        1,
+        1,
+    )
+    assert t["valid"] is False
+    assert t["topics"]["t"]["examples"]["lost"] == ["b"]
+
+
+def test_totals_without_a_final_empty_only_knows_unread():
+    t = totals.check([put("a", 0, 1)])
+    assert t["unread"] == 1 and t["lost"] == 0 and t["valid"] == "unknown"
+
+
+def test_totals_duplicates_and_unexpected():
+    t = totals.check([put("a", 0, 1), get("a", 2, 3), get("a", 4, 5), get("z", 6, 7)])
+    assert (t["duplicated"], t["unexpected"], t["valid"]) == (1, 1, False)
+
+
+def test_totals_an_info_get_leaves_a_loss_unknown():
+    t = totals.check([put("a", 0, 1), get(None, 2, 3, type_="info"), get(None, 4, 5)])
+    assert t["lost"] == 1 and t["valid"] == "unknown"
+
+
+STATE = {
+    "t": {
+        "segment_leaders": {"1": 1, "2": 2},
+        "segment_epochs": {"1": 1, "2": 2},
+        "sealed_segments": {"1": 2},
+    }
+}
+
+
+def ev(kind, node, true_s, node_time=None, **fields):
+    return {
+        "kind": kind,
+        "node": node,
+        "true_ns": int(true_s * 1e9),
+        "node_time": true_s if node_time is None else node_time,
+        **fields,
+    }
+
+
+def test_lease_positions_and_leaders():
+    ops = [
+        put("a", 0, 1, pos=(1, 0)),
+        put("b", 0, 1, pos=(1, 0)),
+        put("c", 0, 1, pos=(2, 0), node=3),
+        put("d", 0, 1, pos=(1, 2)),
+    ]
+    r = lease.check(ops, STATE, [], 2.0)
+    assert r["counts"] == {"duplicate_positions": 1, "wrong_leader": 1, "beyond_sealed_count": 1}
+    assert r["valid"] is False
+
+
+def test_lease_needs_events_to_be_sure():
+    assert lease.check([put("a", 0, 1, pos=(1, 0))], STATE, None, 2.0)["valid"] == "unknown"
+
+
+def test_lease_events_clean_run():
+    events = [
+        ev("start", 1, 0),
+        ev("lease-acquire", 1, 1, sent=0.9, expiry=2.7),
+        ev("append", 1, 1.5, topic="t", segment=1, offset=0, count=1, epoch=1),
+        ev("lease-renew", 1, 1.6, sent=1.5, expiry=3.3),
+        ev("append", 1, 3.0, topic="t", segment=1, offset=1, count=1, epoch=1),
+        ev("start", 2, 0),
+        ev("lease-acquire", 2, 5, sent=4.9, expiry=6.7),
+        ev("append", 2, 5.5, topic="t", segment=2, offset=0, count=1, epoch=2),
+    ]
+    assert lease.check([], {}, events, 2.0)["valid"] is True
+
+
+def test_lease_overlapping_writers_and_expired_appends():
+    events = [
+        ev("start", 1, 0),
+        ev("lease-acquire", 1, 1, sent=0.9, expiry=2.7),
+        ev("append", 1, 1.5, topic="t", segment=1, offset=0, count=1, epoch=1),
+        ev("append", 1, 6.0, node_time=2.5, topic="t", segment=1, offset=1, count=1, epoch=1),
+        ev("start", 2, 0),
+        ev("lease-acquire", 2, 4, sent=3.9, expiry=5.7),
+        ev("append", 2, 4.5, topic="t", segment=2, offset=0, count=1, epoch=2),
+    ]
+    r = lease.check([], {}, events, 2.0)
+    assert r["valid"] is False
+    assert set(r["counts"]) == {"overlapping_writers", "append_after_expiry_true_time"}
+
+
+def test_lease_compat_nodes_have_no_leases_to_check():
+    events = [
+        ev("start", 1, 0, compat=True),
+        ev("append", 1, 1.5, topic="t", segment=1, offset=0, count=1, epoch=1),
+    ]
+    assert lease.check([], {}, events, 2.0)["valid"] is True
+
+
+def test_storage_audit():
+    ops = [put("a", 0, 1, pos=(1, 0)), put("b", 0, 1, pos=(1, 1)), put("c", 0, 1, pos=(1, 2))]
+    audit = {
+        "segments": {"t": {"1": {"values": ["a", "x", "c"], "state": "sealed", "count": 2}}},
+        "errors": [],
+    }
+    r = storage.check(ops, audit)
+    assert r["counts"] == {
+        "acknowledged_not_stored": 1,
+        "phantom": 1,
+        "acknowledged_beyond_count": 1,
+    }
+    good = {
+        "segments": {"t": {"1": {"values": ["a", "b", "c"], "state": "open", "count": None}}},
+        "errors": [],
+    }
+    assert storage.check(ops, good)["valid"] is True
+    assert storage.check(ops, {**good, "errors": ["SCAN failed"]})["valid"] == "unknown"
+
+
+def test_perf_windows():
+    ops = [
+        put("a", 0, 1e6),
+        put("b", 2e9, 2.5e9),
+        get("a", 3e9, 3.1e9),
+        get(None, 3.5e9, 0, "info"),
+    ]
+    windows = [("kill", 1.5e9, 3.2e9, None)]
+    r = perf.check(ops, windows, 4e9)
+    assert r["valid"] is True
+    assert r["all"]["put"]["ok"] == 2 and r["all"]["get"]["info"] == 1
+    assert r["kill"]["put"]["ok"] == 1 and r["quiet"]["put"]["ok"] == 1
+    assert r["all"]["get"]["availability"] == 0.5
+
+
+def test_info_gets_resolved_from_the_nodes_logs():
+    from harness.checker import queue
+    from harness.checker.resolve import resolve_info_gets
+
+    lost_reply = get(None, 2, 3, type_="info")
+    lost_reply.tag = "7.123"
+    ops = [put("a", 0, 1, pos=(1, 0)), lost_reply, get(None, 4, 5)]
+    assert totals.check(ops)["valid"] == "unknown"
+    events = [
+        {
+            "kind": "cursor",
+            "node": 1,
+            "true_ns": 1,
+            "node_time": 1.0,
+            "topic": "t",
+            "segment": 1,
+            "offset": 1,
+            "first": 0,
+            "tags": ["7.123"],
+            "values": ["a"],
+        }
+    ]
+    assert resolve_info_gets(ops, events, None) == 1
+    assert lost_reply.value == "a" and lost_reply.resolved
+    assert totals.check(ops)["valid"] is True
+    assert queue.check(ops)["valid"] is True
+
+
+def test_a_resolved_value_read_twice_is_a_duplicate():
+    from harness.checker import queue
+    from harness.checker.resolve import resolve_info_gets
+
+    lost_reply = get(None, 2, 3, type_="info")
+    lost_reply.tag = "x"
+    ops = [put("a", 0, 1), lost_reply, get("a", 4, 5)]
+    events = [
+        {"kind": "cursor", "topic": "t", "segment": 1, "first": 0, "tags": ["x"], "values": [None]}
+    ]
+    audit = {"segments": {"t": {"1": {"values": ["a"]}}}}
+    assert resolve_info_gets(ops, events, audit) == 1
+    assert queue.check(ops)["anomaly_counts"] == {"VRepet": 1}
