@@ -69,6 +69,6 @@ class Schedule:
         recorder.record("nemesis", "info", f"stop-{fault.name}", value=value)
 
     async def heal(self, cluster: Cluster, recorder: Recorder) -> None:
-        """Stop every active fault."""
-        for fault in list(self.active.values()):
+        """Stop every active fault, the network first (a restarted node needs its peers)."""
+        for fault in sorted(self.active.values(), key=lambda f: f.name != "partition"):
             await self._stop(fault, cluster, recorder)

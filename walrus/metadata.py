@@ -223,6 +223,28 @@ class Metadata(SyncObj):
             "connected": {self._ids[str(n)]: self.isNodeConnected(n) for n in self.otherNodes},
         }
 
+    def _SyncObj__onMessageReceived(self, node, message):
+        """Keep the leader's next index for a follower from moving forward on a rejection.
+
+        pysyncobj's leader pipelines append_entries and advances its next index optimistically;
+        a follower rejecting several of them answers each with a reset — to the conflicting
+        index for one, to the end of its log for another — and the leader obeys them in turn.
+        A follower holding a conflicting uncommitted tail then ping-pongs between the two for
+        ever and never catches up (seen under partitions and restarts). Raft only ever lowers
+        the next index on a rejection; so do we.
+        """
+        if (
+            isinstance(message, dict)
+            and message.get("type") == "next_node_idx"
+            and message.get("reset")
+            and not message.get("success")
+            and self._isLeader()
+        ):
+            current = self._SyncObj__raftNextIndex.get(node)
+            if current is not None and message.get("next_node_idx", 0) > current:
+                message = {**message, "next_node_idx": current}
+        return SyncObj._SyncObj__onMessageReceived(self, node, message)
+
     # --- replicated commands (bodies must never raise: pysyncobj would apply them again) ----
 
     def _apply(self, fn: Callable[[], str]) -> str:

@@ -65,7 +65,7 @@ class Cluster(ABC):
 
     @abstractmethod
     async def restart(self, node: int) -> None:
-        """Start a killed node again (no-op if it runs)."""
+        """Start a killed node again (no-op if it runs); does not wait for it to be ready."""
 
     @abstractmethod
     async def pause(self, node: int) -> None:

@@ -7,7 +7,6 @@ to the nodes directly. Processes get their own session, so a Ctrl-C reaches the 
 which stops them all on the way out.
 """
 
-import contextlib
 import shutil
 import signal
 import subprocess
@@ -128,12 +127,10 @@ class LocalCluster(Cluster):
         self._paused.discard(node)
 
     async def restart(self, node: int) -> None:
-        """Start again if not running; returns once it takes writes (or 60 s pass)."""
+        """Start again if not running (without waiting for it to take writes: it may need a
+        quorum that a partition still keeps away)."""
         if not await self.alive(node):
             await self._spawn(node)
-            # It may need a quorum that is still partitioned; the run goes on regardless.
-            with contextlib.suppress(RuntimeError):
-                await self.wait_ready([node])
 
     async def pause(self, node: int) -> None:
         """SIGSTOP."""
