@@ -73,6 +73,11 @@ def add_node_options(p: argparse.ArgumentParser) -> None:
         help="encrypt and authenticate Raft traffic (default: $WALRUS_RAFT_PASSWORD)",
     )
     g.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    g.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop when the process that started this node goes away (for harnesses)",
+    )
 
 
 def node_config(
@@ -114,6 +119,7 @@ def node_config(
         raft=RaftSettings(password=args.raft_password),
         forward_timeout=args.forward_timeout_ms / 1000,
         monitor_interval=monitor_ms / 1000,
+        exit_with_parent=args.exit_with_parent,
     )
 
 
@@ -177,6 +183,7 @@ def _cluster_up(args: argparse.Namespace) -> int:
         *(["--compat", args.compat] if args.compat else []),
         "--log-level",
         args.log_level,
+        "--exit-with-parent",
     ]
     return cluster_up(args.nodes, args.base_port, Path(args.data_dir), extra)
 

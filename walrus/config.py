@@ -62,6 +62,7 @@ class NodeConfig:
     forward_timeout: float = 5.0
     proposal_timeout: float = 5.0
     monitor_interval: float = 10.0
+    exit_with_parent: bool = False
 
     def __post_init__(self) -> None:
         if self.node_id not in self.peers:

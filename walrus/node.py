@@ -10,6 +10,7 @@ metadata (``walrus.writes``), and serving the shared cursor (``walrus.reads``).
 import errno
 import json
 import logging
+import os
 import signal
 from collections import deque
 from pathlib import Path
@@ -147,6 +148,8 @@ class Node:
                     nursery.start_soon(self._leader_loop)
                 nursery.start_soon(self._flush_events)
                 nursery.start_soon(self._stop_on_signal, nursery.cancel_scope)
+                if config.exit_with_parent:
+                    nursery.start_soon(self._stop_with_parent, nursery.cancel_scope)
                 log.info(
                     "node %d serving clients on %s (RPC %s, Raft %s)",
                     config.node_id,
@@ -171,6 +174,14 @@ class Node:
                 log.info("stopping on %s", signal.Signals(signum).name)
                 scope.cancel()
                 return
+
+    @staticmethod
+    async def _stop_with_parent(scope: trio.CancelScope) -> None:
+        parent = os.getppid()
+        while os.getppid() == parent:
+            await trio.sleep(0.5)
+        log.info("stopping: the process that started this node is gone")
+        scope.cancel()
 
     def _on_publish(self, pub: Published) -> None:
         ctx = self.ctx

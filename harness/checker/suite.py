@@ -42,6 +42,7 @@ def check_run(
     if audit is not None:
         results["storage"] = storage.check(ops, audit)
     verdict = merge_verdicts([r["valid"] for r in results.values()])
+    results["cluster"] = _cluster_facts(states, events)
     return {
         "valid": verdict,
         "operations": len(ops),
@@ -49,6 +50,38 @@ def check_run(
         "info_gets_resolved": resolved,
         **results,
     }
+
+
+def _cluster_facts(states: dict[str, dict], events: list[dict] | None) -> dict:
+    """What the faults did to the cluster: segments and leaders per topic, takeovers, restarts."""
+    topics = {
+        topic: {
+            "segments": state.get("current_segment"),
+            "leaders": sorted(set(state.get("segment_leaders", {}).values())),
+            "leader_changes": sum(1 for a, b in zip(*_leader_runs(state), strict=False) if a != b),
+        }
+        for topic, state in states.items()
+    }
+    events = events or []
+    return {
+        "topics": topics,
+        "takeovers": sum(_moved(e) for e in events if e["kind"] == "takeover"),
+        "node_starts": sum(1 for e in events if e["kind"] == "start"),
+        "lease_losses": sum(1 for e in events if e["kind"] == "lease-loss"),
+    }
+
+
+def _moved(event: dict) -> int:
+    """Segments a takeover event moved ("taken-over N")."""
+    kind, _, count = str(event.get("result", "")).partition(" ")
+    return int(count) if kind == "taken-over" and count.isdigit() else 0
+
+
+def _leader_runs(state: dict) -> tuple[list, list]:
+    leaders = [
+        state["segment_leaders"][k] for k in sorted(state.get("segment_leaders", {}), key=int)
+    ]
+    return leaders, leaders[1:]
 
 
 EXIT_CODES = {True: 0, False: 1, "unknown": 2}

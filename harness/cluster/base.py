@@ -26,8 +26,16 @@ class NodeSpec:
     extra_args: tuple[str, ...] = ()
 
     def args(self) -> list[str]:
-        """The ``walrus node`` options for this spec."""
-        out = ["--fsync", self.fsync, "--lease-ms", str(self.lease_ms), "--drift", str(self.drift)]
+        """The ``walrus node`` options for this spec (nodes stop if the harness dies)."""
+        out = [
+            "--fsync",
+            self.fsync,
+            "--lease-ms",
+            str(self.lease_ms),
+            "--drift",
+            str(self.drift),
+            "--exit-with-parent",
+        ]
         if self.compat:
             out += ["--compat", "walrus"]
         if self.max_segment_entries is not None:

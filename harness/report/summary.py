@@ -28,6 +28,20 @@ def write(run: Path, results: dict, test: dict, plots: list[str]) -> None:
         counts = r.get("anomaly_counts") or r.get("counts") or {}
         found = ", ".join(f"{k}: {v}" for k, v in counts.items()) or "-"
         lines.append(f"| {name} | {VERDICT[r['valid']]} | {found} |")
+    facts = results.get("cluster", {})
+    if facts:
+        per_topic = "; ".join(
+            f"{t}: {f['segments']} segments, leaders {f['leaders']}, {f['leader_changes']} changes"
+            for t, f in facts.get("topics", {}).items()
+        )
+        lines += [
+            "",
+            "## What the faults did",
+            "",
+            f"{facts.get('takeovers', 0)} segments taken over from silent nodes, "
+            f"{facts.get('lease_losses', 0)} lease losses, {facts.get('node_starts', 0)} node "
+            f"starts (restarts included); {per_topic}",
+        ]
     t = results.get("totals", {})
     lines += [
         "",

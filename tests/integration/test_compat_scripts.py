@@ -102,3 +102,20 @@ def test_smoke_and_rollover_read_back(walrus_cluster):
     for port in ports.values():
         with pytest.raises(OSError):
             send_cmd(port, "METRICS")
+
+
+def test_nodes_stop_when_cluster_up_is_killed(walrus_cluster):
+    ports, proc = walrus_cluster
+    assert json.loads(send_cmd(ports[1], "METRICS"))["id"] == 1
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    deadline = time.monotonic() + 15
+    alive = set(ports)
+    while alive and time.monotonic() < deadline:
+        for node in list(alive):
+            try:
+                send_cmd(ports[node], "METRICS")
+            except OSError:
+                alive.discard(node)
+        time.sleep(0.2)
+    assert not alive, f"nodes {sorted(alive)} outlived their parent"
