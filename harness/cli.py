@@ -203,7 +203,12 @@ def parser() -> argparse.ArgumentParser:
     test.add_argument("--topics", type=int, default=2)
     test.add_argument("--rate", type=float, default=200.0, help="target operations/s, all workers")
     test.add_argument("--put-ratio", type=float, default=0.5, help="share of puts (rest gets)")
-    test.add_argument("--op-timeout", type=float, default=5.0, help="seconds before an op is info")
+    test.add_argument(
+        "--op-timeout",
+        type=float,
+        default=10.0,
+        help="seconds before an op is info (default 10: above the nodes' 5 s forward timeout)",
+    )
     test.add_argument(
         "--nemesis",
         default="partition,kill",

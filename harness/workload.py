@@ -26,7 +26,7 @@ class WorkloadConfig:
     topics: int = 2
     rate: float = 200.0
     put_ratio: float = 0.5
-    timeout: float = 5.0
+    timeout: float = 10.0
     seed: int = 0
 
     def topic_names(self) -> list[str]:
