@@ -88,38 +88,10 @@ def _bench_cluster(args: argparse.Namespace) -> int:
 
 def _test(args: argparse.Namespace) -> int:
     from harness.checker.suite import EXIT_CODES
-    from harness.cluster import NodeSpec
     from harness.report.summary import VERDICT
-    from harness.runner import TestConfig, relative, run_test
-    from harness.workload import WorkloadConfig
-    from nemesis.schedule import faults_from
+    from harness.runner import relative, run_test
 
-    faults_from(args.nemesis)  # fail fast on an unknown fault name
-    if args.nodes < 1 or args.time_limit <= 0 or args.concurrency < 1 or args.topics < 1:
-        raise ValueError("--nodes, --time-limit, --concurrency and --topics must be positive")
-    if args.rate <= 0 or not 0 <= args.put_ratio <= 1:
-        raise ValueError("--rate must be positive and --put-ratio within [0, 1]")
-    config = TestConfig(
-        name=args.name or ("compat-" if args.compat else "") + "queue",
-        backend=args.backend,
-        nodes=args.nodes,
-        time_limit=args.time_limit,
-        nemesis=args.nemesis,
-        nemesis_interval=args.nemesis_interval,
-        seed=args.seed,
-        store=Path(args.store),
-        workload=WorkloadConfig(
-            args.concurrency, args.topics, args.rate, args.put_ratio, args.op_timeout, args.seed
-        ),
-        spec=NodeSpec(
-            compat=args.compat == "walrus",
-            max_segment_entries=args.max_segment_entries,
-            fsync=args.fsync,
-            lease_ms=args.lease_ms,
-            drift=args.drift,
-        ),
-        keep_data=args.keep_data,
-    )
+    config = _test_config(args, args.nemesis, args.seed)
     result = run_test(config, log=lambda m: print(f"walrus-harness: {m}", flush=True))
     print(f"{VERDICT[result.valid]}  {relative(result.path)}")
     print(f"  see {relative(result.path / 'summary.md')}, plots and timeline.html there")
@@ -179,7 +151,61 @@ def _bench_checker(args: argparse.Namespace) -> int:
 def _gate(args: argparse.Namespace) -> int:
     from harness.gate import run_gate
 
-    return run_gate(Path(args.store))
+    if args.budget_s < 60:
+        raise ValueError("--budget-s must be at least 60")
+    return run_gate(Path(args.store), args.budget_s)
+
+
+def _test_config(args: argparse.Namespace, nemesis: str, seed: int):
+    """A TestConfig from the options ``test`` and ``campaign`` share."""
+    from harness.cluster import NodeSpec
+    from harness.runner import TestConfig
+    from harness.workload import WorkloadConfig
+    from nemesis.schedule import faults_from
+
+    faults_from(nemesis)  # fail fast on an unknown fault name
+    if args.nodes < 1 or args.time_limit <= 0 or args.concurrency < 1 or args.topics < 1:
+        raise ValueError("--nodes, --time-limit, --concurrency and --topics must be positive")
+    if args.rate <= 0 or not 0 <= args.put_ratio <= 1:
+        raise ValueError("--rate must be positive and --put-ratio within [0, 1]")
+    return TestConfig(
+        name=args.name or ("compat-" if args.compat else "") + "queue",
+        backend=args.backend,
+        nodes=args.nodes,
+        time_limit=args.time_limit,
+        nemesis=nemesis,
+        nemesis_interval=args.nemesis_interval,
+        seed=seed,
+        store=Path(args.store),
+        workload=WorkloadConfig(
+            args.concurrency, args.topics, args.rate, args.put_ratio, args.op_timeout, seed
+        ),
+        spec=NodeSpec(
+            compat=args.compat == "walrus",
+            max_segment_entries=args.max_segment_entries,
+            fsync=args.fsync,
+            lease_ms=args.lease_ms,
+            drift=args.drift,
+        ),
+        keep_data=args.keep_data,
+    )
+
+
+def _campaign(args: argparse.Namespace) -> int:
+    from harness.campaign import run_campaign
+    from harness.runner import relative
+
+    matrix = [m.strip() for m in args.nemesis_matrix.split(";") if m.strip()]
+    if not matrix or args.seeds < 1:
+        raise ValueError("--nemesis-matrix needs at least one entry and --seeds at least 1")
+    for nemesis in matrix:
+        _test_config(args, nemesis, 1)
+    base = _test_config(args, matrix[0], 1)
+    directory = run_campaign(
+        base, matrix, list(range(1, args.seeds + 1)), log=lambda m: print(m, flush=True)
+    )
+    print(f"campaign summary: {relative(directory / 'summary.md')}")
+    return 0
 
 
 def _plot_storage(args: argparse.Namespace) -> int:
@@ -191,40 +217,61 @@ def _plot_storage(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    """The argument parser of ``walrus-harness``."""
-    p = argparse.ArgumentParser(prog="walrus-harness", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-    test = sub.add_parser("test", help="run one test: cluster, workload, faults, checks, reports")
-    test.add_argument("--backend", default="local", choices=["local"], help="where nodes run")
-    test.add_argument("--nodes", type=int, default=3)
-    test.add_argument("--time-limit", type=float, default=30.0, help="seconds of workload")
-    test.add_argument("--concurrency", type=int, default=6, help="worker processes")
-    test.add_argument("--topics", type=int, default=2)
-    test.add_argument("--rate", type=float, default=200.0, help="target operations/s, all workers")
-    test.add_argument("--put-ratio", type=float, default=0.5, help="share of puts (rest gets)")
-    test.add_argument(
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options of a test run, shared by ``test`` and ``campaign``."""
+    p.add_argument("--backend", default="local", choices=["local"], help="where nodes run")
+    p.add_argument("--nodes", type=int, default=3)
+    p.add_argument("--time-limit", type=float, default=30.0, help="seconds of workload")
+    p.add_argument("--concurrency", type=int, default=6, help="worker processes")
+    p.add_argument("--topics", type=int, default=2)
+    p.add_argument("--rate", type=float, default=200.0, help="target operations/s, all workers")
+    p.add_argument("--put-ratio", type=float, default=0.5, help="share of puts (rest gets)")
+    p.add_argument(
         "--op-timeout",
         type=float,
         default=10.0,
         help="seconds before an op is info (default 10: above the nodes' 5 s forward timeout)",
     )
+    p.add_argument(
+        "--nemesis-interval",
+        type=float,
+        default=10.0,
+        help="seconds between fault changes (default 10)",
+    )
+    p.add_argument("--store", default="results/runs", help="where run directories go")
+    p.add_argument("--name", help="test name (default queue, or compat-queue)")
+    p.add_argument("--compat", choices=["walrus"], help="run the nodes in Walrus 0.3 mode")
+    p.add_argument("--max-segment-entries", type=int, help="nodes' rollover size")
+    p.add_argument("--fsync", default="each", help="nodes' fsync policy")
+    p.add_argument("--lease-ms", type=int, default=2000, help="nodes' lease duration")
+    p.add_argument("--drift", type=float, default=0.1, help="nodes' drift bound")
+    p.add_argument("--keep-data", action="store_true", help="keep the nodes' data directories")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of ``walrus-harness``."""
+    p = argparse.ArgumentParser(prog="walrus-harness", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    test = sub.add_parser("test", help="run one test: cluster, workload, faults, checks, reports")
     test.add_argument(
         "--nemesis",
         default="partition,kill",
-        help="faults: comma-separated partition,kill (or all, none)",
+        help="faults, comma-separated: partition, kill, pause, clock, disk "
+        "(all = these five), drift-unsafe, bitrot, none",
     )
-    test.add_argument("--nemesis-interval", type=float, default=10.0, help="seconds between faults")
     test.add_argument("--seed", type=int, default=0)
-    test.add_argument("--store", default="results/runs", help="where run directories go")
-    test.add_argument("--name", help="test name (default queue, or compat-queue)")
-    test.add_argument("--compat", choices=["walrus"], help="run the nodes in Walrus 0.3 mode")
-    test.add_argument("--max-segment-entries", type=int, help="nodes' rollover size")
-    test.add_argument("--fsync", default="each", help="nodes' fsync policy")
-    test.add_argument("--lease-ms", type=int, default=2000, help="nodes' lease duration")
-    test.add_argument("--drift", type=float, default=0.1, help="nodes' drift bound")
-    test.add_argument("--keep-data", action="store_true", help="keep the nodes' data directories")
+    add_run_options(test)
     test.set_defaults(run=_test)
+
+    campaign = sub.add_parser("campaign", help="a matrix of nemeses x seeds, summarised")
+    campaign.add_argument(
+        "--nemesis-matrix",
+        default="partition;kill;pause;clock;partition,clock,kill",
+        help="semicolon-separated nemesis specs, one row each",
+    )
+    campaign.add_argument("--seeds", type=int, default=5, help="seeds 1..N per row (default 5)")
+    add_run_options(campaign)
+    campaign.set_defaults(run=_campaign)
 
     check = sub.add_parser("check", help="check a history.jsonl from anywhere")
     check.add_argument("history", help="the history file")
@@ -239,6 +286,12 @@ def parser() -> argparse.ArgumentParser:
         help="a short seeded check for CI: must be valid, and the compat control run invalid",
     )
     gate.add_argument("--store", default="results/runs", help="where run directories go")
+    gate.add_argument(
+        "--budget-s",
+        type=float,
+        default=300.0,
+        help="seconds the whole gate may take (default 300)",
+    )
     gate.set_defaults(run=_gate)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)

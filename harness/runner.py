@@ -6,7 +6,7 @@ drain every topic, audit the stores, collect the nodes' logs, check, and write t
 
     <store>/<name>/<YYYYmmddTHHMMSS>/
       test.json  history.jsonl  audit.json  results.json  summary.md
-      latency-raw.png  latency-quantiles.png  rate.png  timeline.html
+      latency-raw.png  latency-quantiles.png  rate.png  clock-skew.png  timeline.html
       nodes/<id>/node.log  nodes/<id>/events.jsonl
     <store>/latest -> the newest run
 """
@@ -131,7 +131,14 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
                 )
                 log(f"running the workload for {config.time_limit:g} s (nemesis: {config.nemesis})")
                 async with trio.open_nursery() as run_nursery:
-                    run_nursery.start_soon(schedule.run, cluster, recorder, config.time_limit)
+                    run_nursery.start_soon(
+                        schedule.run,
+                        cluster,
+                        recorder,
+                        config.time_limit,
+                        topics,
+                        config.spec.drift,
+                    )
                     next_process = await run_workers(
                         cluster, recorder, config.workload, config.time_limit
                     )

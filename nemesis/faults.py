@@ -1,72 +1,40 @@
-"""Faults a schedule can start and stop: each records what it did, and heals completely.
+"""The fault interface and the catalogue of faults a schedule can use.
 
-A fault acts on a cluster only through ``harness.cluster.Cluster``. ``start`` returns the
-parameters to record in the history (``start-<name>``), ``stop`` the same for ``stop-<name>``.
+A fault acts on a cluster only through ``harness.cluster.Cluster`` (given in a
+``FaultContext``). ``start`` returns the parameters recorded in the history (``start-<name>``),
+``stop`` undoes the fault completely and returns what it did (``stop-<name>``).
 """
 
-import random
 from abc import ABC, abstractmethod
 
-from harness.cluster.base import Cluster
-from nemesis import partition
+from nemesis.context import FaultContext
 
 
 class Fault(ABC):
-    """One kind of fault."""
+    """One kind of fault; at most one of each kind is active at a time."""
 
     name: str
 
     @abstractmethod
-    async def start(self, cluster: Cluster, rng: random.Random) -> object:
+    async def start(self, ctx: FaultContext) -> object:
         """Inflict the fault; what was done, as JSON."""
 
     @abstractmethod
-    async def stop(self, cluster: Cluster) -> object:
+    async def stop(self, ctx: FaultContext) -> object:
         """Undo it completely; what was done, as JSON."""
 
 
-class Partition(Fault):
-    """A network partition of a random shape (one of ``shapes``)."""
+def catalogue() -> dict[str, type[Fault]]:
+    """Every fault by name."""
+    from nemesis.clock import Clock, DriftUnsafe
+    from nemesis.disk import BitRot, Disk
+    from nemesis.partition import Partition
+    from nemesis.process import Kill, Pause
 
-    name = "partition"
-
-    def __init__(self, shapes: tuple[str, ...] = ("one", "random-halves")) -> None:
-        self.shapes = shapes
-
-    async def start(self, cluster: Cluster, rng: random.Random) -> object:
-        """Apply a random shape's grudge."""
-        shape = rng.choice(self.shapes)
-        grudge = partition.SHAPES[shape](cluster.nodes, rng)
-        await cluster.partition(grudge)
-        return {"shape": shape, "grudge": partition.describe(grudge)}
-
-    async def stop(self, cluster: Cluster) -> object:
-        """Heal every link."""
-        await cluster.heal()
-        return None
+    return {f.name: f for f in (Partition, Kill, Pause, Clock, Disk, DriftUnsafe, BitRot)}
 
 
-class Kill(Fault):
-    """SIGKILL a random node; restart it on stop."""
-
-    name = "kill"
-
-    def __init__(self) -> None:
-        self._killed: list[int] = []
-
-    async def start(self, cluster: Cluster, rng: random.Random) -> object:
-        """Kill one node."""
-        node = rng.choice(cluster.nodes)
-        await cluster.kill(node)
-        self._killed.append(node)
-        return {"nodes": [node]}
-
-    async def stop(self, cluster: Cluster) -> object:
-        """Restart every node killed."""
-        killed, self._killed = self._killed, []
-        for node in killed:
-            await cluster.restart(node)
-        return {"nodes": killed}
-
-
-FAULTS = {"partition": Partition, "kill": Kill}
+ALL = ("partition", "kill", "pause", "clock", "disk")
+"""What ``--nemesis all`` means: every fault a correct node must survive. ``drift-unsafe`` (a clock
+beyond the drift bound) and ``bitrot`` (damage to synced data) are left out: they break the
+node's assumptions on purpose."""

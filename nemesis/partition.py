@@ -1,11 +1,15 @@
-"""Partition shapes: pure functions from the cluster's nodes (and a seeded rng) to a grudge.
+"""Partitions: pure functions from the cluster's nodes (and a seeded rng) to a grudge, and the
+fault that applies them.
 
 A grudge maps each node to the set of nodes it cannot hear. The shapes are Jepsen's: isolating
-one node, cutting the cluster in halves, cutting off a random minority, rings of overlapping
-majorities, and a bridge.
+one node (a random one, or the leader of the busiest open segment), cutting the cluster in
+halves, cutting off a random minority, rings of overlapping majorities, and a bridge.
 """
 
 import random
+
+from nemesis.context import FaultContext
+from nemesis.faults import Fault
 
 Grudge = dict[int, set[int]]
 
@@ -92,3 +96,25 @@ SHAPES = {
 def describe(grudge: Grudge) -> dict[str, list[int]]:
     """The grudge as JSON: node (string) -> sorted nodes it cannot hear."""
     return {str(n): sorted(heard) for n, heard in sorted(grudge.items())}
+
+
+class Partition(Fault):
+    """A network partition of a random shape (any of SHAPES, or ``leader``)."""
+
+    name = "partition"
+    shapes = (*SHAPES, "leader")
+
+    async def start(self, ctx: FaultContext) -> object:
+        """Apply a random shape's grudge."""
+        shape = ctx.rng.choice(self.shapes)
+        if shape == "leader":
+            grudge = isolate(ctx.cluster.nodes, await ctx.leader())
+        else:
+            grudge = SHAPES[shape](ctx.cluster.nodes, ctx.rng)
+        await ctx.cluster.partition(grudge)
+        return {"shape": shape, "grudge": describe(grudge)}
+
+    async def stop(self, ctx: FaultContext) -> object:
+        """Heal every link."""
+        await ctx.cluster.heal()
+        return None

@@ -134,11 +134,72 @@ def rate(ops: list[Op], nemesis: list[Event], end_s: float, path: Path) -> None:
     _finish(fig, ax, path, "throughput")
 
 
+def clock_changes(nemesis: list[Event]) -> dict[int, list[tuple[float, float, float, float]]]:
+    """Per node, (time s, offset, rate, strobe amplitude) from the clock faults' events."""
+    changes: dict[int, list[tuple[float, float, float, float]]] = {}
+    for e in nemesis:
+        if not (e.f.endswith("-clock") or e.f.endswith("-drift-unsafe")):
+            continue
+        t, value = e.time / 1e9, e.value or {}
+        nodes = value.get("nodes", {})
+        if e.f.startswith("stop-"):
+            for node in nodes:
+                changes.setdefault(int(node), []).append((t, 0.0, 1.0, 0.0))
+        elif "strobe" in value:
+            for node in nodes:
+                changes.setdefault(int(node), []).append((t, 0.0, 1.0, value["strobe"]["delta"]))
+        else:
+            for node, setting in nodes.items():
+                changes.setdefault(int(node), []).append(
+                    (t, setting["offset"], setting["rate"], 0.0)
+                )
+    return changes
+
+
+def clock_skew(nemesis: list[Event], end_s: float, path: Path) -> None:
+    """Each node's clock offset and rate over the run, as the clock faults set them."""
+    fig, (ax_off, ax_rate) = plt.subplots(2, 1, figsize=(11, 5.5), sharex=True)
+    changes = clock_changes(nemesis)
+    for i, (node, steps) in enumerate(sorted(changes.items())):
+        color = f"C{i}"
+        times = [0.0] + [s[0] for s in steps] + [end_s]
+        offsets = [0.0] + [s[1] for s in steps]
+        rates = [1.0] + [s[2] for s in steps]
+        ax_off.step(times[:-1], offsets, where="post", color=color, label=f"node {node}")
+        ax_off.hlines(offsets[-1], times[-2], times[-1], color=color)
+        ax_rate.step(times[:-1], rates, where="post", color=color, label=f"node {node}")
+        ax_rate.hlines(rates[-1], times[-2], times[-1], color=color)
+        for (t0, _, _, amp), t1 in zip(steps, times[2:], strict=False):
+            if amp:
+                ax_off.fill_between(
+                    [t0, t1],
+                    0,
+                    amp,
+                    color=color,
+                    alpha=0.25,
+                    step="post",
+                    label=f"node {node} strobe",
+                )
+    ax_off.set_ylabel("offset (s)")
+    ax_rate.set_ylabel("rate")
+    ax_rate.set_xlim(0, end_s)
+    ax_rate.set_xlabel("time (s)")
+    title = "clock skew set by the nemesis" if changes else "clock skew: no clock faults"
+    ax_off.set_title(title, fontsize=10)
+    if changes:
+        ax_off.legend(fontsize=7, loc="upper right")
+        ax_rate.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def write_all(ops: list[Op], nemesis: list[Event], end_ns: float, run: Path) -> list[str]:
-    """The three plots into the run directory; their file names."""
+    """The plots into the run directory; their file names."""
     workload = [o for o in ops if o.inv <= end_ns]
     end_s = max(end_ns / 1e9, 1e-3)
     latency_raw(workload, nemesis, end_s, run / "latency-raw.png")
     latency_quantiles(workload, nemesis, end_s, run / "latency-quantiles.png")
     rate(workload, nemesis, end_s, run / "rate.png")
-    return ["latency-raw.png", "latency-quantiles.png", "rate.png"]
+    clock_skew(nemesis, end_s, run / "clock-skew.png")
+    return ["latency-raw.png", "latency-quantiles.png", "rate.png", "clock-skew.png"]

@@ -1,0 +1,179 @@
+"""Campaigns: a matrix of nemeses times seeds, one test run each, summarised together.
+
+``walrus-harness campaign --nemesis-matrix "partition;kill;partition,clock,kill" --seeds 5``
+runs every combination and writes::
+
+    <store>/campaign-<timestamp>/
+      summary.md   summary.csv   verdicts.png       (a heat map: nemesis x seed)
+      <nemesis>-seed<k>/<timestamp>/ ...            (each run's directory)
+"""
+
+import csv
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from harness.report.summary import VERDICT
+from harness.runner import RunResult, TestConfig, run_test
+
+
+@dataclass
+class Row:
+    """One run of a campaign."""
+
+    nemesis: str
+    seed: int
+    verdict: bool | str
+    anomalies: dict[str, int]
+    ops: int
+    acked_put_per_s: float
+    availability: float | None
+    path: Path
+
+    def anomaly_text(self) -> str:
+        """``kind=count`` pairs."""
+        return " ".join(f"{k}={v}" for k, v in sorted(self.anomalies.items())) or "-"
+
+
+def anomalies_of(results: dict) -> dict[str, int]:
+    """Every anomaly count the checkers report, by kind."""
+    out: dict[str, int] = {}
+    out.update(results.get("queue", {}).get("anomaly_counts", {}))
+    for name in ("lease", "storage"):
+        out.update(results.get(name, {}).get("counts", {}))
+    totals = results.get("totals", {})
+    for kind in ("lost", "duplicated", "unexpected"):
+        if totals.get(kind):
+            out[kind] = totals[kind]
+    return out
+
+
+def row_of(nemesis: str, seed: int, result: RunResult) -> Row:
+    """Summarise one run."""
+    r = result.results
+    perf = r.get("perf", {}).get("all", {})
+    counts = [perf.get(f, {}) for f in ("put", "get")]
+    total = sum(c.get("ok", 0) + c.get("fail", 0) + c.get("info", 0) for c in counts)
+    ok = sum(c.get("ok", 0) for c in counts)
+    return Row(
+        nemesis,
+        seed,
+        r["valid"],
+        anomalies_of(r),
+        r.get("operations", 0),
+        perf.get("put", {}).get("ok_per_s", 0.0),
+        ok / total if total else None,
+        result.path,
+    )
+
+
+def _slug(nemesis: str) -> str:
+    return nemesis.replace(",", "+") or "none"
+
+
+def run_campaign(base: TestConfig, matrix: list[str], seeds: list[int], log=print) -> Path:
+    """Run every (nemesis, seed); write the campaign's summaries; returns its directory."""
+    directory = base.store / f"campaign-{time.strftime('%Y%m%dT%H%M%S')}"
+    directory.mkdir(parents=True)
+    rows = []
+    for nemesis in matrix:
+        for seed in seeds:
+            config = replace(
+                base,
+                name=f"{_slug(nemesis)}-seed{seed}",
+                nemesis=nemesis,
+                seed=seed,
+                store=directory,
+                workload=replace(base.workload, seed=seed),
+            )
+            row = row_of(nemesis, seed, run_test(config, log=lambda m: None))
+            rows.append(row)
+            log(f"{VERDICT[row.verdict]:<8} {nemesis:<24} seed {seed:<3} {row.anomaly_text()}")
+    write_summaries(directory, rows, base)
+    return directory
+
+
+def write_summaries(directory: Path, rows: list[Row], base: TestConfig) -> None:
+    """summary.csv, summary.md and verdicts.png."""
+    with open(directory / "summary.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(
+            [
+                "nemesis",
+                "seed",
+                "verdict",
+                "anomalies",
+                "ops",
+                "acked_put_per_s",
+                "availability",
+                "run",
+            ]
+        )
+        for r in rows:
+            w.writerow(
+                [
+                    r.nemesis,
+                    r.seed,
+                    VERDICT[r.verdict],
+                    r.anomaly_text(),
+                    r.ops,
+                    f"{r.acked_put_per_s:.1f}",
+                    "" if r.availability is None else f"{r.availability:.3f}",
+                    r.path.relative_to(directory),
+                ]
+            )
+    counts = {v: sum(1 for r in rows if r.verdict == v) for v in (True, False, "unknown")}
+    lines = [
+        f"# Campaign: {counts[True]} valid, {counts[False]} invalid, {counts['unknown']} unknown",
+        "",
+        f"{base.nodes} nodes ({base.backend}), {base.time_limit:g} s per run, nemesis every "
+        f"~{base.nemesis_interval:g} s{', compat walrus' if base.spec.compat else ''}"
+        + (
+            f", max segment entries {base.spec.max_segment_entries}"
+            if base.spec.max_segment_entries
+            else ""
+        ),
+        "",
+        "![verdicts](verdicts.png)",
+        "",
+        "| nemesis | seed | verdict | anomalies | ops | acked PUT/s | availability | run |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        avail = "-" if r.availability is None else f"{r.availability:.1%}"
+        rel = r.path.relative_to(directory)
+        lines.append(
+            f"| `{r.nemesis}` | {r.seed} | {VERDICT[r.verdict]} | {r.anomaly_text()} | "
+            f"{r.ops} | {r.acked_put_per_s:.1f} | {avail} | [{rel}]({rel}/summary.md) |"
+        )
+    (directory / "summary.md").write_text("\n".join(lines) + "\n")
+    heatmap(rows, directory / "verdicts.png")
+
+
+def heatmap(rows: list[Row], path: Path) -> None:
+    """A grid of verdicts: one row per nemesis, one column per seed."""
+    nemeses = list(dict.fromkeys(r.nemesis for r in rows))
+    seeds = sorted({r.seed for r in rows})
+    colors = {True: "#52b788", False: "#e63946", "unknown": "#ffb703"}
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(seeds), 0.8 + 0.55 * len(nemeses)))
+    for r in rows:
+        x, y = seeds.index(r.seed), nemeses.index(r.nemesis)
+        ax.add_patch(plt.Rectangle((x, y), 1, 1, color=colors[r.verdict], ec="white", lw=2))
+        top = max(r.anomalies.items(), key=lambda kv: kv[1])[0] if r.anomalies else ""
+        label = VERDICT[r.verdict][0] + (f"\n{top}" if top and r.verdict is not True else "")
+        ax.text(x + 0.5, y + 0.5, label, ha="center", va="center", fontsize=7)
+    ax.set_xlim(0, len(seeds))
+    ax.set_ylim(0, len(nemeses))
+    ax.set_xticks([i + 0.5 for i in range(len(seeds))], [str(s) for s in seeds])
+    ax.set_yticks([i + 0.5 for i in range(len(nemeses))], nemeses, fontsize=8)
+    ax.set_xlabel("seed")
+    ax.invert_yaxis()
+    ax.set_title("verdicts (V valid, I invalid, U unknown)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,165 @@
+"""Disk faults, done to a node's files while it is down.
+
+**disk** kills a node, then damages the unsynced tail of one of its open segments — what a crash
+can leave: a record cut short (the file truncated at a random byte) or a record with flipped
+bits, after every record a client has seen (acknowledged, handed out by a GET, or behind the
+durable cursor). The node must recover on restart: cut the torn tail and carry on, losing only
+records nobody was told about. When no unseen record exists, a torn or damaged partial record is
+appended instead.
+
+**bitrot** (not in ``all``) flips a bit inside a record a client has seen, followed by intact
+records: damage to synced data. The node must refuse to start, naming the file and byte — never
+serve the corrupt entry.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import trio
+
+from nemesis.context import FaultContext
+from nemesis.faults import Fault
+from walrus import codec
+
+REPLIES_IN_FLIGHT = 0.5
+"""Seconds to let replies the node sent before dying reach the history before choosing what
+no client has seen."""
+
+
+def _segments(data_dir: Path) -> list[tuple[str, int, Path]]:
+    out = []
+    for topic_dir in sorted((data_dir / "store" / "topics").glob("*.topic")):
+        for path in sorted(topic_dir.glob("*.seg")):
+            out.append((topic_dir.name.removesuffix(".topic"), int(path.stem), path))
+    return out
+
+
+def _seen(ctx: FaultContext, data_dir: Path, topic: str, segment: int) -> int:
+    """The highest offset of ``segment`` any client may have seen (-1 if none)."""
+    offsets = ctx.acked_positions(topic, segment)
+    offsets += [
+        e.extra["pos"][1]
+        for e in ctx.recorder.events
+        if e.type == "ok"
+        and e.f == "get"
+        and e.topic == topic
+        and e.extra.get("pos")
+        and e.extra["pos"][0] == segment
+    ]
+    cursor = data_dir / "store" / "topics" / f"{topic}.topic" / "cursor.json"
+    if cursor.exists():
+        raw = json.loads(cursor.read_text())
+        if raw.get("segment") == segment:
+            offsets.append(raw["offset"] - 1)
+    return max(offsets, default=-1)
+
+
+def _flip(path: Path, byte: int, bit: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(byte)
+        value = f.read(1)[0]
+        f.seek(byte)
+        f.write(bytes([value ^ (1 << bit)]))
+
+
+def damage_tail(ctx: FaultContext, data_dir: Path) -> dict:
+    """Damage what no client has seen at the end of an open segment; what was done."""
+    candidates = []
+    for topic, segment, path in _segments(data_dir):
+        data = np.fromfile(path, dtype=np.uint8)
+        positions, end, status = codec.scan_records(data, 0)
+        if status != codec.SCAN_SEALED:
+            candidates.append((topic, segment, path, positions, int(end), len(data)))
+    if not candidates:
+        return {"damage": "none", "why": "no open segment on this node"}
+    topic, segment, path, positions, end, size = ctx.rng.choice(candidates)
+    first_unseen = _seen(ctx, data_dir, topic, segment) + 1
+    how = ctx.rng.choice(("truncate", "bitflip"))
+    where = {"topic": topic, "segment": segment, "file": str(path), "size_before": size}
+    if first_unseen < len(positions):
+        start = int(positions[first_unseen])
+        if how == "truncate":
+            cut = ctx.rng.randint(start, size - 1)
+            with open(path, "r+b") as f:
+                f.truncate(cut)
+            return {
+                "damage": "truncated unseen tail",
+                "at": cut,
+                "records_unseen": len(positions) - first_unseen,
+                **where,
+            }
+        last = int(positions[-1])
+        byte = ctx.rng.randint(last, end - 1)
+        _flip(path, byte, ctx.rng.randrange(8))
+        return {"damage": "flipped a bit in the last, unseen record", "at": byte, **where}
+    # Every record was seen: append a partial or damaged record, as a crash mid-write leaves.
+    fake = np.zeros(codec.HEADER_SIZE + 32, dtype=np.uint8)
+    payload = bytes(ctx.rng.randrange(256) for _ in range(32))
+    codec.encode_batch(
+        payload, np.array([32], np.int64), len(positions), fake, 0, np.zeros(1, np.int64), 0
+    )
+    blob = bytearray(fake.tobytes())
+    if how == "truncate":
+        blob = blob[: ctx.rng.randint(1, len(blob) - 1)]
+    else:
+        blob[ctx.rng.randrange(len(blob))] ^= 1 << ctx.rng.randrange(8)
+    with open(path, "ab") as f:
+        f.write(bytes(blob))
+    return {
+        "damage": f"appended a {'torn' if how == 'truncate' else 'damaged'} record",
+        "bytes": len(blob),
+        **where,
+    }
+
+
+class Disk(Fault):
+    """Kill a node, damage the unsynced tail of one of its segments; restart it on stop."""
+
+    name = "disk"
+
+    def __init__(self) -> None:
+        self._node: int | None = None
+
+    async def start(self, ctx: FaultContext) -> object:
+        """Kill and damage."""
+        self._node = await ctx.leader(ctx.rng.choice(ctx.topics)) if ctx.topics else None
+        self._node = self._node or ctx.rng.choice(ctx.cluster.nodes)
+        await ctx.cluster.kill(self._node)
+        await trio.sleep(REPLIES_IN_FLIGHT)
+        done = damage_tail(ctx, ctx.cluster.data_dir(self._node))
+        return {"node": self._node, **done}
+
+    async def stop(self, ctx: FaultContext) -> object:
+        """Restart the node (it recovers the file)."""
+        node, self._node = self._node, None
+        if node is not None:
+            await ctx.cluster.restart(node)
+        return {"nodes": [] if node is None else [node]}
+
+
+class BitRot(Disk):
+    """Kill a node and flip a bit in a record clients have seen, before intact ones."""
+
+    name = "bitrot"
+
+    async def start(self, ctx: FaultContext) -> object:
+        """Kill and rot."""
+        self._node = ctx.rng.choice(ctx.cluster.nodes)
+        await ctx.cluster.kill(self._node)
+        for topic, segment, path in _segments(ctx.cluster.data_dir(self._node)):
+            data = np.fromfile(path, dtype=np.uint8)
+            positions, _, _ = codec.scan_records(data, 0)
+            if len(positions) >= 2:
+                k = ctx.rng.randrange(len(positions) - 1)
+                byte = ctx.rng.randint(int(positions[k]), int(positions[k + 1]) - 1)
+                _flip(path, byte, ctx.rng.randrange(8))
+                return {
+                    "node": self._node,
+                    "damage": "flipped a bit in synced data",
+                    "topic": topic,
+                    "segment": segment,
+                    "file": str(path),
+                    "at": byte,
+                }
+        return {"node": self._node, "damage": "none", "why": "no segment with two records"}
