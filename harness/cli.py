@@ -148,6 +148,26 @@ def _bench_checker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _docker_build(args: argparse.Namespace) -> int:
+    from harness.images import engine, node_image
+
+    client = engine()
+    node, base = node_image(client, args.base_image, log=lambda m: print(m, flush=True))
+    for built in (base, node):
+        if built is None:
+            continue
+        how = "already built" if built.seconds is None else f"built in {built.seconds:.1f} s"
+        print(f"{built.tag}: {built.size_mb:.0f} MB, {how}")
+    return 0
+
+
+def _docker_clean(args: argparse.Namespace) -> int:
+    from harness.images import clean, engine
+
+    clean(engine())
+    return 0
+
+
 def _gate(args: argparse.Namespace) -> int:
     from harness.gate import run_gate
 
@@ -188,6 +208,7 @@ def _test_config(args: argparse.Namespace, nemesis: str, seed: int):
             drift=args.drift,
         ),
         keep_data=args.keep_data,
+        base_image=args.base_image,
     )
 
 
@@ -219,7 +240,17 @@ def _plot_storage(args: argparse.Namespace) -> int:
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Options of a test run, shared by ``test`` and ``campaign``."""
-    p.add_argument("--backend", default="local", choices=["local"], help="where nodes run")
+    p.add_argument(
+        "--backend",
+        default="local",
+        choices=["local", "docker"],
+        help="where nodes run: local processes (default) or Docker containers",
+    )
+    p.add_argument(
+        "--base-image",
+        help="docker backend: build the node image on this image "
+        "(Python >= 3.11, iptables, iproute2) instead of a Debian root made here",
+    )
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument("--time-limit", type=float, default=30.0, help="seconds of workload")
     p.add_argument("--concurrency", type=int, default=6, help="worker processes")
@@ -294,6 +325,16 @@ def parser() -> argparse.ArgumentParser:
     )
     gate.set_defaults(run=_gate)
 
+    docker = sub.add_parser("docker", help="images and leftovers of the docker backend")
+    dsub = docker.add_subparsers(dest="docker", required=True)
+    build = dsub.add_parser("build", help="build (or find) the node image; print sizes and times")
+    build.add_argument("--base-image", help="build on this image instead of a Debian root")
+    build.set_defaults(run=_docker_build)
+    dclean = dsub.add_parser(
+        "clean", help="remove every container, network and image the harness made"
+    )
+    dclean.set_defaults(run=_docker_clean)
+
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
     st = bench.add_parser(
         "storage",
@@ -333,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, OSError, RuntimeError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:  # DockerUnavailable, ImageBuildError too
         print(f"walrus-harness: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

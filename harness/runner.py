@@ -22,6 +22,7 @@ import trio
 
 from harness.checker.suite import check_run, node_events
 from harness.cluster import LocalCluster, NodeSpec
+from harness.cluster.docker import DockerCluster
 from harness.history import Recorder
 from harness.report import write_reports
 from harness.workload import WorkloadConfig, audit, drain, register_topics, run_workers
@@ -47,6 +48,7 @@ class TestConfig:
     recovery_timeout: float = 60.0
     drain_timeout: float = 120.0
     keep_data: bool = False
+    base_image: str | None = None
 
     def to_json(self) -> dict:
         """As written to test.json."""
@@ -116,9 +118,12 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
     data = run / "data"
     notes: dict = {}
     async with trio.open_nursery() as nursery:
-        if config.backend != "local":
-            raise ValueError(f"unknown backend {config.backend!r} (this build has: local)")
-        cluster = LocalCluster(data, config.nodes, config.spec, nursery)
+        if config.backend == "local":
+            cluster = LocalCluster(data, config.nodes, config.spec, nursery)
+        elif config.backend == "docker":
+            cluster = DockerCluster(data, config.nodes, config.spec, config.base_image, log)
+        else:
+            raise ValueError(f"unknown backend {config.backend!r}: local or docker")
         try:
             log(f"starting {config.nodes} nodes")
             await cluster.start()

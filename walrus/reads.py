@@ -186,13 +186,14 @@ class Reader:
             if take:
                 try:
                     entries = ctx.store.read(topic, segment, position, take)
-                    new = Cursor(segment, position + take)
-                    await trio.to_thread.run_sync(ctx.store.set_cursor, topic, new)
                 except StorageError as exc:
                     for reply in replies:
                         reply.set(protocol.unavailable(f"storage: {exc}"))
                     continue
-                self._slots[topic] = new
+                new = Cursor(segment, position + take)
+                # Logged before the position is persisted: a crash in between leaves an entry
+                # logged as handed out that is handed out again later (the checker then
+                # ignores the first), never one handed out but not logged.
                 ctx.events.record(
                     "cursor",
                     topic=topic,
@@ -204,6 +205,13 @@ class Reader:
                         p.decode("utf-8", "replace") if len(p) <= 1024 else None for p in entries
                     ],
                 )
+                try:
+                    await trio.to_thread.run_sync(ctx.store.set_cursor, topic, new)
+                except StorageError as exc:
+                    for reply in replies:
+                        reply.set(protocol.unavailable(f"storage: {exc}"))
+                    continue
+                self._slots[topic] = new
                 for i, (reply, payload) in enumerate(zip(replies, entries, strict=False)):
                     reply.set(protocol.getx_reply(segment, position + i, payload))
             if take < len(replies):

@@ -2,16 +2,19 @@
 
 A GET whose reply was lost may have taken an entry off the queue; the client cannot know which.
 The workload tags every ``GETX`` and the node that hands out an entry logs the tag with the
-entry's position and value (a ``cursor`` event) before it replies. An info get whose tag appears
-there consumed exactly that value: the checkers then treat it as a dequeue of that value that
-never returned. Tags with no log entry stay unresolved.
+entry's position and value (a ``cursor`` event) before it persists the new position and replies.
+So a logged hand-out either took effect, or the node crashed before persisting it and the entry
+was handed out again later. An info get whose tag is logged therefore consumed that value unless
+another GET returned the same value (then the logged hand-out never took effect); when several
+info gets were logged with one value, the last one took it. Tags with no log entry stay
+unresolved.
 """
 
 from harness.history import Op
 
 
-def deliveries(events: list[dict]) -> dict[str, tuple[str, int, int, str | None]]:
-    """tag -> (topic, segment, offset, value) from every node's cursor events."""
+def deliveries(events: list[dict]) -> dict[str, tuple[str, int, int, str | None, int]]:
+    """tag -> (topic, segment, offset, value, true_ns) from every node's cursor events."""
     out = {}
     for e in events:
         if e.get("kind") != "cursor":
@@ -20,7 +23,7 @@ def deliveries(events: list[dict]) -> dict[str, tuple[str, int, int, str | None]
         for i, tag in enumerate(tags):
             if tag:
                 value = values[i] if i < len(values) else None
-                out[tag] = (e["topic"], e["segment"], e["first"] + i, value)
+                out[tag] = (e["topic"], e["segment"], e["first"] + i, value, e.get("true_ns", 0))
     return out
 
 
@@ -34,17 +37,22 @@ def resolve_info_gets(ops: list[Op], events: list[dict] | None, audit: dict | No
         return 0
     handed = deliveries(events)
     segments = (audit or {}).get("segments", {})
-    resolved = 0
+    returned = {(o.topic, o.value) for o in ops if o.f == "get" and o.ok and o.value is not None}
+    claims: dict[tuple[str, str], tuple[int, Op, tuple[int, int]]] = {}
     for op in ops:
         if op.f != "get" or op.type != "info" or not op.tag or op.tag not in handed:
             continue
-        topic, segment, offset, value = handed[op.tag]
+        topic, segment, offset, value, when = handed[op.tag]
         if topic != op.topic:
             continue
         if value is None:
             stored = segments.get(topic, {}).get(str(segment), {}).get("values", [])
             value = stored[offset] if offset < len(stored) else None
-        if value is not None:
-            op.value, op.resolved, op.pos = value, True, (segment, offset)
-            resolved += 1
-    return resolved
+        if value is None or (topic, value) in returned:
+            continue
+        key = (topic, value)
+        if key not in claims or when > claims[key][0]:
+            claims[key] = (when, op, (segment, offset))
+    for (_, value), (_, op, pos) in claims.items():
+        op.value, op.resolved, op.pos = value, True, pos
+    return len(claims)

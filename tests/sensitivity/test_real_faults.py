@@ -9,9 +9,16 @@ from harness.workload import WorkloadConfig
 
 @pytest.mark.slow
 def test_a_clock_beyond_the_drift_bound_is_caught_by_the_lease_checker(tmp_path):
-    config = TestConfig(name="drift-unsafe", time_limit=20, nemesis="drift-unsafe",
-                        nemesis_interval=5, seed=1, store=tmp_path,
-                        workload=WorkloadConfig(rate=300, seed=1), spec=NodeSpec(lease_ms=1000))
+    config = TestConfig(
+        name="drift-unsafe",
+        time_limit=20,
+        nemesis="drift-unsafe",
+        nemesis_interval=5,
+        seed=1,
+        store=tmp_path,
+        workload=WorkloadConfig(rate=300, seed=1),
+        spec=NodeSpec(lease_ms=1000),
+    )
     result = run_test(config, log=lambda m: None)
     lease = result.results["lease"]
     assert lease["valid"] is False, lease
@@ -20,9 +27,17 @@ def test_a_clock_beyond_the_drift_bound_is_caught_by_the_lease_checker(tmp_path)
 
 @pytest.mark.slow
 def test_bit_rot_in_synced_data_makes_the_node_refuse_to_start(tmp_path):
-    config = TestConfig(name="bitrot", time_limit=12, nemesis="bitrot", nemesis_interval=6,
-                        seed=2, store=tmp_path, recovery_timeout=15, drain_timeout=15,
-                        workload=WorkloadConfig(rate=300, seed=2))
+    config = TestConfig(
+        name="bitrot",
+        time_limit=12,
+        nemesis="bitrot",
+        nemesis_interval=6,
+        seed=2,
+        store=tmp_path,
+        recovery_timeout=15,
+        drain_timeout=15,
+        workload=WorkloadConfig(rate=300, seed=2),
+    )
     result = run_test(config, log=lambda m: None)
     history = (result.path / "history.jsonl").read_text()
     assert "flipped a bit in synced data" in history

@@ -186,7 +186,7 @@ def test_info_gets_resolved_from_the_nodes_logs():
     assert queue.check(ops)["valid"] is True
 
 
-def test_a_resolved_value_read_twice_is_a_duplicate():
+def test_a_logged_hand_out_that_was_handed_out_again_did_not_take_effect():
     from harness.checker import queue
     from harness.checker.resolve import resolve_info_gets
 
@@ -197,5 +197,29 @@ def test_a_resolved_value_read_twice_is_a_duplicate():
         {"kind": "cursor", "topic": "t", "segment": 1, "first": 0, "tags": ["x"], "values": [None]}
     ]
     audit = {"segments": {"t": {"1": {"values": ["a"]}}}}
-    assert resolve_info_gets(ops, events, audit) == 1
-    assert queue.check(ops)["anomaly_counts"] == {"VRepet": 1}
+    assert resolve_info_gets(ops, events, audit) == 0
+    assert lost_reply.value is None
+    assert queue.check(ops)["valid"] is True
+
+
+def test_of_two_info_gets_logged_with_one_value_the_last_took_it():
+    from harness.checker.resolve import resolve_info_gets
+
+    first, second = get(None, 2, 3, type_="info"), get(None, 4, 5, type_="info")
+    first.tag, second.tag = "x", "y"
+    ops = [put("a", 0, 1), first, second, get(None, 6, 7)]
+    events = [
+        {
+            "kind": "cursor",
+            "topic": "t",
+            "segment": 1,
+            "first": 0,
+            "tags": [tag],
+            "values": ["a"],
+            "true_ns": when,
+        }
+        for tag, when in (("x", 10), ("y", 20))
+    ]
+    assert resolve_info_gets(ops, events, None) == 1
+    assert first.value is None and second.value == "a"
+    assert totals.check(ops)["valid"] is True

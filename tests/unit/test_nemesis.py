@@ -38,7 +38,9 @@ def test_target_sets():
 def test_all_is_the_survivable_faults():
     assert [f.name for f in faults_from("all")] == ["partition", "kill", "pause", "clock", "disk"]
     assert [f.name for f in faults_from("drift-unsafe,partition,partition")] == [
-        "drift-unsafe", "partition"]
+        "drift-unsafe",
+        "partition",
+    ]
 
 
 def store_with(tmp_path, n):

@@ -1,0 +1,240 @@
+"""The Docker backend: one container per node on a bridge network of the test's own.
+
+Every node runs the same ``walrus node`` command line as the local backend, as PID 1 of its
+container, with its own address on the network (the harness reaches it there), ``NET_ADMIN`` for
+iptables, and its data directory bind-mounted from the run's directory — so clock control files,
+event logs and disk faults work on host paths exactly as with local processes. Faults:
+
+- partition: ``iptables -A INPUT -s <peer> -j DROP`` inside each node that must not hear that
+  peer (the harness's own address is never dropped); heal flushes the rules; a restarted
+  container gets the partition in force again;
+- kill: SIGKILL (the container exits) and ``start`` again; pause: SIGSTOP / SIGCONT to the node;
+- clock: the bind-mounted ``clock.ctl``.
+
+Everything created carries the ``walrus-harness`` label and is removed on every exit path;
+``walrus-harness docker clean`` removes what a crashed harness left behind.
+"""
+
+import contextlib
+import ipaddress
+import random
+import shutil
+from pathlib import Path
+
+import trio
+
+from harness.cluster.base import Cluster, Grudge, NodeSpec
+from harness.images import LABEL, PORTS, engine, node_image
+from walrus.clock import write_control
+from walrus.cluster import node_command, node_ready
+from walrus.config import Address, Peer
+
+READY_TIMEOUT = 90.0
+
+
+def _subnet(rng: random.Random) -> ipaddress.IPv4Network:
+    return ipaddress.IPv4Network(f"10.{rng.randrange(200, 250)}.{rng.randrange(256)}.0/24")
+
+
+class DockerCluster(Cluster):
+    """N node containers; their data under ``root`` on the host."""
+
+    def __init__(
+        self, root: Path, nodes: int, spec: NodeSpec, base_image: str | None = None, log=print
+    ) -> None:
+        self.root = root
+        self.nodes = list(range(1, nodes + 1))
+        self.spec = spec
+        self._base_image = base_image
+        self._log = log
+        self._client = None
+        self._network = None
+        self._containers: dict[int, object] = {}
+        self._grudge: Grudge = {}
+        self._paused: set[int] = set()
+        self._run_label = f"{root.resolve()}"
+        self.peers: dict[int, Peer] = {}
+        self.image: str | None = None
+
+    def data_dir(self, node: int) -> Path:
+        """Node ``node``'s data directory on the host (mounted at /data)."""
+        return self.root / f"node-{node}"
+
+    def client_address(self, node: int) -> tuple[str, int]:
+        """The node's container address."""
+        addr = self.peers[node].client
+        return addr.host, addr.port
+
+    async def start(self) -> None:
+        """Build or find the image, create the network and the containers, wait until ready."""
+        await trio.to_thread.run_sync(self._create)
+        await self.wait_ready(self.nodes)
+
+    def _create(self) -> None:
+        self._client = engine()
+        built, _ = node_image(self._client, self._base_image, self._log)
+        self.image = built.tag
+        labels = {LABEL: "test", f"{LABEL}.run": self._run_label}
+        rng = random.Random()
+        from docker.errors import APIError
+        from docker.types import IPAMConfig, IPAMPool
+
+        for _ in range(20):
+            subnet = _subnet(rng)
+            try:
+                self._network = self._client.networks.create(
+                    f"walrus-{rng.getrandbits(32):08x}",
+                    driver="bridge",
+                    labels=labels,
+                    ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet))]),
+                )
+                break
+            except APIError:
+                continue
+        else:
+            raise RuntimeError("no free private subnet for the test network")
+        hosts = list(subnet.hosts())
+        for node in self.nodes:
+            ip = str(hosts[9 + node])
+            self.peers[node] = Peer(
+                node,
+                Address(ip, PORTS["client"]),
+                Address(ip, PORTS["rpc"]),
+                Address(ip, PORTS["raft"]),
+            )
+        for node in self.nodes:
+            d = self.data_dir(node)
+            d.mkdir(parents=True, exist_ok=True)
+            command = node_command(node, self.peers, Path("/data"), self.spec.args())[3:]
+            command = [a for a in command if a != "--exit-with-parent"]
+            container = self._client.containers.create(
+                self.image,
+                command=command,
+                name=f"{self._network.name}-n{node}",
+                hostname=f"n{node}",
+                labels=labels,
+                cap_add=["NET_ADMIN"],
+                volumes={str(d.resolve()): {"bind": "/data", "mode": "rw"}},
+                network=self._network.name,
+                stop_signal="SIGTERM",
+            )
+            self._network.disconnect(container)
+            self._network.connect(container, ipv4_address=self.peers[node].client.host)
+            self._containers[node] = container
+        for container in self._containers.values():
+            container.start()
+
+    async def wait_ready(self, nodes: list[int], timeout: float = READY_TIMEOUT) -> None:
+        """Wait until the nodes take writes; RuntimeError with the log's tail if one exits."""
+        waiting = set(nodes)
+        with trio.move_on_after(timeout):
+            while waiting:
+                for node in list(waiting):
+                    if not await self.alive(node):
+                        raise RuntimeError(f"node {node} exited: {await self._tail(node)}")
+                    if await trio.to_thread.run_sync(node_ready, self.peers[node]):
+                        waiting.discard(node)
+                if waiting:
+                    await trio.sleep(0.2)
+        if waiting:
+            raise RuntimeError(f"nodes {sorted(waiting)} not ready within {timeout:g} s")
+
+    async def _tail(self, node: int) -> str:
+        logs = await trio.to_thread.run_sync(self._containers[node].logs)
+        return "\n".join(logs.decode(errors="replace").splitlines()[-8:])
+
+    async def alive(self, node: int) -> bool:
+        """True while the node's container runs (paused counts)."""
+        container = self._containers.get(node)
+        if container is None:
+            return False
+        await trio.to_thread.run_sync(container.reload)
+        return container.status in ("running", "paused")
+
+    async def kill(self, node: int) -> None:
+        """SIGKILL the node (its container exits)."""
+        if await self.alive(node):
+            await trio.to_thread.run_sync(lambda: self._containers[node].kill(signal="SIGKILL"))
+            await trio.to_thread.run_sync(lambda: self._containers[node].wait(timeout=30))
+        self._paused.discard(node)
+
+    async def restart(self, node: int) -> None:
+        """Start the container again, with the partition in force."""
+        if not await self.alive(node):
+            await trio.to_thread.run_sync(self._containers[node].start)
+            await self._apply(node)
+
+    async def pause(self, node: int) -> None:
+        """SIGSTOP the node."""
+        if await self.alive(node):
+            await trio.to_thread.run_sync(lambda: self._containers[node].kill(signal="SIGSTOP"))
+            self._paused.add(node)
+
+    async def resume(self, node: int) -> None:
+        """SIGCONT the node."""
+        if await self.alive(node):
+            await trio.to_thread.run_sync(lambda: self._containers[node].kill(signal="SIGCONT"))
+        self._paused.discard(node)
+
+    async def partition(self, grudge: Grudge) -> None:
+        """iptables DROP rules in each node for the peers it must not hear."""
+        self._grudge = {n: set(h) for n, h in grudge.items()}
+        for node in self.nodes:
+            await self._apply(node)
+
+    async def _apply(self, node: int) -> None:
+        if not await self.alive(node):
+            return
+        script = ["iptables -F INPUT"]
+        for peer in sorted(self._grudge.get(node, ())):
+            script.append(f"iptables -A INPUT -s {self.peers[peer].client.host} -j DROP")
+        cmd = ["sh", "-c", " && ".join(script)]
+        exit_code, output = await trio.to_thread.run_sync(
+            lambda: self._containers[node].exec_run(cmd, user="root")
+        )
+        if exit_code != 0:
+            raise RuntimeError(f"iptables in node {node} failed: {output.decode(errors='replace')}")
+
+    async def heal(self) -> None:
+        """Flush every node's rules."""
+        await self.partition({})
+
+    async def set_clock(self, node: int, offset: float, rate: float) -> None:
+        """Write the node's clock.ctl (bind-mounted)."""
+        write_control(self.data_dir(node) / "clock.ctl", offset, rate)
+
+    def _save_logs(self) -> None:
+        for node, container in self._containers.items():
+            (self.data_dir(node) / "node.log").write_bytes(container.logs())
+
+    async def collect_logs(self, dest: Path) -> None:
+        """Container output (as node.log) and events.jsonl into ``dest/<node>/``."""
+        await trio.to_thread.run_sync(self._save_logs)
+        for node in self.nodes:
+            out = dest / str(node)
+            out.mkdir(parents=True, exist_ok=True)
+            for name in ("node.log", "events.jsonl"):
+                src = self.data_dir(node) / name
+                if src.exists():
+                    shutil.copy(src, out / name)
+
+    async def stop(self) -> None:
+        """Stop and remove every container and the network (idempotent)."""
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(self._remove)
+
+    def _remove(self) -> None:
+        from docker.errors import APIError
+
+        for container in self._containers.values():
+            with contextlib.suppress(APIError):  # it may have exited already
+                container.kill(signal="SIGCONT")
+            with contextlib.suppress(APIError):
+                container.stop(timeout=10)
+        self._save_logs()
+        containers, self._containers = self._containers, {}
+        for container in containers.values():
+            container.remove(force=True)
+        if self._network is not None:
+            self._network.remove()
+            self._network = None

@@ -1,0 +1,231 @@
+"""Container images for the Docker backend, built here without any registry.
+
+- **Base**: a minimal Debian root (python3, python3-venv, iptables, iproute2, procps) made with
+  ``mmdebstrap`` from the Debian mirror this machine's apt uses, then ``docker import``-ed.
+  ``--base-image`` names any image with Python >= 3.11, iptables and iproute2 instead.
+- **Node**: the project and the node's dependencies installed from a wheelhouse built on the
+  host (``pip download`` / ``pip wheel``), so the image build needs no network; numba's kernels
+  are compiled into the image.
+
+Each image is tagged by a hash of what went into it and rebuilt only when that changes. Every
+object the harness makes carries the label ``walrus-harness``; ``clean`` removes them all.
+"""
+
+import hashlib
+import importlib.metadata
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+LABEL = "walrus-harness"
+SUITE = "bookworm"
+BASE_PACKAGES = ("python3", "python3-venv", "iptables", "iproute2", "procps", "ca-certificates")
+NODE_REQUIREMENTS = ("trio", "pysyncobj", "numba", "numpy", "cryptography")
+PORTS = {"client": 9091, "rpc": 9191, "raft": 9291}
+"""The ports every node container listens on (each container has its own address)."""
+
+
+class DockerUnavailable(RuntimeError):
+    """No Docker engine answers; the message says how to fix it."""
+
+
+class ImageBuildError(RuntimeError):
+    """An image could not be built; the message names the step."""
+
+
+def engine():
+    """A docker-py client for the engine, or DockerUnavailable with the fix."""
+    import docker
+    from docker.errors import DockerException
+
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except DockerException as exc:
+        raise DockerUnavailable(
+            f"no Docker engine answers ({exc}). Start it (e.g. `systemctl start docker` or "
+            "`dockerd &`), or point DOCKER_HOST at one; the local backend needs no Docker."
+        ) from None
+    return client
+
+
+def project_root() -> Path:
+    """The checkout the harness runs from (the node image is built from its sources)."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "pyproject.toml").exists():
+        raise ImageBuildError(f"no pyproject.toml above {__file__}: build images from a checkout")
+    return root
+
+
+def apt_mirror() -> str:
+    """The Debian mirror this machine's apt is configured with."""
+    sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))
+    for path in sources:
+        text = path.read_text()
+        for block in text.split("\n\n"):
+            if re.search(rf"^Suites:.*\b{SUITE}\b", block, re.M) and "security" not in block:
+                match = re.search(r"^URIs:\s*(\S+)", block, re.M)
+                if match:
+                    return match.group(1)
+    listing = Path("/etc/apt/sources.list")
+    if listing.exists():
+        for line in listing.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and parts[0] == "deb" and "security" not in parts[1]:
+                return parts[1]
+    return "http://deb.debian.org/debian"
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()[:16]
+
+
+def _exists(client, tag: str) -> bool:
+    from docker.errors import ImageNotFound
+
+    try:
+        client.images.get(tag)
+        return True
+    except ImageNotFound:
+        return False
+
+
+@dataclass
+class Built:
+    """An image and how it came about."""
+
+    tag: str
+    seconds: float | None
+    size_mb: float
+
+
+def base_image(client, log=print) -> Built:
+    """The Debian base image, made with mmdebstrap and imported (reused if it exists)."""
+    mirror = apt_mirror()
+    tag = f"walrus-base:{_digest(SUITE, BASE_PACKAGES, mirror, platform.machine())}"
+    if _exists(client, tag):
+        return Built(tag, None, client.images.get(tag).attrs["Size"] / 1e6)
+    if shutil.which("mmdebstrap") is None:
+        raise ImageBuildError(
+            "mmdebstrap is not installed: `apt-get install mmdebstrap` (or "
+            "give --base-image with an image that has Python >= 3.11)"
+        )
+    log(f"building {tag}: mmdebstrap {SUITE} from {mirror}")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        tarball = Path(tmp) / "root.tar"
+        cmd = [
+            "mmdebstrap",
+            "--variant=minbase",
+            f"--include={','.join(BASE_PACKAGES)}",
+            "--quiet",
+            SUITE,
+            str(tarball),
+            mirror,
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ImageBuildError(f"mmdebstrap failed: {done.stderr.strip()[-800:]}")
+        repository, version = tag.split(":")
+        with open(tarball, "rb") as f:
+            client.api.import_image_from_data(
+                f,
+                repository=repository,
+                tag=version,
+                changes=[f"LABEL {LABEL}=base", 'CMD ["bash"]'],
+            )
+    return Built(tag, time.monotonic() - started, client.images.get(tag).attrs["Size"] / 1e6)
+
+
+def wheelhouse(directory: Path, log=print) -> list[Path]:
+    """The node's dependencies (pinned to what the host runs) and this project, as wheels."""
+    directory.mkdir(parents=True, exist_ok=True)
+    pins = [f"{name}=={importlib.metadata.version(name)}" for name in NODE_REQUIREMENTS]
+    log(f"wheelhouse: {' '.join(pins)}")
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    for cmd in (
+        [*pip, "download", "--only-binary=:all:", "-d", str(directory), *pins],
+        [*pip, "wheel", "--no-deps", "-w", str(directory), str(project_root())],
+    ):
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ImageBuildError(f"{' '.join(cmd[3:5])} failed: {done.stderr.strip()[-800:]}")
+    return sorted(directory.glob("*.whl"))
+
+
+DOCKERFILE = """\
+FROM {base}
+COPY wheels /wheels
+RUN python3 -m venv /opt/walrus \\
+ && /opt/walrus/bin/pip install --no-cache-dir --no-index --find-links /wheels {requirements} \\
+ && /opt/walrus/bin/pip install --no-cache-dir --no-index --find-links /wheels --no-deps \\
+      walrus-verifier \\
+ && rm -rf /wheels
+ENV WALRUS_NUMBA_CACHE=/opt/walrus/numba-cache
+RUN /opt/walrus/bin/python -c "from walrus import codec; codec.warm_up()"
+ENTRYPOINT ["/opt/walrus/bin/walrus"]
+"""
+
+
+def node_image(client, base: str | None = None, log=print) -> tuple[Built, Built | None]:
+    """The node image (and the base it was built on, if this call made or found it)."""
+    base_built = None
+    if base is None:
+        base_built = base_image(client, log)
+        base = base_built.tag
+    with tempfile.TemporaryDirectory() as tmp:
+        context = Path(tmp)
+        wheels = wheelhouse(context / "wheels", log)
+        dockerfile = DOCKERFILE.format(base=base, requirements=" ".join(NODE_REQUIREMENTS))
+        content = _digest(base, dockerfile, *(f"{w.name}:{_file_digest(w)}" for w in wheels))
+        tag = f"walrus-node:{content}"
+        if _exists(client, tag):
+            return Built(tag, None, client.images.get(tag).attrs["Size"] / 1e6), base_built
+        (context / "Dockerfile").write_text(dockerfile)
+        log(f"building {tag} on {base}")
+        started = time.monotonic()
+        from docker.errors import BuildError
+
+        try:
+            client.images.build(
+                path=str(context),
+                tag=tag,
+                rm=True,
+                network_mode="none",
+                labels={LABEL: "node", f"{LABEL}.content": content},
+            )
+        except BuildError as exc:
+            tail = "".join(str(c.get("stream", "")) for c in exc.build_log)[-1500:]
+            raise ImageBuildError(f"the node image did not build: {exc.msg}\n{tail}") from None
+        seconds = time.monotonic() - started
+    return Built(tag, seconds, client.images.get(tag).attrs["Size"] / 1e6), base_built
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def clean(client, log=print) -> dict[str, int]:
+    """Remove every container, network and image labelled by the harness."""
+    removed = {"containers": 0, "networks": 0, "images": 0}
+    for container in client.containers.list(all=True, filters={"label": LABEL}):
+        container.remove(force=True)
+        removed["containers"] += 1
+    for network in client.networks.list(filters={"label": LABEL}):
+        network.remove()
+        removed["networks"] += 1
+    images = client.images.list(filters={"label": LABEL})
+    for image in sorted(images, key=lambda i: i.labels.get(LABEL) == "base"):  # children first
+        client.images.remove(image.id, force=True)
+        removed["images"] += 1
+    log(
+        f"removed {removed['containers']} containers, {removed['networks']} networks, "
+        f"{removed['images']} images"
+    )
+    return removed
