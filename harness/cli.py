@@ -173,7 +173,7 @@ def _gate(args: argparse.Namespace) -> int:
 
     if args.budget_s < 60:
         raise ValueError("--budget-s must be at least 60")
-    return run_gate(Path(args.store), args.budget_s)
+    return run_gate(Path(args.store), args.budget_s, args.backend)
 
 
 def _test_config(args: argparse.Namespace, nemesis: str, seed: int):
@@ -317,6 +317,12 @@ def parser() -> argparse.ArgumentParser:
         help="a short seeded check for CI: must be valid, and the compat control run invalid",
     )
     gate.add_argument("--store", default="results/runs", help="where run directories go")
+    gate.add_argument(
+        "--backend",
+        default="local",
+        choices=["local", "docker"],
+        help="where the gate's nodes run (default local)",
+    )
     gate.add_argument(
         "--budget-s",
         type=float,

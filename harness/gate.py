@@ -29,10 +29,16 @@ OVERHEAD_S = 25.0
 """Per run, besides the time limit: start-up, recovery, drain, audit, check, reports."""
 
 
-def plan(store: Path, budget_s: float) -> list[tuple[TestConfig, bool]]:
+def plan(store: Path, budget_s: float, backend: str = "local") -> list[tuple[TestConfig, bool]]:
     """The gate's runs and whether each must be valid."""
     limit = max(8.0, min(30.0, budget_s / len(RUNS) - OVERHEAD_S))
-    base = TestConfig(nodes=3, time_limit=limit, nemesis_interval=max(2.0, limit / 5), store=store)
+    base = TestConfig(
+        nodes=3,
+        time_limit=limit,
+        nemesis_interval=max(2.0, limit / 5),
+        store=store,
+        backend=backend,
+    )
     out = []
     for nemesis, seed, control in RUNS:
         spec = (
@@ -52,10 +58,10 @@ def plan(store: Path, budget_s: float) -> list[tuple[TestConfig, bool]]:
     return out
 
 
-def run_gate(store: Path, budget_s: float = 300.0, log=print) -> int:
+def run_gate(store: Path, budget_s: float = 300.0, backend: str = "local", log=print) -> int:
     """Run the gate; 0 if every run reached its expected verdict, else 1."""
-    directory = store / f"gate-{time.strftime('%Y%m%dT%H%M%S')}"
-    runs = plan(directory, budget_s)
+    directory = store / f"gate-{backend}-{time.strftime('%Y%m%dT%H%M%S')}"
+    runs = plan(directory, budget_s, backend)
     failures, rows = 0, []
     for config, must_be_valid in runs:
         result = run_test(config, log=lambda m: None)

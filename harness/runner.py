@@ -21,8 +21,7 @@ from pathlib import Path
 import trio
 
 from harness.checker.suite import check_run, node_events
-from harness.cluster import LocalCluster, NodeSpec
-from harness.cluster.docker import DockerCluster
+from harness.cluster import NodeSpec, make_cluster
 from harness.history import Recorder
 from harness.report import write_reports
 from harness.workload import WorkloadConfig, audit, drain, register_topics, run_workers
@@ -118,12 +117,9 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
     data = run / "data"
     notes: dict = {}
     async with trio.open_nursery() as nursery:
-        if config.backend == "local":
-            cluster = LocalCluster(data, config.nodes, config.spec, nursery)
-        elif config.backend == "docker":
-            cluster = DockerCluster(data, config.nodes, config.spec, config.base_image, log)
-        else:
-            raise ValueError(f"unknown backend {config.backend!r}: local or docker")
+        cluster = make_cluster(
+            config.backend, data, config.nodes, config.spec, nursery, config.base_image, log
+        )
         try:
             log(f"starting {config.nodes} nodes")
             await cluster.start()

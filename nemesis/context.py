@@ -50,13 +50,12 @@ class FaultContext:
             return state["leader_node"]
         return self.rng.choice(self.cluster.nodes)
 
-    def acked_positions(self, topic: str, segment: int) -> list[int]:
-        """Offsets in a segment that the history shows acknowledged."""
+    def seen_positions(self, topic: str, segment: int) -> list[int]:
+        """Offsets in a segment that clients have seen: acknowledged puts, returned gets."""
         return [
             e.extra["pos"][1]
             for e in self.recorder.events
             if e.type == "ok"
-            and e.f == "put"
             and e.topic == topic
             and e.extra.get("pos")
             and e.extra["pos"][0] == segment

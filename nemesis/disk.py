@@ -37,16 +37,7 @@ def _segments(data_dir: Path) -> list[tuple[str, int, Path]]:
 
 def _seen(ctx: FaultContext, data_dir: Path, topic: str, segment: int) -> int:
     """The highest offset of ``segment`` any client may have seen (-1 if none)."""
-    offsets = ctx.acked_positions(topic, segment)
-    offsets += [
-        e.extra["pos"][1]
-        for e in ctx.recorder.events
-        if e.type == "ok"
-        and e.f == "get"
-        and e.topic == topic
-        and e.extra.get("pos")
-        and e.extra["pos"][0] == segment
-    ]
+    offsets = ctx.seen_positions(topic, segment)
     cursor = data_dir / "store" / "topics" / f"{topic}.topic" / "cursor.json"
     if cursor.exists():
         raw = json.loads(cursor.read_text())

@@ -4,49 +4,59 @@ from nemesis.context import TARGETS, FaultContext, targets
 from nemesis.faults import Fault
 
 
-class Kill(Fault):
-    """SIGKILL a target set of nodes (one, minority, majority, all, leader); restart on stop."""
+class _Targeted(Fault):
+    """Do something to a target set of nodes (one, minority, majority, all, leader); undo it."""
+
+    def __init__(self) -> None:
+        self._nodes: list[int] = []
+
+    async def start(self, ctx: FaultContext) -> object:
+        """Act on a random target set."""
+        spec = ctx.rng.choice(TARGETS)
+        self._nodes = await targets(ctx, spec)
+        for node in self._nodes:
+            await self.inflict(ctx, node)
+        return {"target": spec, "nodes": sorted(self._nodes)}
+
+    async def stop(self, ctx: FaultContext) -> object:
+        """Undo it on every node acted on."""
+        nodes, self._nodes = self._nodes, []
+        for node in nodes:
+            await self.undo(ctx, node)
+        return {"nodes": sorted(nodes)}
+
+    async def inflict(self, ctx: FaultContext, node: int) -> None:
+        """The fault, on one node."""
+        raise NotImplementedError
+
+    async def undo(self, ctx: FaultContext, node: int) -> None:
+        """Its undoing, on one node."""
+        raise NotImplementedError
+
+
+class Kill(_Targeted):
+    """SIGKILL the targets; restart them on stop."""
 
     name = "kill"
 
-    def __init__(self) -> None:
-        self._nodes: list[int] = []
+    async def inflict(self, ctx: FaultContext, node: int) -> None:
+        """SIGKILL."""
+        await ctx.cluster.kill(node)
 
-    async def start(self, ctx: FaultContext) -> object:
-        """Kill the targets."""
-        spec = ctx.rng.choice(TARGETS)
-        self._nodes = await targets(ctx, spec)
-        for node in self._nodes:
-            await ctx.cluster.kill(node)
-        return {"target": spec, "nodes": sorted(self._nodes)}
-
-    async def stop(self, ctx: FaultContext) -> object:
-        """Restart them."""
-        nodes, self._nodes = self._nodes, []
-        for node in nodes:
-            await ctx.cluster.restart(node)
-        return {"nodes": sorted(nodes)}
+    async def undo(self, ctx: FaultContext, node: int) -> None:
+        """Start again."""
+        await ctx.cluster.restart(node)
 
 
-class Pause(Fault):
-    """SIGSTOP a target set of nodes; SIGCONT on stop."""
+class Pause(_Targeted):
+    """SIGSTOP the targets; SIGCONT on stop."""
 
     name = "pause"
 
-    def __init__(self) -> None:
-        self._nodes: list[int] = []
+    async def inflict(self, ctx: FaultContext, node: int) -> None:
+        """SIGSTOP."""
+        await ctx.cluster.pause(node)
 
-    async def start(self, ctx: FaultContext) -> object:
-        """Pause the targets."""
-        spec = ctx.rng.choice(TARGETS)
-        self._nodes = await targets(ctx, spec)
-        for node in self._nodes:
-            await ctx.cluster.pause(node)
-        return {"target": spec, "nodes": sorted(self._nodes)}
-
-    async def stop(self, ctx: FaultContext) -> object:
-        """Resume them."""
-        nodes, self._nodes = self._nodes, []
-        for node in nodes:
-            await ctx.cluster.resume(node)
-        return {"nodes": sorted(nodes)}
+    async def undo(self, ctx: FaultContext, node: int) -> None:
+        """SIGCONT."""
+        await ctx.cluster.resume(node)

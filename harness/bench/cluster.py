@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import trio
 
+from harness.cluster.local import free_base_port
 from walrus.client import AsyncClient, Client, WalrusError
 from walrus.cluster import node_command, node_ready
 from walrus.config import Peer, local_cluster
@@ -25,29 +26,12 @@ from walrus.config import Peer, local_cluster
 PAYLOAD = 100
 
 
-def _free_base() -> int:
-    import random
-    import socket
-
-    for _ in range(100):
-        base = random.randrange(20000, 60000, 10)
-        try:
-            for off in (0, 100, 200):
-                for i in (1, 2, 3):
-                    with socket.socket() as s:
-                        s.bind(("127.0.0.1", base + off + i))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free ports for the benchmark cluster")
-
-
 class BenchCluster:
     """Three node processes for one benchmark run."""
 
     def __init__(self, root: Path, args: list[str]) -> None:
         self.root = root
-        self.peers: dict[int, Peer] = local_cluster(3, _free_base())
+        self.peers: dict[int, Peer] = local_cluster(3, free_base_port(3))
         self.args = args
         self.procs: dict[int, subprocess.Popen] = {}
         self.startup_s: dict[int, float] = {}

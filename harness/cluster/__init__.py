@@ -1,6 +1,39 @@
-"""Cluster backends behind one interface: local processes (default) and, later, containers."""
+"""Cluster backends behind one interface: local processes (default) and Docker containers."""
+
+from pathlib import Path
+
+import trio
 
 from harness.cluster.base import Cluster, Grudge, NodeSpec
+from harness.cluster.docker import DockerCluster
 from harness.cluster.local import LocalCluster
 
-__all__ = ["Cluster", "Grudge", "LocalCluster", "NodeSpec"]
+BACKENDS = ("local", "docker")
+
+
+def make_cluster(
+    backend: str,
+    root: Path,
+    nodes: int,
+    spec: NodeSpec,
+    nursery: trio.Nursery,
+    base_image: str | None = None,
+    log=print,
+) -> Cluster:
+    """A cluster of ``nodes`` nodes on ``backend``, its data under ``root`` (not started)."""
+    if backend == "local":
+        return LocalCluster(root, nodes, spec, nursery)
+    if backend == "docker":
+        return DockerCluster(root, nodes, spec, base_image, log)
+    raise ValueError(f"unknown backend {backend!r}: choose from {', '.join(BACKENDS)}")
+
+
+__all__ = [
+    "BACKENDS",
+    "Cluster",
+    "DockerCluster",
+    "Grudge",
+    "LocalCluster",
+    "NodeSpec",
+    "make_cluster",
+]

@@ -10,6 +10,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
+import trio
+
+from walrus.cluster import node_ready
+from walrus.config import Peer
+
 Grudge = dict[int, set[int]]
 """A partition: for each node, the nodes it cannot hear."""
 
@@ -43,10 +48,33 @@ class NodeSpec:
         return out + list(self.extra_args)
 
 
+READY_TIMEOUT = 90.0
+
+
 class Cluster(ABC):
     """A running cluster of Walrus nodes."""
 
     nodes: list[int]
+    peers: dict[int, Peer]
+
+    async def wait_ready(self, nodes: list[int], timeout: float = READY_TIMEOUT) -> None:
+        """Wait until the nodes take writes; RuntimeError with the log's tail if one exits."""
+        waiting = set(nodes)
+        with trio.move_on_after(timeout):
+            while waiting:
+                for node in list(waiting):
+                    if not await self.alive(node):
+                        raise RuntimeError(f"node {node} exited: {await self.log_tail(node)}")
+                    if await trio.to_thread.run_sync(node_ready, self.peers[node]):
+                        waiting.discard(node)
+                if waiting:
+                    await trio.sleep(0.1)
+        if waiting:
+            raise RuntimeError(f"nodes {sorted(waiting)} not ready within {timeout:g} s")
+
+    @abstractmethod
+    async def log_tail(self, node: int) -> str:
+        """The last lines of the node's output."""
 
     async def __aenter__(self) -> "Cluster":
         await self.start()

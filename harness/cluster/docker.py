@@ -26,10 +26,8 @@ import trio
 from harness.cluster.base import Cluster, Grudge, NodeSpec
 from harness.images import LABEL, PORTS, engine, node_image
 from walrus.clock import write_control
-from walrus.cluster import node_command, node_ready
+from walrus.cluster import node_command
 from walrus.config import Address, Peer
-
-READY_TIMEOUT = 90.0
 
 
 def _subnet(rng: random.Random) -> ipaddress.IPv4Network:
@@ -124,22 +122,8 @@ class DockerCluster(Cluster):
         for container in self._containers.values():
             container.start()
 
-    async def wait_ready(self, nodes: list[int], timeout: float = READY_TIMEOUT) -> None:
-        """Wait until the nodes take writes; RuntimeError with the log's tail if one exits."""
-        waiting = set(nodes)
-        with trio.move_on_after(timeout):
-            while waiting:
-                for node in list(waiting):
-                    if not await self.alive(node):
-                        raise RuntimeError(f"node {node} exited: {await self._tail(node)}")
-                    if await trio.to_thread.run_sync(node_ready, self.peers[node]):
-                        waiting.discard(node)
-                if waiting:
-                    await trio.sleep(0.2)
-        if waiting:
-            raise RuntimeError(f"nodes {sorted(waiting)} not ready within {timeout:g} s")
-
-    async def _tail(self, node: int) -> str:
+    async def log_tail(self, node: int) -> str:
+        """The last lines of the container's output."""
         logs = await trio.to_thread.run_sync(self._containers[node].logs)
         return "\n".join(logs.decode(errors="replace").splitlines()[-8:])
 

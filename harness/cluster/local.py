@@ -17,10 +17,8 @@ import trio
 from harness.cluster.base import Cluster, Grudge, NodeSpec
 from harness.cluster.proxy import LinkProxy
 from walrus.clock import write_control
-from walrus.cluster import node_command, node_ready
+from walrus.cluster import node_command
 from walrus.config import local_cluster
-
-READY_TIMEOUT = 60.0
 
 
 def free_base_port(nodes: int) -> int:
@@ -94,22 +92,8 @@ class LocalCluster(Cluster):
                 cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
 
-    async def wait_ready(self, nodes: list[int], timeout: float = READY_TIMEOUT) -> None:
-        """Wait until the nodes take writes; RuntimeError (with the log's tail) if one dies."""
-        waiting = set(nodes)
-        with trio.move_on_after(timeout):
-            while waiting:
-                for node in list(waiting):
-                    if self._procs[node].returncode is not None:
-                        raise RuntimeError(f"node {node} exited: {self._tail(node)}")
-                    if await trio.to_thread.run_sync(node_ready, self.peers[node]):
-                        waiting.discard(node)
-                if waiting:
-                    await trio.sleep(0.1)
-        if waiting:
-            raise RuntimeError(f"nodes {sorted(waiting)} not ready within {timeout:g} s")
-
-    def _tail(self, node: int) -> str:
+    async def log_tail(self, node: int) -> str:
+        """The last lines of the node's log."""
         text = (self.data_dir(node) / "node.log").read_text(errors="replace")
         return "\n".join(text.splitlines()[-8:])
 

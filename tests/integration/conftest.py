@@ -20,3 +20,27 @@ def make_cluster(tmp_path):
     yield make
     for cluster in made:
         cluster.close()
+
+
+def _docker_reason() -> str | None:
+    from harness.images import DockerUnavailable, engine
+
+    try:
+        engine()
+    except DockerUnavailable as exc:
+        return f"no Docker engine: {exc}"
+    except ImportError as exc:
+        return f"docker-py missing: {exc}"
+    return None
+
+
+_DOCKER = _docker_reason()
+BACKEND_PARAMS = [
+    "local",
+    pytest.param(
+        "docker",
+        marks=[pytest.mark.slow, pytest.mark.skipif(_DOCKER is not None, reason=str(_DOCKER))],
+    ),
+]
+"""Backends to run a test under: docker is slow, and skipped (with the reason) without an
+engine."""

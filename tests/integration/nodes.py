@@ -1,36 +1,15 @@
 """Real node processes for integration tests: start, SIGKILL, SIGSTOP/SIGCONT, restart."""
 
 import os
-import random
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
+from harness.cluster.local import free_base_port
 from walrus.client import Client
 from walrus.cluster import node_command, node_ready
 from walrus.config import local_cluster
-
-
-def free_base_port(nodes: int) -> int:
-    """A base port P such that P+i, P+100+i and P+200+i are free for i in 1..nodes."""
-    for _ in range(200):
-        base = random.randrange(20000, 60000, 10)
-        ports = [base + off + i for off in (0, 100, 200) for i in range(1, nodes + 1)]
-        try:
-            socks = []
-            for port in ports:
-                s = socket.socket()
-                s.bind(("127.0.0.1", port))
-                socks.append(s)
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-        return base
-    raise RuntimeError("no free ports")
 
 
 class LocalNodes:

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.integration.nodes import free_base_port
+from harness.cluster.local import free_base_port
 
 
 def send_cmd(port: int, cmd: str) -> str:

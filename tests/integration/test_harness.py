@@ -9,6 +9,7 @@ import pytest
 from harness.cluster import NodeSpec
 from harness.runner import TestConfig, run_test
 from harness.workload import WorkloadConfig
+from tests.integration.conftest import BACKEND_PARAMS
 
 
 def harness(*args: str) -> subprocess.CompletedProcess:
@@ -18,8 +19,10 @@ def harness(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_a_run_under_partitions_and_kills_is_valid(tmp_path):
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_a_run_under_partitions_and_kills_is_valid(tmp_path, backend):
     config = TestConfig(
+        backend=backend,
         time_limit=12,
         nemesis="partition,kill",
         nemesis_interval=3,
@@ -55,8 +58,10 @@ def test_a_run_under_partitions_and_kills_is_valid(tmp_path):
 
 
 @pytest.mark.slow
-def test_compat_walrus_is_caught(tmp_path):
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_compat_walrus_is_caught(tmp_path, backend):
     config = TestConfig(
+        backend=backend,
         name="compat",
         time_limit=15,
         nemesis="partition,kill",

@@ -1,12 +1,16 @@
-"""The local backend through its interface: proxied partitions, kills, clocks, teardown."""
+"""Both backends through the one interface: partitions, kills, pauses, clocks, teardown."""
 
 import json
 
+import pytest
 import trio
 
-from harness.cluster import LocalCluster, NodeSpec
+from harness.cluster import NodeSpec, make_cluster
 from nemesis import partition
+from tests.integration.conftest import BACKEND_PARAMS
 from walrus.client import AsyncClient, DefiniteError, WalrusError
+
+pytestmark = pytest.mark.parametrize("backend", BACKEND_PARAMS)
 
 
 async def put_until_ok(addr, topic, value, timeout=20):
@@ -19,10 +23,10 @@ async def put_until_ok(addr, topic, value, timeout=20):
                 await trio.sleep(0.2)
 
 
-def test_a_partitioned_holder_loses_its_segment_and_reports_on_heal(tmp_path):
+def test_a_partitioned_holder_loses_its_segment_and_reports_on_heal(tmp_path, backend):
     async def main():
         async with trio.open_nursery() as nursery:
-            cluster = LocalCluster(tmp_path, 3, NodeSpec(), nursery)
+            cluster = make_cluster(backend, tmp_path, 3, NodeSpec(), nursery)
             async with cluster:
                 addr1 = cluster.client_address(1)
                 async with AsyncClient(*addr1) as c:
@@ -58,10 +62,10 @@ def test_a_partitioned_holder_loses_its_segment_and_reports_on_heal(tmp_path):
     trio.run(main)
 
 
-def test_kill_restart_pause_and_clock(tmp_path):
+def test_kill_restart_pause_and_clock(tmp_path, backend):
     async def main():
         async with trio.open_nursery() as nursery:
-            cluster = LocalCluster(tmp_path, 3, NodeSpec(), nursery)
+            cluster = make_cluster(backend, tmp_path, 3, NodeSpec(), nursery)
             async with cluster:
                 await cluster.kill(2)
                 assert not await cluster.alive(2)
@@ -73,6 +77,7 @@ def test_kill_restart_pause_and_clock(tmp_path):
                     pass
                 await cluster.restart(2)
                 assert await cluster.alive(2)
+                await cluster.wait_ready([2])
                 await cluster.pause(3)
                 await cluster.resume(3)
                 await cluster.set_clock(1, 5.0, 1.05)
