@@ -3,9 +3,9 @@
 - **Base**: a minimal Debian root (python3, python3-venv, iptables, iproute2, procps) made with
   ``mmdebstrap`` from the Debian mirror this machine's apt uses, then ``docker import``-ed.
   ``--base-image`` names any image with Python >= 3.11, iptables and iproute2 instead.
-- **Node**: the project and the node's dependencies installed from a wheelhouse built on the
-  host (``pip download`` / ``pip wheel``), so the image build needs no network; numba's kernels
-  are compiled into the image.
+- **Node**: the node's dependencies installed from a wheelhouse built on the host (``pip
+  wheel``, which downloads wheels or builds them from sources) and the ``walrus`` package's
+  sources, so the image build needs no network; numba's kernels are compiled into the image.
 
 Each image is tagged by a hash of what went into it and rebuilt only when that changes. Every
 object the harness makes carries the label ``walrus-harness``; ``clean`` removes them all.
@@ -144,18 +144,16 @@ def base_image(client, log=print) -> Built:
 
 
 def wheelhouse(directory: Path, log=print) -> list[Path]:
-    """The node's dependencies (pinned to what the host runs) and this project, as wheels."""
+    """The node's dependencies, pinned to what the host runs, as wheels."""
     directory.mkdir(parents=True, exist_ok=True)
     pins = [f"{name}=={importlib.metadata.version(name)}" for name in NODE_REQUIREMENTS]
     log(f"wheelhouse: {' '.join(pins)}")
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    for cmd in (
-        [*pip, "download", "--only-binary=:all:", "-d", str(directory), *pins],
-        [*pip, "wheel", "--no-deps", "-w", str(directory), str(project_root())],
-    ):
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise ImageBuildError(f"{' '.join(cmd[3:5])} failed: {done.stderr.strip()[-800:]}")
+    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", "wheel", "-w",
+           str(directory), *pins]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ImageBuildError(f"pip wheel of the node's dependencies failed: "
+                              f"{done.stderr.strip()[-800:]}")
     return sorted(directory.glob("*.whl"))
 
 
@@ -164,12 +162,11 @@ FROM {base}
 COPY wheels /wheels
 RUN python3 -m venv /opt/walrus \\
  && /opt/walrus/bin/pip install --no-cache-dir --no-index --find-links /wheels {requirements} \\
- && /opt/walrus/bin/pip install --no-cache-dir --no-index --find-links /wheels --no-deps \\
-      walrus-verifier \\
  && rm -rf /wheels
-ENV WALRUS_NUMBA_CACHE=/opt/walrus/numba-cache
+COPY src /opt/walrus/src
+ENV PYTHONPATH=/opt/walrus/src WALRUS_NUMBA_CACHE=/opt/walrus/numba-cache
 RUN /opt/walrus/bin/python -c "from walrus import codec; codec.warm_up()"
-ENTRYPOINT ["/opt/walrus/bin/walrus"]
+ENTRYPOINT ["/opt/walrus/bin/python", "-m", "walrus"]
 """
 
 
@@ -182,8 +179,13 @@ def node_image(client, base: str | None = None, log=print) -> tuple[Built, Built
     with tempfile.TemporaryDirectory() as tmp:
         context = Path(tmp)
         wheels = wheelhouse(context / "wheels", log)
+        shutil.copytree(project_root() / "walrus", context / "src" / "walrus",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        sources = sorted((context / "src").rglob("*.py"))
         dockerfile = DOCKERFILE.format(base=base, requirements=" ".join(NODE_REQUIREMENTS))
-        content = _digest(base, dockerfile, *(f"{w.name}:{_file_digest(w)}" for w in wheels))
+        content = _digest(base, dockerfile,
+                          *(f"{w.name}:{_file_digest(w)}" for w in wheels),
+                          *(f"{p.relative_to(context)}:{_file_digest(p)}" for p in sources))
         tag = f"walrus-node:{content}"
         if _exists(client, tag):
             return Built(tag, None, client.images.get(tag).attrs["Size"] / 1e6), base_built

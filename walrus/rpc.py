@@ -30,6 +30,10 @@ from walrus.server import Deferred
 log = logging.getLogger("walrus.rpc")
 
 MAX_HOPS = 3
+RETRY_AFTER = 1.0
+"""Seconds during which calls to a peer that could not be reached fail at once."""
+CONNECT_TIMEOUT = 1.0
+"""Seconds to wait for a connection to a peer (a dead container's address never answers)."""
 
 
 @dataclass
@@ -63,11 +67,20 @@ class PeerLink:
         self._timeout = timeout
         self._send, self._receive = trio.open_memory_channel[_Call](math.inf)
         self.mismatch: str | None = None
+        self._unreachable_until = -math.inf
+        self._unreachable_why = ""
         """The peer's answer to our HELLO if it refused us (different cluster configuration)."""
 
     def call(self, body: bytes) -> Deferred:
-        """Send an RPC request body (in call order); the reply arrives in the Deferred."""
+        """Send an RPC request body (in call order); the reply arrives in the Deferred.
+
+        For a short while after the peer could not be reached, calls fail at once instead of
+        each waiting for a connection attempt to time out.
+        """
         reply = Deferred()
+        if trio.current_time() < self._unreachable_until:
+            reply.set(protocol.unavailable(self._unreachable_why))
+            return reply
         self._send.send_nowait(_Call(body, reply, trio.current_time() + self._timeout))
         return reply
 
@@ -76,10 +89,13 @@ class PeerLink:
         while True:
             first = await self._receive.receive()
             try:
-                with trio.fail_after(self._timeout):
+                with trio.fail_after(min(CONNECT_TIMEOUT, self._timeout)):
                     stream = await trio.open_tcp_stream(self._target.host, self._target.port)
             except (OSError, trio.TooSlowError) as exc:
-                self._fail_queued(first, f"cannot reach node {self.peer} at {self._target} ({exc})")
+                why = f"cannot reach node {self.peer} at {self._target} ({exc})"
+                self._unreachable_until = trio.current_time() + RETRY_AFTER
+                self._unreachable_why = why
+                self._fail_queued(first, why)
                 continue
             await self._carry(stream, first)
 
