@@ -23,11 +23,10 @@ log = logging.getLogger("walrus.node")
 
 @dataclass
 class LeaseState:
-    """This node's lease: when the renew behind it was sent (node time), and the next seq."""
+    """This node's lease: when the renew behind it was sent (node time)."""
 
     config: lease.LeaseConfig
     renew_sent: float | None = None
-    seq: int = 0
 
     def holds(self, now: float) -> bool:
         """True if the lease holds at node time ``now``."""

@@ -262,10 +262,10 @@ class Metadata(SyncObj):
         return self._apply(lambda: self._machine.register(topic, req))
 
     @replicated
-    def cmd_renew(self, node: int, seq: int, req: str) -> str:
+    def cmd_renew(self, node: int, req: str) -> str:
         """Replicated MetaMachine.renew; also notes when this node applied it."""
         self._renew_applied[node] = self._clock.now()
-        return self._apply(lambda: self._machine.renew(node, seq, req))
+        return self._apply(lambda: self._machine.renew(node, req))
 
     @replicated
     def cmd_rollover(self, topic: str, segment: int, epoch: int, count: int, req: str) -> str:

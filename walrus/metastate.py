@@ -136,15 +136,18 @@ class MetaMachine:
 
         return self._once(req, run)
 
-    def renew(self, node: int, seq: int, req: str) -> str:
-        """Record a node's lease renewal (and that it is alive): "renewed" or "stale"."""
+    def renew(self, node: int, req: str) -> str:
+        """Record a node's lease renewal (and that it is alive): "renewed" or "stale".
+
+        Every applied renew bumps the node's renew counter, so a takeover decided on an
+        older counter value fails; the counter lives here, not in the node, so a restarted
+        node cannot replay a value the machine has already seen.
+        """
 
         def run() -> str:
             if node not in self.renew_seq:
                 return f"stale: unknown node {node}"
-            if seq <= self.renew_seq[node]:
-                return "stale"
-            self.renew_seq = {**self.renew_seq, node: seq}
+            self.renew_seq = {**self.renew_seq, node: self.renew_seq[node] + 1}
             if node not in self.alive:
                 self.alive = self.alive | {node}
             return "renewed"

@@ -380,14 +380,15 @@ class Node:
 
     async def _renew_once(self) -> None:
         ctx = self.ctx
-        ctx.lease.seq += 1
-        seq = ctx.lease.seq
         sent = self.clock.now()
         try:
-            await ctx.meta.propose(
-                "renew", ctx.me, seq, ctx.request_id(), timeout=self.config.lease.duration
+            result = await ctx.meta.propose(
+                "renew", ctx.me, ctx.request_id(), timeout=self.config.lease.duration
             )
         except ProposalError:
+            return
+        if result != "renewed":
+            log.warning("lease renew refused: %s", result)
             return
         held = ctx.lease.holds(self.clock.now())
         if ctx.lease.renew_sent is None or sent > ctx.lease.renew_sent:

@@ -52,8 +52,8 @@ def test_takeover_only_if_the_node_has_not_renewed():
     m = machine()
     m.register("t", "r")
     holder = m.view().topic("t").current.leader
-    assert m.renew(holder, 1, "n1") == "renewed"
-    assert m.takeover(holder, 0, "x1").startswith("stale")  # it renewed since seq 0
+    assert m.renew(holder, "n1") == "renewed"
+    assert m.takeover(holder, 0, "x1").startswith("stale")  # it renewed since count 0
     assert m.takeover(holder, 1, "x2") == "taken-over 1"
     t = m.view().topic("t")
     assert t.segment(1).state == PENDING and t.segment(1).count is None
@@ -63,8 +63,20 @@ def test_takeover_only_if_the_node_has_not_renewed():
     seg = t.current
     m.rollover("t", seg.id, seg.epoch, 3, "r2")
     assert m.view().topic("t").current.leader != holder
-    m.renew(holder, 2, "n2")
+    m.renew(holder, "n2")
     assert holder in m.view().alive
+
+
+def test_every_renew_counts_once():
+    """A retried renew (same request id) counts once; a new one always counts, so a node that
+    restarted with no memory of its renews still blocks a takeover decided before it."""
+    m = machine()
+    assert m.renew(1, "a") == "renewed"
+    assert m.renew(1, "a") == "renewed"
+    assert m.view().renew_seq[1] == 1
+    assert m.renew(1, "restarted-1") == "renewed"
+    assert m.takeover(1, 1, "x").startswith("stale")
+    assert m.renew(9, "b").startswith("stale: unknown node")
 
 
 def test_report_count_and_cursor():
