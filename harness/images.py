@@ -148,12 +148,22 @@ def wheelhouse(directory: Path, log=print) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     pins = [f"{name}=={importlib.metadata.version(name)}" for name in NODE_REQUIREMENTS]
     log(f"wheelhouse: {' '.join(pins)}")
-    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", "wheel", "-w",
-           str(directory), *pins]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "--disable-pip-version-check",
+        "-q",
+        "wheel",
+        "-w",
+        str(directory),
+        *pins,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
-        raise ImageBuildError(f"pip wheel of the node's dependencies failed: "
-                              f"{done.stderr.strip()[-800:]}")
+        raise ImageBuildError(
+            f"pip wheel of the node's dependencies failed: {done.stderr.strip()[-800:]}"
+        )
     return sorted(directory.glob("*.whl"))
 
 
@@ -179,13 +189,19 @@ def node_image(client, base: str | None = None, log=print) -> tuple[Built, Built
     with tempfile.TemporaryDirectory() as tmp:
         context = Path(tmp)
         wheels = wheelhouse(context / "wheels", log)
-        shutil.copytree(project_root() / "walrus", context / "src" / "walrus",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(
+            project_root() / "walrus",
+            context / "src" / "walrus",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
         sources = sorted((context / "src").rglob("*.py"))
         dockerfile = DOCKERFILE.format(base=base, requirements=" ".join(NODE_REQUIREMENTS))
-        content = _digest(base, dockerfile,
-                          *(f"{w.name}:{_file_digest(w)}" for w in wheels),
-                          *(f"{p.relative_to(context)}:{_file_digest(p)}" for p in sources))
+        content = _digest(
+            base,
+            dockerfile,
+            *(f"{w.name}:{_file_digest(w)}" for w in wheels),
+            *(f"{p.relative_to(context)}:{_file_digest(p)}" for p in sources),
+        )
         tag = f"walrus-node:{content}"
         if _exists(client, tag):
             return Built(tag, None, client.images.get(tag).attrs["Size"] / 1e6), base_built
