@@ -1,0 +1,786 @@
+"""The executable model of ``WalrusLease.tla``: the fenced data plane as a pure state machine.
+
+One topic on a few nodes. The metadata is a committed log that each node applies at its own
+pace; time advances in ticks during which every node's clock advances by its own rate; nodes
+crash (losing what they keep in memory) and are cut off from the metadata and from each other.
+Every action of the TLA+ module is one function here with the same name, taking the model's
+``Config``, a ``State`` and the action's parameters, and returning the next state, or None
+where the action is not enabled. ``successors`` enumerates them all; ``INVARIANTS`` are the
+module's invariants as functions that return None when they hold and a sentence when they do
+not.
+
+The model follows the code, not an idealised protocol: the metadata commands are those of
+``walrus/metastate.py`` with the same conditions, the lease arithmetic that of
+``walrus/lease.py``, the append guard, rollover and count report those of ``walrus/writes.py``,
+and the cursor, END, EMPTY and ``unavailable`` rules those of ``walrus/reads.py``.
+``Config.compat`` switches the same mechanisms off as ``--compat walrus`` does.
+"""
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+OPEN = "open"
+SEALED = "sealed"
+PENDING = "sealed-pending-count"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The constants of the module: sizes, clock rates, lease timing and fault budgets.
+
+    Clock readings are integers: a tick of true time advances a node's clock by its rate, one
+    of ``rates``. ``hold`` is the lease a committed renew grants on the holder's clock and
+    ``wait`` the takeover wait on the metadata leader's clock; the code's ``L*(1-rho)`` and
+    ``L*(1+rho)`` with ``L = 3`` and ``rho = 1/3`` when the nominal rate is 1.5, so that the
+    slowest clock's lease and the fastest clock's wait both last two ticks.
+    """
+
+    nodes: int = 2
+    values: int = 2
+    max_entries: int = 1
+    max_segments: int = 2
+    max_time: int = 2
+    rates: tuple[int, ...] = (1, 2)
+    hold: int = 2
+    wait: int = 4
+    max_crashes: int = 0
+    max_cuts: int = 1
+    compat: bool = False
+
+
+def drift_bound_holds(cfg: Config) -> bool:
+    """True if a lease always ends, in true time, before the takeover wait does.
+
+    A lease lasts at most ``hold / min(rates)`` ticks, the wait at least ``wait / max(rates)``
+    ticks: the lease argument of ``walrus/lease.py`` needs the first to be at most the second.
+    """
+    return cfg.hold * max(cfg.rates) <= cfg.wait * min(cfg.rates)
+
+
+class Seg(NamedTuple):
+    """A segment in the metadata: leader, epoch, state, and count once sealed."""
+
+    leader: int
+    epoch: int
+    state: str
+    count: int | None
+
+
+class Meta(NamedTuple):
+    """One copy of the metadata: the topic's segments (id = index + 1), its cursor's segment,
+    and which nodes are alive.
+
+    The code's per-node renew counters are not kept: a takeover commits only if the counter it
+    names is still current, i.e. only if no renew of that node committed after the ones the
+    metadata leader had applied when it proposed — which ``Takeover`` checks on the log itself.
+    """
+
+    segs: tuple[Seg, ...]
+    cursor: int
+    alive: tuple[bool, ...]
+
+
+class Stored(NamedTuple):
+    """A node's file for one segment: its entries (the values) and whether it is sealed."""
+
+    entries: tuple[int, ...]
+    sealed: bool
+
+
+class Put(NamedTuple):
+    """A client's PUT of one value: ``seq`` (sequenced, not answered), ``acked`` or ``info``
+    (its node crashed before answering), and where it was sequenced."""
+
+    phase: str
+    node: int
+    seg: int
+    offset: int
+
+
+class State(NamedTuple):
+    """Every variable of the module."""
+
+    now: int
+    rate: tuple[int, ...]
+    up: tuple[bool, ...]
+    cut: tuple[bool, ...]
+    crashes: int
+    cuts: int
+    leader: int
+    silence: tuple[int, ...]
+    lease: tuple[int, ...]
+    renew: tuple[tuple[str, int] | None, ...]
+    incarnation: tuple[int, ...]
+    meta: Meta
+    log: tuple[tuple, ...]
+    applied: tuple[int, ...]
+    view: tuple[Meta, ...]
+    store: tuple[tuple[Stored, ...], ...]
+    slot: tuple[tuple[int, int], ...]
+    rolling: tuple[frozenset[int], ...]
+    compat_count: tuple[tuple[int, ...], ...]
+    compat_cursor: tuple[tuple[int, int], ...]
+    puts: tuple[Put | None, ...]
+    before: tuple[frozenset[int], ...]
+    delivered: tuple[int, ...]
+    empty_unread: frozenset[int]
+
+
+NO_LEADER = -1
+
+
+def _set(t: tuple, i: int, v) -> tuple:
+    return (*t[:i], v, *t[i + 1 :])
+
+
+def init_states(cfg: Config) -> list[State]:
+    """Every initial state: no topic, no leader, each node's clock rate any of ``rates``."""
+    n = cfg.nodes
+    empty = Meta((), 0, (True,) * n)
+    blank = State(
+        now=0,
+        rate=(0,) * n,
+        up=(True,) * n,
+        cut=(False,) * n,
+        crashes=0,
+        cuts=0,
+        leader=NO_LEADER,
+        silence=(0,) * n,
+        lease=(0,) * n,
+        renew=(("sent", 0),) * n,
+        incarnation=(0,) * n,
+        meta=empty,
+        log=(),
+        applied=(0,) * n,
+        view=(empty,) * n,
+        store=((Stored((), False),) * cfg.max_segments,) * n,
+        slot=((0, 0),) * n,
+        rolling=(frozenset(),) * n,
+        compat_count=((0,) * cfg.max_segments,) * n,
+        compat_cursor=((1, 0),) * n,
+        puts=(None,) * cfg.values,
+        before=(frozenset(),) * cfg.values,
+        delivered=(),
+        empty_unread=frozenset(),
+    )
+    states = [blank]
+    for i in range(n):
+        states = [s._replace(rate=_set(s.rate, i, r)) for s in states for r in cfg.rates]
+    return states
+
+
+# --- the metadata machine (walrus/metastate.py) ---------------------------------------------
+
+
+def _candidates(cfg: Config, meta: Meta) -> list[int]:
+    if cfg.compat:
+        return list(range(cfg.nodes))
+    return [i for i in range(cfg.nodes) if meta.alive[i]] or list(range(cfg.nodes))
+
+
+def _next_node(candidates: list[int], after: int) -> int:
+    later = [c for c in candidates if c > after]
+    return (later or candidates)[0]
+
+
+def apply_command(cfg: Config, meta: Meta, cmd: tuple) -> tuple[Meta, str]:
+    """Apply one committed command to a copy of the metadata: the new copy and the result."""
+    kind = cmd[0]
+    segs = meta.segs
+    if kind == "create":
+        if segs:
+            return meta, "exists"
+        leader = _candidates(cfg, meta)[0]
+        return meta._replace(segs=(Seg(leader, 1, OPEN, None),), cursor=1), "created"
+    if kind == "renew":
+        return meta._replace(alive=_set(meta.alive, cmd[1], True)), "renewed"
+    if kind == "rollover":
+        _, seg, epoch, count = cmd
+        if not segs:
+            return meta, "stale"
+        cur = segs[-1]
+        if not cfg.compat and (len(segs) != seg or cur.epoch != epoch):
+            return meta, "stale"
+        nxt = Seg(_next_node(_candidates(cfg, meta), cur.leader), cur.epoch + 1, OPEN, None)
+        return meta._replace(segs=(*segs[:-1], cur._replace(state=SEALED, count=count), nxt)), (
+            "rolled"
+        )
+    if kind == "takeover":
+        node = cmd[1]
+        meta = meta._replace(alive=_set(meta.alive, node, False))
+        if segs and segs[-1].leader == node:
+            cur = segs[-1]
+            nxt = Seg(_next_node(_candidates(cfg, meta), node), cur.epoch + 1, OPEN, None)
+            meta = meta._replace(segs=(*segs[:-1], cur._replace(state=PENDING), nxt))
+        return meta, "taken-over"
+    if kind == "report":
+        _, seg, count = cmd
+        if not 1 <= seg <= len(segs) or segs[seg - 1].state != PENDING:
+            return meta, "stale"
+        return meta._replace(
+            segs=_set(segs, seg - 1, segs[seg - 1]._replace(state=SEALED, count=count))
+        ), "reported"
+    if kind == "advance":
+        seg = cmd[1]
+        if meta.cursor != seg or segs[seg - 1].state != SEALED:
+            return meta, "stale"
+        return meta._replace(cursor=seg + 1), "advanced"
+    raise ValueError(f"unknown command {cmd!r}")
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def connected(s: State, n: int) -> bool:
+    """Node ``n`` can reach the metadata: it is up, not cut off, and a leader is up and not cut."""
+    return (
+        s.up[n]
+        and not s.cut[n]
+        and s.leader != NO_LEADER
+        and s.up[s.leader]
+        and not s.cut[s.leader]
+    )
+
+
+def _commit(cfg: Config, s: State, cmd: tuple) -> State:
+    """Commit ``cmd``; the metadata leader applies it as it commits."""
+    meta, _ = apply_command(cfg, s.meta, cmd)
+    return ApplyLog(cfg, s._replace(meta=meta, log=(*s.log, cmd)), s.leader)
+
+
+def _acked(s: State) -> frozenset[int]:
+    return frozenset(v for v, p in enumerate(s.puts, 1) if p is not None and p.phase == "acked")
+
+
+def accepts_appends(cfg: Config, s: State, n: int) -> bool:
+    """Node ``n`` would sequence an append now: the guard of ``BeginPut``."""
+    if not s.up[n] or not s.view[n].segs:
+        return False
+    segs = s.view[n].segs
+    cur = segs[-1]
+    seg = len(segs)
+    if cur.leader != n or cur.state != OPEN or seg in s.rolling[n]:
+        return False
+    stored = s.store[n][seg - 1]
+    if stored.sealed:
+        return False
+    return cfg.compat or (len(stored.entries) < cfg.max_entries and s.lease[n] > 0)
+
+
+def _in_range(cfg: Config, seg: int) -> bool:
+    return 1 <= seg <= cfg.max_segments
+
+
+# --- actions ----------------------------------------------------------------------------------
+
+
+def Create(cfg: Config, s: State, n: int) -> State | None:
+    """Node ``n`` registers the topic (REGISTER): a ``create`` command commits."""
+    if s.meta.segs or s.view[n].segs or not connected(s, n):
+        return None
+    return _commit(cfg, s, ("create",))
+
+
+def Elect(cfg: Config, s: State, n: int) -> State | None:
+    """Node ``n`` becomes metadata leader when there is none that can lead. It applies every
+    committed command first (as it will every command it commits), and its takeover timers
+    start from its election."""
+    if not s.up[n] or s.cut[n] or s.leader == n:
+        return None
+    if s.leader != NO_LEADER and s.up[s.leader] and not s.cut[s.leader]:
+        return None
+    s = s._replace(leader=n)
+    s = ApplyLog(cfg, s, n) or s
+    return s._replace(silence=(0,) * cfg.nodes)
+
+
+def CommitRenew(cfg: Config, s: State, n: int) -> State | None:
+    """Node ``n``'s renew commits."""
+    r = s.renew[n]
+    if r is None or r[0] != "sent" or not connected(s, n):
+        return None
+    s = s._replace(renew=_set(s.renew, n, ("committed", r[1])))
+    return _commit(cfg, s, ("renew", n, s.incarnation[n]))
+
+
+def ApplyLog(cfg: Config, s: State, n: int) -> State | None:
+    """Node ``n`` applies, in order, every command committed since it last applied.
+
+    Its own renew grants its lease, from the renew's send time: ``hold`` minus the renew's
+    age. The metadata leader restarts its takeover timer for a node whose renew it applies.
+    A rollover or takeover that moves the segment it was rolling ends the rollover.
+    """
+    if not s.up[n] or s.cut[n] or s.applied[n] >= len(s.log):
+        return None
+    view, lease, renew, silence = s.view[n], s.lease[n], s.renew[n], s.silence
+    for cmd in s.log[s.applied[n] :]:
+        view, _ = apply_command(cfg, view, cmd)
+        if cmd[0] != "renew":
+            continue
+        if cmd[1] == n and cmd[2] == s.incarnation[n] and renew and renew[0] == "committed":
+            lease, renew = max(lease, cfg.hold - renew[1]), None
+        if s.leader == n:
+            silence = _set(silence, cmd[1], 0)
+    rolling = frozenset(g for g in s.rolling[n] if view.segs[g - 1].state == OPEN)
+    return _trim(
+        s._replace(
+            view=_set(s.view, n, view),
+            applied=_set(s.applied, n, len(s.log)),
+            lease=_set(s.lease, n, lease),
+            renew=_set(s.renew, n, renew),
+            silence=silence,
+            rolling=_set(s.rolling, n, rolling),
+        )
+    )
+
+
+def _trim(s: State) -> State:
+    """Drop the log prefix every node has applied (it can no longer matter)."""
+    low = min(s.applied)
+    if not low:
+        return s
+    return s._replace(log=s.log[low:], applied=tuple(a - low for a in s.applied))
+
+
+def Tick(cfg: Config, s: State) -> State | None:
+    """One tick of true time: each clock advances by its rate; leases run down, renew ages and
+    the leader's takeover timers run up (both capped where they stop mattering). Every node
+    that is up and has no renew under way sends one, as the code's renew timer does."""
+    if s.now >= cfg.max_time:
+        return None
+    lease = tuple(max(0, left - r) for left, r in zip(s.lease, s.rate, strict=True))
+    renew = tuple(
+        ("sent", 0)
+        if r is None and up
+        else None
+        if r is None
+        else (r[0], min(cfg.hold, r[1] + rate))
+        for r, rate, up in zip(s.renew, s.rate, s.up, strict=True)
+    )
+    silence = s.silence
+    if s.leader != NO_LEADER:
+        step = s.rate[s.leader]
+        silence = tuple(
+            0 if m == s.leader else min(cfg.wait, t + step) for m, t in enumerate(s.silence)
+        )
+    return s._replace(
+        now=s.now + 1,
+        lease=lease,
+        renew=renew,
+        silence=silence,
+    )
+
+
+def BeginPut(cfg: Config, s: State, n: int) -> State | None:
+    """Node ``n`` sequences the next value into its open segment, if the guard passes: the
+    segment is open, led by ``n`` and not being rolled over or sealed here, and (not in compat
+    mode) it has room and ``n``'s lease holds — checked atomically with the sequencing."""
+    v = next((v for v, p in enumerate(s.puts, 1) if p is None), None)
+    if v is None or not accepts_appends(cfg, s, n):
+        return None
+    seg = len(s.view[n].segs)
+    stored = s.store[n][seg - 1]
+    offset = len(stored.entries)
+    row = _set(s.store[n], seg - 1, stored._replace(entries=(*stored.entries, v)))
+    return s._replace(
+        store=_set(s.store, n, row),
+        puts=_set(s.puts, v - 1, Put("seq", n, seg, offset)),
+        before=_set(s.before, v - 1, _acked(s)),
+    )
+
+
+def FinishPut(cfg: Config, s: State, n: int, v: int) -> State | None:
+    """The append of ``v`` at node ``n`` is durable: the client is answered OK.
+
+    In compat mode the node first counts it in memory and, at the limit, proposes a rollover
+    with that count (unfenced: appends keep landing); a failed proposal is only logged.
+    """
+    p = s.puts[v - 1]
+    if p is None or p.phase != "seq" or p.node != n or not s.up[n]:
+        return None
+    s = s._replace(puts=_set(s.puts, v - 1, p._replace(phase="acked")))
+    if cfg.compat:
+        count = s.compat_count[n][p.seg - 1] + 1
+        s = s._replace(
+            compat_count=_set(s.compat_count, n, _set(s.compat_count[n], p.seg - 1, count))
+        )
+        if count >= cfg.max_entries and connected(s, n):
+            s = _commit(cfg, s, ("rollover", p.seg, s.view[n].segs[p.seg - 1].epoch, count))
+    return s
+
+
+def SealForRollover(cfg: Config, s: State, n: int) -> State | None:
+    """Node ``n`` seals its full open segment locally before proposing the rollover (also a
+    segment sealed here whose rollover did not commit before a crash)."""
+    if cfg.compat or not s.up[n] or not s.view[n].segs:
+        return None
+    segs = s.view[n].segs
+    seg = len(segs)
+    if segs[-1].leader != n or segs[-1].state != OPEN or seg in s.rolling[n]:
+        return None
+    stored = s.store[n][seg - 1]
+    if len(stored.entries) < cfg.max_entries and not stored.sealed:
+        return None
+    row = _set(s.store[n], seg - 1, stored._replace(sealed=True))
+    return s._replace(store=_set(s.store, n, row), rolling=_set(s.rolling, n, s.rolling[n] | {seg}))
+
+
+def ProposeRollover(cfg: Config, s: State, n: int) -> State | None:
+    """Node ``n``'s rollover commits: the count it sealed at (compat: its in-memory count, from
+    the monitor, for whatever segment is current)."""
+    if not connected(s, n) or not s.view[n].segs:
+        return None
+    segs = s.view[n].segs
+    if cfg.compat:
+        seg = len(segs)
+        count = s.compat_count[n][seg - 1]
+        if segs[-1].leader != n or count < cfg.max_entries:
+            return None
+    else:
+        seg = min(s.rolling[n], default=None)
+        if seg is None or segs[seg - 1].state != OPEN:
+            return None
+        count = len(s.store[n][seg - 1].entries)
+    cmd = ("rollover", seg, segs[seg - 1].epoch, count)
+    if cmd in s.log[s.applied[n] :]:
+        return None
+    return _commit(cfg, s, cmd)
+
+
+def Takeover(cfg: Config, s: State, m: int) -> State | None:
+    """The metadata leader declares silent node ``m`` dead, once ``wait`` has passed on its
+    clock since it applied ``m``'s last renew or was elected. The code's command names the
+    renew counter the leader saw and is a no-op if a renew of ``m`` committed since; here the
+    takeover commits only if no renew of ``m`` lies in the log beyond what the leader applied."""
+    ldr = s.leader
+    if cfg.compat or ldr in (NO_LEADER, m) or not connected(s, ldr):
+        return None
+    if s.silence[m] < cfg.wait:
+        return None
+    view = s.view[ldr]
+    leads = bool(view.segs) and view.segs[-1].leader == m and view.segs[-1].state == OPEN
+    if not view.alive[m] and not leads:
+        return None
+    unapplied = s.log[s.applied[ldr] :]
+    if ("takeover", m) in unapplied or any(c[0] == "renew" and c[1] == m for c in unapplied):
+        return None
+    return _commit(cfg, s, ("takeover", m))
+
+
+def ReportCount(cfg: Config, s: State, n: int, seg: int) -> State | None:
+    """Node ``n``, back after its segment ``seg`` was taken over, seals it locally and reports
+    the count it holds."""
+    segs = s.view[n].segs
+    if not connected(s, n) or not 1 <= seg <= len(segs):
+        return None
+    if segs[seg - 1].leader != n or segs[seg - 1].state != PENDING:
+        return None
+    stored = s.store[n][seg - 1]
+    cmd = ("report", seg, len(stored.entries))
+    if cmd in s.log[s.applied[n] :]:
+        return None
+    row = _set(s.store[n], seg - 1, stored._replace(sealed=True))
+    return _commit(cfg, s._replace(store=_set(s.store, n, row)), cmd)
+
+
+def SealHere(cfg: Config, s: State, n: int, seg: int) -> State | None:
+    """Node ``n`` seals locally a segment it led that the metadata shows sealed."""
+    segs = s.view[n].segs
+    if not s.up[n] or not 1 <= seg <= len(segs):
+        return None
+    stored = s.store[n][seg - 1]
+    if segs[seg - 1].leader != n or segs[seg - 1].state != SEALED or stored.sealed:
+        return None
+    row = _set(s.store[n], seg - 1, stored._replace(sealed=True))
+    return s._replace(store=_set(s.store, n, row))
+
+
+def _pop(cfg: Config, s: State, h: int, seg: int) -> tuple[str, int]:
+    """What holder ``h`` answers a POP of ``seg``: ("entry", offset), ("end", 0), ("empty", 0)
+    or ("unavailable", 0)."""
+    view = s.view[h]
+    if not 1 <= seg <= len(view.segs) or view.segs[seg - 1].leader != h:
+        return "unavailable", 0
+    meta = view.segs[seg - 1]
+    slot_seg, slot_off = s.slot[h]
+    if slot_seg > seg:
+        return "end", 0
+    position = slot_off if slot_seg == seg else 0
+    stored = s.store[h][seg - 1]
+    if cfg.compat or meta.state == OPEN:
+        available = len(stored.entries)
+    elif meta.state == SEALED:
+        available = meta.count
+    else:
+        available = position
+    if position < available:
+        return "entry", position
+    if cfg.compat:
+        return "empty", 0
+    if meta.state == PENDING:
+        return "unavailable", 0
+    if meta.state == SEALED:
+        return "end", 0
+    if seg in s.rolling[h] or s.lease[h] <= 0 or stored.sealed:
+        return "unavailable", 0
+    return "empty", 0
+
+
+def _reachable(s: State, n: int, h: int) -> bool:
+    return h == n or (s.up[h] and not s.cut[h] and not s.cut[n])
+
+
+def _hand_out(s: State, h: int, seg: int, offset: int) -> State:
+    v = s.store[h][seg - 1].entries[offset]
+    return s._replace(slot=_set(s.slot, h, (seg, offset + 1)), delivered=(*s.delivered, v))
+
+
+def Get(cfg: Config, s: State, n: int) -> State | None:
+    """A client's GET at node ``n``: the holder of the cursor's segment hands out the next
+    entry, or answers END (``n`` then proposes ``advance_cursor``), EMPTY, or unavailable
+    (no step). In compat mode ``n`` follows its own in-memory cursor instead."""
+    if not s.up[n] or not s.view[n].segs:
+        return None
+    segs = s.view[n].segs
+    if cfg.compat:
+        seg, got = s.compat_cursor[n]
+        while seg <= len(segs):
+            meta = segs[seg - 1]
+            if meta.state == SEALED and got >= meta.count:
+                seg, got = seg + 1, 0
+                continue
+            if not _reachable(s, n, meta.leader):
+                return None
+            answer, offset = _pop(cfg, s, meta.leader, seg)
+            if answer == "entry":
+                s = _hand_out(s, meta.leader, seg, offset)
+                return s._replace(compat_cursor=_set(s.compat_cursor, n, (seg, got + 1)))
+            if answer == "empty" and meta.state == SEALED:
+                seg, got = seg + 1, 0
+                continue
+            if answer == "empty":
+                s = s._replace(empty_unread=_acked(s) - set(s.delivered))
+                return s._replace(compat_cursor=_set(s.compat_cursor, n, (seg, got)))
+            return None
+        return None
+    seg = s.view[n].cursor
+    holder = segs[seg - 1].leader
+    if not _reachable(s, n, holder):
+        return None
+    answer, offset = _pop(cfg, s, holder, seg)
+    if answer == "entry":
+        return _hand_out(s, holder, seg, offset)
+    if answer == "empty":
+        return s._replace(empty_unread=_acked(s) - set(s.delivered))
+    if answer == "end" and connected(s, n) and ("advance", seg) not in s.log[s.applied[n] :]:
+        return _commit(cfg, s, ("advance", seg))
+    return None
+
+
+def Crash(cfg: Config, s: State, n: int) -> State | None:
+    """Node ``n`` is killed: what it keeps in memory is gone (lease, pending renew, rollovers
+    under way, compat counts and cursors); its store, cursor file and metadata copy remain;
+    PUTs it had not answered end with unknown outcome."""
+    if not s.up[n] or s.crashes >= cfg.max_crashes:
+        return None
+    puts = tuple(
+        p._replace(phase="info") if p is not None and p.phase == "seq" and p.node == n else p
+        for p in s.puts
+    )
+    return s._replace(
+        up=_set(s.up, n, False),
+        crashes=s.crashes + 1,
+        lease=_set(s.lease, n, 0),
+        renew=_set(s.renew, n, None),
+        incarnation=_set(s.incarnation, n, s.incarnation[n] + 1),
+        rolling=_set(s.rolling, n, frozenset()),
+        compat_count=_set(s.compat_count, n, (0,) * cfg.max_segments),
+        compat_cursor=_set(s.compat_cursor, n, (1, 0)),
+        puts=puts,
+    )
+
+
+def Restart(cfg: Config, s: State, n: int) -> State | None:
+    """Node ``n`` starts again from its durable state."""
+    if s.up[n]:
+        return None
+    return s._replace(up=_set(s.up, n, True))
+
+
+def Isolate(cfg: Config, s: State, n: int) -> State | None:
+    """Node ``n`` is cut off from the metadata and from the other nodes (clients still reach
+    it)."""
+    if s.cut[n] or s.cuts >= cfg.max_cuts:
+        return None
+    return s._replace(cut=_set(s.cut, n, True), cuts=s.cuts + 1)
+
+
+def Heal(cfg: Config, s: State, n: int) -> State | None:
+    """Node ``n``'s partition heals."""
+    if not s.cut[n]:
+        return None
+    return s._replace(cut=_set(s.cut, n, False))
+
+
+FAULTS = frozenset({"Crash", "Isolate"})
+"""The actions that inject faults; the liveness check runs without them."""
+
+
+def successors(cfg: Config, s: State):
+    """Every (action label, next state) from ``s``, in a fixed order."""
+    nodes = range(cfg.nodes)
+    per_node = (
+        Create,
+        Elect,
+        CommitRenew,
+        ApplyLog,
+        BeginPut,
+        SealForRollover,
+        ProposeRollover,
+        Takeover,
+        Get,
+        Crash,
+        Restart,
+        Isolate,
+        Heal,
+    )
+    nxt = Tick(cfg, s)
+    if nxt is not None:
+        yield ("Tick", ()), nxt
+    for action in per_node:
+        for n in nodes:
+            nxt = action(cfg, s, n)
+            if nxt is not None:
+                yield (action.__name__, (n,)), nxt
+    for v, p in enumerate(s.puts, 1):
+        if p is not None and p.phase == "seq":
+            nxt = FinishPut(cfg, s, p.node, v)
+            if nxt is not None:
+                yield ("FinishPut", (p.node, v)), nxt
+    for n in nodes:
+        for seg in range(1, len(s.view[n].segs) + 1):
+            for action in (ReportCount, SealHere):
+                nxt = action(cfg, s, n, seg)
+                if nxt is not None:
+                    yield (action.__name__, (n, seg)), nxt
+
+
+def within_bounds(cfg: Config, s: State) -> bool:
+    """The state constraint: no more segments than ``max_segments``."""
+    return len(s.meta.segs) <= cfg.max_segments
+
+
+# --- invariants ---------------------------------------------------------------------------------
+
+
+def SingleWriter(cfg: Config, s: State) -> str | None:
+    """At most one node accepts appends for the topic at any instant."""
+    writers = [n for n in range(cfg.nodes) if accepts_appends(cfg, s, n)]
+    if len(writers) > 1:
+        return "nodes " + " and ".join(str(n + 1) for n in writers) + " both accept appends"
+    return None
+
+
+def AckedReadable(cfg: Config, s: State) -> str | None:
+    """Every acknowledged value is still stored where it was acknowledged, by that segment's
+    leader, and is either delivered or still ahead of the cursor within any sealed count."""
+    delivered = set(s.delivered)
+    for v, p in enumerate(s.puts, 1):
+        if p is None or p.phase != "acked":
+            continue
+        seg = s.meta.segs[p.seg - 1]
+        where = (
+            f"value {v} (acknowledged at segment {p.seg} offset {p.offset} by node {p.node + 1})"
+        )
+        if seg.leader != p.node:
+            return f"{where} was acknowledged by a node that does not lead the segment"
+        entries = s.store[p.node][p.seg - 1].entries
+        if len(entries) <= p.offset or entries[p.offset] != v:
+            return f"{where} is no longer stored"
+        if v in delivered:
+            continue
+        if seg.state == SEALED and p.offset >= seg.count:
+            return f"{where} lies beyond the segment's sealed count {seg.count}: never readable"
+        slot_seg, slot_off = s.slot[p.node]
+        if s.meta.cursor > p.seg or slot_seg > p.seg or (slot_seg == p.seg and slot_off > p.offset):
+            return f"{where} was passed by the cursor without being delivered"
+    return None
+
+
+def ReadOnceInOrder(cfg: Config, s: State) -> str | None:
+    """No value is delivered twice, and a value acknowledged before another was sequenced is
+    delivered before it."""
+    seen: set[int] = set()
+    for v in s.delivered:
+        if v in seen:
+            return f"value {v} was delivered twice"
+        missing = s.before[v - 1] - seen
+        if missing:
+            return (
+                f"value {v} was delivered before value {min(missing)}, which was acknowledged "
+                f"before {v} was written"
+            )
+        seen.add(v)
+    return None
+
+
+def SealedCountExact(cfg: Config, s: State) -> str | None:
+    """A sealed segment's count is the number of entries its leader stores for it."""
+    for i, seg in enumerate(s.meta.segs, 1):
+        if seg.state == SEALED:
+            stored = len(s.store[seg.leader][i - 1].entries)
+            if stored != seg.count:
+                node = seg.leader + 1
+                return f"segment {i} is sealed at count {seg.count}; node {node} stores {stored}"
+    return None
+
+
+def NoLostOnEmpty(cfg: Config, s: State) -> str | None:
+    """EMPTY is answered only when no acknowledged value remains unread."""
+    if s.empty_unread:
+        return f"EMPTY was answered while value {min(s.empty_unread)} was acknowledged and unread"
+    return None
+
+
+def CursorBounds(cfg: Config, s: State) -> str | None:
+    """The cursor names an existing segment and each holder's read position lies within what
+    it stores and within a sealed count."""
+    if s.meta.segs and not 1 <= s.meta.cursor <= len(s.meta.segs):
+        return f"the cursor names segment {s.meta.cursor}, which does not exist"
+    for n, (seg, off) in enumerate(s.slot):
+        if seg == 0:
+            continue
+        meta = s.meta.segs[seg - 1]
+        if off > len(s.store[n][seg - 1].entries) or (meta.state == SEALED and off > meta.count):
+            return f"node {n + 1}'s read position {off} in segment {seg} is out of bounds"
+    return None
+
+
+INVARIANTS = (
+    SingleWriter,
+    AckedReadable,
+    ReadOnceInOrder,
+    SealedCountExact,
+    NoLostOnEmpty,
+    CursorBounds,
+)
+"""The module's invariants, checked in every state."""
+
+
+def all_read(s: State) -> bool:
+    """The liveness goal: every acknowledged value has been delivered."""
+    return _acked(s) <= set(s.delivered)
+
+
+def healed(s: State) -> bool:
+    """No fault is in effect: every node up and connected."""
+    return all(s.up) and not any(s.cut)
+
+
+CONFIGS = {
+    "safe": Config(),
+    "compat": Config(values=3, max_entries=2, max_segments=3, max_crashes=1, compat=True),
+    "drift": Config(rates=(1, 4)),
+}
+"""The named configurations: the code's design, ``--compat walrus``, and a clock drift beyond
+``rho`` (one clock at a quarter of another's speed)."""
