@@ -187,10 +187,10 @@ def describe(cfg: Config, lbl: tuple, a: State, b: State) -> str:
     if name in _PLAIN:
         return _PLAIN[name].format(node=_node(n))
     if name == "Tick":
-        leases = ", ".join(
-            f"{_node(i)} lease {left}" for i, left in enumerate(b.lease) if a.lease[i]
-        )
-        return f"time passes (tick {b.now})" + (f": {leases}" if leases else "")
+        leases = ", ".join(f"{_node(i)} {left}" for i, left in enumerate(b.lease))
+        return f"time passes (tick {b.now}); lease left: {leases}"
+    if name == "Bump":
+        return f"{_node(n)}'s clock jumps ahead by {cfg.wait} units"
     if name == "Create":
         return f"{_node(n)} registers the topic; segment 1 opens on {_node(b.meta.segs[0].leader)}"
     if name == "ApplyLog":
