@@ -7,13 +7,12 @@ writing that file.
 - **strobe**: the targets' offsets flip between 0 and ± 10 ms … 10 s every 0.1-1 s;
 - **drift**: the targets' clocks run at a rate within the nodes' drift bound rho (strictly).
 
-Rates within rho are what the lease arithmetic assumes. Offsets are not harmless to it: the node
-times leases and takeovers on this same clock, so a jump at the wrong moment lengthens a lease or
-shortens a takeover wait (``python -m spec.explore --config bump`` shows the resulting two
-writers); the campaigns have not hit that window yet. **drift-unsafe** breaks the rate
-assumption on purpose: the leader of the busiest open segment runs at 0.1-0.3 of true speed, so
-its lease outlasts the takeover wait — the lease checker must see it. Every clock fault resets
-its nodes on stop.
+Rates within rho are what the lease arithmetic assumes. Offsets move only a node's wall reading:
+the node times leases, takeovers and timers on a clock that they do not move (as real nodes use
+``CLOCK_MONOTONIC``), so bumps and strobes check that nothing depends on wall time.
+**drift-unsafe** breaks the rate assumption on purpose: the leader of the busiest open segment
+runs at 0.1-0.3 of true speed, so its lease outlasts the takeover wait — the lease checker must
+see it. Every clock fault resets its nodes on stop.
 """
 
 import math

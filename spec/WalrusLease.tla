@@ -24,7 +24,6 @@ CONSTANTS
     Wait,         \* takeover wait on the metadata leader's clock: L(1+rho)
     MaxCrashes,   \* fault budgets
     MaxCuts,
-    MaxBumps,     \* clock offset jumps (0 in every configuration but "bump")
     Compat        \* TRUE: --compat walrus (no lease expiry, unconditional rollover, ...)
 
 Node  == 1..Nodes
@@ -47,7 +46,6 @@ VARIABLES
     rate,         \* rate[n]: node n's clock units per tick
     up, cut,      \* up[n]: running; cut[n]: partitioned from metadata and peers
     crashes, cuts,
-    bumps,        \* clock offset jumps so far
     leader,       \* the metadata (Raft) leader, or NoLeader
     silence,      \* silence[m]: leader-clock units since it applied m's renew or was elected
     lease,        \* lease[n]: units of lease left on n's clock
@@ -67,7 +65,7 @@ VARIABLES
     delivered,    \* the values GETs returned, in order
     emptyUnread   \* the acknowledged unread values when EMPTY was last answered
 
-vars == <<now, rate, up, cut, crashes, cuts, bumps, leader, silence, lease, renew, incarnation,
+vars == <<now, rate, up, cut, crashes, cuts, leader, silence, lease, renew, incarnation,
           meta, log, applied, view, store, slot, rolling, ccount, ccursor, puts, before,
           delivered, emptyUnread>>
 
@@ -181,7 +179,7 @@ Init ==
     /\ rate \in [Node -> Rates]
     /\ up = [n \in Node |-> TRUE]
     /\ cut = [n \in Node |-> FALSE]
-    /\ crashes = 0 /\ cuts = 0 /\ bumps = 0
+    /\ crashes = 0 /\ cuts = 0
     /\ leader = NoLeader
     /\ silence = [n \in Node |-> 0]
     /\ lease = [n \in Node |-> 0]
@@ -207,7 +205,7 @@ Init ==
 Create(n) ==
     /\ meta.segs = <<>> /\ view[n].segs = <<>> /\ Connected(n)
     /\ Commit(<<"create">>, renew)
-    /\ UNCHANGED <<now, rate, bumps, up, cut, crashes, cuts, leader, incarnation, store, slot,
+    /\ UNCHANGED <<now, rate, up, cut, crashes, cuts, leader, incarnation, store, slot,
                    ccount, ccursor, puts, before, delivered, emptyUnread>>
 
 Elect(n) ==
@@ -224,20 +222,20 @@ Elect(n) ==
           /\ rolling' = [rolling EXCEPT ![n] = c.rolling]
     /\ leader' = n
     /\ silence' = [m \in Node |-> 0]
-    /\ UNCHANGED <<now, rate, bumps, up, cut, crashes, cuts, incarnation, meta, store, slot, ccount,
+    /\ UNCHANGED <<now, rate, up, cut, crashes, cuts, incarnation, meta, store, slot, ccount,
                    ccursor, puts, before, delivered, emptyUnread>>
 
 CommitRenew(n) ==
     /\ renew[n].phase = "sent" /\ Connected(n)
     /\ Commit(<<"renew", n, incarnation[n]>>,
               [renew EXCEPT ![n] = [phase |-> "committed", age |-> renew[n].age]])
-    /\ UNCHANGED <<now, rate, bumps, up, cut, crashes, cuts, leader, incarnation, store, slot,
+    /\ UNCHANGED <<now, rate, up, cut, crashes, cuts, leader, incarnation, store, slot,
                    ccount, ccursor, puts, before, delivered, emptyUnread>>
 
 ApplyLog(n) ==
     /\ up[n] /\ ~cut[n] /\ applied[n] < Len(log)
     /\ CatchUp(n, log, renew)
-    /\ UNCHANGED <<now, rate, bumps, up, cut, crashes, cuts, leader, incarnation, meta, store, slot,
+    /\ UNCHANGED <<now, rate, up, cut, crashes, cuts, leader, incarnation, meta, store, slot,
                    ccount, ccursor, puts, before, delivered, emptyUnread>>
 
 Tick ==
@@ -252,7 +250,7 @@ Tick ==
                   ELSE [m \in Node |-> IF m = leader THEN 0
                                        ELSE IF silence[m] + rate[leader] < Wait
                                        THEN silence[m] + rate[leader] ELSE Wait]
-    /\ UNCHANGED <<rate, bumps, up, cut, crashes, cuts, leader, incarnation, meta, log, applied, view,
+    /\ UNCHANGED <<rate, up, cut, crashes, cuts, leader, incarnation, meta, log, applied, view,
                    store, slot, rolling, ccount, ccursor, puts, before, delivered, emptyUnread>>
 
 NextValue == Min({v \in Value : puts[v].phase = "none"})
@@ -266,7 +264,7 @@ BeginPut(n) ==
           /\ puts' = [puts EXCEPT ![v] = [phase |-> "seq", node |-> n, seg |-> g,
                                           offset |-> Len(store[n][g].entries)]]
           /\ before' = [before EXCEPT ![v] = Acked]
-    /\ UNCHANGED <<now, rate, bumps, up, cut, crashes, cuts, leader, silence, lease, renew, incarnation,
+    /\ UNCHANGED <<now, rate, up, cut, crashes, cuts, leader, silence, lease, renew, incarnation,
                    meta, log, applied, view, slot, rolling, ccount, ccursor, delivered,
                    emptyUnread>>
 
@@ -281,7 +279,7 @@ FinishPut(n, v) ==
                   THEN Commit(<<"rollover", g, view[n].segs[g].epoch, count>>, renew)
                   ELSE UNCHANGED <<meta, log, applied, view, lease, renew, silence, rolling>>
        ELSE UNCHANGED <<ccount, meta, log, applied, view, lease, renew, silence, rolling>>
-    /\ UNCHANGED <<now, rate, bumps, up, cut, crashes, cuts, leader, incarnation, store, slot, ccursor,
+    /\ UNCHANGED <<now, rate, up, cut, crashes, cuts, leader, incarnation, store, slot, ccursor,
                    before, delivered, emptyUnread>>
 
 SealForRollover(n) ==
@@ -291,7 +289,7 @@ SealForRollover(n) ==
          /\ Len(store[n][g].entries) >= MaxEntries \/ store[n][g].sealed
          /\ store' = [store EXCEPT ![n][g].sealed = TRUE]
          /\ rolling' = [rolling EXCEPT ![n] = @ \cup {g}]
-    /\ UNCHANGED <<now, rate, bumps, up, cut, crashes, cuts, leader, silence, lease, renew, incarnation,
+    /\ UNCHANGED <<now, rate, up, cut, crashes, cuts, leader, silence, lease, renew, incarnation,
                    meta, log, applied, view, slot, ccount, ccursor, puts, before, delivered,
                    emptyUnread>>
 
@@ -308,7 +306,7 @@ ProposeRollover(n) ==
        ELSE rolling[n] # {} /\ view[n].segs[Min(rolling[n])].state = OPEN
     /\ RolloverCmd(n) \notin Range(Unapplied(n))
     /\ Commit(RolloverCmd(n), renew)
-    /\ UNCHANGED <<now, rate, bumps, up, cut, crashes, cuts, leader, incarnation, store, slot, ccount,
+    /\ UNCHANGED <<now, rate, up, cut, crashes, cuts, leader, incarnation, store, slot, ccount,
                    ccursor, puts, before, delivered, emptyUnread>>
 
 (* The code's takeover names the renew counter the leader saw, and is a no-op if a renew *)
@@ -323,7 +321,7 @@ Takeover(m) ==
     /\ ~\E i \in DOMAIN Unapplied(leader) : Unapplied(leader)[i][1] = "renew"
                                             /\ Unapplied(leader)[i][2] = m
     /\ Commit(<<"takeover", m>>, renew)
-    /\ UNCHANGED <<now, rate, bumps, up, cut, crashes, cuts, leader, incarnation, store, slot, ccount,
+    /\ UNCHANGED <<now, rate, up, cut, crashes, cuts, leader, incarnation, store, slot, ccount,
                    ccursor, puts, before, delivered, emptyUnread>>
 
 ReportCount(n, g) ==
@@ -332,14 +330,14 @@ ReportCount(n, g) ==
     /\ <<"report", g, Len(store[n][g].entries)>> \notin Range(Unapplied(n))
     /\ store' = [store EXCEPT ![n][g].sealed = TRUE]
     /\ Commit(<<"report", g, Len(store[n][g].entries)>>, renew)
-    /\ UNCHANGED <<now, rate, bumps, up, cut, crashes, cuts, leader, incarnation, slot, ccount,
+    /\ UNCHANGED <<now, rate, up, cut, crashes, cuts, leader, incarnation, slot, ccount,
                    ccursor, puts, before, delivered, emptyUnread>>
 
 SealHere(n, g) ==
     /\ up[n] /\ g \in 1..Len(view[n].segs)
     /\ view[n].segs[g].leader = n /\ view[n].segs[g].state = SEALED /\ ~store[n][g].sealed
     /\ store' = [store EXCEPT ![n][g].sealed = TRUE]
-    /\ UNCHANGED <<now, rate, bumps, up, cut, crashes, cuts, leader, silence, lease, renew, incarnation,
+    /\ UNCHANGED <<now, rate, up, cut, crashes, cuts, leader, silence, lease, renew, incarnation,
                    meta, log, applied, view, slot, rolling, ccount, ccursor, puts, before,
                    delivered, emptyUnread>>
 
@@ -413,7 +411,7 @@ Get(n) ==
                          /\ UNCHANGED <<slot, delivered, emptyUnread>>
                     [] OTHER -> FALSE
                /\ UNCHANGED ccursor
-    /\ UNCHANGED <<now, rate, bumps, up, cut, crashes, cuts, leader, incarnation, store, ccount, puts,
+    /\ UNCHANGED <<now, rate, up, cut, crashes, cuts, leader, incarnation, store, ccount, puts,
                    before>>
 
 Crash(n) ==
@@ -428,13 +426,13 @@ Crash(n) ==
     /\ ccursor' = [ccursor EXCEPT ![n] = <<1, 0>>]
     /\ puts' = [v \in Value |-> IF puts[v].phase = "seq" /\ puts[v].node = n
                                 THEN [puts[v] EXCEPT !.phase = "info"] ELSE puts[v]]
-    /\ UNCHANGED <<now, rate, bumps, cut, cuts, leader, silence, meta, log, applied, view, store, slot,
+    /\ UNCHANGED <<now, rate, cut, cuts, leader, silence, meta, log, applied, view, store, slot,
                    before, delivered, emptyUnread>>
 
 Restart(n) ==
     /\ ~up[n]
     /\ up' = [up EXCEPT ![n] = TRUE]
-    /\ UNCHANGED <<now, rate, bumps, cut, crashes, cuts, leader, silence, lease, renew, incarnation,
+    /\ UNCHANGED <<now, rate, cut, crashes, cuts, leader, silence, lease, renew, incarnation,
                    meta, log, applied, view, store, slot, rolling, ccount, ccursor, puts, before,
                    delivered, emptyUnread>>
 
@@ -442,29 +440,16 @@ Isolate(n) ==
     /\ ~cut[n] /\ cuts < MaxCuts
     /\ cut' = [cut EXCEPT ![n] = TRUE]
     /\ cuts' = cuts + 1
-    /\ UNCHANGED <<now, rate, bumps, up, crashes, leader, silence, lease, renew, incarnation, meta, log,
+    /\ UNCHANGED <<now, rate, up, crashes, leader, silence, lease, renew, incarnation, meta, log,
                    applied, view, store, slot, rolling, ccount, ccursor, puts, before,
                    delivered, emptyUnread>>
 
 Heal(n) ==
     /\ cut[n]
     /\ cut' = [cut EXCEPT ![n] = FALSE]
-    /\ UNCHANGED <<now, rate, bumps, up, crashes, cuts, leader, silence, lease, renew, incarnation,
+    /\ UNCHANGED <<now, rate, up, crashes, cuts, leader, silence, lease, renew, incarnation,
                    meta, log, applied, view, store, slot, rolling, ccount, ccursor, puts, before,
                    delivered, emptyUnread>>
-
-(* Node n's clock offset jumps ahead by Wait units: its lease runs down and its renew ages *)
-(* by that much, and as metadata leader its takeover timers run up by it.                 *)
-Bump(n) ==
-    /\ up[n] /\ bumps < MaxBumps
-    /\ bumps' = bumps + 1
-    /\ lease' = [lease EXCEPT ![n] = Max2(0, @ - Wait)]
-    /\ renew' = IF renew[n].phase = "none" THEN renew
-                ELSE [renew EXCEPT ![n].age = IF @ + Wait < Hold THEN @ + Wait ELSE Hold]
-    /\ silence' = IF leader = n THEN [m \in Node |-> IF m = n THEN 0 ELSE Wait] ELSE silence
-    /\ UNCHANGED <<now, rate, up, cut, crashes, cuts, leader, incarnation, meta, log, applied,
-                   view, store, slot, rolling, ccount, ccursor, puts, before, delivered,
-                   emptyUnread>>
 
 FaultFree ==
     \/ Tick
@@ -474,7 +459,7 @@ FaultFree ==
                        \/ \E v \in Value : FinishPut(n, v)
                        \/ \E g \in SegId : ReportCount(n, g) \/ SealHere(n, g)
 
-Next == FaultFree \/ \E n \in Node : Crash(n) \/ Isolate(n) \/ Bump(n)
+Next == FaultFree \/ \E n \in Node : Crash(n) \/ Isolate(n)
 
 Spec == Init /\ [][Next]_vars
 

@@ -189,8 +189,6 @@ def describe(cfg: Config, lbl: tuple, a: State, b: State) -> str:
     if name == "Tick":
         leases = ", ".join(f"{_node(i)} {left}" for i, left in enumerate(b.lease))
         return f"time passes (tick {b.now}); lease left: {leases}"
-    if name == "Bump":
-        return f"{_node(n)}'s clock jumps ahead by {cfg.wait} units"
     if name == "Create":
         return f"{_node(n)} registers the topic; segment 1 opens on {_node(b.meta.segs[0].leader)}"
     if name == "ApplyLog":

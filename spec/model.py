@@ -45,7 +45,6 @@ class Config:
     wait: int = 4
     max_crashes: int = 0
     max_cuts: int = 1
-    max_bumps: int = 0
     compat: bool = False
 
 
@@ -107,7 +106,6 @@ class State(NamedTuple):
     cut: tuple[bool, ...]
     crashes: int
     cuts: int
-    bumps: int
     leader: int
     silence: tuple[int, ...]
     lease: tuple[int, ...]
@@ -146,7 +144,6 @@ def init_states(cfg: Config) -> list[State]:
         cut=(False,) * n,
         crashes=0,
         cuts=0,
-        bumps=0,
         leader=NO_LEADER,
         silence=(0,) * n,
         lease=(0,) * n,
@@ -625,24 +622,7 @@ def Heal(cfg: Config, s: State, n: int) -> State | None:
     return s._replace(cut=_set(s.cut, n, False))
 
 
-def Bump(cfg: Config, s: State, n: int) -> State | None:
-    """Node ``n``'s clock offset jumps ahead by ``wait`` units: its lease runs down and its
-    renew ages by that much, and as metadata leader its takeover timers run up by it."""
-    if not s.up[n] or s.bumps >= cfg.max_bumps:
-        return None
-    r = s.renew[n]
-    silence = s.silence
-    if s.leader == n:
-        silence = tuple(0 if m == n else cfg.wait for m in range(cfg.nodes))
-    return s._replace(
-        bumps=s.bumps + 1,
-        lease=_set(s.lease, n, max(0, s.lease[n] - cfg.wait)),
-        renew=s.renew if r is None else _set(s.renew, n, (r[0], min(cfg.hold, r[1] + cfg.wait))),
-        silence=silence,
-    )
-
-
-FAULTS = frozenset({"Crash", "Isolate", "Bump"})
+FAULTS = frozenset({"Crash", "Isolate"})
 """The actions that inject faults; the liveness check runs without them."""
 
 
@@ -663,7 +643,6 @@ def successors(cfg: Config, s: State):
         Restart,
         Isolate,
         Heal,
-        Bump,
     )
     nxt = Tick(cfg, s)
     if nxt is not None:
@@ -802,7 +781,6 @@ CONFIGS = {
     "safe": Config(),
     "compat": Config(values=3, max_entries=2, max_segments=3, max_crashes=1, compat=True),
     "drift": Config(rates=(1, 4)),
-    "bump": Config(max_bumps=1, max_cuts=0),
 }
 """The named configurations: the code's design, ``--compat walrus``, and a clock drift beyond
-``rho`` (one clock at a quarter of another's speed), and one clock offset jump."""
+``rho`` (one clock at a quarter of another's speed)."""

@@ -1,17 +1,24 @@
-"""The node's one clock: true monotonic time bent by an offset and a rate from ``clock.ctl``.
+"""The node's clock: true monotonic time bent by a rate, plus a wall reading with an offset,
+both from ``clock.ctl``.
 
 Everything in a node that measures time — lease arithmetic, trio's timers (through
 ``TrioClock``) and pysyncobj's election and connection timers (through ``patch_pysyncobj``) —
-reads ``NodeClock.now()``. The clock nemesis skews a node by writing ``<data-dir>/clock.ctl``,
-the same way for a process or a container. The file is JSON::
+reads ``NodeClock.now()``, which the rate bends (as a real clock drifts) but an offset never
+moves, as a real node times leases on ``CLOCK_MONOTONIC`` rather than on wall time: a lease or a
+takeover wait measured across an offset jump would be off by the jump (``python -m spec.explore
+--config bump`` shows the two writers that follows). ``NodeClock.wall()`` is ``now()`` plus the
+offset, the node's wall-clock reading. The clock nemesis skews a node by writing
+``<data-dir>/clock.ctl``, the same way for a process or a container. The file is JSON::
 
     {"offset": <seconds, float>, "rate": <float > 0>}
 
 Both keys are optional (defaults 0 and 1); a missing file means an unskewed clock. The file is
 re-read at most every 50 ms. Node time is continuous under rate changes (the new rate applies
-from the moment it is seen) and jumps by exactly the change when the offset changes::
+from the moment it is seen); the wall reading jumps by exactly the change when the offset
+changes::
 
-    now = base_node + (true - base_true) * rate + offset
+    now  = base_node + (true - base_true) * rate
+    wall = now + offset
 """
 
 import json
@@ -105,12 +112,17 @@ class NodeClock:
         self._offset = offset
 
     def now(self) -> float:
-        """Node time, in seconds."""
+        """Node time in seconds: monotonic, bent by the rate, never moved by the offset."""
         t = self._true()
         with self._lock:
             if self._control is not None and t - self._checked >= RELOAD_INTERVAL:
                 self._reload(t)
-            return self._base_node + (t - self._base_true) * self._rate + self._offset
+            return self._base_node + (t - self._base_true) * self._rate
+
+    def wall(self) -> float:
+        """The node's wall-clock reading: node time plus the offset."""
+        now = self.now()
+        return now + self._offset
 
     @property
     def rate(self) -> float:

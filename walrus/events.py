@@ -5,8 +5,10 @@ a crash cuts at most the last line. Append events, the hot path, are buffered an
 the append is acknowledged (``flush``, also called every 50 ms): a crash can lose the events of
 appends that were never acknowledged, never those of acknowledged ones. Every event carries
 ``true_ns`` (the machine's CLOCK_MONOTONIC, shared by every node on the host and the harness) and
-``node_time`` (this node's own, possibly skewed, clock), so the checker can place it on one
-true timeline and also see what the node believed. Kinds:
+``node_time`` (this node's own clock, which drifts at its rate: what its leases are timed on),
+so the checker can place it on one true timeline and also see what the node believed; events
+other than appends also carry ``node_wall``, the node's wall-clock reading (node time plus its
+offset). Kinds:
 
 - ``lease-acquire`` / ``lease-renew`` / ``lease-loss``: ``sent`` (node time of the renew send)
   and ``expiry`` (node time the lease ends);
@@ -37,6 +39,7 @@ class EventLog:
         event = {
             "true_ns": time.monotonic_ns(),
             "node_time": self._clock.now(),
+            "node_wall": self._clock.wall(),
             "node": self._node,
             "kind": kind,
             **fields,

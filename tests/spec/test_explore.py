@@ -46,12 +46,6 @@ def test_a_drift_beyond_rho_breaks_single_writer():
     assert "Takeover" in outcome.actions
 
 
-def test_a_clock_offset_jump_breaks_single_writer():
-    outcome = explore.explore(model.CONFIGS["bump"])
-    assert outcome.violated == "SingleWriter"
-    assert "Bump" in outcome.actions and "Takeover" in outcome.actions
-
-
 def test_the_command_line_exits_1_with_a_numbered_trace(capsys):
     assert explore.main(["--config", "drift"]) == 1
     out = capsys.readouterr().out

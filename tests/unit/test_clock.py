@@ -1,4 +1,5 @@
-"""The node clock: offsets jump, rates bend time continuously, bad control files are ignored."""
+"""The node clock: rates bend time continuously, offsets move only the wall reading, bad control
+files are ignored."""
 
 import json
 import time
@@ -32,28 +33,41 @@ def test_offset_jumps_and_rate_is_continuous(tmp_path):
     clock = NodeClock(ctl, true)
     write_control(ctl, offset=3.0)
     true.t += 1
-    assert clock.now() == pytest.approx(1004.0)
+    assert clock.wall() == pytest.approx(1004.0)
     write_control(ctl, offset=3.0, rate=2.0)
     true.t += 1
-    first = clock.now()
+    first = clock.wall()
     assert first == pytest.approx(1005.0)  # the new rate applies from when it is seen
     true.t += 1
-    assert clock.now() == pytest.approx(first + 2.0)
+    assert clock.wall() == pytest.approx(first + 2.0)
     write_control(ctl, offset=0.0, rate=2.0)
     true.t += 0.06
-    assert clock.now() == pytest.approx(first + 2.0 + 0.12 - 3.0)
+    assert clock.wall() == pytest.approx(first + 2.0 + 0.12 - 3.0)
+
+
+def test_offsets_never_move_node_time(tmp_path):
+    ctl = tmp_path / "clock.ctl"
+    true = FakeTrue()
+    clock = NodeClock(ctl, true)
+    before = clock.now()
+    for offset in (60.0, -60.0, 0.5):
+        write_control(ctl, offset=offset)
+        true.t += 0.1
+        assert clock.now() == pytest.approx(before + 0.1)
+        assert clock.wall() == pytest.approx(before + 0.1 + offset)
+        before = clock.now()
 
 
 def test_control_is_reread_at_most_every_50ms(tmp_path):
     ctl = tmp_path / "clock.ctl"
     true = FakeTrue()
     clock = NodeClock(ctl, true)
-    clock.now()
+    clock.wall()
     write_control(ctl, offset=10.0)
     true.t += 0.01
-    assert clock.now() == pytest.approx(1000.01)
+    assert clock.wall() == pytest.approx(1000.01)
     true.t += 0.05
-    assert clock.now() == pytest.approx(1010.06)
+    assert clock.wall() == pytest.approx(1010.06)
 
 
 def test_bad_control_keeps_the_previous_setting(tmp_path):
@@ -62,14 +76,14 @@ def test_bad_control_keeps_the_previous_setting(tmp_path):
     clock = NodeClock(ctl, true)
     write_control(ctl, offset=1.0)
     true.t += 1
-    assert clock.now() == pytest.approx(1002.0)
+    assert clock.wall() == pytest.approx(1002.0)
     ctl.write_text('{"offset": "soon"}')
     true.t += 1
-    assert clock.now() == pytest.approx(1003.0)
+    assert clock.wall() == pytest.approx(1003.0)
     assert "finite numbers" in clock.error
     ctl.unlink()
     true.t += 1
-    assert clock.now() == pytest.approx(1003.0)
+    assert clock.wall() == pytest.approx(1003.0)
     assert clock.error is None
 
 
