@@ -238,14 +238,19 @@ def _plot_storage(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_run_options(p: argparse.ArgumentParser) -> None:
-    """Options of a test run, shared by ``test`` and ``campaign``."""
+def add_backend_option(p: argparse.ArgumentParser) -> None:
+    """``--backend local|docker``."""
     p.add_argument(
         "--backend",
         default="local",
         choices=["local", "docker"],
         help="where nodes run: local processes (default) or Docker containers",
     )
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options of a test run, shared by ``test`` and ``campaign``."""
+    add_backend_option(p)
     p.add_argument(
         "--base-image",
         help="docker backend: build the node image on this image "
@@ -317,12 +322,7 @@ def parser() -> argparse.ArgumentParser:
         help="a short seeded check for CI: must be valid, and the compat control run invalid",
     )
     gate.add_argument("--store", default="results/runs", help="where run directories go")
-    gate.add_argument(
-        "--backend",
-        default="local",
-        choices=["local", "docker"],
-        help="where the gate's nodes run (default local)",
-    )
+    add_backend_option(gate)
     gate.add_argument(
         "--budget-s",
         type=float,

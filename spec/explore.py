@@ -49,8 +49,8 @@ def _path(parent: array, last: int) -> list[int]:
 
 
 def _counterexample(
-    outcome: "Outcome", states: list[State], parent: array, label: list, last: int, cfg: Config
-) -> "Outcome":
+    outcome: Outcome, states: list[State], parent: array, label: list, last: int, cfg: Config
+) -> Outcome:
     path = _path(parent, last)
     outcome.actions = [label[j][0] for j in path[1:]]
     outcome.trace = [describe_initial(cfg, states[path[0]])] + [

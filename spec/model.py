@@ -183,28 +183,27 @@ def _next_node(candidates: list[int], after: int) -> int:
     return (later or candidates)[0]
 
 
-def apply_command(cfg: Config, meta: Meta, cmd: tuple) -> tuple[Meta, str]:
-    """Apply one committed command to a copy of the metadata: the new copy and the result."""
+def apply_command(cfg: Config, meta: Meta, cmd: tuple) -> Meta:
+    """Apply one committed command to a copy of the metadata: the new copy (unchanged where the
+    command's condition fails)."""
     kind = cmd[0]
     segs = meta.segs
     if kind == "create":
         if segs:
-            return meta, "exists"
+            return meta
         leader = _candidates(cfg, meta)[0]
-        return meta._replace(segs=(Seg(leader, 1, OPEN, None),), cursor=1), "created"
+        return meta._replace(segs=(Seg(leader, 1, OPEN, None),), cursor=1)
     if kind == "renew":
-        return meta._replace(alive=_set(meta.alive, cmd[1], True)), "renewed"
+        return meta._replace(alive=_set(meta.alive, cmd[1], True))
     if kind == "rollover":
         _, seg, epoch, count = cmd
         if not segs:
-            return meta, "stale"
+            return meta
         cur = segs[-1]
         if not cfg.compat and (len(segs) != seg or cur.epoch != epoch):
-            return meta, "stale"
+            return meta
         nxt = Seg(_next_node(_candidates(cfg, meta), cur.leader), cur.epoch + 1, OPEN, None)
-        return meta._replace(segs=(*segs[:-1], cur._replace(state=SEALED, count=count), nxt)), (
-            "rolled"
-        )
+        return meta._replace(segs=(*segs[:-1], cur._replace(state=SEALED, count=count), nxt))
     if kind == "takeover":
         node = cmd[1]
         meta = meta._replace(alive=_set(meta.alive, node, False))
@@ -212,19 +211,19 @@ def apply_command(cfg: Config, meta: Meta, cmd: tuple) -> tuple[Meta, str]:
             cur = segs[-1]
             nxt = Seg(_next_node(_candidates(cfg, meta), node), cur.epoch + 1, OPEN, None)
             meta = meta._replace(segs=(*segs[:-1], cur._replace(state=PENDING), nxt))
-        return meta, "taken-over"
+        return meta
     if kind == "report":
         _, seg, count = cmd
         if not 1 <= seg <= len(segs) or segs[seg - 1].state != PENDING:
-            return meta, "stale"
+            return meta
         return meta._replace(
             segs=_set(segs, seg - 1, segs[seg - 1]._replace(state=SEALED, count=count))
-        ), "reported"
+        )
     if kind == "advance":
         seg = cmd[1]
         if meta.cursor != seg or segs[seg - 1].state != SEALED:
-            return meta, "stale"
-        return meta._replace(cursor=seg + 1), "advanced"
+            return meta
+        return meta._replace(cursor=seg + 1)
     raise ValueError(f"unknown command {cmd!r}")
 
 
@@ -244,7 +243,7 @@ def connected(s: State, n: int) -> bool:
 
 def _commit(cfg: Config, s: State, cmd: tuple) -> State:
     """Commit ``cmd``; the metadata leader applies it as it commits."""
-    meta, _ = apply_command(cfg, s.meta, cmd)
+    meta = apply_command(cfg, s.meta, cmd)
     return ApplyLog(cfg, s._replace(meta=meta, log=(*s.log, cmd)), s.leader)
 
 
@@ -265,10 +264,6 @@ def accepts_appends(cfg: Config, s: State, n: int) -> bool:
     if stored.sealed:
         return False
     return cfg.compat or (len(stored.entries) < cfg.max_entries and s.lease[n] > 0)
-
-
-def _in_range(cfg: Config, seg: int) -> bool:
-    return 1 <= seg <= cfg.max_segments
 
 
 # --- actions ----------------------------------------------------------------------------------
@@ -314,7 +309,7 @@ def ApplyLog(cfg: Config, s: State, n: int) -> State | None:
         return None
     view, lease, renew, silence = s.view[n], s.lease[n], s.renew[n], s.silence
     for cmd in s.log[s.applied[n] :]:
-        view, _ = apply_command(cfg, view, cmd)
+        view = apply_command(cfg, view, cmd)
         if cmd[0] != "renew":
             continue
         if cmd[1] == n and cmd[2] == s.incarnation[n] and renew and renew[0] == "committed":

@@ -56,6 +56,7 @@ class Cluster(ABC):
 
     nodes: list[int]
     peers: dict[int, Peer]
+    root: Path
 
     async def wait_ready(self, nodes: list[int], timeout: float = READY_TIMEOUT) -> None:
         """Wait until the nodes take writes; RuntimeError with the log's tail if one exits."""
@@ -91,9 +92,10 @@ class Cluster(ABC):
     async def stop(self) -> None:
         """Stop every node and release everything (idempotent)."""
 
-    @abstractmethod
     def client_address(self, node: int) -> tuple[str, int]:
-        """Where clients reach ``node``."""
+        """Where clients reach ``node``: its client address in ``peers``."""
+        addr = self.peers[node].client
+        return addr.host, addr.port
 
     @abstractmethod
     async def kill(self, node: int) -> None:
@@ -136,6 +138,6 @@ class Cluster(ABC):
     async def collect_logs(self, dest: Path) -> None:
         """Copy each node's log and event log into ``dest/<node>/``."""
 
-    @abstractmethod
     def data_dir(self, node: int) -> Path:
         """The node's data directory, as the harness can reach it (for disk faults)."""
+        return self.root / f"node-{node}"

@@ -54,15 +54,6 @@ class DockerCluster(Cluster):
         self.peers: dict[int, Peer] = {}
         self.image: str | None = None
 
-    def data_dir(self, node: int) -> Path:
-        """Node ``node``'s data directory on the host (mounted at /data)."""
-        return self.root / f"node-{node}"
-
-    def client_address(self, node: int) -> tuple[str, int]:
-        """The node's container address."""
-        addr = self.peers[node].client
-        return addr.host, addr.port
-
     async def start(self) -> None:
         """Build or find the image, create the network and the containers, wait until ready."""
         await trio.to_thread.run_sync(self._create)

@@ -54,15 +54,6 @@ class LocalCluster(Cluster):
         self._routes: dict[int, list[str]] = {n: [] for n in self.nodes}
         self._stopped = False
 
-    def data_dir(self, node: int) -> Path:
-        """Node ``node``'s data directory."""
-        return self.root / f"node-{node}"
-
-    def client_address(self, node: int) -> tuple[str, int]:
-        """The node's client address."""
-        addr = self.peers[node].client
-        return addr.host, addr.port
-
     async def start(self) -> None:
         """Start the proxies, then every node; wait until all take writes."""
         for source in self.nodes:
