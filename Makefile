@@ -7,7 +7,10 @@ BENCH_DURATION ?= 5
 
 .PHONY: install test test-fast lint format demo gate bench clean
 
+# Python packages into .venv, then the host tools tests and commands need (harness/tools.py:
+# installed with apt when root, else listed; what needs a missing one is skipped or refused).
 install: $(VENV)/.installed
+	@$(PY) -m harness.tools install
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version'

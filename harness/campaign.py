@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from harness.cluster import preflight
 from harness.report.summary import VERDICT
 from harness.runner import RunResult, TestConfig, run_test
 
@@ -78,6 +79,7 @@ def _slug(nemesis: str) -> str:
 
 def run_campaign(base: TestConfig, matrix: list[str], seeds: list[int], log=print) -> Path:
     """Run every (nemesis, seed); write the campaign's summaries; returns its directory."""
+    preflight(base.backend, base.base_image)
     directory = base.store / f"campaign-{time.strftime('%Y%m%dT%H%M%S')}"
     directory.mkdir(parents=True)
     rows = []

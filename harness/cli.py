@@ -375,17 +375,51 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+USER_ERRORS = (ValueError, OSError, RuntimeError)
+"""What a user can cause and fix (bad options, a missing tool or engine, a failed build): one
+line, exit status 1. Anything else is a bug: one line naming the file with its traceback."""
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups, as trio's nurseries raise them."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def report_error(exc: BaseException, prog: str = "walrus-harness") -> int:
+    """Print one line for an exception that ended a command; its exit status."""
+    leaves = _leaves(exc)
+    if all(isinstance(e, KeyboardInterrupt) for e in leaves):
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    user = [e for e in leaves if isinstance(e, USER_ERRORS)]
+    if user and len(user) == len(leaves):
+        print(f"{prog}: {user[0]}", file=sys.stderr)
+        return 1
+    import traceback
+
+    with tempfile.NamedTemporaryFile(
+        "w", prefix=f"{prog}-error-", suffix=".txt", delete=False
+    ) as f:
+        traceback.print_exception(exc, file=f)
+    inner = next(e for e in leaves if not isinstance(e, USER_ERRORS))
+    print(
+        f"{prog}: internal error {type(inner).__name__}: {inner} (traceback in {f.name})",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, OSError, RuntimeError) as exc:  # DockerUnavailable, ImageBuildError too
-        print(f"walrus-harness: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("walrus-harness: interrupted", file=sys.stderr)
-        return 130
+    except BaseException as exc:  # every path ends in one line (report_error)
+        if isinstance(exc, SystemExit):
+            raise
+        return report_error(exc)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.tools import require
+
 LABEL = "walrus-harness"
 SUITE = "bookworm"
 BASE_PACKAGES = ("python3", "python3-venv", "iptables", "iproute2", "procps", "ca-certificates")
@@ -105,23 +107,33 @@ class Built:
     size_mb: float
 
 
+def base_tag() -> str:
+    """The tag of the Debian base image these inputs make."""
+    return f"walrus-base:{_digest(SUITE, BASE_PACKAGES, apt_mirror(), platform.machine())}"
+
+
+def preflight(base: str | None = None):
+    """An engine client once the node image can be had (DockerUnavailable or ToolMissing, with
+    the fix, if not), before anything is made."""
+    client = engine()
+    if base is None and not _exists(client, base_tag()):
+        require("mmdebstrap")
+    return client
+
+
 def base_image(client, log=print) -> Built:
     """The Debian base image, made with mmdebstrap and imported (reused if it exists)."""
     mirror = apt_mirror()
-    tag = f"walrus-base:{_digest(SUITE, BASE_PACKAGES, mirror, platform.machine())}"
+    tag = base_tag()
     if _exists(client, tag):
         return Built(tag, None, client.images.get(tag).attrs["Size"] / 1e6)
-    if shutil.which("mmdebstrap") is None:
-        raise ImageBuildError(
-            "mmdebstrap is not installed: `apt-get install mmdebstrap` (or "
-            "give --base-image with an image that has Python >= 3.11)"
-        )
+    mmdebstrap = require("mmdebstrap")
     log(f"building {tag}: mmdebstrap {SUITE} from {mirror}")
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         tarball = Path(tmp) / "root.tar"
         cmd = [
-            "mmdebstrap",
+            mmdebstrap,
             "--variant=minbase",
             f"--include={','.join(BASE_PACKAGES)}",
             "--quiet",

@@ -21,7 +21,7 @@ from pathlib import Path
 import trio
 
 from harness.checker.suite import check_run, node_events
-from harness.cluster import NodeSpec, make_cluster
+from harness.cluster import NodeSpec, make_cluster, preflight
 from harness.history import Recorder
 from harness.report import write_reports
 from harness.workload import WorkloadConfig, audit, drain, register_topics, run_workers
@@ -191,6 +191,7 @@ def _audit_summary(audit_result: dict) -> dict:
 
 def run_test(config: TestConfig, log=print) -> RunResult:
     """Run one test and write its run directory; returns its path and results."""
+    preflight(config.backend, config.base_image)
     run = _run_dir(config)
     (run / "test.json").write_text(json.dumps(config.to_json(), indent=1))
     log(f"run directory: {run}")

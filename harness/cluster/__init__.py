@@ -11,6 +11,16 @@ from harness.cluster.local import LocalCluster
 BACKENDS = ("local", "docker")
 
 
+def preflight(backend: str, base_image: str | None = None) -> None:
+    """Raise, with the fix in one line, if ``backend`` cannot run here; makes nothing."""
+    if backend == "docker":
+        from harness.images import preflight as docker_preflight
+
+        docker_preflight(base_image)
+    elif backend != "local":
+        raise ValueError(f"unknown backend {backend!r}: choose from {', '.join(BACKENDS)}")
+
+
 def make_cluster(
     backend: str,
     root: Path,
@@ -36,4 +46,5 @@ __all__ = [
     "LocalCluster",
     "NodeSpec",
     "make_cluster",
+    "preflight",
 ]

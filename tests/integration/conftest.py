@@ -23,14 +23,15 @@ def make_cluster(tmp_path):
 
 
 def _docker_reason() -> str | None:
-    from harness.images import DockerUnavailable, engine
+    from harness.images import DockerUnavailable, preflight
+    from harness.tools import ToolMissing
 
     try:
-        engine()
+        preflight()
     except DockerUnavailable as exc:
         return f"no Docker engine: {exc}"
-    except ImportError as exc:
-        return f"docker-py missing: {exc}"
+    except ToolMissing as exc:
+        return str(exc)
     return None
 
 

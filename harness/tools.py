@@ -1,0 +1,136 @@
+"""Host programs the harness needs beyond Python packages, and the one place that installs them.
+
+``make install`` runs ``python -m harness.tools install``: every tool a test or a command may
+need is looked for, and what is missing is installed with apt when the installer runs as root on
+a Debian-like host (a fresh machine of the kind CI uses). Elsewhere it prints one line per missing
+tool and what needs it; the tests that need one skip with that line, and a command that needs
+one stops with it (``ToolMissing``, exit status 1). CI installs nothing else, so a step missing
+here shows up in CI as it would on a user's machine.
+
+Cargo is not an apt package here (Debian's is far older than the crates need): it is reported,
+never installed.
+"""
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ToolMissing(RuntimeError):
+    """A host program is missing; the message says what needs it and how to get it."""
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A host program: how to find it, which Debian package has it, and what it is for."""
+
+    name: str
+    package: str | None
+    purpose: str
+    candidates: tuple[str, ...] = ()
+
+    def find(self) -> str | None:
+        """The program's path (or the library's), or None."""
+        for candidate in self.candidates or (self.name,):
+            if "/" in candidate:
+                if Path(candidate).exists():
+                    return candidate
+            elif found := shutil.which(candidate):
+                return found
+        return None
+
+    def how(self) -> str:
+        """How a user gets it."""
+        if self.package is None:
+            return "install Rust with rustup (https://rustup.rs), then retry"
+        return f"run `make install` as root, or `apt-get install {self.package}`"
+
+    def missing(self) -> str:
+        """The one line that says it is missing."""
+        return f"{self.name} is not installed (it {self.purpose}): {self.how()}"
+
+
+def _multiarch() -> str:
+    return {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}.get(
+        platform.machine(), f"{platform.machine()}-linux-gnu"
+    )
+
+
+TOOLS = {
+    t.name: t
+    for t in (
+        Tool("mmdebstrap", "mmdebstrap", "builds the Docker backend's base image"),
+        Tool(
+            "libfaketime",
+            "libfaketime",
+            "skews the clocks of systems under test that cannot read clock.ctl",
+            (f"/usr/lib/{_multiarch()}/faketime/libfaketime.so.1",),
+        ),
+        Tool(
+            "cargo",
+            None,
+            "builds the original Walrus (--system walrus-rs)",
+            ("cargo", str(Path.home() / ".cargo" / "bin" / "cargo")),
+        ),
+    )
+}
+"""Every host tool, by name."""
+
+
+def require(name: str) -> str:
+    """The tool's path, or ToolMissing with the line that says how to get it."""
+    tool = TOOLS[name]
+    found = tool.find()
+    if found is None:
+        raise ToolMissing(tool.missing())
+    return found
+
+
+def missing_reason(name: str) -> str | None:
+    """None if the tool is here, else the line a skipped test gives as its reason."""
+    tool = TOOLS[name]
+    return None if tool.find() else tool.missing()
+
+
+def install(log=print) -> int:
+    """Install every missing apt tool when root with apt-get; report the rest. Exit status."""
+    missing = [t for t in TOOLS.values() if t.find() is None]
+    packages = [t.package for t in missing if t.package is not None]
+    can_apt = os.geteuid() == 0 and shutil.which("apt-get") is not None
+    if packages and can_apt:
+        log(f"installing with apt: {' '.join(packages)}")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for cmd in (
+            ["apt-get", "update", "-qq"],
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+        ):
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                log(f"apt-get failed: {(done.stderr or done.stdout).strip()[-400:]}")
+                return 1
+        missing = [t for t in TOOLS.values() if t.find() is None]
+    for tool in missing:
+        log(f"note: {tool.missing()}; what needs it is skipped or refused until then")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m harness.tools [install|check]``."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["install"]:
+        return install(lambda m: print(f"tools: {m}", flush=True))
+    if args in ([], ["check"]):
+        for tool in TOOLS.values():
+            found = tool.find()
+            print(f"{tool.name:<12} {found or 'MISSING: ' + tool.how()}")
+        return 0 if all(t.find() for t in TOOLS.values()) else 1
+    print("usage: python -m harness.tools [install|check]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
