@@ -18,8 +18,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from harness.checker.verdict import WORDS
 from harness.cluster import preflight
-from harness.report.summary import VERDICT
 from harness.runner import RunResult, TestConfig, run_test
 
 
@@ -95,7 +95,7 @@ def run_campaign(base: TestConfig, matrix: list[str], seeds: list[int], log=prin
             )
             row = row_of(nemesis, seed, run_test(config, log=lambda m: None))
             rows.append(row)
-            log(f"{VERDICT[row.verdict]:<8} {nemesis:<24} seed {seed:<3} {row.anomaly_text()}")
+            log(f"{WORDS[row.verdict]:<8} {nemesis:<24} seed {seed:<3} {row.anomaly_text()}")
     write_summaries(directory, rows, base)
     return directory
 
@@ -121,7 +121,7 @@ def write_summaries(directory: Path, rows: list[Row], base: TestConfig) -> None:
                 [
                     r.nemesis,
                     r.seed,
-                    VERDICT[r.verdict],
+                    WORDS[r.verdict],
                     r.anomaly_text(),
                     r.ops,
                     f"{r.acked_put_per_s:.1f}",
@@ -133,13 +133,8 @@ def write_summaries(directory: Path, rows: list[Row], base: TestConfig) -> None:
     lines = [
         f"# Campaign: {counts[True]} valid, {counts[False]} invalid, {counts['unknown']} unknown",
         "",
-        f"{base.nodes} nodes ({base.backend}), {base.time_limit:g} s per run, nemesis every "
-        f"~{base.nemesis_interval:g} s{', compat walrus' if base.spec.compat else ''}"
-        + (
-            f", max segment entries {base.spec.max_segment_entries}"
-            if base.spec.max_segment_entries
-            else ""
-        ),
+        f"{base.system.describe()}, {base.nodes} nodes ({base.backend}), {base.time_limit:g} s "
+        f"per run, nemesis every ~{base.nemesis_interval:g} s",
         "",
         "![verdicts](verdicts.png)",
         "",
@@ -150,7 +145,7 @@ def write_summaries(directory: Path, rows: list[Row], base: TestConfig) -> None:
         avail = "-" if r.availability is None else f"{r.availability:.1%}"
         rel = r.path.relative_to(directory)
         lines.append(
-            f"| `{r.nemesis}` | {r.seed} | {VERDICT[r.verdict]} | {r.anomaly_text()} | "
+            f"| `{r.nemesis}` | {r.seed} | {WORDS[r.verdict]} | {r.anomaly_text()} | "
             f"{r.ops} | {r.acked_put_per_s:.1f} | {avail} | [{rel}]({rel}/summary.md) |"
         )
     (directory / "summary.md").write_text("\n".join(lines) + "\n")
@@ -167,7 +162,7 @@ def heatmap(rows: list[Row], path: Path) -> None:
         x, y = seeds.index(r.seed), nemeses.index(r.nemesis)
         ax.add_patch(plt.Rectangle((x, y), 1, 1, color=colors[r.verdict], ec="white", lw=2))
         top = max(r.anomalies.items(), key=lambda kv: kv[1])[0] if r.anomalies else ""
-        label = VERDICT[r.verdict][0] + (f"\n{top}" if top and r.verdict is not True else "")
+        label = WORDS[r.verdict][0] + (f"\n{top}" if top and r.verdict is not True else "")
         ax.text(x + 0.5, y + 0.5, label, ha="center", va="center", fontsize=7)
     ax.set_xlim(0, len(seeds))
     ax.set_ylim(0, len(nemeses))

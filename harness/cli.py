@@ -87,21 +87,20 @@ def _bench_cluster(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
-    from harness.checker.suite import EXIT_CODES
-    from harness.report.summary import VERDICT
+    from harness.checker.verdict import EXIT_CODES, WORDS
     from harness.runner import relative, run_test
 
     config = _test_config(args, args.nemesis, args.seed)
     result = run_test(config, log=lambda m: print(f"walrus-harness: {m}", flush=True))
-    print(f"{VERDICT[result.valid]}  {relative(result.path)}")
+    print(f"{WORDS[result.valid]}  {relative(result.path)}")
     print(f"  see {relative(result.path / 'summary.md')}, plots and timeline.html there")
     return EXIT_CODES[result.valid]
 
 
 def _check(args: argparse.Namespace) -> int:
-    from harness.checker.suite import EXIT_CODES, check_run, node_events
+    from harness.checker.suite import check_run, node_events
+    from harness.checker.verdict import EXIT_CODES, WORDS
     from harness.history import HistoryError
-    from harness.report.summary import VERDICT
 
     history_path = Path(args.history)
     if not history_path.is_file():
@@ -110,24 +109,27 @@ def _check(args: argparse.Namespace) -> int:
     audit = None
     audit_path = Path(args.audit) if args.audit else history_path.parent / "audit.json"
     if audit_path.exists():
-        audit = {
-            "states": json.loads(audit_path.read_text()).get("states", {}),
-            "segments": {},
-            "errors": [],
-        }
+        audit = {"states": json.loads(audit_path.read_text()).get("states", {})}
     try:
-        results = check_run(history_path, events, audit, args.lease_ms / 1000)
+        results = check_run(
+            history_path,
+            events,
+            audit,
+            args.lease_ms / 1000,
+            black_box=True if args.black_box else None,
+        )
     except HistoryError as exc:
         raise ValueError(f"{history_path}: {exc}") from None
-    results.pop("storage", None)
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1, default=str))
-    print(VERDICT[results["valid"]])
-    for name in ("queue", "totals", "lease", "perf"):
-        r = results[name]
+    print(WORDS[results["valid"]] + ("  (black box)" if results["black_box"] else ""))
+    for name in ("queue", "totals", "lease", "storage", "perf"):
+        r = results.get(name)
+        if r is None:
+            continue
         counts = r.get("anomaly_counts") or r.get("counts") or {}
-        extra = ", ".join(f"{k} {v}" for k, v in counts.items())
-        print(f"  {name:<7} {VERDICT[r['valid']]:<8} {extra}")
+        extra = ", ".join(f"{k} {v}" for k, v in counts.items()) or r.get("why", "")
+        print(f"  {name:<7} {WORDS[r['valid']]:<8} {extra}")
     return EXIT_CODES[results["valid"]]
 
 
@@ -176,9 +178,51 @@ def _gate(args: argparse.Namespace) -> int:
     return run_gate(Path(args.store), args.budget_s, args.backend)
 
 
+def _system(args: argparse.Namespace):
+    """The system under test from ``--system`` and its options."""
+    from harness.systems import NodeSpec, WalrusPy
+
+    if args.system == "walrus-py":
+        return WalrusPy(
+            NodeSpec(
+                compat=args.compat == "walrus",
+                max_segment_entries=args.max_segment_entries,
+                fsync=args.fsync,
+                lease_ms=args.lease_ms,
+                drift=args.drift,
+            ),
+            plain=args.black_box,
+        )
+    if args.compat or args.black_box:
+        raise ValueError(f"--compat and --black-box are walrus-py options; {args.system} is not")
+    if args.system == "walrus-rs":
+        from harness.systems.walrus_rs import WalrusRs
+
+        return WalrusRs(args.walrus_src, args.max_segment_entries, _walrus_env(args.walrus_env))
+    if args.system == "external":
+        from harness.systems.external import External, parse_addrs
+
+        if not args.addr:
+            raise ValueError("--system external needs --addr HOST:PORT,... (one per node)")
+        return External(
+            parse_addrs(args.addr), args.kill_cmd, args.start_cmd, args.pause_cmd, args.resume_cmd
+        )
+    raise ValueError(f"unknown system {args.system!r}")
+
+
+def _walrus_env(items: list[str]) -> tuple[tuple[str, str], ...]:
+    """``KEY=VALUE`` pairs for walrus-rs nodes (its WALRUS_* knobs and RUST_LOG only)."""
+    out = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not (key.startswith("WALRUS_") or key == "RUST_LOG"):
+            raise ValueError(f"--walrus-env takes WALRUS_*=VALUE or RUST_LOG=VALUE, not {item!r}")
+        out.append((key, value))
+    return tuple(out)
+
+
 def _test_config(args: argparse.Namespace, nemesis: str, seed: int):
     """A TestConfig from the options ``test`` and ``campaign`` share."""
-    from harness.cluster import NodeSpec
     from harness.runner import TestConfig
     from harness.workload import WorkloadConfig
     from nemesis.schedule import faults_from
@@ -188,10 +232,18 @@ def _test_config(args: argparse.Namespace, nemesis: str, seed: int):
         raise ValueError("--nodes, --time-limit, --concurrency and --topics must be positive")
     if args.rate <= 0 or not 0 <= args.put_ratio <= 1:
         raise ValueError("--rate must be positive and --put-ratio within [0, 1]")
+    system = _system(args)
+    backend, nodes = args.backend, args.nodes
+    if args.system == "external":
+        if backend != "local":
+            raise ValueError("--backend does not apply to --system external: its nodes run already")
+        backend, nodes = "external", len(system.addrs)
     return TestConfig(
-        name=args.name or ("compat-" if args.compat else "") + "queue",
-        backend=args.backend,
-        nodes=args.nodes,
+        name=args.name
+        or ("compat-" if args.compat else "")
+        + ("queue" if system.name == "walrus-py" else system.name),
+        backend=backend,
+        nodes=nodes,
         time_limit=args.time_limit,
         nemesis=nemesis,
         nemesis_interval=args.nemesis_interval,
@@ -200,13 +252,7 @@ def _test_config(args: argparse.Namespace, nemesis: str, seed: int):
         workload=WorkloadConfig(
             args.concurrency, args.topics, args.rate, args.put_ratio, args.op_timeout, seed
         ),
-        spec=NodeSpec(
-            compat=args.compat == "walrus",
-            max_segment_entries=args.max_segment_entries,
-            fsync=args.fsync,
-            lease_ms=args.lease_ms,
-            drift=args.drift,
-        ),
+        system=system,
         keep_data=args.keep_data,
         base_image=args.base_image,
     )
@@ -276,6 +322,43 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--store", default="results/runs", help="where run directories go")
     p.add_argument("--name", help="test name (default queue, or compat-queue)")
+    p.add_argument(
+        "--system",
+        default="walrus-py",
+        choices=["walrus-py", "walrus-rs", "external"],
+        help="the implementation under test: walrus-py (this repository's node; default), "
+        "walrus-rs (the original Walrus, built from --walrus-src) or external (a running "
+        "cluster at --addr)",
+    )
+    p.add_argument("--addr", help="external: the nodes' client addresses, HOST:PORT,...")
+    for action, what in (
+        ("kill", "SIGKILL a node"),
+        ("start", "start a killed node"),
+        ("pause", "pause a node"),
+        ("resume", "resume a paused node"),
+    ):
+        p.add_argument(
+            f"--{action}-cmd",
+            metavar="CMD",
+            help=f"external: the command that does {what}, {{node}} standing for its number",
+        )
+    p.add_argument(
+        "--walrus-src",
+        help="walrus-rs: a Walrus source tree (checkout or export; default $WALRUS_RS_SRC)",
+    )
+    p.add_argument(
+        "--walrus-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="walrus-rs: an environment knob for every node, e.g. WALRUS_MONITOR_CHECK_MS=1000 "
+        "(repeat)",
+    )
+    p.add_argument(
+        "--black-box",
+        action="store_true",
+        help="walrus-py: drive the node with plain PUT/GET only, as any foreign Walrus",
+    )
     p.add_argument("--compat", choices=["walrus"], help="run the nodes in Walrus 0.3 mode")
     p.add_argument("--max-segment-entries", type=int, help="nodes' rollover size")
     p.add_argument("--fsync", default="each", help="nodes' fsync policy")
@@ -314,6 +397,13 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--events", help="directory of <node>/events.jsonl (lease checks)")
     check.add_argument("--audit", help="audit.json with the final STATE of each topic")
     check.add_argument("--lease-ms", type=int, default=2000, help="the nodes' lease duration")
+    check.add_argument(
+        "--black-box",
+        action="store_true",
+        help="the history came from a black box (plain PUT/GET): checkers that need positions, "
+        "node events or an audit do not apply (default: what the history's header says, else "
+        "black-box when no acknowledged put has a position)",
+    )
     check.add_argument("--out", help="write results.json here")
     check.set_defaults(run=_check)
 

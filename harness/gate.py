@@ -12,9 +12,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness.campaign import row_of, write_summaries
-from harness.cluster import NodeSpec
-from harness.report.summary import VERDICT
+from harness.checker.verdict import WORDS
 from harness.runner import TestConfig, relative, run_test
+from harness.systems import NodeSpec, WalrusPy
 from harness.workload import WorkloadConfig
 
 RUNS = (
@@ -51,7 +51,7 @@ def plan(store: Path, budget_s: float, backend: str = "local") -> list[tuple[Tes
             name=f"{'control-compat' if control else 'gate'}-{nemesis}",
             nemesis=nemesis,
             seed=seed,
-            spec=spec,
+            system=WalrusPy(spec),
             workload=WorkloadConfig(concurrency=6, topics=2, rate=300.0, seed=seed),
         )
         out.append((config, not control))
@@ -74,7 +74,7 @@ def run_gate(store: Path, budget_s: float = 300.0, backend: str = "local", log=p
         want = "valid" if must_be_valid else "invalid"
         log(
             f"{'pass' if ok else 'FAIL'}  {config.name} seed {config.seed}: "
-            f"{VERDICT[result.valid]} (must be {want}) {row.anomaly_text()}  "
+            f"{WORDS[result.valid]} (must be {want}) {row.anomaly_text()}  "
             f"{relative(result.path)}"
         )
     write_summaries(directory, rows, runs[0][0])

@@ -16,6 +16,10 @@ The format is a public contract (DESIGN §4): other tools may write histories fo
 - Optional: a get's invocation may carry ``"tag"``, the tag its ``GETX`` sent; the nodes log which
   entry they handed to which tag, which resolves what an ``info`` get consumed.
 - Faults: process ``"nemesis"``, type ``info``, ``f`` ``start-X`` / ``stop-X``.
+- An optional first line without ``index``, the header, says what produced the history:
+  ``{"history": 1, "system": "walrus-rs", "black_box": true}``. A black-box history has no
+  positions, nodes or epochs (plain ``PUT``/``GET``), so the checkers that need them do not apply.
+  A history without a header is black-box when no acknowledged put carries a position.
 
 ``Op`` pairs an invocation with its completion: what the checkers work on.
 """
@@ -110,14 +114,31 @@ class Op:
         return f"op #{self.invoke_index} process {self.process} {what} at {when}{node}{status}"
 
 
-class Recorder:
-    """Writes a history as it happens; thread-unsafe (one trio loop)."""
+FORMAT_VERSION = 1
 
-    def __init__(self, out: TextIO, clock) -> None:
+
+@dataclass(frozen=True)
+class Header:
+    """What produced a history: the system, and whether it was driven as a black box."""
+
+    system: str | None = None
+    black_box: bool | None = None
+
+    def to_json(self) -> dict:
+        """The header line."""
+        return {"history": FORMAT_VERSION, "system": self.system, "black_box": self.black_box}
+
+
+class Recorder:
+    """Writes a history as it happens, after its header; thread-unsafe (one trio loop)."""
+
+    def __init__(self, out: TextIO, clock, header: Header | None = None) -> None:
         self._out = out
         self._clock = clock
         self._next = 0
         self.events: list[Event] = []
+        if header is not None:
+            out.write(json.dumps(header.to_json(), separators=(",", ":")) + "\n")
 
     def now(self) -> int:
         """Nanoseconds since the start."""
@@ -183,9 +204,26 @@ def _raw_lines(path: Path) -> Iterator[tuple[int, dict]]:
             yield n, raw
 
 
+def _is_header(raw: dict, line: int) -> bool:
+    if "history" not in raw or "index" in raw:
+        return False
+    if line != 1:
+        raise HistoryError(f"line {line}: a header must be the first line")
+    return True
+
+
+def read_header(path: Path) -> Header:
+    """The history's header (empty if it has none)."""
+    for n, raw in _raw_lines(path):
+        if _is_header(raw, n):
+            return Header(raw.get("system"), raw.get("black_box"))
+        break
+    return Header()
+
+
 def read_events(path: Path) -> list[Event]:
     """Every event of a history file."""
-    return [parse_event(raw, n) for n, raw in _raw_lines(path)]
+    return [parse_event(raw, n) for n, raw in _raw_lines(path) if not _is_header(raw, n)]
 
 
 class _Pairing:
@@ -267,6 +305,8 @@ def load(path: Path) -> tuple[list[Event], list[Op]]:
     nemesis: list[Event] = []
     pairing = _Pairing()
     for n, raw in _raw_lines(path):
+        if _is_header(raw, n):
+            continue
         if raw.get("process") == "nemesis":
             nemesis.append(parse_event(raw, n))
             continue

@@ -1,11 +1,14 @@
 """Container images for the Docker backend, built here without any registry.
 
-- **Base**: a minimal Debian root (python3, python3-venv, iptables, iproute2, procps) made with
-  ``mmdebstrap`` from the Debian mirror this machine's apt uses, then ``docker import``-ed.
-  ``--base-image`` names any image with Python >= 3.11, iptables and iproute2 instead.
+- **Base**: a minimal Debian root (python3, python3-venv, iptables, iproute2, procps,
+  libfaketime) made with ``mmdebstrap`` from the Debian mirror this machine's apt uses, then
+  ``docker import``-ed. ``--base-image`` names any image with Python >= 3.11, iptables and
+  iproute2 instead.
 - **Node**: the node's dependencies installed from a wheelhouse built on the host (``pip
   wheel``, which downloads wheels or builds them from sources) and the ``walrus`` package's
   sources, so the image build needs no network; numba's kernels are compiled into the image.
+- **Binary**: a foreign system's node binary built on the host (``walrus-rs``), copied onto the
+  base.
 
 Each image is tagged by a hash of what went into it and rebuilt only when that changes. Every
 object the harness makes carries the label ``walrus-harness``; ``clean`` removes them all.
@@ -27,10 +30,16 @@ from harness.tools import require
 
 LABEL = "walrus-harness"
 SUITE = "bookworm"
-BASE_PACKAGES = ("python3", "python3-venv", "iptables", "iproute2", "procps", "ca-certificates")
+BASE_PACKAGES = (
+    "python3",
+    "python3-venv",
+    "iptables",
+    "iproute2",
+    "procps",
+    "ca-certificates",
+    "libfaketime",
+)
 NODE_REQUIREMENTS = ("trio", "pysyncobj", "numba", "numpy", "cryptography")
-PORTS = {"client": 9091, "rpc": 9191, "raft": 9291}
-"""The ports every node container listens on (each container has its own address)."""
 
 
 class DockerUnavailable(RuntimeError):
@@ -214,27 +223,52 @@ def node_image(client, base: str | None = None, log=print) -> tuple[Built, Built
             *(f"{w.name}:{_file_digest(w)}" for w in wheels),
             *(f"{p.relative_to(context)}:{_file_digest(p)}" for p in sources),
         )
-        tag = f"walrus-node:{content}"
-        if _exists(client, tag):
-            return Built(tag, None, client.images.get(tag).attrs["Size"] / 1e6), base_built
         (context / "Dockerfile").write_text(dockerfile)
-        log(f"building {tag} on {base}")
-        started = time.monotonic()
-        from docker.errors import BuildError
+        return _build(client, context, f"walrus-node:{content}", "node", log), base_built
 
-        try:
-            client.images.build(
-                path=str(context),
-                tag=tag,
-                rm=True,
-                network_mode="none",
-                labels={LABEL: "node", f"{LABEL}.content": content},
-            )
-        except BuildError as exc:
-            tail = "".join(str(c.get("stream", "")) for c in exc.build_log)[-1500:]
-            raise ImageBuildError(f"the node image did not build: {exc.msg}\n{tail}") from None
-        seconds = time.monotonic() - started
-    return Built(tag, seconds, client.images.get(tag).attrs["Size"] / 1e6), base_built
+
+def _build(client, context: Path, tag: str, kind: str, log) -> Built:
+    """Build the image in ``context`` (its Dockerfile there) as ``tag`` unless it exists, with
+    the network off."""
+    if _exists(client, tag):
+        return Built(tag, None, client.images.get(tag).attrs["Size"] / 1e6)
+    log(f"building {tag}")
+    started = time.monotonic()
+    from docker.errors import BuildError
+
+    try:
+        client.images.build(
+            path=str(context),
+            tag=tag,
+            rm=True,
+            network_mode="none",
+            labels={LABEL: kind, f"{LABEL}.content": tag.partition(":")[2]},
+        )
+    except BuildError as exc:
+        tail = "".join(str(c.get("stream", "")) for c in exc.build_log)[-1500:]
+        raise ImageBuildError(f"the {kind} image did not build: {exc.msg}\n{tail}") from None
+    return Built(tag, time.monotonic() - started, client.images.get(tag).attrs["Size"] / 1e6)
+
+
+BINARY_DOCKERFILE = """\
+FROM {base}
+COPY node /usr/local/bin/{name}
+ENTRYPOINT ["/usr/local/bin/{name}"]
+"""
+
+
+def binary_image(client, base: str | None, binary: Path, inside: str, log=print) -> Built:
+    """An image that runs ``binary`` (built on this host, so the base's C library must be at
+    least as new as the host's) at ``inside``, on our Debian base unless ``base`` names another."""
+    if base is None:
+        base = base_image(client, log).tag
+    with tempfile.TemporaryDirectory() as tmp:
+        context = Path(tmp)
+        shutil.copy2(binary, context / "node")
+        dockerfile = BINARY_DOCKERFILE.format(base=base, name=Path(inside).name)
+        (context / "Dockerfile").write_text(dockerfile)
+        content = _digest(base, dockerfile, _file_digest(context / "node"))
+        return _build(client, context, f"walrus-{Path(inside).name}:{content}", "binary", log)
 
 
 def _file_digest(path: Path) -> str:

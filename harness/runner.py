@@ -15,16 +15,17 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import trio
 
 from harness.checker.suite import check_run, node_events
-from harness.cluster import NodeSpec, make_cluster, preflight
-from harness.history import Recorder
+from harness.cluster import make_cluster, preflight
+from harness.history import Header, Recorder
 from harness.report import write_reports
-from harness.workload import WorkloadConfig, audit, drain, register_topics, run_workers
+from harness.systems import System, WalrusPy
+from harness.workload import WorkloadConfig, drain, register_topics, run_workers
 from nemesis.schedule import Schedule, faults_from
 
 
@@ -43,7 +44,7 @@ class TestConfig:
     seed: int = 0
     store: Path = Path("results/runs")
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
-    spec: NodeSpec = field(default_factory=NodeSpec)
+    system: System = field(default_factory=WalrusPy)
     recovery_timeout: float = 60.0
     drain_timeout: float = 120.0
     keep_data: bool = False
@@ -53,6 +54,12 @@ class TestConfig:
         """As written to test.json."""
         out = asdict(self)
         out["store"] = str(self.store)
+        out["system"] = {
+            "name": self.system.name,
+            "description": self.system.describe(),
+            "black_box": self.system.black_box,
+            **json.loads(json.dumps(out["system"], default=str)),
+        }
         return out
 
 
@@ -84,49 +91,24 @@ def _run_dir(config: TestConfig) -> Path:
     return path
 
 
-async def _wait_recovered(cluster, topics: list[str], timeout: float, log) -> bool:
-    """Every node takes writes and no topic has a segment awaiting its count."""
-    from harness.workload import _state
-
-    deadline = trio.current_time() + timeout
-    try:
-        await cluster.wait_ready(cluster.nodes, timeout)
-    except RuntimeError as exc:
-        log(f"recovery: {exc}")
-        return False
-    host, port = cluster.client_address(cluster.nodes[0])
-    while trio.current_time() < deadline:
-        pending = []
-        for topic in topics:
-            try:
-                state = await trio.to_thread.run_sync(_state, host, port, topic)
-            except Exception as exc:
-                pending.append(f"{topic}: {exc}")
-                continue
-            if state["pending_seals"]:
-                pending.append(f"{topic}: segments {state['pending_seals']} await their counts")
-        if not pending:
-            return True
-        await trio.sleep(0.5)
-    log(f"recovery incomplete after {timeout:g} s: {'; '.join(pending)}")
-    return False
-
-
 async def _execute(config: TestConfig, run: Path, log) -> dict:
     topics = config.workload.topic_names()
     data = run / "data"
     notes: dict = {}
     async with trio.open_nursery() as nursery:
+        system = config.system
         cluster = make_cluster(
-            config.backend, data, config.nodes, config.spec, nursery, config.base_image, log
+            config.backend, data, config.nodes, system, nursery, config.base_image, log
         )
         try:
-            log(f"starting {config.nodes} nodes")
+            log(f"starting {config.nodes} nodes of {system.describe()}")
             await cluster.start()
             await register_topics(cluster, topics)
             with open(run / "history.jsonl", "w") as out:
                 t0 = time.monotonic_ns()
-                recorder = Recorder(out, lambda: time.monotonic_ns() - t0)
+                recorder = Recorder(
+                    out, lambda: time.monotonic_ns() - t0, Header(system.name, system.black_box)
+                )
                 schedule = Schedule(
                     faults_from(config.nemesis), config.nemesis_interval, config.seed
                 )
@@ -138,10 +120,10 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
                         recorder,
                         config.time_limit,
                         topics,
-                        config.spec.drift,
+                        system.drift_bound,
                     )
                     next_process = await run_workers(
-                        cluster, recorder, config.workload, config.time_limit
+                        cluster, recorder, config.workload, config.time_limit, system.dialect
                     )
                     notes["workload_end_ns"] = recorder.now()
                 await cluster.heal()
@@ -150,7 +132,7 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
                     await cluster.resume(node)
                     await cluster.restart(node)
                 log("healed; waiting for the cluster to recover")
-                notes["recovered"] = await _wait_recovered(
+                notes["recovered"] = await system.recovered(
                     cluster, topics, config.recovery_timeout, log
                 )
                 log("draining every topic through every node")
@@ -161,10 +143,11 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
                     next_process,
                     config.drain_timeout,
                     config.workload.timeout,
+                    system.dialect,
                 )
                 recorder.flush()
-            log("auditing the stores")
-            audit_result = await audit(cluster, topics)
+            log("auditing the final state")
+            audit_result = await system.audit(cluster, topics)
             (run / "audit.json").write_text(json.dumps(_audit_summary(audit_result), indent=1))
         finally:
             with trio.CancelScope(shield=True):
@@ -179,20 +162,25 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
 
 def _audit_summary(audit_result: dict) -> dict:
     """audit.json: states, per-segment counts and errors (the values stay out: they can be big)."""
-    return {
-        "states": audit_result["states"],
-        "segments": {
+    out = dict(audit_result)
+    if "segments" in out:
+        out["segments"] = {
             t: {s: {k: v for k, v in seg.items() if k != "values"} for s, seg in segs.items()}
             for t, segs in audit_result["segments"].items()
-        },
-        "errors": audit_result["errors"],
-    }
+        }
+    return out
 
 
 def run_test(config: TestConfig, log=print) -> RunResult:
     """Run one test and write its run directory; returns its path and results."""
+    faults = [f.name for f in faults_from(config.nemesis)]
+    config = replace(config, system=config.system.for_faults(faults))
     preflight(config.backend, config.base_image)
+    config.system.preflight(config.backend, faults, config.nodes)
+    config.system.build(log)
     run = _run_dir(config)
+    if config.backend == "external":
+        config = replace(config, workload=replace(config.workload, topic_prefix=f"r{run.name}-t"))
     (run / "test.json").write_text(json.dumps(config.to_json(), indent=1))
     log(f"run directory: {run}")
     try:
@@ -207,8 +195,9 @@ def run_test(config: TestConfig, log=print) -> RunResult:
         run / "history.jsonl",
         node_events(run / "nodes"),
         notes["audit"],
-        config.spec.lease_ms / 1000,
+        config.system.lease_s,
         notes["workload_end_ns"],
+        black_box=config.system.black_box,
     )
     results["recovered"] = notes["recovered"]
     results["drained"] = notes["drained"]

@@ -1,9 +1,11 @@
-"""The queue workload, the final drain and the storage audit.
+"""The queue workload and the final drain.
 
 C worker slots share T topics. Each slot talks to one fixed node (slot k to node k mod N, so
 every node is exercised and forwarding is tested) and issues, at random intervals averaging
-C/rate seconds, a ``PUTX`` of a value unique in the whole test or a ``GETX``. A timeout or a lost
-connection makes the operation ``info`` and retires the process: the slot carries on as process
+C/rate seconds, a put of a value unique in the whole test or a get, in the system's dialect
+(``PUTX``/``GETX`` for this repository's node, plain ``PUT``/``GET`` for a black box). A timeout
+or a lost connection makes the operation ``info`` and retires the process: the slot carries on as
+process
 ``p + C`` (DESIGN §4). The choice of operations, topics and pauses comes from a generator seeded
 per slot, so the same seed gives the same schedule.
 """
@@ -15,7 +17,8 @@ import trio
 
 from harness.cluster.base import Cluster
 from harness.history import Recorder
-from walrus.client import AsyncClient, Client, DefiniteError, IndeterminateError, WalrusError
+from harness.systems.ops import Dialect
+from walrus.client import AsyncClient, Client, WalrusError
 
 
 @dataclass(frozen=True)
@@ -29,9 +32,13 @@ class WorkloadConfig:
     timeout: float = 10.0
     seed: int = 0
 
+    topic_prefix: str = "t"
+    """Topics are named prefix0, prefix1...: a cluster that outlives the test (external) gets
+    a prefix of its own per run, so no run reads another's values."""
+
     def topic_names(self) -> list[str]:
         """The topics used."""
-        return [f"t{i}" for i in range(self.topics)]
+        return [f"{self.topic_prefix}{i}" for i in range(self.topics)]
 
 
 async def _operate(
@@ -42,48 +49,23 @@ async def _operate(
     topic: str,
     value: str | None,
     via: int,
+    dialect: Dialect,
 ) -> bool:
-    """Run one operation and record it; False if its outcome is unknown (process retires)."""
-    tag = None if f == "put" else f"{process}.{recorder.now()}"
+    """Run one operation in the system's dialect and record it; False if its outcome is unknown
+    (the process retires)."""
+    tag = f"{process}.{recorder.now()}" if f == "get" and dialect.tags_gets else None
     recorder.record(process, "invoke", f, topic, value, **({"tag": tag} if tag else {}))
-    try:
-        if f == "put":
-            placed = await client.putx(topic, value)
-            recorder.record(
-                process,
-                "ok",
-                f,
-                topic,
-                value,
-                pos=[placed.segment, placed.offset],
-                node=placed.node,
-                epoch=placed.epoch,
-                via=via,
-            )
-        else:
-            entry = await client.getx(topic, tag)
-            if entry is None:
-                recorder.record(process, "ok", f, topic, None, via=via)
-            else:
-                recorder.record(
-                    process,
-                    "ok",
-                    f,
-                    topic,
-                    entry.payload.decode("utf-8", "replace"),
-                    pos=[entry.segment, entry.offset],
-                    via=via,
-                )
-    except IndeterminateError as exc:
-        recorder.record(process, "info", f, topic, value, via=via, error=str(exc))
-        return False
-    except DefiniteError as exc:
-        recorder.record(process, "fail", f, topic, value, via=via, error=str(exc))
-    return True
+    if f == "put":
+        outcome = await dialect.put(client, topic, value)
+    else:
+        outcome = await dialect.get(client, topic, tag)
+    recorded = value if f == "put" else outcome.value
+    recorder.record(process, outcome.type, f, topic, recorded, **outcome.extra, via=via)
+    return outcome.type != "info"
 
 
 async def run_workers(
-    cluster: Cluster, recorder: Recorder, config: WorkloadConfig, seconds: float
+    cluster: Cluster, recorder: Recorder, config: WorkloadConfig, seconds: float, dialect: Dialect
 ) -> int:
     """Run the workload for ``seconds``; returns the next free process number."""
     deadline = trio.current_time() + seconds
@@ -106,9 +88,8 @@ async def run_workers(
                 await trio.sleep(pause)
                 seq += 1
                 value = f"{process}-{seq}" if put else None
-                if not await _operate(
-                    client, recorder, process, "put" if put else "get", topic, value, via
-                ):
+                f = "put" if put else "get"
+                if not await _operate(client, recorder, process, f, topic, value, via, dialect):
                     process += config.concurrency
         last[slot] = process
 
@@ -143,8 +124,9 @@ async def drain(
     first_process: int,
     timeout: float,
     op_timeout: float,
+    dialect: Dialect,
 ) -> dict[str, bool]:
-    """GETX every topic through every node in turn until each node in a row answers EMPTY.
+    """Get from every topic through every node in turn until each node in a row answers EMPTY.
 
     The drain's operations are part of the history (they consume values). Returns, per topic,
     whether it was drained.
@@ -160,7 +142,7 @@ async def drain(
             host, port = cluster.client_address(via)
             async with AsyncClient(host, port, op_timeout) as client:
                 before = len(recorder.events)
-                known = await _operate(client, recorder, process, "get", topic, None, via)
+                known = await _operate(client, recorder, process, "get", topic, None, via, dialect)
             last = recorder.events[before + 1]
             if not known:
                 process += 1
@@ -174,50 +156,3 @@ async def drain(
                 await trio.sleep(0.2)
         drained[topic] = in_a_row >= len(cluster.nodes)
     return drained
-
-
-async def audit(cluster: Cluster, topics: list[str], page: int = 10_000) -> dict:
-    """STATE of each topic and a non-destructive SCAN of every segment it has."""
-    out: dict = {"states": {}, "segments": {}, "errors": []}
-    for topic in topics:
-        for via in cluster.nodes:
-            host, port = cluster.client_address(via)
-            try:
-                state = await trio.to_thread.run_sync(_state, host, port, topic)
-                break
-            except WalrusError as exc:
-                out["errors"].append(f"STATE {topic} via node {via}: {exc}")
-        else:
-            continue
-        out["states"][topic] = state
-        segments = {}
-        for segment in range(1, state["current_segment"] + 1):
-            try:
-                segments[str(segment)] = await trio.to_thread.run_sync(
-                    _scan_all, host, port, topic, segment, page
-                )
-            except WalrusError as exc:
-                out["errors"].append(f"SCAN {topic} segment {segment}: {exc}")
-        out["segments"][topic] = segments
-    return out
-
-
-def _state(host: str, port: int, topic: str) -> dict:
-    with Client(host, port, timeout=10) as c:
-        return c.state(topic)
-
-
-def _scan_all(host: str, port: int, topic: str, segment: int, page: int) -> dict:
-    values: list[str] = []
-    with Client(host, port, timeout=30) as c:
-        while True:
-            chunk = c.scan(topic, segment, len(values), page)
-            values += chunk["entries"]
-            if len(values) >= chunk["stored"] or not chunk["entries"]:
-                return {
-                    "node": chunk["node"],
-                    "stored": chunk["stored"],
-                    "state": chunk["state"],
-                    "count": chunk["count"],
-                    "values": values,
-                }

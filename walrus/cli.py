@@ -188,6 +188,23 @@ def _cluster_up(args: argparse.Namespace) -> int:
     return cluster_up(args.nodes, args.base_port, Path(args.data_dir), extra)
 
 
+def _cluster_control(args: argparse.Namespace) -> int:
+    from walrus.cluster import control
+
+    if args.cluster != "status" and args.node is None:
+        raise ConfigError(f"walrus cluster {args.cluster} needs --node N")
+    reply = control(Path(args.data_dir), args.cluster, args.node)
+    if not reply.get("ok"):
+        print(f"walrus: {reply.get('error')}", file=sys.stderr)
+        return 1
+    if args.cluster == "status":
+        for node, st in sorted(reply["nodes"].items(), key=lambda kv: int(kv[0])):
+            print(f"node {node}: {st['state']} (pid {st['pid']})")
+    else:
+        print(reply.get("message", "done"))
+    return 0
+
+
 def _cli(args: argparse.Namespace) -> int:
     from walrus.repl import one_shot, repl
 
@@ -259,6 +276,17 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--data-dir", required=True, help="node i's data goes in DATA_DIR/node-i")
     add_node_options(up)
     up.set_defaults(run=_cluster_up)
+    for op, what in (
+        ("kill", "SIGKILL a node of a running `cluster up` (its data kept)"),
+        ("pause", "SIGSTOP a node"),
+        ("resume", "SIGCONT a paused node"),
+        ("restart", "start a node again (killing it first if it runs); waits until it is ready"),
+        ("status", "each node's state"),
+    ):
+        ctl = cluster.add_parser(op, help=what)
+        ctl.add_argument("--data-dir", required=True, help="the --data-dir of the `cluster up`")
+        ctl.add_argument("--node", type=int, help="the node (1..N)")
+        ctl.set_defaults(run=_cluster_control)
 
     cli = sub.add_parser("cli", help="talk to a node: a REPL, or one command")
     cli.add_argument("--addr", default="127.0.0.1:9091", help="the node's client address")

@@ -15,6 +15,7 @@ exposed, and it binds to the address given, never to every interface.
 import collections
 import contextlib
 import logging
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -145,6 +146,17 @@ class Metadata(SyncObj):
             if nid != node_id
         ]
         super().__init__(raft_addresses[node_id], others, conf)
+        # Walrus's node 1 bootstraps the metadata group and leads it first, and clients written
+        # for Walrus read replication from node 1's METRICS: the lowest id stands for the first
+        # election as soon as it hears a peer, the others only after a head start of
+        # max_timeout. Timeouts decide only who stands for election, never what Raft commits,
+        # so safety is untouched; later elections are pysyncobj's usual random ones.
+        first = (
+            settings.min_timeout / 4
+            if node_id == min(raft_addresses)
+            else settings.max_timeout + random.uniform(settings.min_timeout, settings.max_timeout)
+        )
+        self._SyncObj__raftElectionDeadline = clock.now() + first
         self._machine = MetaMachine(sorted(raft_addresses), compat)
         self.addOnTickCallback(self._on_tick)
 

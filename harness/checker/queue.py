@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.checker.verdict import merge
 from harness.history import INF, Op, by_topic
 
 MAX_REPORTED = 20
@@ -343,15 +344,6 @@ def check_topic(ops: list[Op]) -> dict:
     }
 
 
-def merge_verdicts(verdicts: list) -> bool | str:
-    """False if any is False, else "unknown" if any is unknown, else True."""
-    if any(v is False for v in verdicts):
-        return False
-    if any(v == "unknown" for v in verdicts):
-        return "unknown"
-    return True
-
-
 def check(ops: list[Op]) -> dict:
     """Queue linearizability of every topic; a plain map with ``valid``."""
     topics = {topic: check_topic(topic_ops) for topic, topic_ops in by_topic(ops)}
@@ -360,7 +352,7 @@ def check(ops: list[Op]) -> dict:
         for kind, n in result.get("counts", {}).items():
             counts[kind] += n
     return {
-        "valid": merge_verdicts([r["valid"] for r in topics.values()]),
+        "valid": merge([r["valid"] for r in topics.values()]),
         "anomaly_counts": dict(counts),
         "topics": topics,
     }

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from harness import history
 from harness.checker import lease, perf, queue, storage, totals
-from harness.checker.queue import merge_verdicts
 from harness.checker.resolve import resolve_info_gets
+from harness.checker.verdict import NOT_APPLICABLE, merge
 from walrus.events import read_events
 
 
@@ -17,34 +17,59 @@ def node_events(nodes_dir: Path) -> list[dict]:
     return events
 
 
+def is_black_box(history_path: Path, ops: list[history.Op]) -> bool:
+    """What the history says of itself: its header, else whether any acknowledged put carries a
+    position (a black box's plain PUT reports none)."""
+    header = history.read_header(history_path)
+    if header.black_box is not None:
+        return header.black_box
+    return not any(o.f == "put" and o.ok and o.pos is not None for o in ops)
+
+
+BLACK_BOX_WHY = {
+    "lease": "a black-box system reports no positions, epochs or node event logs",
+    "storage": "a black-box system cannot list what it stores",
+}
+
+
 def check_run(
     history_path: Path,
     events: list[dict] | None,
     audit: dict | None,
-    lease_s: float,
+    lease_s: float | None,
     workload_end: float | None = None,
+    black_box: bool | None = None,
 ) -> dict:
-    """Run every checker; ``valid`` is False if any is, else unknown if any is, else True.
+    """Run every checker that applies; ``valid`` merges them (verdict.merge).
 
-    ``workload_end`` (ns) bounds the performance statistics (the drain after it is left out).
+    ``black_box`` (default: what the history says of itself) makes the lease and storage
+    checkers not applicable. ``workload_end`` (ns) bounds the performance statistics (the drain
+    after it is left out).
     """
     nemesis, ops = history.load(history_path)
-    resolved = resolve_info_gets(ops, events, audit)
+    if black_box is None:
+        black_box = is_black_box(history_path, ops)
+    resolved = 0 if black_box else resolve_info_gets(ops, events, audit)
     end = workload_end or max((o.ret for o in ops if o.ret != history.INF), default=0)
     windows = history.nemesis_windows(nemesis)
     states = (audit or {}).get("states", {})
     results = {
         "queue": queue.check(ops),
         "totals": totals.check(ops),
-        "lease": lease.check(ops, states, events, lease_s),
+        "lease": _not_applicable("lease")
+        if black_box
+        else lease.check(ops, states, events, lease_s or DEFAULT_LEASE_S),
         "perf": perf.check(ops, windows, end),
     }
-    if audit is not None:
+    if black_box:
+        results["storage"] = _not_applicable("storage")
+    elif audit is not None and "segments" in audit:
         results["storage"] = storage.check(ops, audit)
-    verdict = merge_verdicts([r["valid"] for r in results.values()])
+    verdict = merge([r["valid"] for r in results.values()])
     results["cluster"] = _cluster_facts(states, events)
     return {
         "valid": verdict,
+        "black_box": black_box,
         "operations": len(ops),
         "faults": len(windows),
         "info_gets_resolved": resolved,
@@ -52,17 +77,27 @@ def check_run(
     }
 
 
+DEFAULT_LEASE_S = 2.0
+"""The lease duration assumed when none is given (the node's default)."""
+
+
+def _not_applicable(name: str) -> dict:
+    return {"valid": NOT_APPLICABLE, "counts": {}, "why": BLACK_BOX_WHY[name]}
+
+
 def _cluster_facts(states: dict[str, dict], events: list[dict] | None) -> dict:
     """What the faults did to the cluster: segments and leaders per topic, takeovers, restarts."""
     topics = {
         topic: {
             "segments": state.get("current_segment"),
+            "sealed_entries": sum(state.get("sealed_segments", {}).values()),
             "leaders": sorted(set(state.get("segment_leaders", {}).values())),
             "leader_changes": sum(1 for a, b in zip(*_leader_runs(state), strict=False) if a != b),
         }
         for topic, state in states.items()
     }
-    events = events or []
+    if not events:
+        return {"topics": topics}
     return {
         "topics": topics,
         "takeovers": sum(_moved(e) for e in events if e["kind"] == "takeover"),
@@ -82,6 +117,3 @@ def _leader_runs(state: dict) -> tuple[list, list]:
         state["segment_leaders"][k] for k in sorted(state.get("segment_leaders", {}), key=int)
     ]
     return leaders, leaders[1:]
-
-
-EXIT_CODES = {True: 0, False: 1, "unknown": 2}

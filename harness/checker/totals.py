@@ -18,7 +18,7 @@ consumed cannot be told from a real loss, so then the verdict is ``"unknown"``.
 
 from collections import Counter
 
-from harness.checker.queue import merge_verdicts
+from harness.checker.verdict import merge
 from harness.history import Op, by_topic
 
 
@@ -87,7 +87,8 @@ def check(ops: list[Op]) -> dict:
     )
     summed = {k: sum(t.get(k, 0) for t in topics.values()) for k in keys}
     return {
-        "valid": merge_verdicts([t["valid"] for t in topics.values()]),
+        "valid": merge([t["valid"] for t in topics.values()]),
+        "counts": {k: summed[k] for k in ("lost", "unexpected", "duplicated") if summed[k]},
         **summed,
         "topics": topics,
     }

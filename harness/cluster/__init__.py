@@ -4,9 +4,12 @@ from pathlib import Path
 
 import trio
 
-from harness.cluster.base import Cluster, Grudge, NodeSpec
+from harness.cluster.base import Cluster, Grudge
 from harness.cluster.docker import DockerCluster
+from harness.cluster.external import ExternalCluster
 from harness.cluster.local import LocalCluster
+from harness.systems.base import System
+from harness.systems.external import External
 
 BACKENDS = ("local", "docker")
 
@@ -17,7 +20,7 @@ def preflight(backend: str, base_image: str | None = None) -> None:
         from harness.images import preflight as docker_preflight
 
         docker_preflight(base_image)
-    elif backend != "local":
+    elif backend not in ("local", "external"):
         raise ValueError(f"unknown backend {backend!r}: choose from {', '.join(BACKENDS)}")
 
 
@@ -25,16 +28,19 @@ def make_cluster(
     backend: str,
     root: Path,
     nodes: int,
-    spec: NodeSpec,
+    system: System,
     nursery: trio.Nursery,
     base_image: str | None = None,
     log=print,
 ) -> Cluster:
-    """A cluster of ``nodes`` nodes on ``backend``, its data under ``root`` (not started)."""
+    """A cluster of ``nodes`` nodes of ``system`` on ``backend``, its data under ``root`` (not
+    started)."""
+    if isinstance(system, External):
+        return ExternalCluster(root, system)
     if backend == "local":
-        return LocalCluster(root, nodes, spec, nursery)
+        return LocalCluster(root, nodes, system, nursery)
     if backend == "docker":
-        return DockerCluster(root, nodes, spec, base_image, log)
+        return DockerCluster(root, nodes, system, base_image, log)
     raise ValueError(f"unknown backend {backend!r}: choose from {', '.join(BACKENDS)}")
 
 
@@ -44,7 +50,6 @@ __all__ = [
     "DockerCluster",
     "Grudge",
     "LocalCluster",
-    "NodeSpec",
     "make_cluster",
     "preflight",
 ]

@@ -1,77 +1,64 @@
 """The one interface through which the harness and the nemeses act on a cluster.
 
-A backend runs N Walrus nodes somewhere (local processes, containers) and can break them: kill,
-pause, partition, skew clocks. Everything is async (trio) and idempotent where it can be (healing
-a healthy cluster is a no-op). A backend is an async context manager: leaving the ``async with``
-stops every node and frees every resource it made, on every exit path.
+A backend runs the N nodes of a system (``harness.systems``) somewhere — local processes,
+containers — and can break them: kill, pause, partition, skew clocks. What a node is, how it is
+started and when it is ready is the system's business; where it runs and how it is broken is the
+backend's. Everything is async (trio) and idempotent where it can be (healing a healthy cluster is
+a no-op). A backend is an async context manager: leaving the ``async with`` stops every node and
+frees every resource it made, on every exit path.
 """
 
+import shutil
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
 
 import trio
 
-from walrus.cluster import node_ready
-from walrus.config import Peer
+from harness.systems.base import Member, System
 
 Grudge = dict[int, set[int]]
 """A partition: for each node, the nodes it cannot hear."""
-
-
-@dataclass(frozen=True)
-class NodeSpec:
-    """What every node of a test is started with (besides its identity and addresses)."""
-
-    compat: bool = False
-    max_segment_entries: int | None = None
-    fsync: str = "each"
-    lease_ms: int = 2000
-    drift: float = 0.1
-    extra_args: tuple[str, ...] = ()
-
-    def args(self) -> list[str]:
-        """The ``walrus node`` options for this spec (nodes stop if the harness dies)."""
-        out = [
-            "--fsync",
-            self.fsync,
-            "--lease-ms",
-            str(self.lease_ms),
-            "--drift",
-            str(self.drift),
-            "--exit-with-parent",
-        ]
-        if self.compat:
-            out += ["--compat", "walrus"]
-        if self.max_segment_entries is not None:
-            out += ["--max-segment-entries", str(self.max_segment_entries)]
-        return out + list(self.extra_args)
 
 
 READY_TIMEOUT = 90.0
 
 
 class Cluster(ABC):
-    """A running cluster of Walrus nodes."""
+    """A running cluster of one system's nodes."""
 
     nodes: list[int]
-    peers: dict[int, Peer]
+    members: dict[int, Member]
     root: Path
+    system: System
 
     async def wait_ready(self, nodes: list[int], timeout: float = READY_TIMEOUT) -> None:
-        """Wait until the nodes take writes; RuntimeError with the log's tail if one exits."""
+        """Wait until the system says each node is ready; RuntimeError with the log's tail if
+        one exits."""
         waiting = set(nodes)
         with trio.move_on_after(timeout):
             while waiting:
-                for node in list(waiting):
+                for node in sorted(waiting):
                     if not await self.alive(node):
                         raise RuntimeError(f"node {node} exited: {await self.log_tail(node)}")
-                    if await trio.to_thread.run_sync(node_ready, self.peers[node]):
+                    if await trio.to_thread.run_sync(self.system.ready, self.members[node]):
                         waiting.discard(node)
                 if waiting:
                     await trio.sleep(0.1)
         if waiting:
             raise RuntimeError(f"nodes {sorted(waiting)} not ready within {timeout:g} s")
+
+    async def boot(self) -> None:
+        """Start the nodes in the system's stages, each ready before the next; then let the
+        system settle the cluster."""
+        for stage in self.system.boot(self.nodes).stages:
+            for node in stage:
+                await self.spawn(node)
+            await self.wait_ready(stage)
+        await self.system.settle(self, READY_TIMEOUT)
+
+    @abstractmethod
+    async def spawn(self, node: int) -> None:
+        """Start one node's process or container for the first time."""
 
     @abstractmethod
     async def log_tail(self, node: int) -> str:
@@ -93,8 +80,8 @@ class Cluster(ABC):
         """Stop every node and release everything (idempotent)."""
 
     def client_address(self, node: int) -> tuple[str, int]:
-        """Where clients reach ``node``: its client address in ``peers``."""
-        addr = self.peers[node].client
+        """Where clients reach ``node``."""
+        addr = self.members[node].client
         return addr.host, addr.port
 
     @abstractmethod
@@ -121,9 +108,9 @@ class Cluster(ABC):
     async def heal(self) -> None:
         """Remove every partition."""
 
-    @abstractmethod
     async def set_clock(self, node: int, offset: float, rate: float) -> None:
-        """Skew a node's clock: ``offset`` seconds, running at ``rate``."""
+        """Skew a node's clock: ``offset`` seconds, running at ``rate`` (the system's way)."""
+        self.system.set_clock(self.data_dir(node), offset, rate)
 
     async def reset_clocks(self) -> None:
         """Every clock back to true time."""
@@ -134,9 +121,15 @@ class Cluster(ABC):
     async def alive(self, node: int) -> bool:
         """True if the node's process runs (paused counts as running)."""
 
-    @abstractmethod
     async def collect_logs(self, dest: Path) -> None:
-        """Copy each node's log and event log into ``dest/<node>/``."""
+        """Copy each node's files worth keeping (the system names them) into ``dest/<node>/``."""
+        for node in self.nodes:
+            out = dest / str(node)
+            out.mkdir(parents=True, exist_ok=True)
+            for name in self.system.node_files():
+                src = self.data_dir(node) / name
+                if src.exists():
+                    shutil.copy(src, out / name)
 
     def data_dir(self, node: int) -> Path:
         """The node's data directory, as the harness can reach it (for disk faults)."""

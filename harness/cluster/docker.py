@@ -1,15 +1,16 @@
 """The Docker backend: one container per node on a bridge network of the test's own.
 
-Every node runs the same ``walrus node`` command line as the local backend, as PID 1 of its
+Every node runs its system's node (the system supplies the image and the command) as PID 1 of its
 container, with its own address on the network (the harness reaches it there), ``NET_ADMIN`` for
 iptables, and its data directory bind-mounted from the run's directory — so clock control files,
 event logs and disk faults work on host paths exactly as with local processes. Faults:
 
 - partition: ``iptables -A INPUT -s <peer> -j DROP`` inside each node that must not hear that
-  peer (the harness's own address is never dropped); heal flushes the rules; a restarted
-  container gets the partition in force again;
+  peer — every protocol, so UDP links (Walrus's QUIC) are cut as well as TCP; the harness's own
+  address is never dropped; heal flushes the rules; a restarted container gets the partition in
+  force again;
 - kill: SIGKILL (the container exits) and ``start`` again; pause: SIGSTOP / SIGCONT to the node;
-- clock: the bind-mounted ``clock.ctl``.
+- clock: the system's control file in the bind-mounted data directory.
 
 Everything created carries the ``walrus-harness`` label and is removed on every exit path;
 ``walrus-harness docker clean`` removes what a crashed harness left behind.
@@ -18,16 +19,14 @@ Everything created carries the ``walrus-harness`` label and is removed on every 
 import contextlib
 import ipaddress
 import random
-import shutil
 from pathlib import Path
 
 import trio
 
-from harness.cluster.base import Cluster, Grudge, NodeSpec
-from harness.images import LABEL, PORTS, engine, node_image
-from walrus.clock import write_control
-from walrus.cluster import node_command
-from walrus.config import Address, Peer
+from harness.cluster.base import Cluster, Grudge
+from harness.images import LABEL, engine
+from harness.systems.base import Launched, Member
+from walrus.config import Address
 
 
 def _subnet(rng: random.Random) -> ipaddress.IPv4Network:
@@ -38,11 +37,11 @@ class DockerCluster(Cluster):
     """N node containers; their data under ``root`` on the host."""
 
     def __init__(
-        self, root: Path, nodes: int, spec: NodeSpec, base_image: str | None = None, log=print
+        self, root: Path, nodes: int, system: Launched, base_image: str | None = None, log=print
     ) -> None:
         self.root = root
         self.nodes = list(range(1, nodes + 1))
-        self.spec = spec
+        self.system = system
         self._base_image = base_image
         self._log = log
         self._client = None
@@ -51,18 +50,22 @@ class DockerCluster(Cluster):
         self._grudge: Grudge = {}
         self._paused: set[int] = set()
         self._run_label = f"{root.resolve()}"
-        self.peers: dict[int, Peer] = {}
+        self.members: dict[int, Member] = {}
         self.image: str | None = None
 
     async def start(self) -> None:
-        """Build or find the image, create the network and the containers, wait until ready."""
+        """Build or find the image, create the network and the containers, start them in the
+        system's stages and wait until ready."""
         await trio.to_thread.run_sync(self._create)
-        await self.wait_ready(self.nodes)
+        await self.boot()
+
+    async def spawn(self, node: int) -> None:
+        """Start the node's container."""
+        await trio.to_thread.run_sync(self._containers[node].start)
 
     def _create(self) -> None:
         self._client = engine()
-        built, _ = node_image(self._client, self._base_image, self._log)
-        self.image = built.tag
+        self.image = self.system.image(self._client, self._base_image, self._log)
         labels = {LABEL: "test", f"{LABEL}.run": self._run_label}
         rng = random.Random()
         from docker.errors import APIError
@@ -85,20 +88,20 @@ class DockerCluster(Cluster):
         hosts = list(subnet.hosts())
         for node in self.nodes:
             ip = str(hosts[9 + node])
-            self.peers[node] = Peer(
+            ports = self.system.container_ports(node)
+            self.members[node] = Member(
                 node,
-                Address(ip, PORTS["client"]),
-                Address(ip, PORTS["rpc"]),
-                Address(ip, PORTS["raft"]),
+                Address(ip, ports["client"]),
+                {name: Address(ip, ports[name]) for name in self.system.link_names},
             )
         for node in self.nodes:
             d = self.data_dir(node)
             d.mkdir(parents=True, exist_ok=True)
-            command = node_command(node, self.peers, Path("/data"), self.spec.args())[3:]
-            command = [a for a in command if a != "--exit-with-parent"]
+            command = self.system.container_command(self.members[node], self.members)
             container = self._client.containers.create(
                 self.image,
-                command=command,
+                command=command.argv,
+                environment=command.env,
                 name=f"{self._network.name}-n{node}",
                 hostname=f"n{node}",
                 labels=labels,
@@ -106,12 +109,11 @@ class DockerCluster(Cluster):
                 volumes={str(d.resolve()): {"bind": "/data", "mode": "rw"}},
                 network=self._network.name,
                 stop_signal="SIGTERM",
+                **self.system.container_options(),
             )
             self._network.disconnect(container)
-            self._network.connect(container, ipv4_address=self.peers[node].client.host)
+            self._network.connect(container, ipv4_address=self.members[node].client.host)
             self._containers[node] = container
-        for container in self._containers.values():
-            container.start()
 
     async def log_tail(self, node: int) -> str:
         """The last lines of the container's output."""
@@ -162,7 +164,7 @@ class DockerCluster(Cluster):
             return
         script = ["iptables -F INPUT"]
         for peer in sorted(self._grudge.get(node, ())):
-            script.append(f"iptables -A INPUT -s {self.peers[peer].client.host} -j DROP")
+            script.append(f"iptables -A INPUT -s {self.members[peer].client.host} -j DROP")
         cmd = ["sh", "-c", " && ".join(script)]
         exit_code, output = await trio.to_thread.run_sync(
             lambda: self._containers[node].exec_run(cmd, user="root")
@@ -174,24 +176,14 @@ class DockerCluster(Cluster):
         """Flush every node's rules."""
         await self.partition({})
 
-    async def set_clock(self, node: int, offset: float, rate: float) -> None:
-        """Write the node's clock.ctl (bind-mounted)."""
-        write_control(self.data_dir(node) / "clock.ctl", offset, rate)
-
     def _save_logs(self) -> None:
         for node, container in self._containers.items():
             (self.data_dir(node) / "node.log").write_bytes(container.logs())
 
     async def collect_logs(self, dest: Path) -> None:
-        """Container output (as node.log) and events.jsonl into ``dest/<node>/``."""
+        """Container output (as node.log) and the system's other files into ``dest/<node>/``."""
         await trio.to_thread.run_sync(self._save_logs)
-        for node in self.nodes:
-            out = dest / str(node)
-            out.mkdir(parents=True, exist_ok=True)
-            for name in ("node.log", "events.jsonl"):
-                src = self.data_dir(node) / name
-                if src.exists():
-                    shutil.copy(src, out / name)
+        await super().collect_logs(dest)
 
     async def stop(self) -> None:
         """Stop and remove every container and the network (idempotent)."""

@@ -1,37 +1,50 @@
-"""The local backend: nodes as processes on 127.0.0.1, peer links through trio proxies.
+"""The local backend: nodes as processes on 127.0.0.1, TCP peer links through trio proxies.
 
-No root and no Docker. Each node is a ``walrus node`` child process with its own data directory
-and its own clock control file; its RPC and Raft connections to every peer go through a
-``LinkProxy`` run by the harness (``--route``), which is how partitions happen. Clients connect
-to the nodes directly. Processes get their own session, so a Ctrl-C reaches the harness only,
-which stops them all on the way out.
+No root and no Docker. Each node is a child process (the system says which command) with its own
+data directory. Where the system links its nodes over TCP, every link from one node to another
+goes through a ``LinkProxy`` run by the harness (the system routes its node through it), which is
+how partitions happen; links over UDP (Walrus's QUIC) cannot be cut here, and the system refuses
+partitions on this backend. Clients connect to the nodes directly. Processes get their own
+session, so a Ctrl-C reaches the harness only, which stops them all on the way out.
 """
 
-import shutil
+import os
 import signal
 import subprocess
 from pathlib import Path
 
 import trio
 
-from harness.cluster.base import Cluster, Grudge, NodeSpec
+from harness.cluster.base import Cluster, Grudge
 from harness.cluster.proxy import LinkProxy
-from walrus.clock import write_control
-from walrus.cluster import node_command
-from walrus.config import local_cluster
+from harness.systems.base import Launched, Member, Unsupported
+from walrus.config import Address
+
+
+def _ephemeral_start() -> int:
+    """The first port the kernel hands out for outgoing connections and port-0 listeners."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def free_base_port(nodes: int) -> int:
-    """A base port P whose P+i, P+100+i and P+200+i are free for i in 1..nodes."""
+    """A base port P whose P+i, P+100+i and P+200+i are free for i in 1..nodes, all below the
+    ephemeral range: the link proxies and every client connection take ports from that range,
+    and one of them could otherwise take a node's port between this check and the node's bind
+    (a node restarted by the nemesis binds again much later)."""
     import random
     import socket
 
+    top = max(12000, _ephemeral_start()) - 300 - nodes
     for _ in range(200):
-        base = random.randrange(20000, 60000, 10)
+        base = random.randrange(10000, top, 10)
         try:
             for off in (0, 100, 200):
                 for i in range(1, nodes + 1):
                     with socket.socket() as s:
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                         s.bind(("127.0.0.1", base + off + i))
             return base
         except OSError:
@@ -40,47 +53,59 @@ def free_base_port(nodes: int) -> int:
 
 
 class LocalCluster(Cluster):
-    """N local node processes; their data under ``root``."""
+    """N local node processes of ``system``; their data under ``root``."""
 
-    def __init__(self, root: Path, nodes: int, spec: NodeSpec, nursery: trio.Nursery) -> None:
+    def __init__(self, root: Path, nodes: int, system: Launched, nursery: trio.Nursery) -> None:
         self.root = root
         self.nodes = list(range(1, nodes + 1))
-        self.spec = spec
-        self.peers = local_cluster(nodes, free_base_port(nodes))
+        self.system = system
+        base = free_base_port(nodes)
+        self.members = {}
+        for n in self.nodes:
+            ports = system.local_ports(base, n)
+            self.members[n] = Member(
+                n,
+                Address("127.0.0.1", ports.pop("client")),
+                {name: Address("127.0.0.1", port) for name, port in ports.items()},
+            )
         self._nursery = nursery
         self._procs: dict[int, trio.Process] = {}
         self._paused: set[int] = set()
         self._proxies: list[LinkProxy] = []
-        self._routes: dict[int, list[str]] = {n: [] for n in self.nodes}
+        self._routes: dict[int, dict[int, dict[str, Address]]] = {n: {} for n in self.nodes}
         self._stopped = False
 
     async def start(self) -> None:
-        """Start the proxies, then every node; wait until all take writes."""
-        for source in self.nodes:
-            for target in self.nodes:
-                if source == target:
-                    continue
-                peer = self.peers[target]
-                rpc = LinkProxy(source, target, (peer.rpc.host, peer.rpc.port))
-                raft = LinkProxy(source, target, (peer.raft.host, peer.raft.port))
-                rpc_port = await self._nursery.start(rpc.serve)
-                raft_port = await self._nursery.start(raft.serve)
-                self._proxies += [rpc, raft]
-                self._routes[source] += [
-                    "--route",
-                    f"{target}=127.0.0.1:{rpc_port},127.0.0.1:{raft_port}",
-                ]
-        for node in self.nodes:
-            await self._spawn(node)
-        await self.wait_ready(self.nodes)
+        """Start the link proxies (TCP links only), then the nodes; wait until all are ready."""
+        if self.system.link_transport == "tcp":
+            for source in self.nodes:
+                for target in self.nodes:
+                    if source != target:
+                        await self._proxy(source, target)
+        await self.boot()
 
-    async def _spawn(self, node: int) -> None:
+    async def _proxy(self, source: int, target: int) -> None:
+        via = {}
+        for name, addr in self.members[target].links.items():
+            proxy = LinkProxy(source, target, (addr.host, addr.port))
+            via[name] = Address("127.0.0.1", await self._nursery.start(proxy.serve))
+            self._proxies.append(proxy)
+        self._routes[source][target] = via
+
+    async def spawn(self, node: int) -> None:
+        """Start the node's process, its output appended to node.log."""
         d = self.data_dir(node)
         d.mkdir(parents=True, exist_ok=True)
-        cmd = node_command(node, self.peers, d, self.spec.args() + self._routes[node])
+        cmd = self.system.local_command(
+            self.members[node], self.members, d.resolve(), self._routes[node]
+        )
         with open(d / "node.log", "ab") as log:
             self._procs[node] = await trio.lowlevel.open_process(
-                cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                cmd.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **cmd.env},
             )
 
     async def log_tail(self, node: int) -> str:
@@ -105,7 +130,7 @@ class LocalCluster(Cluster):
         """Start again if not running (without waiting for it to take writes: it may need a
         quorum that a partition still keeps away)."""
         if not await self.alive(node):
-            await self._spawn(node)
+            await self.spawn(node)
 
     async def pause(self, node: int) -> None:
         """SIGSTOP."""
@@ -121,26 +146,17 @@ class LocalCluster(Cluster):
 
     async def partition(self, grudge: Grudge) -> None:
         """Black-hole the links the grudge names."""
+        if grudge and self.system.link_transport != "tcp":
+            raise Unsupported(
+                f"{self.system.name}'s {self.system.link_transport.upper()} links cannot be cut "
+                "by the local backend"
+            )
         for proxy in self._proxies:
             proxy.set_grudge(grudge)
 
     async def heal(self) -> None:
         """Forward every link again."""
         await self.partition({})
-
-    async def set_clock(self, node: int, offset: float, rate: float) -> None:
-        """Write the node's clock.ctl."""
-        write_control(self.data_dir(node) / "clock.ctl", offset, rate)
-
-    async def collect_logs(self, dest: Path) -> None:
-        """Copy node.log and events.jsonl of each node into ``dest/<node>/``."""
-        for node in self.nodes:
-            out = dest / str(node)
-            out.mkdir(parents=True, exist_ok=True)
-            for name in ("node.log", "events.jsonl"):
-                src = self.data_dir(node) / name
-                if src.exists():
-                    shutil.copy(src, out / name)
 
     async def stop(self) -> None:
         """SIGTERM every node (SIGKILL after 10 s) and stop the proxies."""

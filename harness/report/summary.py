@@ -2,18 +2,18 @@
 
 from pathlib import Path
 
-VERDICT = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}
+from harness.checker.verdict import WORDS
 
 
 def write(run: Path, results: dict, test: dict, plots: list[str]) -> None:
     """Write summary.md into the run directory."""
-    lines = [f"# {test.get('name', 'test')}: {VERDICT[results['valid']]}", ""]
-    spec = test.get("spec", {})
+    lines = [f"# {test.get('name', 'test')}: {WORDS[results['valid']]}", ""]
+    system = test.get("system", {})
     workload = test.get("workload", {})
     lines += [
-        f"- {test.get('nodes')} nodes ({test.get('backend')}), {test.get('time_limit')} s, "
-        f"nemesis `{test.get('nemesis')}` every ~{test.get('nemesis_interval')} s, seed "
-        f"{test.get('seed')}{', compat walrus' if spec.get('compat') else ''}",
+        f"- {system.get('description', system.get('name'))}: {test.get('nodes')} nodes "
+        f"({test.get('backend')}), {test.get('time_limit')} s, nemesis `{test.get('nemesis')}` "
+        f"every ~{test.get('nemesis_interval')} s, seed {test.get('seed')}",
         f"- workload: {workload.get('concurrency')} workers over {workload.get('topics')} topics, "
         f"~{workload.get('rate')} ops/s; {results.get('operations')} operations, "
         f"{results.get('faults')} faults",
@@ -26,22 +26,23 @@ def write(run: Path, results: dict, test: dict, plots: list[str]) -> None:
         if r is None:
             continue
         counts = r.get("anomaly_counts") or r.get("counts") or {}
-        found = ", ".join(f"{k}: {v}" for k, v in counts.items()) or "-"
-        lines.append(f"| {name} | {VERDICT[r['valid']]} | {found} |")
+        found = ", ".join(f"{k}: {v}" for k, v in counts.items()) or r.get("why") or "-"
+        lines.append(f"| {name} | {WORDS[r['valid']]} | {found} |")
     facts = results.get("cluster", {})
     if facts:
         per_topic = "; ".join(
-            f"{t}: {f['segments']} segments, leaders {f['leaders']}, {f['leader_changes']} changes"
+            f"{t}: {f['segments']} segments ({f.get('sealed_entries', 0)} entries in the sealed "
+            f"ones), leaders {f['leaders']}, {f['leader_changes']} changes"
             for t, f in facts.get("topics", {}).items()
         )
-        lines += [
-            "",
-            "## What the faults did",
-            "",
-            f"{facts.get('takeovers', 0)} segments taken over from silent nodes, "
-            f"{facts.get('lease_losses', 0)} lease losses, {facts.get('node_starts', 0)} node "
-            f"starts (restarts included); {per_topic}",
-        ]
+        events = (
+            f"{facts['takeovers']} segments taken over from silent nodes, "
+            f"{facts['lease_losses']} lease losses, {facts['node_starts']} node "
+            "starts (restarts included); "
+            if "takeovers" in facts
+            else ""
+        )
+        lines += ["", "## What the faults did", "", events + per_topic]
     t = results.get("totals", {})
     lines += [
         "",

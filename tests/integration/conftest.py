@@ -36,12 +36,11 @@ def _docker_reason() -> str | None:
 
 
 _DOCKER = _docker_reason()
-BACKEND_PARAMS = [
-    "local",
-    pytest.param(
-        "docker",
-        marks=[pytest.mark.slow, pytest.mark.skipif(_DOCKER is not None, reason=str(_DOCKER))],
-    ),
-]
-"""Backends to run a test under: docker is slow, and skipped (with the reason) without an
-engine."""
+DOCKER = pytest.param(
+    "docker",
+    marks=[pytest.mark.slow, pytest.mark.skipif(_DOCKER is not None, reason=str(_DOCKER))],
+)
+"""The docker backend as a test parameter: slow, and skipped (with the reason) without an engine
+or the tools to build its images."""
+BACKEND_PARAMS = ["local", DOCKER]
+"""Backends to run a test under."""

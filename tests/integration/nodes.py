@@ -3,6 +3,7 @@
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -89,3 +90,27 @@ class LocalNodes:
                 proc.send_signal(signal.SIGCONT)
                 proc.kill()
                 proc.wait()
+
+
+def start_cluster_up(data_dir: Path, base: int, env: dict | None = None) -> subprocess.Popen:
+    """`walrus cluster up --nodes 3` on base port ``base``, returned once it printed ready."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "walrus", "cluster", "up", "--nodes", "3", "--base-port",
+         str(base), "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    line = proc.stdout.readline().strip()
+    if line != "ready":
+        proc.kill()
+        raise AssertionError(f"cluster up printed {line!r}: {proc.stderr.read()}")
+    return proc
+
+
+def stop_cluster_up(proc: subprocess.Popen) -> int:
+    """SIGTERM `cluster up` (if it runs); its exit status."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    return proc.wait(30)

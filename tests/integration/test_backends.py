@@ -5,7 +5,8 @@ import json
 import pytest
 import trio
 
-from harness.cluster import NodeSpec, make_cluster
+from harness.cluster import make_cluster
+from harness.systems import WalrusPy
 from nemesis import partition
 from tests.integration.conftest import BACKEND_PARAMS
 from walrus.client import AsyncClient, DefiniteError, WalrusError
@@ -30,7 +31,7 @@ async def put_until_ok(addr, topic, prefix, attempted, timeout=30):
 def test_a_partitioned_holder_loses_its_segment_and_reports_on_heal(tmp_path, backend):
     async def main():
         async with trio.open_nursery() as nursery:
-            cluster = make_cluster(backend, tmp_path, 3, NodeSpec(), nursery)
+            cluster = make_cluster(backend, tmp_path, 3, WalrusPy(), nursery)
             async with cluster:
                 addr1 = cluster.client_address(1)
                 async with AsyncClient(*addr1) as c:
@@ -75,7 +76,7 @@ def test_a_partitioned_holder_loses_its_segment_and_reports_on_heal(tmp_path, ba
 def test_kill_restart_pause_and_clock(tmp_path, backend):
     async def main():
         async with trio.open_nursery() as nursery:
-            cluster = make_cluster(backend, tmp_path, 3, NodeSpec(), nursery)
+            cluster = make_cluster(backend, tmp_path, 3, WalrusPy(), nursery)
             async with cluster:
                 await cluster.kill(2)
                 assert not await cluster.alive(2)

@@ -3,17 +3,15 @@
 leader found through METRICS ``current_leader``, GETs through node 2."""
 
 import json
-import os
 import signal
 import socket
 import struct
-import subprocess
-import sys
 import time
 
 import pytest
 
 from harness.cluster.local import free_base_port
+from tests.integration.nodes import start_cluster_up, stop_cluster_up
 
 
 def send_cmd(port: int, cmd: str) -> str:
@@ -41,33 +39,11 @@ def leader_port(ports: dict[int, int]) -> int:
 @pytest.fixture
 def walrus_cluster(tmp_path):
     base = free_base_port(3)
-    env = {**os.environ, "WALRUS_MAX_SEGMENT_ENTRIES": "10"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "walrus",
-            "cluster",
-            "up",
-            "--nodes",
-            "3",
-            "--base-port",
-            str(base),
-            "--data-dir",
-            str(tmp_path / "cluster"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc = start_cluster_up(tmp_path / "cluster", base, {"WALRUS_MAX_SEGMENT_ENTRIES": "10"})
     try:
-        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
         yield {i: base + i for i in (1, 2, 3)}, proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+        stop_cluster_up(proc)
 
 
 def test_smoke_and_rollover_read_back(walrus_cluster):

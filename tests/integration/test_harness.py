@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from harness.cluster import NodeSpec
 from harness.runner import TestConfig, run_test
+from harness.systems import NodeSpec, WalrusPy
 from harness.workload import WorkloadConfig
 from tests.integration.conftest import BACKEND_PARAMS
 
@@ -29,7 +29,7 @@ def test_a_run_under_partitions_and_kills_is_valid(tmp_path, backend):
         seed=3,
         store=tmp_path,
         workload=WorkloadConfig(rate=200, seed=3),
-        spec=NodeSpec(max_segment_entries=40),
+        system=WalrusPy(NodeSpec(max_segment_entries=40)),
     )
     result = run_test(config, log=lambda m: None)
     assert result.valid is True, json.dumps(result.results, default=str)[:3000]
@@ -69,7 +69,7 @@ def test_compat_walrus_is_caught(tmp_path, backend):
         seed=1,
         store=tmp_path,
         workload=WorkloadConfig(rate=300, seed=1),
-        spec=NodeSpec(compat=True, max_segment_entries=5),
+        system=WalrusPy(NodeSpec(compat=True, max_segment_entries=5)),
     )
     result = run_test(config, log=lambda m: None)
     assert result.valid is False
@@ -114,13 +114,42 @@ def test_check_exit_codes(tmp_path):
     write_history(invalid, [op(0, 0, 1, "invoke", "get", None), op(1, 1, 1, "ok", "get", "ghost")])
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"index": 0, "time": 0, "process": 1, "type": "ok", "f": "put"}\n')
-    # Without node event logs the lease checker cannot decide: unknown (2).
-    assert harness("check", str(valid)).returncode == 2
+    # No acknowledged put carries a position: a black-box history, checked by what applies.
+    black = harness("check", str(valid))
+    assert black.returncode == 0 and "black box" in black.stdout and "N/A" in black.stdout
+    assert harness("check", "--black-box", str(valid)).returncode == 0
+    # Positions but no node event logs: the lease checker cannot decide, unknown (2).
+    positioned = tmp_path / "positioned.jsonl"
+    write_history(
+        positioned,
+        [
+            op(0, 0, 1, "invoke", "put", "a"),
+            {**op(1, 1, 1, "ok", "put", "a"), "pos": [1, 0], "node": 1, "epoch": 1},
+            op(2, 2, 2, "invoke", "get", None),
+            op(3, 3, 2, "ok", "get", "a"),
+        ],
+    )
+    assert harness("check", str(positioned)).returncode == 2
+    assert harness("check", "--black-box", str(positioned)).returncode == 0
+    # Black box and undecided: an acknowledged value never read, an info get may have taken it.
+    undecided = tmp_path / "undecided.jsonl"
+    write_history(
+        undecided,
+        [
+            op(0, 0, 1, "invoke", "put", "a"),
+            op(1, 1, 1, "ok", "put", "a"),
+            op(2, 2, 2, "invoke", "get", None),
+            op(3, 3, 2, "info", "get", None),
+            op(4, 4, 3, "invoke", "get", None),
+            op(5, 5, 3, "ok", "get", None),
+        ],
+    )
+    assert harness("check", "--black-box", str(undecided)).returncode == 2
     events = tmp_path / "nodes" / "1"
     events.mkdir(parents=True)
     (events / "events.jsonl").write_text("")
     out = tmp_path / "results.json"
-    ok = harness("check", str(valid), "--events", str(tmp_path / "nodes"), "--out", str(out))
+    ok = harness("check", str(positioned), "--events", str(tmp_path / "nodes"), "--out", str(out))
     assert ok.returncode == 0 and json.loads(out.read_text())["valid"] is True
     bad = harness("check", str(invalid), "--events", str(tmp_path / "nodes"))
     assert bad.returncode == 1 and "VFresh" in bad.stdout

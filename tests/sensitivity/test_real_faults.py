@@ -2,8 +2,8 @@
 
 import pytest
 
-from harness.cluster import NodeSpec
 from harness.runner import TestConfig, run_test
+from harness.systems import NodeSpec, WalrusPy
 from harness.workload import WorkloadConfig
 
 
@@ -17,7 +17,7 @@ def test_a_clock_beyond_the_drift_bound_is_caught_by_the_lease_checker(tmp_path)
         seed=1,
         store=tmp_path,
         workload=WorkloadConfig(rate=300, seed=1),
-        spec=NodeSpec(lease_ms=1000),
+        system=WalrusPy(NodeSpec(lease_ms=1000)),
     )
     result = run_test(config, log=lambda m: None)
     lease = result.results["lease"]

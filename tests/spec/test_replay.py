@@ -3,8 +3,8 @@ the verifier must flag the anomaly the model found."""
 
 import pytest
 
-from harness.cluster import NodeSpec
 from harness.runner import TestConfig, run_test
+from harness.systems import NodeSpec, WalrusPy
 from harness.workload import WorkloadConfig
 from spec import explore, model
 from spec.replay import replay_plan
@@ -25,7 +25,7 @@ def _run(nemesis: str, tmp_path_factory) -> dict:
             seed=7,
             store=tmp_path_factory.mktemp("replay"),
             workload=WorkloadConfig(concurrency=8, topics=1, rate=400, put_ratio=0.8, seed=7),
-            spec=NodeSpec(compat=True, max_segment_entries=2),
+            system=WalrusPy(NodeSpec(compat=True, max_segment_entries=2)),
         )
         _runs[nemesis] = run_test(config, log=lambda m: None).results
     return _runs[nemesis]

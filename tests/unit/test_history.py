@@ -200,3 +200,38 @@ def test_garbage_lines(tmp_path):
     path.write_text("not json\n")
     with pytest.raises(HistoryError, match="line 1: not JSON"):
         history.load(path)
+
+
+def test_a_header_says_what_made_the_history_and_is_skipped_by_readers(tmp_path):
+    out = io.StringIO()
+    r = Recorder(out, lambda: 5, history.Header("walrus-rs", True))
+    r.record(1, "invoke", "put", "t", "a")
+    r.record(1, "ok", "put", "t", "a")
+    path = tmp_path / "history.jsonl"
+    path.write_text(out.getvalue())
+    assert json.loads(out.getvalue().splitlines()[0]) == {
+        "history": 1,
+        "system": "walrus-rs",
+        "black_box": True,
+    }
+    assert history.read_header(path) == history.Header("walrus-rs", True)
+    _, ops = history.load(path)
+    assert [(o.f, o.type) for o in ops] == [("put", "ok")]
+    assert [e.index for e in history.read_events(path)] == [0, 1]
+
+
+def test_a_header_anywhere_but_the_first_line_is_an_error(tmp_path):
+    path = write(
+        tmp_path,
+        [
+            {"index": 0, "time": 1, "process": 1, "type": "invoke", "f": "get", "topic": "t"},
+            {"history": 1, "system": "x", "black_box": True},
+        ],
+    )
+    with pytest.raises(HistoryError, match="line 2: a header must be the first line"):
+        history.load(path)
+
+
+def test_a_history_without_a_header_has_an_empty_one(tmp_path):
+    path = write(tmp_path, [{"index": 0, "time": 1, "process": 1, "type": "invoke", "f": "get"}])
+    assert history.read_header(path) == history.Header()

@@ -1,0 +1,226 @@
+"""What the harness needs from an implementation under test, apart from where its nodes run.
+
+DESIGN §8 splits a test's cluster in two. A *system* (this module's ``System``) is one
+implementation: how its node is built and started, what its nodes listen on and what their
+clients speak, how to tell that a node is ready and that the cluster has recovered after the
+faults, how to skew its clock, and which checkers its histories can feed. A *backend*
+(``harness.cluster``) is where the nodes run — local processes or Docker containers — and does
+kill, pause and partition the same way whatever runs there. So the backends never reach into a
+node's own extensions: readiness, recovery, the drain and the audit belong to the system.
+"""
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+import trio
+
+from harness.systems.ops import Dialect
+from walrus.client import Client, WalrusError
+from walrus.config import Address
+
+if TYPE_CHECKING:
+    from harness.cluster.base import Cluster
+
+
+class Unsupported(ValueError):
+    """A system asked for something it cannot do here; the message says why."""
+
+
+@dataclass(frozen=True)
+class Member:
+    """One node of a cluster under test: its id, where clients reach it, and its node-to-node
+    listeners by name (``rpc``, ``raft``...)."""
+
+    id: int
+    client: Address
+    links: dict[str, Address] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A node's command line and the environment variables it needs besides the inherited."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Boot:
+    """How a cluster comes up: groups of nodes started in turn, each group ready before the
+    next starts (Walrus's node 1 bootstraps the metadata group, the others then join)."""
+
+    stages: list[list[int]]
+
+
+class System(ABC):
+    """An implementation under test. Subclasses are frozen dataclasses: their fields are the
+    system's options, as written to test.json."""
+
+    name: ClassVar[str]
+    faults: ClassVar[frozenset[str]]
+    """The nemeses that apply to this system."""
+
+    @property
+    @abstractmethod
+    def dialect(self) -> Dialect:
+        """What its clients send and how replies become history entries."""
+
+    @property
+    def black_box(self) -> bool:
+        """True if its histories carry no positions, node events or audit."""
+        return self.dialect.black_box
+
+    @property
+    def lease_s(self) -> float | None:
+        """Its lease duration, for the lease checker (None: it has no leases we can check)."""
+        return None
+
+    @property
+    def drift_bound(self) -> float:
+        """The clock drift its design tolerates (the clock nemesis stays within it)."""
+        return 0.1
+
+    def describe(self) -> str:
+        """A few words for summaries: the system and its notable options."""
+        return self.name
+
+    def for_faults(self, faults: list[str]) -> "System":
+        """This system as it must run under these nemeses (unchanged here)."""
+        return self
+
+    def preflight(self, backend: str, faults: list[str], nodes: int) -> None:
+        """Raise (Unsupported, ToolMissing...) with one line if this cannot run; make nothing."""
+        refused = sorted(set(faults) - self.faults)
+        if refused:
+            raise Unsupported(
+                f"{self.name} does not support the nemesis {', '.join(refused)}; "
+                f"it supports {', '.join(sorted(self.faults)) or 'none'}"
+            )
+
+    def build(self, log) -> None:
+        """Make what the nodes run (binaries, caches) before any cluster starts; no-op here."""
+        return None
+
+    @abstractmethod
+    def set_clock(self, data_dir: Path, offset: float, rate: float) -> None:
+        """Skew the clock of the node whose data directory (as the host sees it) is given."""
+
+    @abstractmethod
+    def ready(self, member: Member) -> bool:
+        """True once the node can take part in the cluster (blocking; called from a thread)."""
+
+    async def settle(self, cluster: "Cluster", timeout: float) -> None:
+        """After every node is ready: anything the cluster as a whole still needs before a test
+        can rely on it; RuntimeError saying what did not happen. No-op here."""
+        return None
+
+    @abstractmethod
+    async def recovered(self, cluster: "Cluster", topics: list[str], timeout: float, log) -> bool:
+        """After the faults are healed: wait until the cluster serves again; False (logged) if
+        it does not within ``timeout``."""
+
+    async def audit(self, cluster: "Cluster", topics: list[str]) -> dict:
+        """What the cluster says of every topic at the end: ``states`` (STATE, which every
+        Walrus answers) and, where the system can list what it stores, ``segments`` (for the
+        storage checker); ``errors`` for what could not be read."""
+        return {"states": await final_states(cluster, topics), "errors": []}
+
+    def node_files(self) -> tuple[str, ...]:
+        """Files in a node's data directory worth keeping with the run (its logs)."""
+        return ("node.log",)
+
+
+class Launched(System):
+    """A system whose nodes the harness starts itself, on a backend (local or docker)."""
+
+    link_names: ClassVar[tuple[str, ...]]
+    """The node-to-node listeners every node has, besides its client port."""
+    link_transport: ClassVar[str] = "tcp"
+    """``tcp`` (the local backend's link proxies can cut it) or ``udp`` (they cannot)."""
+
+    def preflight(self, backend: str, faults: list[str], nodes: int) -> None:
+        """Also refuses partitions the backend cannot make."""
+        super().preflight(backend, faults, nodes)
+        if backend == "local" and "partition" in faults and self.link_transport != "tcp":
+            raise Unsupported(
+                f"{self.name} links its nodes over {self.link_transport.upper()}, which the local "
+                "backend's TCP link proxies cannot cut: use --backend docker for partitions"
+            )
+
+    def boot(self, nodes: list[int]) -> Boot:
+        """Start every node at once."""
+        return Boot([list(nodes)])
+
+    @abstractmethod
+    def local_command(
+        self, member: Member, members: dict[int, Member], data_dir: Path, routes: dict
+    ) -> Command:
+        """The command line of a node run as a local process. ``routes`` maps each peer to the
+        addresses (by link name) this node must use to reach it (the link proxies)."""
+
+    def local_ports(self, base: int, node: int) -> dict[str, int]:
+        """Ports of node ``node`` as a local process, given a free base port (a multiple of
+        10): client P+i, then P+100+i, P+200+i... for the links in order."""
+        ports = {"client": base + node}
+        for k, name in enumerate(self.link_names, 1):
+            ports[name] = base + 100 * k + node
+        return ports
+
+    @abstractmethod
+    def image(self, client, base: str | None, log) -> str:
+        """The tag of a Docker image that runs this system's node (built if missing)."""
+
+    @abstractmethod
+    def container_command(self, member: Member, members: dict[int, Member]) -> Command:
+        """The command of a node's container; its data directory is mounted at /data."""
+
+    def container_options(self) -> dict:
+        """Extra docker-py ``containers.create`` options a node container needs."""
+        return {}
+
+    @abstractmethod
+    def container_ports(self, node: int) -> dict[str, int]:
+        """The ports node ``node``'s container listens on, by listener (``client`` included)."""
+
+
+async def final_states(cluster: "Cluster", topics: list[str]) -> dict[str, dict]:
+    """STATE of each topic, from the first node that answers it."""
+    states = {}
+    for topic in topics:
+        for node in cluster.nodes:
+            host, port = cluster.client_address(node)
+            try:
+                states[topic] = await trio.to_thread.run_sync(topic_state, host, port, topic)
+                break
+            except (WalrusError, OSError, ValueError):
+                continue
+    return states
+
+
+def topic_state(host: str, port: int, topic: str) -> dict:
+    """STATE of a topic at a node (blocking)."""
+    with Client(host, port, timeout=10) as c:
+        return c.state(topic)
+
+
+def metrics_of(member: Member) -> dict | None:
+    """A node's METRICS as a JSON object, or None if it does not answer with one (blocking)."""
+    try:
+        with Client(member.client.host, member.client.port, timeout=2) as client:
+            metrics = json.loads(client.request(b"METRICS"))
+    except (WalrusError, OSError, ValueError):
+        return None
+    return metrics if isinstance(metrics, dict) else None
+
+
+async def all_ready(cluster: "Cluster", timeout: float, log) -> bool:
+    """Every node ready within ``timeout``; False (logged) if not."""
+    try:
+        await cluster.wait_ready(cluster.nodes, timeout)
+    except RuntimeError as exc:
+        log(f"recovery: {exc}")
+        return False
+    return True

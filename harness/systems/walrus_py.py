@@ -1,0 +1,198 @@
+"""``walrus-py``: this repository's node, with every checker (or black-box, on request).
+
+Its clients speak the extended dialect (positions, epochs, tagged gets), its nodes keep event logs
+for the lease checker, ``SCAN`` lets the harness audit every stored entry, and ``clock.ctl`` in
+the data directory bends its clock. With ``black_box`` it is driven like any foreign Walrus —
+plain PUT and GET, no events, no audit — which is how the black-box checkers are tested on a
+system whose correct answers we know.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+import trio
+
+from harness.systems.base import Command, Launched, Member, all_ready, topic_state
+from harness.systems.ops import WALRUS_PY, Dialect, Extended, Plain
+from walrus.client import Client, WalrusError
+from walrus.clock import write_control
+from walrus.cluster import node_command, node_ready
+from walrus.config import Peer
+
+if TYPE_CHECKING:
+    from harness.cluster.base import Cluster
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """What every node of a test is started with (besides its identity and addresses)."""
+
+    compat: bool = False
+    max_segment_entries: int | None = None
+    fsync: str = "each"
+    lease_ms: int = 2000
+    drift: float = 0.1
+    extra_args: tuple[str, ...] = ()
+
+    def args(self) -> list[str]:
+        """The ``walrus node`` options for this spec."""
+        out = ["--fsync", self.fsync, "--lease-ms", str(self.lease_ms), "--drift", str(self.drift)]
+        if self.compat:
+            out += ["--compat", "walrus"]
+        if self.max_segment_entries is not None:
+            out += ["--max-segment-entries", str(self.max_segment_entries)]
+        return out + list(self.extra_args)
+
+
+def peers_of(members: dict[int, Member]) -> dict[int, Peer]:
+    """The ``walrus node`` view of a cluster's members."""
+    return {m.id: Peer(m.id, m.client, m.links["rpc"], m.links["raft"]) for m in members.values()}
+
+
+@dataclass(frozen=True)
+class WalrusPy(Launched):
+    """This repository's node."""
+
+    spec: NodeSpec = field(default_factory=NodeSpec)
+    plain: bool = False
+    """Black-box mode: plain PUT/GET, no events or audit."""
+
+    name: ClassVar[str] = "walrus-py"
+    link_names: ClassVar[tuple[str, ...]] = ("rpc", "raft")
+    faults: ClassVar[frozenset[str]] = frozenset(
+        {"partition", "kill", "pause", "clock", "disk", "drift-unsafe", "bitrot"}
+    )
+
+    @property
+    def dialect(self) -> Dialect:
+        """Extended, or plain with our node's own error contract."""
+        return Plain(WALRUS_PY) if self.plain else Extended()
+
+    @property
+    def lease_s(self) -> float | None:
+        """L, unless black-box (no events to check leases with)."""
+        return None if self.plain else self.spec.lease_ms / 1000
+
+    @property
+    def drift_bound(self) -> float:
+        """The nodes' rho."""
+        return self.spec.drift
+
+    def describe(self) -> str:
+        """walrus-py, with compat mode, black-box mode and segment size noted."""
+        notes = [
+            n for n, on in (("compat walrus", self.spec.compat), ("black-box", self.plain)) if on
+        ]
+        if self.spec.max_segment_entries:
+            notes.append(f"{self.spec.max_segment_entries} entries per segment")
+        return self.name + (f" ({', '.join(notes)})" if notes else "")
+
+    def local_command(
+        self, member: Member, members: dict[int, Member], data_dir: Path, routes: dict
+    ) -> Command:
+        """``walrus node`` with a ``--route`` through the proxies for every peer; it stops if the
+        harness dies."""
+        extra = [*self.spec.args(), "--exit-with-parent"]
+        for peer, via in sorted(routes.items()):
+            extra += ["--route", f"{peer}={via['rpc']},{via['raft']}"]
+        return Command(node_command(member.id, peers_of(members), data_dir, extra))
+
+    def image(self, client, base: str | None, log) -> str:
+        """The node image built from this checkout's ``walrus`` package."""
+        from harness.images import node_image
+
+        built, _ = node_image(client, base, log)
+        return built.tag
+
+    def container_command(self, member: Member, members: dict[int, Member]) -> Command:
+        """``walrus node`` arguments (the image's entry point is ``python -m walrus``)."""
+        argv = node_command(member.id, peers_of(members), Path("/data"), self.spec.args())
+        return Command(argv[3:])
+
+    def container_ports(self, node: int) -> dict[str, int]:
+        """The same ports in every container (each has its own address)."""
+        return {"client": 9091, "rpc": 9191, "raft": 9291}
+
+    def set_clock(self, data_dir: Path, offset: float, rate: float) -> None:
+        """Write the node's clock.ctl."""
+        write_control(data_dir / "clock.ctl", offset, rate)
+
+    def ready(self, member: Member) -> bool:
+        """METRICS: a Raft leader known and (unless compat) a lease held."""
+        return node_ready(peers_of({member.id: member})[member.id])
+
+    async def recovered(self, cluster: "Cluster", topics: list[str], timeout: float, log) -> bool:
+        """Every node ready and no segment awaiting its count (STATE ``pending_seals``)."""
+        deadline = trio.current_time() + timeout
+        if not await all_ready(cluster, timeout, log):
+            return False
+        host, port = cluster.client_address(cluster.nodes[0])
+        pending: list[str] = []
+        while trio.current_time() < deadline:
+            pending = []
+            for topic in topics:
+                try:
+                    state = await trio.to_thread.run_sync(topic_state, host, port, topic)
+                except (WalrusError, OSError, ValueError) as exc:
+                    pending.append(f"{topic}: {exc}")
+                    continue
+                if state["pending_seals"]:
+                    pending.append(f"{topic}: segments {state['pending_seals']} await their counts")
+            if not pending:
+                return True
+            await trio.sleep(0.5)
+        log(f"recovery incomplete after {timeout:g} s: {'; '.join(pending)}")
+        return False
+
+    async def audit(self, cluster: "Cluster", topics: list[str]) -> dict:
+        """STATE of each topic and, unless black-box, a SCAN of every segment."""
+        if self.plain:
+            return await super().audit(cluster, topics)
+        return await audit_stores(cluster, topics)
+
+    def node_files(self) -> tuple[str, ...]:
+        """The log and, unless black-box, the event log."""
+        return ("node.log",) if self.plain else ("node.log", "events.jsonl")
+
+
+async def audit_stores(cluster: "Cluster", topics: list[str], page: int = 10_000) -> dict:
+    """STATE of each topic and a non-destructive SCAN of every segment it has."""
+    out: dict = {"states": {}, "segments": {}, "errors": []}
+    for topic in topics:
+        for via in cluster.nodes:
+            host, port = cluster.client_address(via)
+            try:
+                state = await trio.to_thread.run_sync(topic_state, host, port, topic)
+                break
+            except (WalrusError, OSError, ValueError) as exc:
+                out["errors"].append(f"STATE {topic} via node {via}: {exc}")
+        else:
+            continue
+        out["states"][topic] = state
+        segments = {}
+        for segment in range(1, state["current_segment"] + 1):
+            try:
+                segments[str(segment)] = await trio.to_thread.run_sync(
+                    _scan_all, host, port, topic, segment, page
+                )
+            except (WalrusError, OSError, ValueError) as exc:
+                out["errors"].append(f"SCAN {topic} segment {segment}: {exc}")
+        out["segments"][topic] = segments
+    return out
+
+
+def _scan_all(host: str, port: int, topic: str, segment: int, page: int) -> dict:
+    values: list[str] = []
+    with Client(host, port, timeout=30) as c:
+        while True:
+            chunk = c.scan(topic, segment, len(values), page)
+            values += chunk["entries"]
+            if len(values) >= chunk["stored"] or not chunk["entries"]:
+                return {
+                    "node": chunk["node"],
+                    "stored": chunk["stored"],
+                    "state": chunk["state"],
+                    "count": chunk["count"],
+                    "values": values,
+                }
