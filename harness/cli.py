@@ -65,15 +65,19 @@ def _bench_cluster(args: argparse.Namespace) -> int:
         f"cluster benchmark: 3 nodes, {args.clients} clients x {args.window} in flight, "
         f"{args.duration:g} s per phase, fsync {', '.join(modes)}"
     )
-    result = cluster.run(modes, args.clients, args.window, args.duration)
+    security = tuple(args.security.split(","))
+    if not set(security) <= {"secure", "insecure"}:
+        raise ValueError("--security takes secure, insecure or both (comma-separated)")
+    result = cluster.run(modes, args.clients, args.window, args.duration, security=security)
     print(
-        f"{'op':<5}{'fsync':<8}{'clients':>8}{'ops/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
-        f"{'errors':>8}"
+        f"{'op':<5}{'fsync':<8}{'security':<10}{'clients':>8}{'ops/s':>12}{'p50 ms':>9}"
+        f"{'p99 ms':>9}{'max ms':>9}{'errors':>8}"
     )
     for r in result["runs"]:
         print(
-            f"{r['op']:<5}{r['fsync']:<8}{r['clients']:>8}{r['ops_per_s']:>12,.0f}"
-            f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['max_ms']:>9.1f}{r['errors']:>8}"
+            f"{r['op']:<5}{r['fsync']:<8}{r['security']:<10}{r['clients']:>8}"
+            f"{r['ops_per_s']:>12,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['max_ms']:>9.1f}"
+            f"{r['errors']:>8}"
         )
     for n in result["nodes"]:
         startup = ", ".join(f"{v:.2f}" for v in n["startup_s"].values())
@@ -131,6 +135,29 @@ def _check(args: argparse.Namespace) -> int:
         extra = ", ".join(f"{k} {v}" for k, v in counts.items()) or r.get("why", "")
         print(f"  {name:<7} {WORDS[r['valid']]:<8} {extra}")
     return EXIT_CODES[results["valid"]]
+
+
+def _bench_metadata(args: argparse.Namespace) -> int:
+    from harness.bench import metadata
+
+    if args.clients < 1 or args.duration <= 0:
+        raise ValueError("--clients and --duration must be positive")
+    print(
+        f"metadata benchmark: 3 nodes, {args.clients} clients, {args.duration:g} s per load, "
+        "with the cluster secret and --insecure"
+    )
+    result = metadata.run(args.clients, args.duration, args.fsync)
+    print(f"{'load':<18}{'security':<10}{'ops/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    for r in result["runs"]:
+        print(
+            f"{r['load']:<18}{r['security']:<10}{r['ops_per_s']:>10,.0f}{r['p50_ms']:>9.2f}"
+            f"{r['p99_ms']:>9.2f}{r['errors']:>8}"
+        )
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return 0
 
 
 def _bench_checker(args: argparse.Namespace) -> int:
@@ -451,8 +478,22 @@ def parser() -> argparse.ArgumentParser:
     cl.add_argument("--window", type=int, default=4, help="requests in flight per client (4)")
     cl.add_argument("--duration", type=float, default=10.0, help="seconds per phase (default 10)")
     cl.add_argument("--fsync", default="each,none", help="policies to run (default each,none)")
+    cl.add_argument(
+        "--security",
+        default="secure",
+        help="secure (with the cluster secret; default), insecure, or secure,insecure",
+    )
     cl.add_argument("--json", help="write the results as JSON here")
     cl.set_defaults(run=_bench_cluster)
+    md = bench.add_parser(
+        "metadata",
+        help="metadata commits/s and forwarded PUT/s, with the cluster secret and without",
+    )
+    md.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
+    md.add_argument("--duration", type=float, default=10.0, help="seconds per load (default 10)")
+    md.add_argument("--fsync", default="each", help="the nodes' fsync policy (default each)")
+    md.add_argument("--json", help="write the results as JSON here")
+    md.set_defaults(run=_bench_metadata)
     ck = bench.add_parser("checker", help="time the check of a large synthetic history")
     ck.add_argument("--ops", type=int, default=1_000_000, help="operations (default 1,000,000)")
     ck.add_argument("--history", help="use (or create) this history file")

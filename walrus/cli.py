@@ -68,15 +68,57 @@ def add_node_options(p: argparse.ArgumentParser) -> None:
         help="compat mode's rollover monitor period (default: $WALRUS_MONITOR_CHECK_MS or 10000)",
     )
     g.add_argument(
-        "--raft-password",
-        default=os.environ.get("WALRUS_RAFT_PASSWORD"),
-        help="encrypt and authenticate Raft traffic (default: $WALRUS_RAFT_PASSWORD)",
+        "--cluster-secret-file",
+        metavar="FILE",
+        help="the cluster's secret (mode 0600; `walrus secret new FILE` makes one): it encrypts "
+        "Raft traffic and authenticates node-to-node RPC (default: $WALRUS_CLUSTER_SECRET)",
+    )
+    g.add_argument(
+        "--insecure",
+        action="store_true",
+        help="run without a cluster secret: anyone who reaches the Raft port can run code here",
+    )
+    g.add_argument(
+        "--max-connections",
+        type=int,
+        default=1024,
+        help="client connections at once; when full the longest-idle one makes room, else a "
+        "newcomer is refused (default 1024)",
+    )
+    g.add_argument(
+        "--idle-timeout-s",
+        type=float,
+        default=300.0,
+        help="close client connections idle this long (default 300)",
     )
     g.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
     g.add_argument(
         "--exit-with-parent",
         action="store_true",
         help="stop when the process that started this node goes away (for harnesses)",
+    )
+
+
+def cluster_secret(args: argparse.Namespace) -> str | None:
+    """The secret from --cluster-secret-file or $WALRUS_CLUSTER_SECRET; None with --insecure;
+    ConfigError saying how to make one if there is none."""
+    from walrus.auth import SECRET_ENV, AuthError, check_secret, read_secret
+
+    given = getattr(args, "cluster_secret_file", None)
+    if args.insecure:
+        if given or os.environ.get(SECRET_ENV):
+            raise ConfigError("--insecure and a cluster secret exclude each other")
+        return None
+    try:
+        if given:
+            return read_secret(Path(given))
+        if os.environ.get(SECRET_ENV):
+            return check_secret(os.environ[SECRET_ENV].strip(), f"${SECRET_ENV}")
+    except AuthError as exc:
+        raise ConfigError(str(exc)) from None
+    raise ConfigError(
+        "no cluster secret: make one with `walrus secret new FILE` and give every node "
+        f"--cluster-secret-file FILE (or set {SECRET_ENV}); --insecure runs without one"
     )
 
 
@@ -89,8 +131,10 @@ def node_config(
     raft_routes=None,
 ) -> NodeConfig:
     """A NodeConfig from parsed options."""
+    from walrus.auth import raft_password
     from walrus.lease import LeaseConfig
     from walrus.metadata import RaftSettings
+    from walrus.server import Limits
     from walrus.storage import FsyncPolicy
 
     max_entries = args.max_segment_entries
@@ -106,6 +150,10 @@ def node_config(
         raise ConfigError(str(exc)) from None
     if args.forward_timeout_ms <= 0:
         raise ConfigError("--forward-timeout-ms must be positive")
+    secret = cluster_secret(args)
+    if args.max_connections < 1 or args.idle_timeout_s <= 0:
+        raise ConfigError("--max-connections and --idle-timeout-s must be positive")
+    limits = Limits(max_connections=args.max_connections, idle_timeout=args.idle_timeout_s)
     return NodeConfig(
         node_id=node_id,
         data_dir=data_dir,
@@ -116,7 +164,9 @@ def node_config(
         fsync=fsync,
         lease=lease,
         compat=args.compat == "walrus",
-        raft=RaftSettings(password=args.raft_password),
+        secret=secret,
+        limits=limits,
+        raft=RaftSettings(password=None if secret is None else raft_password(secret)),
         forward_timeout=args.forward_timeout_ms / 1000,
         monitor_interval=monitor_ms / 1000,
         exit_with_parent=args.exit_with_parent,
@@ -144,6 +194,12 @@ def _node(args: argparse.Namespace) -> int:
         rpc_routes[node], raft_routes[node] = rpc, raft
     config = node_config(args, args.id, peers, Path(args.data_dir), rpc_routes, raft_routes)
     _setup_logging(args.log_level, args.id)
+    if config.secret is None:
+        logging.getLogger("walrus.node").warning(
+            "RUNNING INSECURE (--insecure): no cluster secret, so Raft messages are unpickled "
+            "unauthenticated and node RPC is open: anyone who can reach %s can run code here",
+            config.me.raft,
+        )
     run_node(config)
     return 0
 
@@ -162,10 +218,27 @@ def _setup_logging(level: str, node: int) -> None:
 
 
 def _cluster_up(args: argparse.Namespace) -> int:
+    from walrus.auth import SECRET_ENV, SECRET_FILE, write_secret
     from walrus.cluster import cluster_up
 
+    data_dir = Path(args.data_dir)
+    if not (args.insecure or args.cluster_secret_file or os.environ.get(SECRET_ENV)):
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            write_secret(data_dir / SECRET_FILE)
+        except OSError as exc:
+            raise ConfigError(f"cannot use data directory {data_dir}: {exc.strerror}") from None
+        args.cluster_secret_file = str((data_dir / SECRET_FILE).resolve())
     node_config(args, 1, {1: Peer(1, Address("h", 1), Address("h", 2), Address("h", 3))}, Path("."))
+    secret = (
+        ["--insecure"]
+        if args.insecure
+        else ["--cluster-secret-file", str(Path(args.cluster_secret_file).resolve())]
+        if args.cluster_secret_file
+        else []  # $WALRUS_CLUSTER_SECRET reaches the nodes through the environment
+    )
     extra = [
+        *secret,
         *(
             ["--max-segment-entries", str(args.max_segment_entries)]
             if args.max_segment_entries
@@ -179,13 +252,17 @@ def _cluster_up(args: argparse.Namespace) -> int:
         str(args.drift),
         "--forward-timeout-ms",
         str(args.forward_timeout_ms),
+        "--max-connections",
+        str(args.max_connections),
+        "--idle-timeout-s",
+        str(args.idle_timeout_s),
         *(["--monitor-ms", str(args.monitor_ms)] if args.monitor_ms else []),
         *(["--compat", args.compat] if args.compat else []),
         "--log-level",
         args.log_level,
         "--exit-with-parent",
     ]
-    return cluster_up(args.nodes, args.base_port, Path(args.data_dir), extra)
+    return cluster_up(args.nodes, args.base_port, data_dir, extra)
 
 
 def _cluster_control(args: argparse.Namespace) -> int:
@@ -202,6 +279,23 @@ def _cluster_control(args: argparse.Namespace) -> int:
             print(f"node {node}: {st['state']} (pid {st['pid']})")
     else:
         print(reply.get("message", "done"))
+    return 0
+
+
+def _secret_new(args: argparse.Namespace) -> int:
+    from walrus.auth import write_secret
+
+    path = Path(args.file)
+    if path.exists():
+        raise ConfigError(f"{path} exists already; a cluster keeps its secret")
+    try:
+        write_secret(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+    print(
+        f"wrote a new cluster secret to {path} (mode 0600); give every node "
+        f"--cluster-secret-file {path}"
+    )
     return 0
 
 
@@ -293,6 +387,13 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("op", nargs="?", choices=["register", "put", "get", "state", "metrics"])
     cli.add_argument("args", nargs="*", help="topic, and the payload for put")
     cli.set_defaults(run=_cli)
+
+    secret = sub.add_parser("secret", help="cluster secrets").add_subparsers(
+        dest="secret", required=True
+    )
+    new = secret.add_parser("new", help="write a new random cluster secret (mode 0600)")
+    new.add_argument("file", help="where to write it (must not exist)")
+    new.set_defaults(run=_secret_new)
 
     store = sub.add_parser("store", help="inspect a node's storage").add_subparsers(
         dest="store", required=True

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from walrus.lease import LeaseConfig
 from walrus.metadata import RaftSettings
+from walrus.server import Limits
 from walrus.storage import FsyncPolicy
 
 DEFAULT_MAX_SEGMENT_ENTRIES = 1_000_000
@@ -59,6 +60,10 @@ class NodeConfig:
     lease: LeaseConfig = field(default_factory=LeaseConfig)
     compat: bool = False
     raft: RaftSettings = field(default_factory=RaftSettings)
+    limits: Limits = field(default_factory=Limits)
+    """What one client may cost the node (connections, requests read ahead, idle time)."""
+    secret: str | None = None
+    """The cluster secret (``walrus.auth``); None only when run ``--insecure``."""
     forward_timeout: float = 5.0
     proposal_timeout: float = 5.0
     monitor_interval: float = 10.0
@@ -82,6 +87,13 @@ class NodeConfig:
                         f"{addr} is used twice ({seen[addr]} and node {peer.id} {kind})"
                     )
                 seen[addr] = f"node {peer.id} {kind}"
+
+    @property
+    def rpc_key(self) -> bytes | None:
+        """The key node RPC links are authenticated with (None: insecure)."""
+        from walrus.auth import derive
+
+        return None if self.secret is None else derive(self.secret, "rpc")
 
     @property
     def me(self) -> Peer:

@@ -7,6 +7,7 @@ over the segments of silent nodes when it leads Raft, keeping local segments in 
 metadata (``walrus.writes``), and serving the shared cursor (``walrus.reads``).
 """
 
+import contextlib
 import errno
 import json
 import logging
@@ -27,8 +28,8 @@ from walrus.metadata import Metadata, ProposalError, Published
 from walrus.metastate import OPEN, state_json
 from walrus.protocol import Request
 from walrus.reads import Reader
-from walrus.rpc import PeerLink, envelope, open_envelope
-from walrus.server import Deferred, Dispatch, Pending, serve_listeners
+from walrus.rpc import Guard, PeerLink
+from walrus.server import Deferred, Pending, Session, serve_listeners
 from walrus.storage import Store
 from walrus.writes import Writer, register_reply
 
@@ -123,9 +124,15 @@ class Node:
                 )
             except SyncObjException:
                 raise ConfigError(f"Raft port {config.me.raft} is already in use") from None
-            hello = envelope(0, 0, f"HELLO {config.node_id} {config.fingerprint()}".encode())
             links = {
-                nid: PeerLink(nid, config.rpc_target(nid), hello, config.forward_timeout)
+                nid: PeerLink(
+                    nid,
+                    config.rpc_target(nid),
+                    config.node_id,
+                    config.fingerprint(),
+                    config.rpc_key,
+                    config.forward_timeout,
+                )
                 for nid in config.peers
                 if nid != config.node_id
             }
@@ -138,8 +145,14 @@ class Node:
                 meta.start()
                 for link in links.values():
                     nursery.start_soon(link.run)
-                nursery.start_soon(serve_listeners, client_listeners, lambda: self.dispatch_client)
-                nursery.start_soon(serve_listeners, rpc_listeners, self._rpc_dispatcher)
+                nursery.start_soon(
+                    serve_listeners,
+                    client_listeners,
+                    lambda: Session(self.dispatch_client),
+                    protocol.MAX_FRAME,
+                    config.limits,
+                )
+                nursery.start_soon(serve_listeners, rpc_listeners, self._rpc_session)
                 if config.compat:
                     nursery.start_soon(self._compat_monitor_loop)
                 else:
@@ -208,24 +221,13 @@ class Node:
         """A client request frame."""
         return self.handle(protocol.parse(body), 0)
 
-    def _rpc_dispatcher(self) -> Dispatch:
-        """Per connection: HELLO first, then requests in order, each once this node has applied
-        as much metadata as its sender had (requests behind a waiting one wait too)."""
-        refused: list[bytes] = []
-        greeted: list[bool] = []
+    def _rpc_session(self) -> Session:
+        """Per connection: the peer proves itself (``rpc.Guard``), then requests in order, each
+        once this node has applied as much metadata as its sender had (requests behind a waiting
+        one wait too)."""
         backlog: deque[tuple[int, int, bytes, Deferred]] = deque()
 
-        def dispatch(body: bytes) -> bytes | Pending:
-            hops, applied, command = open_envelope(body)
-            if refused:
-                return refused[0]
-            if not greeted:
-                reply = self._hello(command)
-                if reply == protocol.OK:
-                    greeted.append(True)
-                else:
-                    refused.append(reply)
-                return reply
+        def handle(hops: int, applied: int, command: bytes) -> bytes | Pending:
             ctx = self.ctx
             if not backlog and (ctx.pub is None or applied <= ctx.view.applied):
                 return self._handle_rpc(hops, command)
@@ -235,7 +237,8 @@ class Node:
                 ctx.background(self._catch_up, backlog)
             return reply
 
-        return dispatch
+        config = self.config
+        return Guard(config.node_id, config.fingerprint(), config.rpc_key, handle).session()
 
     async def _catch_up(self, backlog: deque) -> None:
         ctx = self.ctx
@@ -263,23 +266,6 @@ class Node:
             return self.handle(protocol.parse(command), hops)
         except protocol.ProtocolError as exc:
             return exc.reply.encode()
-
-    def _hello(self, command: bytes) -> bytes:
-        parts = command.decode(errors="replace").split(" ")
-        if len(parts) != 3 or parts[0] != "HELLO":
-            return protocol.err("node RPC connections start with HELLO")
-        if parts[2] != self.config.fingerprint():
-            log.error(
-                "node %s connected with a different cluster configuration (its peers or "
-                "--compat differ from ours); refusing it",
-                parts[1],
-            )
-            return protocol.err(
-                f"cluster mismatch: node {self.config.node_id} has configuration "
-                f"{self.config.fingerprint()}, node {parts[1]} has {parts[2]}; start every node "
-                "with the same --peer list and --compat setting"
-            )
-        return protocol.OK
 
     def handle(self, req: Request, hops: int) -> bytes | Pending:
         """Start serving a parsed request."""
@@ -464,5 +450,35 @@ def run_node(config: NodeConfig) -> None:
     from walrus.clock import TrioClock
 
     check_data_dir(config)
+    config = _fit_descriptors(config)
     clock = NodeClock(Path(config.data_dir) / "clock.ctl")
     trio.run(Node(config, clock).run, clock=TrioClock(clock))
+
+
+FD_RESERVE = 256
+"""File descriptors kept for everything but client connections: peers, Raft, segment files."""
+
+
+def _fit_descriptors(config: NodeConfig) -> NodeConfig:
+    """Raise the open-file limit to its hard limit and keep the connection cap under it, so that
+    a flood of connections meets the cap (an ERR), never EMFILE in the middle of the node."""
+    import dataclasses
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    room = soft - FD_RESERVE
+    if config.limits.max_connections <= room:
+        return config
+    log.warning(
+        "--max-connections %d does not fit the open-file limit %d: capped at %d",
+        config.limits.max_connections,
+        soft,
+        max(1, room),
+    )
+    limits = dataclasses.replace(config.limits, max_connections=max(1, room))
+    return dataclasses.replace(config, limits=limits)

@@ -140,6 +140,23 @@ class FrameReader:
         """True while part of a frame is buffered."""
         return bool(self._buf)
 
+    def next_frame(self) -> bytes | None:
+        """The first complete frame buffered, consumed; None if there is none yet."""
+        buf = self._buf
+        if len(buf) < 4:
+            return None
+        (n,) = LENGTH.unpack_from(buf, 0)
+        self._check(n)
+        if len(buf) - 4 < n:
+            return None
+        body = bytes(buf[4 : 4 + n])
+        del buf[: 4 + n]
+        return body
+
+    def _check(self, n: int) -> None:
+        if n > self._limit:
+            raise ProtocolError(f"ERR invalid frame length {n} (the limit is {self._limit} bytes)")
+
     def frames(self) -> Iterator[bytes]:
         """Every complete frame buffered so far, in order."""
         buf = self._buf
@@ -147,10 +164,7 @@ class FrameReader:
         try:
             while len(buf) - pos >= 4:
                 (n,) = LENGTH.unpack_from(buf, pos)
-                if n > self._limit:
-                    raise ProtocolError(
-                        f"ERR invalid frame length {n} (the limit is {self._limit} bytes)"
-                    )
+                self._check(n)
                 if len(buf) - pos - 4 < n:
                     break
                 yield bytes(buf[pos + 4 : pos + 4 + n])

@@ -19,13 +19,15 @@ are no retries of non-idempotent calls.
 import logging
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
 
-from walrus import protocol
+from walrus import auth, protocol
+from walrus.auth import Seal
 from walrus.config import Address
-from walrus.server import Deferred
+from walrus.server import Deferred, Fatal, Pending, Session
 
 log = logging.getLogger("walrus.rpc")
 
@@ -60,10 +62,20 @@ def open_envelope(body: bytes) -> tuple[int, int, bytes]:
 class PeerLink:
     """The calls from this node to one peer, over one pipelined connection."""
 
-    def __init__(self, peer: int, target: Address, hello: bytes, timeout: float) -> None:
+    def __init__(
+        self,
+        peer: int,
+        target: Address,
+        me: int,
+        fingerprint: str,
+        key: bytes | None,
+        timeout: float,
+    ) -> None:
         self.peer = peer
         self._target = target
-        self._hello = hello
+        self._me = me
+        self._fingerprint = fingerprint
+        self._key = key
         self._timeout = timeout
         self._send, self._receive = trio.open_memory_channel[_Call](math.inf)
         self.mismatch: str | None = None
@@ -110,19 +122,24 @@ class PeerLink:
 
     async def _carry(self, stream: trio.SocketStream, first: _Call) -> None:
         self.mismatch = None
-        inflight: deque[_Call] = deque()
-        hello = _Call(self._hello, Deferred(), trio.current_time() + self._timeout)
+        inflight: deque[_Call] = deque([first])
+        frames = protocol.FrameReader(limit=1 << 31)
         why = [f"no answer from node {self.peer} within {self._timeout:g} s"]
+        sent = False
         try:
+            with trio.fail_after(self._timeout):
+                seal = await self._handshake(stream, frames)
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._read_replies, stream, inflight, hello, why, nursery)
+                nursery.start_soon(self._read_replies, stream, frames, seal, inflight, why, nursery)
                 nursery.start_soon(self._watch_deadlines, inflight, nursery.cancel_scope)
-                pending = [hello, first]
+                pending = [first]
+                inflight.clear()
                 while True:
                     out = bytearray()
                     for call in pending:
                         inflight.append(call)
-                        out += protocol.frame(call.body)
+                        out += protocol.frame(call.body if seal is None else seal.seal(call.body))
+                    sent = True
                     await stream.send_all(out)
                     pending = [await self._receive.receive()]
                     while True:
@@ -130,23 +147,58 @@ class PeerLink:
                             pending.append(self._receive.receive_nowait())
                         except trio.WouldBlock:
                             break
+        except* trio.TooSlowError:
+            why[0] = f"node {self.peer} did not complete the handshake within {self._timeout:g} s"
+        except* _Refused as group:
+            self.mismatch = str(group.exceptions[0])
+            log.error("node %d refuses this node: %s", self.peer, self.mismatch)
+            why[0] = f"node {self.peer} refused this node: {self.mismatch}"
         except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as group:
             why[0] = f"lost the connection to node {self.peer} ({group.exceptions[0]})"
         finally:
-            # A refused HELLO means the peer ran none of the calls behind it.
-            fail = (
-                protocol.unavailable
-                if hello.reply.done() and self.mismatch
-                else protocol.indeterminate
-            )
+            # Before the handshake completed, the peer ran none of the calls.
+            fail = protocol.indeterminate if sent else protocol.unavailable
             for call in inflight:
                 call.reply.set(fail(why[0]))
             with trio.CancelScope(shield=True):
                 await stream.aclose()
 
-    async def _read_replies(self, stream, inflight, hello, why, nursery) -> None:
-        frames = protocol.FrameReader(limit=1 << 31)
+    async def _handshake(self, stream, frames: protocol.FrameReader) -> Seal | None:
+        """HELLO, proving we hold the cluster secret (answering the peer's CHALLENGE) unless
+        insecure; the seal for the frames that follow."""
+        if self._key is None:
+            await stream.send_all(protocol.frame(_hello(self._me, self._fingerprint)))
+            reply = await _next_frame(stream, frames)
+            if reply != protocol.OK:
+                raise _Refused(reply.decode(errors="replace"))
+            return None
+        challenge = (await _next_frame(stream, frames)).decode(errors="replace").split(" ")
+        if len(challenge) != 2 or challenge[0] != "CHALLENGE":
+            raise _Refused(f"it does not authenticate (it sent {' '.join(challenge)[:60]!r})")
+        try:
+            server, client = bytes.fromhex(challenge[1]), auth.nonce()
+        except ValueError:
+            raise _Refused(f"its challenge is malformed ({challenge[1][:60]!r})") from None
+        proof = auth.hello_proof(self._key, server, client, self._me, self._fingerprint)
+        hello = _hello(self._me, self._fingerprint, f"{client.hex()} {proof}")
+        await stream.send_all(protocol.frame(hello))
+        reply = (await _next_frame(stream, frames)).decode(errors="replace").split(" ")
+        if len(reply) != 2 or reply[0] != "OK":
+            raise _Refused(" ".join(reply))
+        if not auth.proven(auth.welcome_proof(self._key, server, client), reply[1]):
+            raise _Refused("its proof is wrong: it does not hold this cluster's secret")
+        return auth.Seal(self._key, server, client, "client")
+
+    async def _read_replies(self, stream, frames, seal, inflight, why, nursery) -> None:
         while True:
+            for body in frames.frames():
+                try:
+                    reply = body if seal is None else seal.open(body)
+                except auth.AuthError as exc:
+                    why[0] = f"node {self.peer}'s reply failed authentication ({exc})"
+                    nursery.cancel_scope.cancel()
+                    return
+                inflight.popleft().reply.set(reply)
             try:
                 data = await stream.receive_some(65536)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
@@ -158,15 +210,6 @@ class PeerLink:
                 nursery.cancel_scope.cancel()
                 return
             frames.feed(data)
-            for body in frames.frames():
-                call = inflight.popleft()
-                call.reply.set(body)
-                if call is hello and body != protocol.OK:
-                    self.mismatch = body.decode(errors="replace")
-                    log.error("node %d refuses this node: %s", self.peer, self.mismatch)
-                    why[0] = f"node {self.peer} refused this node: {self.mismatch}"
-                    nursery.cancel_scope.cancel()
-                    return
 
     @staticmethod
     async def _watch_deadlines(inflight: deque[_Call], scope: trio.CancelScope) -> None:
@@ -175,3 +218,123 @@ class PeerLink:
                 scope.cancel()
                 return
             await trio.sleep(0.05)
+
+
+class _Refused(Exception):
+    """The peer refused the handshake, or failed to prove it holds the secret."""
+
+
+def _hello(me: int, fingerprint: str, proof: str = "") -> bytes:
+    return envelope(0, 0, f"HELLO {me} {fingerprint} {proof}".rstrip().encode())
+
+
+async def _next_frame(stream, frames: protocol.FrameReader) -> bytes:
+    """The next whole frame from ``stream``."""
+    while (body := frames.next_frame()) is None:
+        data = await stream.receive_some(65536)
+        if not data:
+            raise trio.BrokenResourceError("the peer closed the connection")
+        frames.feed(data)
+    return body
+
+
+class Guard:
+    """The server side of one RPC connection: the handshake, then every frame checked and every
+    reply sealed (unless the cluster runs insecure). ``handle(hops, applied, command)`` serves a
+    request once its sender is proven."""
+
+    def __init__(
+        self,
+        me: int,
+        fingerprint: str,
+        key: bytes | None,
+        handle: Callable[[int, int, bytes], "bytes | Pending"],
+    ) -> None:
+        self._me = me
+        self._fingerprint = fingerprint
+        self._key = key
+        self._handle = handle
+        self._challenge = auth.nonce() if key is not None else None
+        self._seal: Seal | None = None
+        self._greeted = False
+
+    def session(self) -> Session:
+        """How the connection is served: our CHALLENGE first, when authenticated."""
+        greeting = (
+            None if self._challenge is None else b"CHALLENGE " + self._challenge.hex().encode()
+        )
+        return Session(self.dispatch, greeting)
+
+    def dispatch(self, frame: bytes) -> "bytes | Pending":
+        """One frame: the HELLO, or a request from a proven peer."""
+        if not self._greeted:
+            return self._hello(frame)
+        if self._seal is None:
+            return self._handle(*open_envelope(frame))
+        try:
+            body = self._seal.open(frame)
+        except auth.AuthError as exc:
+            log.error("node RPC frame refused: %s", exc)
+            raise Fatal(f"ERR {exc}") from None
+        seq = self._seal.next_out()
+        result = self._handle(*open_envelope(body))
+        if isinstance(result, bytes):
+            return self._seal.seal(result, seq)
+        return _Sealed(result, self._seal, seq)
+
+    def _hello(self, frame: bytes) -> bytes:
+        _, _, command = open_envelope(frame)
+        parts = command.decode(errors="replace").split(" ")
+        if parts[0] != "HELLO" or len(parts) not in (3, 5):
+            raise Fatal("ERR node RPC connections start with HELLO")
+        node, fingerprint = parts[1], parts[2]
+        if fingerprint != self._fingerprint:
+            log.error(
+                "node %s connected with a different cluster configuration (its peers or "
+                "--compat differ from ours); refusing it",
+                node,
+            )
+            raise Fatal(
+                f"ERR cluster mismatch: node {self._me} has configuration {self._fingerprint}, "
+                f"node {node} has {fingerprint}; start every node with the same --peer list and "
+                "--compat setting"
+            )
+        if self._key is None:
+            self._greeted = True
+            return protocol.OK
+        if len(parts) != 5 or not node.isdigit():
+            log.error("node %s connected without proving it holds the cluster secret", node)
+            raise Fatal("ERR authentication required: this cluster runs with a secret")
+        try:
+            client = bytes.fromhex(parts[3])
+        except ValueError:
+            raise Fatal("ERR malformed HELLO nonce") from None
+        expected = auth.hello_proof(self._key, self._challenge, client, int(node), fingerprint)
+        if not auth.proven(expected, parts[4]):
+            log.error("node %s failed to prove it holds the cluster secret; refusing it", node)
+            raise Fatal("ERR authentication failed: wrong cluster secret")
+        self._greeted = True
+        self._seal = Seal(self._key, self._challenge, client, "server")
+        return b"OK " + auth.welcome_proof(self._key, self._challenge, client).encode()
+
+
+class _Sealed(Pending):
+    """A reply sealed, with the sequence number reserved for it, once it is ready."""
+
+    __slots__ = ("_inner", "_seal", "_seq")
+
+    def __init__(self, inner: Pending, seal: Seal, seq: int) -> None:
+        self._inner, self._seal, self._seq = inner, seal, seq
+
+    def done(self) -> bool:
+        """True once the inner reply is."""
+        return self._inner.done()
+
+    async def reply(self) -> bytes:
+        """The inner reply, sealed (an error too: the peer must be able to check it)."""
+        try:
+            body = await self._inner.reply()
+        except Exception:
+            log.exception("computing an RPC reply failed")
+            body = b"ERR internal error (see the node log)"
+        return self._seal.seal(body, self._seq)

@@ -15,6 +15,7 @@ be trusted.
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import trio
 
@@ -85,19 +86,61 @@ class Awaiting(Pending):
 Dispatch = Callable[[bytes], "bytes | Pending"]
 
 
+class Fatal(protocol.ProtocolError):
+    """A request after which the connection cannot be trusted: its reply is sent, then the
+    connection is closed (a node RPC frame that fails authentication, say)."""
+
+
+@dataclass
+class Session:
+    """How one connection is served: its dispatch function (it may keep per-connection state,
+    such as a completed handshake) and a frame to send before anything is read."""
+
+    dispatch: Dispatch
+    greeting: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one stranger can cost a node: connections at once (when full, the connection idle
+    longest — at least ``evict_idle`` seconds — makes room, else the newcomer is refused with an
+    ERR), requests read ahead of their replies on one connection (reading waits beyond that),
+    and seconds a connection may sit idle before it is closed."""
+
+    max_connections: int = 1024
+    max_outstanding: int = 256
+    idle_timeout: float = 300.0
+    evict_idle: float = 1.0
+
+
+@dataclass(eq=False)
+class _Conn:
+    last_active: float
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    outstanding: int = 0
+    drained: trio.Event = field(default_factory=trio.Event)
+
+
 async def serve_connection(
     stream: trio.abc.Stream,
     dispatch: Dispatch,
     max_frame: int = protocol.MAX_FRAME,
     stall_timeout: float = STALL_TIMEOUT,
+    greeting: bytes | None = None,
+    limits: Limits = Limits(),
+    conn: _Conn | None = None,
 ) -> None:
-    """Serve one connection until the peer closes it (or breaks the framing)."""
+    """Serve one connection until the peer closes it (or breaks the framing, or idles)."""
+    conn = conn or _Conn(trio.current_time())
     send, receive = trio.open_memory_channel[list[bytes | Pending]](MAX_PENDING)
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_write_replies, stream, receive)
+            nursery.start_soon(_write_replies, stream, receive, conn)
             async with send:
-                await _read_requests(stream, dispatch, send, max_frame, stall_timeout)
+                if greeting is not None:
+                    conn.outstanding += 1
+                    await send.send([greeting])
+                await _read_requests(stream, dispatch, send, max_frame, stall_timeout, limits, conn)
     except* (trio.BrokenResourceError, trio.ClosedResourceError):
         pass  # the peer went away; nothing to answer
     finally:
@@ -105,21 +148,33 @@ async def serve_connection(
             await stream.aclose()
 
 
-async def _read_requests(stream, dispatch, send, max_frame, stall_timeout) -> None:
+async def _read_requests(stream, dispatch, send, max_frame, stall_timeout, limits, conn) -> None:
     frames = protocol.FrameReader(max_frame)
     while True:
+        while conn.outstanding >= limits.max_outstanding:
+            conn.drained = trio.Event()
+            await conn.drained.wait()
         if frames.partial:
             with trio.move_on_after(stall_timeout) as scope:
                 data = await stream.receive_some(65536)
             if scope.cancelled_caught:
+                conn.outstanding += 1
                 await send.send(
                     [b"ERR incomplete frame: no data for %g s, closing" % stall_timeout]
                 )
                 return
         else:
-            data = await stream.receive_some(65536)
+            with trio.move_on_after(limits.idle_timeout) as idle:
+                data = await stream.receive_some(65536)
+            if idle.cancelled_caught:
+                if conn.outstanding:
+                    continue  # replies still owed: the peer is waiting, not idle
+                conn.outstanding += 1
+                await send.send([b"ERR idle for %g s, closing" % limits.idle_timeout])
+                return
         if not data:
             return
+        conn.last_active = trio.current_time()
         frames.feed(data)
         batch: list[bytes | Pending] = []
         try:
@@ -127,10 +182,18 @@ async def _read_requests(stream, dispatch, send, max_frame, stall_timeout) -> No
                 batch.append(_dispatch(dispatch, body))
         except protocol.ProtocolError as exc:
             batch.append(exc.reply.encode() + b", closing")
+            conn.outstanding += len(batch)
             await send.send(batch)
             return
         if batch:
+            conn.outstanding += len(batch)
             await send.send(batch)
+            if isinstance(batch[-1], _Closing):
+                return
+
+
+class _Closing(bytes):
+    """The reply to a Fatal request: the last thing sent on the connection."""
 
 
 def _dispatch(dispatch: Dispatch, body: bytes) -> "bytes | Pending":
@@ -138,6 +201,8 @@ def _dispatch(dispatch: Dispatch, body: bytes) -> "bytes | Pending":
         return b"ERR invalid frame length 0"
     try:
         return dispatch(body)
+    except Fatal as exc:
+        return _Closing(exc.reply.encode() + b", closing")
     except protocol.ProtocolError as exc:
         return exc.reply.encode()
     except Exception:
@@ -153,8 +218,9 @@ async def _reply(item: Pending) -> bytes:
         return b"ERR internal error (see the node log)"
 
 
-async def _write_replies(stream, receive) -> None:
+async def _write_replies(stream, receive, conn: _Conn) -> None:
     out = bytearray()
+    written = 0
     async with receive:
         while True:
             try:
@@ -163,6 +229,8 @@ async def _write_replies(stream, receive) -> None:
                 if out:
                     await stream.send_all(out)
                     out.clear()
+                    _written(conn, written)
+                    written = 0
                 try:
                     batch = await receive.receive()
                 except trio.EndOfChannel:
@@ -174,24 +242,65 @@ async def _write_replies(stream, receive) -> None:
                     if not item.done() and out:
                         await stream.send_all(out)
                         out.clear()
+                        _written(conn, written)
+                        written = 0
                     item = await _reply(item)
                 out += protocol.frame(item)
+                written += 1
         if out:
             await stream.send_all(out)
+            _written(conn, written)
+
+
+def _written(conn: _Conn, n: int) -> None:
+    conn.outstanding -= n
+    conn.last_active = trio.current_time()
+    conn.drained.set()
 
 
 async def serve_listeners(
     listeners: list[trio.SocketListener],
-    make_dispatch: Callable[[], Dispatch],
+    make_session: Callable[[], Session],
     max_frame: int = protocol.MAX_FRAME,
+    limits: Limits = Limits(),
 ) -> None:
-    """Accept connections forever, each served by ``serve_connection`` with a dispatch function
-    from ``make_dispatch()`` (so a connection may keep state, such as a completed handshake)."""
+    """Accept connections forever, each served by ``serve_connection`` with a fresh session
+    from ``make_session()``, within ``limits``."""
+    live: dict[_Conn, None] = {}
 
     async def handler(stream: trio.SocketStream) -> None:
+        now = trio.current_time()
+        if len(live) >= limits.max_connections:
+            idlest = min(live, key=lambda c: c.last_active)
+            if now - idlest.last_active < limits.evict_idle:
+                with trio.move_on_after(1):
+                    await stream.send_all(
+                        protocol.frame(b"ERR too many connections (%d), try later" % len(live))
+                    )
+                await stream.aclose()
+                return
+            idlest.scope.cancel()
+            live.pop(idlest, None)
+        conn = _Conn(now)
+        live[conn] = None
+        session = make_session()
         try:
-            await serve_connection(stream, make_dispatch(), max_frame)
+            with conn.scope:
+                await serve_connection(
+                    stream,
+                    session.dispatch,
+                    max_frame,
+                    STALL_TIMEOUT,
+                    session.greeting,
+                    limits,
+                    conn,
+                )
         except Exception:
             log.exception("connection handler failed")
+        finally:
+            live.pop(conn, None)
+            if conn.scope.cancelled_caught:
+                with trio.CancelScope(shield=True), trio.move_on_after(1):
+                    await stream.aclose()
 
     await trio.serve_listeners(handler, listeners)

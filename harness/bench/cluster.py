@@ -19,6 +19,7 @@ import numpy as np
 import trio
 
 from harness.cluster.local import free_base_port
+from walrus.auth import secret_args
 from walrus.client import AsyncClient, Client, WalrusError
 from walrus.cluster import node_command, node_ready
 from walrus.config import Peer, local_cluster
@@ -32,7 +33,7 @@ class BenchCluster:
     def __init__(self, root: Path, args: list[str]) -> None:
         self.root = root
         self.peers: dict[int, Peer] = local_cluster(3, free_base_port(3))
-        self.args = args
+        self.args = args if "--insecure" in args else [*args, *secret_args(root)]
         self.procs: dict[int, subprocess.Popen] = {}
         self.startup_s: dict[int, float] = {}
 
@@ -146,13 +147,22 @@ async def _load(
 
 
 def run(
-    fsync_modes: list[str], clients: int, window: int, duration: float, root: Path | None = None
+    fsync_modes: list[str],
+    clients: int,
+    window: int,
+    duration: float,
+    root: Path | None = None,
+    security: tuple[str, ...] = ("secure",),
 ) -> dict:
-    """Run the benchmark for each fsync policy; returns the JSON document."""
+    """Run the benchmark for each fsync policy (and each of ``secure``, with the cluster secret,
+    and ``insecure``, without); returns the JSON document."""
     rows, nodes = [], []
-    for fsync in fsync_modes:
+    for fsync, secure in ((f, s) for f in fsync_modes for s in security):
         with tempfile.TemporaryDirectory(dir=root) as tmp:
-            cluster = BenchCluster(Path(tmp), ["--fsync", fsync, "--log-level", "WARNING"])
+            args = ["--fsync", fsync, "--log-level", "WARNING"]
+            if secure == "insecure":
+                args.append("--insecure")
+            cluster = BenchCluster(Path(tmp), args)
             try:
                 cluster.start()
                 topics = _topics_on_distinct_leaders(cluster)
@@ -167,6 +177,7 @@ def run(
                         {
                             "op": op.upper(),
                             "fsync": fsync,
+                            "security": secure,
                             "clients": clients,
                             "ops_per_s": done / elapsed,
                             "p50_ms": float(np.percentile(arr, 50)),
@@ -178,6 +189,7 @@ def run(
                 nodes.append(
                     {
                         "fsync": fsync,
+                        "security": secure,
                         "startup_s": cluster.startup_s,
                         "rss_mb": cluster.rss_mb(),
                     }

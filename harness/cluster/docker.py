@@ -106,7 +106,13 @@ class DockerCluster(Cluster):
                 hostname=f"n{node}",
                 labels=labels,
                 cap_add=["NET_ADMIN"],
-                volumes={str(d.resolve()): {"bind": "/data", "mode": "rw"}},
+                volumes={
+                    str(d.resolve()): {"bind": "/data", "mode": "rw"},
+                    **{
+                        host: {"bind": inside, "mode": "ro"}
+                        for host, inside in self.system.container_mounts(self.root).items()
+                    },
+                },
                 network=self._network.name,
                 stop_signal="SIGTERM",
                 **self.system.container_options(),

@@ -181,6 +181,11 @@ class Launched(System):
         """Extra docker-py ``containers.create`` options a node container needs."""
         return {}
 
+    def container_mounts(self, root: Path) -> dict[str, str]:
+        """Host files to mount read-only into every node container (host path: container
+        path), besides its data directory; made under the cluster's ``root`` if needed."""
+        return {}
+
     @abstractmethod
     def container_ports(self, node: int) -> dict[str, int]:
         """The ports node ``node``'s container listens on, by listener (``client`` included)."""

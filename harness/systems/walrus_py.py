@@ -15,6 +15,7 @@ import trio
 
 from harness.systems.base import Command, Launched, Member, all_ready, topic_state
 from harness.systems.ops import WALRUS_PY, Dialect, Extended, Plain
+from walrus.auth import SECRET_FILE, secret_args
 from walrus.client import Client, WalrusError
 from walrus.clock import write_control
 from walrus.cluster import node_command, node_ready
@@ -43,6 +44,10 @@ class NodeSpec:
         if self.max_segment_entries is not None:
             out += ["--max-segment-entries", str(self.max_segment_entries)]
         return out + list(self.extra_args)
+
+
+CONTAINER_SECRET = "/run/walrus/cluster.secret"
+"""Where a node container finds the cluster secret (bind-mounted from the cluster's root)."""
 
 
 def peers_of(members: dict[int, Member]) -> dict[int, Peer]:
@@ -93,7 +98,8 @@ class WalrusPy(Launched):
     ) -> Command:
         """``walrus node`` with a ``--route`` through the proxies for every peer; it stops if the
         harness dies."""
-        extra = [*self.spec.args(), "--exit-with-parent"]
+        # The backend keeps every node's data directory in the cluster's root, the secret too.
+        extra = [*self.spec.args(), "--exit-with-parent", *secret_args(data_dir.parent)]
         for peer, via in sorted(routes.items()):
             extra += ["--route", f"{peer}={via['rpc']},{via['raft']}"]
         return Command(node_command(member.id, peers_of(members), data_dir, extra))
@@ -108,7 +114,12 @@ class WalrusPy(Launched):
     def container_command(self, member: Member, members: dict[int, Member]) -> Command:
         """``walrus node`` arguments (the image's entry point is ``python -m walrus``)."""
         argv = node_command(member.id, peers_of(members), Path("/data"), self.spec.args())
-        return Command(argv[3:])
+        return Command([*argv[3:], "--cluster-secret-file", CONTAINER_SECRET])
+
+    def container_mounts(self, root: Path) -> dict[str, str]:
+        """The cluster secret (made in the cluster's root if missing), read-only."""
+        secret_args(root)
+        return {str((root / SECRET_FILE).resolve()): CONTAINER_SECRET}
 
     def container_ports(self, node: int) -> dict[str, int]:
         """The same ports in every container (each has its own address)."""

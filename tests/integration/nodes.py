@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from harness.cluster.local import free_base_port
+from walrus.auth import secret_args
 from walrus.client import Client
 from walrus.cluster import node_command, node_ready
 from walrus.config import local_cluster
@@ -20,6 +21,8 @@ class LocalNodes:
         self.root = root
         self.peers = local_cluster(nodes, free_base_port(nodes))
         self.args = list(args or [])
+        if not {"--insecure", "--cluster-secret-file"} & set(self.args):
+            self.args += secret_args(root)
         self.env = {**os.environ, **(env or {})}
         self.procs: dict[int, subprocess.Popen] = {}
 

@@ -69,12 +69,3 @@ def test_cli_one_shot_and_repl(make_cluster):
     assert cli("put", "t").returncode == 2
     repl = cli(stdin="PUT t a\nGET t\nFROB\nexit\n")
     assert repl.stdout.splitlines()[1:] == ["OK", "OK a", "ERR unknown command"]
-
-
-@pytest.mark.slow
-def test_raft_password(make_cluster):
-    cluster = make_cluster(args=["--raft-password", "s3cret"])
-    with cluster.client(2) as c:
-        c.register("t")
-        c.put("t", "x")
-        assert c.get("t") == b"x"

@@ -265,17 +265,17 @@ def test_misuse_gets_clear_messages(make_cluster, tmp_path):
 
     # The client port of a running node.
     peers = dict(cluster.peers)
-    busy = run(node_command(1, peers, tmp_path / "other", []))
+    busy = run(node_command(1, peers, tmp_path / "other", cluster.args))
     assert (
         busy.returncode == 1 and "already in use" in busy.stderr and "Traceback" not in busy.stderr
     )
     # A data directory that is a file.
     (tmp_path / "file").write_text("x")
-    bad = run(node_command(1, peers, tmp_path / "file", []))
+    bad = run(node_command(1, peers, tmp_path / "file", cluster.args))
     assert bad.returncode == 1 and "data directory" in bad.stderr
     # Another node's data directory.
     cluster.stop(1)
-    cmd = node_command(1, peers, cluster.data_dir(1), [])
+    cmd = node_command(1, peers, cluster.data_dir(1), cluster.args)
     cmd[cmd.index("--id") + 1] = "7"
     other_id = run(cmd)
     assert other_id.returncode == 1 and "belongs to node 1" in other_id.stderr
@@ -300,6 +300,18 @@ def test_misuse_gets_clear_messages(make_cluster, tmp_path):
         ]
     )
     assert bad_peer.returncode == 1 and "--peer takes" in bad_peer.stderr
+    # No cluster secret and no --insecure: refused, saying how to make one.
+    unsafe = run(node_command(1, peers, tmp_path / "unsafe", []))
+    assert unsafe.returncode == 1 and unsafe.stderr.count("\n") == 1
+    assert "no cluster secret" in unsafe.stderr and "walrus secret new" in unsafe.stderr
+    (tmp_path / "loose.secret").write_text("x" * 64)
+    (tmp_path / "loose.secret").chmod(0o644)
+    loose = run(
+        node_command(
+            1, peers, tmp_path / "unsafe", ["--cluster-secret-file", str(tmp_path / "loose.secret")]
+        )
+    )
+    assert loose.returncode == 1 and "chmod 600" in loose.stderr
 
 
 @pytest.mark.slow
@@ -314,7 +326,7 @@ def test_peers_that_disagree_are_refused_loudly(make_cluster):
     peers = dict(cluster.peers)
     p2 = peers[2]
     peers[2] = Peer(2, p2.client, Address("127.0.0.1", p2.rpc.port + 1000), p2.raft)
-    cmd = node_command(3, peers, cluster.data_dir(3), [])
+    cmd = node_command(3, peers, cluster.data_dir(3), cluster.args)
     import subprocess
 
     cluster.data_dir(3).mkdir(parents=True)

