@@ -65,7 +65,7 @@ def row_of(nemesis: str, seed: int, result: RunResult) -> Row:
         nemesis,
         seed,
         r["valid"],
-        anomalies_of(r),
+        {"broke off": 1} if "error" in r else anomalies_of(r),
         r.get("operations", 0),
         perf.get("put", {}).get("ok_per_s", 0.0),
         ok / total if total else None,

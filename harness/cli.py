@@ -97,7 +97,10 @@ def _test(args: argparse.Namespace) -> int:
     config = _test_config(args, args.nemesis, args.seed)
     result = run_test(config, log=lambda m: print(f"walrus-harness: {m}", flush=True))
     print(f"{WORDS[result.valid]}  {relative(result.path)}")
-    print(f"  see {relative(result.path / 'summary.md')}, plots and timeline.html there")
+    if "error" in result.results:
+        print(f"  {result.results['error']}")
+    else:
+        print(f"  see {relative(result.path / 'summary.md')}, plots and timeline.html there")
     return EXIT_CODES[result.valid]
 
 

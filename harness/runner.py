@@ -185,11 +185,18 @@ def run_test(config: TestConfig, log=print) -> RunResult:
     log(f"run directory: {run}")
     try:
         notes = trio.run(_execute, config, run, log)
-    except BaseException:
-        (run / "results.json").write_text(
-            json.dumps({"valid": "unknown", "error": "the run did not finish"})
-        )
+    except KeyboardInterrupt:
+        (run / "results.json").write_text(json.dumps({"valid": "unknown", "error": "interrupted"}))
         raise
+    except Exception as exc:  # the run broke off: its directory says why, the verdict is unknown
+        first = exc
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        error = f"the run did not finish: {type(first).__name__}: {first}"
+        log(error)
+        results = {"valid": "unknown", "error": error}
+        (run / "results.json").write_text(json.dumps(results, indent=1))
+        return RunResult(run, results)
     log("checking")
     results = check_run(
         run / "history.jsonl",

@@ -36,6 +36,8 @@ from harness.checker.verdict import merge
 from harness.history import INF, Op, by_topic
 
 MAX_REPORTED = 20
+MAX_PER_KIND = 5
+"""Examples kept per kind, so that every kind found has some."""
 _OK, _INFO, _FAIL = 0, 1, 2
 _KINDS = {"ok": _OK, "info": _INFO, "fail": _FAIL}
 
@@ -298,7 +300,10 @@ class _Findings:
             return
         self.counts[kind] += count
         self.certain += certain
-        room = MAX_REPORTED - len(self.examples)
+        room = min(
+            MAX_REPORTED - len(self.examples),
+            MAX_PER_KIND - sum(1 for a in self.examples if a.kind == kind),
+        )
         if room > 0:
             self.examples += examples(room)
 

@@ -172,11 +172,17 @@ class DockerCluster(Cluster):
         for peer in sorted(self._grudge.get(node, ())):
             script.append(f"iptables -A INPUT -s {self.members[peer].client.host} -j DROP")
         cmd = ["sh", "-c", " && ".join(script)]
-        exit_code, output = await trio.to_thread.run_sync(
-            lambda: self._containers[node].exec_run(cmd, user="root")
-        )
-        if exit_code != 0:
+        from docker.errors import APIError
+
+        try:
+            exit_code, output = await trio.to_thread.run_sync(
+                lambda: self._containers[node].exec_run(cmd, user="root")
+            )
+        except APIError as exc:
+            exit_code, output = -1, str(exc).encode()
+        if exit_code != 0 and await self.alive(node):
             raise RuntimeError(f"iptables in node {node} failed: {output.decode(errors='replace')}")
+        # A node that died meanwhile gets its rules when it is restarted.
 
     async def heal(self) -> None:
         """Flush every node's rules."""

@@ -206,3 +206,24 @@ def test_a_walrus_tree_that_does_not_build_is_one_line(tmp_path):
     )  # fmt: skip
     one_line_failure(done, "cargo could not build")
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_a_run_that_breaks_off_is_unknown_and_says_why(tmp_path):
+    """A fault command that fails stops the run; its directory records why and the verdict is
+    unknown (exit 2), so a campaign carries on with the next run."""
+    base = free_base_port(3)
+    proc = start_cluster_up(tmp_path / "cluster", base)
+    try:
+        done = harness(
+            "test", "--system", "external",
+            "--addr", ",".join(f"127.0.0.1:{base + i}" for i in (1, 2, 3)),
+            "--kill-cmd", "false", "--start-cmd", "true", "--nemesis", "kill",
+            "--nemesis-interval", "2", "--time-limit", "6", "--store", str(tmp_path / "runs"),
+        )  # fmt: skip
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "UNKNOWN" in done.stdout and "--kill-cmd for node" in done.stdout
+        results = json.loads((tmp_path / "runs" / "latest" / "results.json").read_text())
+        assert results["valid"] == "unknown" and "--kill-cmd" in results["error"]
+    finally:
+        stop_cluster_up(proc)
