@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export WALRUS_NUMBA_CACHE ?= $(CURDIR)/.numba-cache
 BENCH_DURATION ?= 5
 
-.PHONY: install test test-fast lint format demo gate bench clean
+.PHONY: install test test-fast lint format demo gate bench bench-compare clean
 
 # Python packages into .venv, then the host tools tests and commands need (harness/tools.py:
 # installed with apt when root, else listed; what needs a missing one is skipped or refused).
@@ -43,6 +43,11 @@ gate: install
 bench: install
 	$(VENV)/bin/walrus-harness bench storage --duration $(BENCH_DURATION) \
 	    --json results/reference/storage.json --plot results/reference/storage.png
+
+# Systems side by side (our node, Redis Streams, NATS JetStream, and the original Walrus when
+# WALRUS_RS_SRC names its source tree): the committed figures under results/reference/compare/.
+bench-compare: install
+	$(VENV)/bin/walrus-harness bench compare --out results/reference/compare
 
 clean:
 	rm -rf $(VENV) .numba-cache .pytest_cache .ruff_cache .hypothesis

@@ -163,6 +163,37 @@ def _bench_metadata(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_compare(args: argparse.Namespace) -> int:
+    import os
+
+    from harness.bench.omb import compare, workload
+
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    src = args.walrus_src or os.environ.get("WALRUS_RS_SRC")
+    if args.systems == DEFAULT_COMPARE and src:
+        systems.insert(1, "walrus-rs")
+    unknown = [s for s in systems if s not in compare.SYSTEMS]
+    if unknown or not systems:
+        raise ValueError(
+            f"unknown system {', '.join(unknown) or '(none)'}; choose from "
+            f"{', '.join(compare.SYSTEMS)}"
+        )
+    if args.workloads in (None, "all"):
+        paths = workload.standard(every=args.workloads == "all")
+    else:
+        paths = [Path(p) for p in args.workloads.split(",") if p.strip()]
+    loads = [workload.load(p) for p in paths]
+    if args.quick:
+        loads = [w.quick() for w in loads]
+    print(f"bench compare: {', '.join(systems)}; workloads {', '.join(w.name for w in loads)}")
+    result = compare.run(systems, loads, Path(args.out), src, log=lambda m: print(m, flush=True))
+    print(f"wrote {Path(args.out) / 'results.json'}, series.csv, {', '.join(result['plots'])}")
+    return 0
+
+
+DEFAULT_COMPARE = "walrus-py,redis,nats"
+
+
 def _bench_checker(args: argparse.Namespace) -> int:
     from harness.bench import checker
 
@@ -497,6 +528,25 @@ def parser() -> argparse.ArgumentParser:
     md.add_argument("--fsync", default="each", help="the nodes' fsync policy (default each)")
     md.add_argument("--json", help="write the results as JSON here")
     md.set_defaults(run=_bench_metadata)
+    cmp_ = bench.add_parser(
+        "compare",
+        help="systems side by side on OMB-style workloads: throughput, p99, end-to-end latency",
+    )
+    cmp_.add_argument(
+        "--systems",
+        default=DEFAULT_COMPARE,
+        help="comma-separated: walrus-py, walrus-rs, redis, nats (default walrus-py,redis,nats, "
+        "plus walrus-rs when a Walrus tree is given)",
+    )
+    cmp_.add_argument(
+        "--workloads",
+        help="comma-separated workload files, or 'all' (default: max rate, fixed rate and rate "
+        "steps from harness/bench/workloads)",
+    )
+    cmp_.add_argument("--walrus-src", help="a Walrus source tree (default $WALRUS_RS_SRC)")
+    cmp_.add_argument("--quick", action="store_true", help="every workload short (a check)")
+    cmp_.add_argument("--out", required=True, help="where results.json, series.csv, plots go")
+    cmp_.set_defaults(run=_bench_compare)
     ck = bench.add_parser("checker", help="time the check of a large synthetic history")
     ck.add_argument("--ops", type=int, default=1_000_000, help="operations (default 1,000,000)")
     ck.add_argument("--history", help="use (or create) this history file")

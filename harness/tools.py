@@ -71,6 +71,12 @@ TOOLS = {
             (f"/usr/lib/{_multiarch()}/faketime/libfaketime.so.1",),
         ),
         Tool(
+            "redis-server", "redis-server", "runs Redis Streams beside our node in `bench compare`"
+        ),
+        Tool(
+            "nats-server", "nats-server", "runs NATS JetStream beside our node in `bench compare`"
+        ),
+        Tool(
             "cargo",
             None,
             "builds the original Walrus (--system walrus-rs)",

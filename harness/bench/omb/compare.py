@@ -1,0 +1,478 @@
+"""``walrus-harness bench compare``: systems side by side on the same workloads, in one run.
+
+For each system and variant: start it (``servers``), run every workload against it (``driver``),
+stop it. The driver's own ceiling — its publish rate against a null server — is measured first
+and printed with every result; a result within 1.5 times of it is marked ``driver_bound`` and
+left out of every ratio, since it measures the driver, not the system.
+
+A workload with ``producerRate: 0`` searches for the highest *sustainable* rate (OMB's notion):
+one unthrottled phase shows what the system can take at all, then fixed-rate phases from 90 % of
+that, each 25 % lower than the last, until one keeps up — publish rate within 5 % of the target,
+no publish errors, and a backlog that does not grow by more than half a second's worth. That rate
+is remembered per (topics, message size) and is what ``rateOfMax`` and ``rateSteps`` refer to.
+A workload with a backlog first publishes it with the consumers stopped, then consumes while
+producing at its rate, and reports how long the backlog took to drain.
+
+Every phase uses topics of its own, so nothing left from one phase is read in the next.
+"""
+
+import csv
+import json
+import math
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.bench.omb import driver, plots
+from harness.bench.omb.driver import Fault, Phase, Slot, curve_ms, quantiles_ms, run_phase
+from harness.bench.omb.servers import (
+    LaunchedServer,
+    NatsServer,
+    NullServer,
+    RedisServer,
+    Server,
+)
+from harness.bench.omb.workload import Workload
+
+DRIVER_BOUND = 1.5
+SUSTAINED = 0.95
+SYSTEMS = ("walrus-py", "walrus-rs", "redis", "nats")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One configuration of one system, and how to start it in a directory."""
+
+    system: str
+    variant: str
+    start: Callable[[Path], Server]
+    note: str = ""
+
+
+def variants(systems: list[str], walrus_src: str | None) -> list[Variant]:
+    """The variants of each system asked for, in order."""
+    from harness.systems import NodeSpec, WalrusPy
+    from harness.systems.walrus_rs import WalrusRs
+
+    out = []
+    for system in systems:
+        if system == "walrus-py":
+            for fsync in ("each", "none"):
+                spec = NodeSpec(fsync=fsync)
+                out.append(
+                    Variant(
+                        system,
+                        f"fsync={fsync}",
+                        lambda root, s=spec: LaunchedServer(root, WalrusPy(s)),
+                        "acknowledged after fdatasync" if fsync == "each" else "no sync",
+                    )
+                )
+        elif system == "walrus-rs":
+            rs = WalrusRs(walrus_src)
+            out.append(
+                Variant(
+                    system,
+                    "sync=each",
+                    lambda root, rs=rs: LaunchedServer(root, rs),
+                    "its PUT path syncs the mapped file before answering",
+                )
+            )
+        elif system == "redis":
+            for mode in ("always", "everysec"):
+                out.append(
+                    Variant(
+                        system,
+                        f"appendfsync={mode}",
+                        lambda root, m=mode: RedisServer(root, m),
+                        "AOF fsync per write" if mode == "always" else "AOF fsync every second",
+                    )
+                )
+        elif system == "nats":
+            for replicas in (3, 1):
+                out.append(
+                    Variant(
+                        system,
+                        f"replicas={replicas} sync=none",
+                        lambda root, r=replicas: NatsServer(root, r),
+                        "acknowledged before fsync (nats-server 2.9)",
+                    )
+                )
+        else:
+            raise ValueError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
+    return out
+
+
+class _Run:
+    """One variant's workloads: topic naming, slots, the max rates found."""
+
+    def __init__(self, variant: Variant, server: Server, ceiling: float, log) -> None:
+        self.variant, self.server, self.ceiling, self.log = variant, server, ceiling, log
+        self.maxes: dict[tuple[int, int], float] = {}
+        self.phases = 0
+        self.series: list[dict] = []
+
+    def slots(self, w: Workload) -> tuple[list[Slot], list[Slot]]:
+        self.phases += 1
+        endpoint = self.server.endpoint
+        producers, consumers = [], []
+        for k in range(w.topics):
+            topic = f"p{self.phases}t{k}"
+            leader = None
+            if isinstance(self.server, LaunchedServer):
+                leader = self.server.leader_of(topic)
+            address = endpoint.address_for(k, leader)
+            producers += [
+                Slot(endpoint.kind, topic, address, endpoint.options, len(producers) + j)
+                for j in range(w.producers_per_topic)
+            ]
+            consumers += [
+                Slot(endpoint.kind, topic, address, endpoint.options, len(consumers) + j)
+                for j in range(w.consumers_per_topic)
+            ]
+        return producers, consumers
+
+    def phase(self, w: Workload, label: str, rate: float, **kw) -> Phase:
+        producers, consumers = kw.pop("slots", None) or self.slots(w)
+        if kw.pop("no_consumers", False):
+            consumers = []
+        ph = run_phase(
+            producers,
+            consumers,
+            rate,
+            kw.pop("warmup_s", w.warmup_s),
+            kw.pop("duration_s", w.duration_s),
+            w.message_size,
+            **kw,
+        )
+        ph.label = label
+        for second, (p, e, c, b) in enumerate(
+            zip(ph.published, ph.errors, ph.consumed, ph.backlog(), strict=True)
+        ):
+            self.series.append(
+                {
+                    "system": self.variant.system,
+                    "variant": self.variant.variant,
+                    "workload": w.name,
+                    "phase": label,
+                    "second": second,
+                    "published": p,
+                    "publish_errors": e,
+                    "consumed": c,
+                    "backlog": b,
+                }
+            )
+        self.log(
+            f"  {w.name} {label}: target {_rate(rate)}, published {ph.publish_rate:,.0f}/s, "
+            f"consumed {ph.consume_rate:,.0f}/s, errors {ph.publish_errors}"
+            + (f" (first: {ph.first_error})" if ph.first_error else "")
+        )
+        return ph
+
+    def find_max(self, w: Workload) -> tuple[float, Phase, bool]:
+        """The highest sustainable rate for the workload's shape, its phase, and whether any
+        tried rate was sustained."""
+        probe = self.phase(w, "unthrottled", math.inf, warmup_s=1.0, duration_s=3.0)
+        rate = max(1.0, probe.publish_rate * 0.9)
+        ph = probe
+        for _ in range(5):
+            ph = self.phase(w, f"search {rate:,.0f}/s", rate)
+            if sustained(ph, rate):
+                self.maxes[w.shape] = rate
+                return rate, ph, True
+            rate *= 0.75
+        self.maxes[w.shape] = rate / 0.75
+        return rate / 0.75, ph, False
+
+    def max_for(self, w: Workload) -> float:
+        if w.shape not in self.maxes:
+            self.find_max(w)
+        return self.maxes[w.shape]
+
+    def entry(self, w: Workload, ph: Phase, **extra) -> dict:
+        backlog = ph.backlog()
+        return {
+            "system": self.variant.system,
+            "variant": self.variant.variant,
+            "note": self.variant.note,
+            "workload": w.name,
+            "target_rate": None if math.isinf(ph.target_rate) else ph.target_rate,
+            "publish_rate": ph.publish_rate,
+            "publish_errors": ph.publish_errors,
+            "first_error": ph.first_error or None,
+            "consume_rate": ph.consume_rate,
+            "backlog_max": max(backlog, default=0),
+            "driver_bound": ph.publish_rate * DRIVER_BOUND >= self.ceiling,
+            "publish_latency_ms": quantiles_ms(ph.latency),
+            "publish_delay_ms": quantiles_ms(ph.delay),
+            "e2e_latency_ms": quantiles_ms(ph.e2e),
+            "publish_latency_quantiles": curve_ms(ph.latency),
+            "e2e_latency_quantiles": curve_ms(ph.e2e),
+            "phase": ph.label,
+            **extra,
+        }
+
+    def workload(self, w: Workload) -> list[dict]:
+        if w.backlog_messages:
+            return [self._backlog(w)]
+        if w.rate_steps:
+            top = self.max_for(w)
+            return [
+                self.entry(w, self.phase(w, f"step {f:.0%}", f * top), step=f) for f in w.rate_steps
+            ]
+        if w.finds_max:
+            rate, ph, ok = self.find_max(w)
+            return [self.entry(w, ph, sustained=ok)]
+        rate = w.producer_rate or (w.rate_of_max or 1.0) * self.max_for(w)
+        if w.nemesis:
+            return [self._nemesis(w, rate)]
+        return [self.entry(w, self.phase(w, f"fixed {rate:,.0f}/s", rate))]
+
+    def _nemesis(self, w: Workload, rate: float) -> dict:
+        slots = self.slots(w)
+        server, topic = self.server, slots[0][0].topic
+        killed: list[str] = []
+
+        def kill() -> None:  # the leader at that moment
+            victim = server.leader(topic)
+            if victim is not None:
+                server.kill(victim)
+                killed.append(victim)
+
+        def restart() -> None:
+            for victim in killed:
+                server.restart(victim)
+
+        fault = Fault(w.nemesis_at_s, w.nemesis_down_s, kill, restart)
+        ph = self.phase(w, f"fixed {rate:,.0f}/s, kill the leader", rate, slots=slots, fault=fault)
+        if not killed:
+            raise RuntimeError(f"no leader known for {topic} when the nemesis struck")
+        attempts = sum(ph.published) + ph.publish_errors
+        return self.entry(
+            w,
+            ph,
+            nemesis=w.nemesis,
+            killed=killed[0],
+            fault_s=list(ph.fault_s),
+            error_rate=ph.publish_errors / attempts if attempts else None,
+            recovery_s=recovery_s(ph, rate),
+        )
+
+    def _backlog(self, w: Workload) -> dict:
+        slots = self.slots(w)
+        per = math.ceil(w.backlog_messages / max(1, len(slots[0])))
+        began = time.monotonic()
+        self.phase(
+            w,
+            "build backlog",
+            math.inf,
+            slots=slots,
+            no_consumers=True,
+            warmup_s=0.0,
+            duration_s=600.0,
+            limit_per_producer=per,
+        )
+        build_s = time.monotonic() - began
+        rate = (w.rate_of_max or 0.5) * self.max_for(w)
+        ph = self.phase(w, f"drain at {rate:,.0f}/s", rate, slots=slots, warmup_s=0.0)
+        level = per * len(slots[0])
+        drained_at = None
+        for second, (p, c) in enumerate(zip(ph.published, ph.consumed, strict=True)):
+            level += p - c
+            if level <= max(10, rate * 0.1):
+                drained_at = second + 1
+                break
+        return self.entry(
+            w, ph, backlog_built=per * len(slots[0]), build_s=build_s, drain_s=drained_at
+        )
+
+
+def _pick(results: list[dict], system: str, variant: str, workload: str) -> list[dict]:
+    return [
+        r
+        for r in results
+        if (r["system"], r.get("variant"), r.get("workload")) == (system, variant, workload)
+        and "error" not in r
+    ]
+
+
+def ratios(results: list[dict]) -> list[dict]:
+    """The issue's targets, each as a ratio between two systems measured in this run: the
+    value, the target, whether it was met, and why not when it cannot be judged (a system
+    missing, or a result within reach of the driver's ceiling)."""
+    out = []
+
+    def rate_ratio(name: str, ours: list[dict], theirs: list[dict], target: float) -> None:
+        if not ours or not theirs:
+            out.append({"ratio": name, "value": None, "target": target, "met": None,
+                        "why": "not measured in this run"})  # fmt: skip
+        elif ours[0]["driver_bound"] or theirs[0]["driver_bound"]:
+            out.append({"ratio": name, "value": None, "target": target, "met": None,
+                        "why": "driver-bound: left out"})  # fmt: skip
+        else:
+            value = ours[0]["publish_rate"] / theirs[0]["publish_rate"]
+            out.append({"ratio": name, "value": value, "target": target, "met": value >= target})
+
+    top = "max-rate-1-topic-100b"
+    rate_ratio(
+        "walrus-py fsync=each / walrus-rs sync=each, max sustainable rate",
+        _pick(results, "walrus-py", "fsync=each", top),
+        _pick(results, "walrus-rs", "sync=each", top),
+        5.0,
+    )
+    rate_ratio(
+        "walrus-py fsync=none / nats replicas=1, max sustainable rate",
+        _pick(results, "walrus-py", "fsync=none", top),
+        _pick(results, "nats", "replicas=1 sync=none", top),
+        1.0,
+    )
+    steps = "rate-steps-1-topic-100b"
+    ours = {r["step"]: r for r in _pick(results, "walrus-py", "fsync=each", steps)}
+    theirs = {r["step"]: r for r in _pick(results, "walrus-rs", "sync=each", steps)}
+    both = [
+        f
+        for f in sorted(set(ours) & set(theirs))
+        if sustained_entry(ours[f]) and sustained_entry(theirs[f])
+    ]
+    lower = [
+        f
+        for f in both
+        if ours[f]["publish_latency_ms"]["p99"] < theirs[f]["publish_latency_ms"]["p99"]
+    ]
+    out.append(
+        {
+            "ratio": "rate steps both sustain where walrus-py fsync=each has the lower p99",
+            "value": f"{len(lower)} of {len(both)}",
+            "target": "every one",
+            "met": len(lower) == len(both) if both else None,
+            **({} if both else {"why": "no rate step measured for both"}),
+        }
+    )
+    return out
+
+
+def sustained_entry(r: dict) -> bool:
+    """A result kept up with its target rate (within 5 %) without publish errors."""
+    target = r.get("target_rate")
+    return (
+        target is not None and r["publish_rate"] >= SUSTAINED * target and not r["publish_errors"]
+    )
+
+
+def recovery_s(ph: Phase, rate: float) -> float | None:
+    """Seconds from the kill to the end of the first 1-second window after it in which the
+    target rate was published again (90 %) without errors; None if it never was."""
+    if not ph.fault_s:
+        return None
+    killed = ph.fault_s[0]
+    for second in range(math.ceil(killed), len(ph.published)):
+        if ph.published[second] >= 0.9 * ph.target_rate and ph.errors[second] == 0:
+            return second + 1 - killed
+    return None
+
+
+def sustained(ph: Phase, rate: float) -> bool:
+    """Kept up: publish rate within 5 % of the target, no errors, backlog not growing."""
+    backlog = ph.backlog()[ph.measured]
+    growth = backlog[-1] - backlog[0] if len(backlog) > 1 else 0
+    return (
+        ph.publish_rate >= SUSTAINED * rate
+        and ph.publish_errors == 0
+        and growth <= max(100, rate * 0.5)
+    )
+
+
+def _rate(rate: float) -> str:
+    return "unthrottled" if math.isinf(rate) else f"{rate:,.0f}/s"
+
+
+def driver_ceiling(workload: Workload, log) -> float:
+    """The publish rate the driver reaches against the null server, producers only."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = NullServer(Path(tmp))
+        try:
+            run = _Run(Variant("null", "ack at once", lambda r: server), server, math.inf, log)
+            ph = run.phase(workload, "driver ceiling", math.inf, no_consumers=True)
+            return ph.publish_rate
+        finally:
+            server.stop()
+
+
+def run(
+    systems: list[str],
+    workloads: list[Workload],
+    out: Path,
+    walrus_src: str | None = None,
+    log=print,
+) -> dict:
+    """Every workload on every variant; results.json, series.csv and the plots in ``out``; the
+    document (its ``plots`` names the figures written)."""
+    out.mkdir(parents=True, exist_ok=True)
+    chosen = variants(systems, walrus_src)
+    ceiling = driver_ceiling(workloads[0], log)
+    log(f"driver ceiling: {ceiling:,.0f} msg/s against the null server")
+    results, series = [], []
+    for v in chosen:
+        log(f"{v.system} {v.variant}:")
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                server = v.start(Path(tmp))
+            except Exception as exc:
+                log(f"  did not start: {exc}")
+                results.append(
+                    {"system": v.system, "variant": v.variant, "error": f"did not start: {exc}"}
+                )
+                continue
+            try:
+                r = _Run(v, server, ceiling, log)
+                for w in workloads:
+                    try:
+                        results += r.workload(w)
+                    except Exception as exc:
+                        log(f"  {w.name} failed: {exc}")
+                        results.append(
+                            {
+                                "system": v.system,
+                                "variant": v.variant,
+                                "workload": w.name,
+                                "error": str(exc),
+                            }
+                        )
+                series += r.series
+            finally:
+                server.stop()
+    fastest = max((r["publish_rate"] for r in results if "publish_rate" in r), default=0.0)
+    headroom = ceiling / fastest if fastest else None
+    if headroom is not None and headroom < 3:
+        log(
+            f"the driver's ceiling is only {headroom:.1f} times the fastest rate measured: "
+            "the fastest systems may be measured short"
+        )
+    document = {
+        "driver_ceiling": ceiling,
+        "driver_headroom": headroom,
+        "ratios": ratios(results),
+        "results": results,
+        "setup": {
+            "cores": os.cpu_count(),
+            "machine": platform.machine(),
+            "processes": {
+                "producers": driver.PRODUCER_PROCESSES,
+                "consumers": driver.CONSUMER_PROCESSES,
+            },
+            "window": driver.WINDOW,
+            "workloads": [w.name for w in workloads],
+            "cores_shared": "driver processes and every system's processes share the same cores",
+        },
+    }
+    document["plots"] = plots.write_all(document, series, out)
+    (out / "results.json").write_text(json.dumps(document, indent=1) + "\n")
+    if series:
+        with open(out / "series.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(series[0]))
+            writer.writeheader()
+            writer.writerows(series)
+    return document
