@@ -22,6 +22,17 @@ def _bench_storage(args: argparse.Namespace) -> int:
         )
     if args.duration <= 0:
         raise ValueError("--duration must be positive")
+    if "walrus-rust" in systems:
+        from harness.systems.rust_build import BuildError
+        from harness.tools import ToolMissing
+
+        try:
+            storage.walrus_rust_binary()
+        except (BuildError, ToolMissing) as exc:
+            if args.systems:
+                raise
+            print(f"walrus-rust: left out ({exc})")
+            systems = tuple(s for s in systems if s != "walrus-rust")
     root = Path(args.dir) if args.dir else Path(tempfile.gettempdir())
     root.mkdir(parents=True, exist_ok=True)
     cases = storage.plan(systems, modes)

@@ -3,15 +3,19 @@
 Walrus measures writer threads appending payloads of 500-1024 random bytes, one topic each,
 under three fsync modes. We run the same workload, in the same process run, against this
 project's engine (one call per record, and in batches), RocksDB (rocksdict, WAL on), SQLite (WAL
-mode) and a plain sequential write of the same bytes to one file, so every ratio compares
-numbers taken on the same machine minutes apart. With fsync on every write, each system also
-runs with 64 concurrent writers sharing one log, which is where group commit pays.
+mode), the original Walrus's storage engine (the crate ``walrus-rust`` 0.2.0, driven by the small
+Rust program in ``rust/walrus-rust-bench``, built with cargo) and a plain sequential write of the
+same bytes to one file, so every ratio compares numbers taken on the same machine minutes apart.
+With fsync on every write, each system also runs with 64 concurrent writers sharing one log,
+which is where group commit pays.
 """
 
+import json
 import os
 import platform
 import shutil
 import sqlite3
+import subprocess
 import tempfile
 import threading
 import time
@@ -22,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-SYSTEMS = ("walrus-py", "walrus-py-batch", "rocksdb", "sqlite", "raw-write")
+SYSTEMS = ("walrus-py", "walrus-py-batch", "walrus-rust", "rocksdb", "sqlite", "raw-write")
+WALRUS_RUST = Path(__file__).resolve().parents[2] / "rust" / "walrus-rust-bench"
+"""The Rust program that runs a case on the walrus-rust crate."""
 MODES = ("none", "each", "1000ms")
 BATCH = 256
 PAYLOAD_MIN, PAYLOAD_MAX = 500, 1024
@@ -211,9 +217,54 @@ def _items(rng: np.random.Generator, per_call: int, system: str) -> tuple[list, 
     return items, [sum(map(len, g)) for g in groups]
 
 
+def walrus_rust_binary(log=print) -> Path:
+    """The walrus-rust benchmark program, built with cargo unless this source's build is cached
+    (BuildError or ToolMissing, one line, when it cannot be)."""
+    from harness.systems import rust_build
+
+    key = rust_build.tree_hash(WALRUS_RUST)
+    manifest = WALRUS_RUST / "Cargo.toml"
+    return rust_build.cargo_binary(manifest, "walrus-rust-bench", key, "walrus-rust-bench", log)
+
+
+def _run_walrus_rust(case: Case, duration: float, workdir: Path, seed: int) -> dict:
+    done = subprocess.run(
+        [
+            str(walrus_rust_binary()),
+            str(workdir / "data"),
+            case.fsync,
+            str(case.writers),
+            str(case.topics),
+            str(duration),
+            str(seed),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=duration + 120,
+    )
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"walrus-rust ({case.fsync}, {case.writers} writers): {why}")
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    return {
+        "system": case.system,
+        "fsync": case.fsync,
+        "writers": case.writers,
+        "writes_per_s": row["writes"] / row["seconds"],
+        "mb_per_s": row["bytes"] / row["seconds"] / 1e6,
+        "p99_us": row["p99_us"],
+    }
+
+
 def run_case(case: Case, duration: float, root: Path, seed: int = 1) -> dict:
     """Run one case for ``duration`` seconds in a fresh directory under ``root``."""
     os.sync()  # start every case with no other case's dirty pages still being written back
+    if case.system == "walrus-rust":
+        workdir = Path(tempfile.mkdtemp(prefix=f"{case.system}-{case.fsync}-", dir=root))
+        try:
+            return _run_walrus_rust(case, duration, workdir, seed)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
     per_call = _records_per_call(case)
     pools = [
         _items(np.random.default_rng([seed, w]), per_call, case.system) for w in range(case.writers)

@@ -20,6 +20,7 @@ PUBLISHED = {
 _COLORS = {
     "walrus-py": "#1f77b4",
     "walrus-py-batch": "#17becf",
+    "walrus-rust": "#ff7f0e",
     "rocksdb": "#d62728",
     "sqlite": "#9467bd",
     "raw-write": "#7f7f7f",
@@ -124,7 +125,8 @@ def plot(result: dict, path: Path) -> None:
     fig.suptitle(
         f"Storage write benchmark: payloads 500-1024 B; measured on {m.get('cpu', '?')}, "
         f"{m.get('cores', '?')} cores, {m.get('filesystem', '?')}. "
-        "Hatched bars: published numbers from another machine, not measured here.",
+        "Hatched bars: published numbers from another machine, not measured here; "
+        "walrus-rust: the original engine (crate 0.2.0) measured here.",
         fontsize=9,
     )
     fig.tight_layout(rect=(0, 0, 1, 0.95))

@@ -71,15 +71,23 @@ def tree_hash(root: Path) -> str:
 
 def binary(root: Path, log=print) -> Path:
     """The node binary built from ``root`` (built now unless this tree's build is cached)."""
-    key = tree_hash(root)
-    out = cache_root() / "walrus-rs" / key / PACKAGE
+    return cargo_binary(root / PACKAGE / "Cargo.toml", PACKAGE, tree_hash(root), "walrus-rs", log)
+
+
+def cargo_binary(manifest: Path, package: str, key: str, cache: str, log=print) -> Path:
+    """``package``'s release binary built from ``manifest`` with the host's cargo (--locked), kept
+    under ``cache``/``key`` in the cache root so the same sources are built once; cargo's target
+    directory is shared by every build under ``cache``."""
+    out = cache_root() / cache / key / package
     if out.is_file():
         return out
     cargo = require("cargo")
-    target = cache_root() / "walrus-rs" / "target"
-    log(f"building walrus-rs from {root} with cargo (tree {key}); the first build takes minutes")
+    target = cache_root() / cache / "target"
+    log(
+        f"building {package} from {manifest.parent} with cargo ({key}); "
+        "the first build takes minutes"
+    )
     env = {**os.environ, "CARGO_TARGET_DIR": str(target)}
-    manifest = root / PACKAGE / "Cargo.toml"
     done = subprocess.run(
         [cargo, "build", "--release", "--locked", "--manifest-path", str(manifest)],
         env=env,
@@ -87,10 +95,10 @@ def binary(root: Path, log=print) -> Path:
         text=True,
     )
     if done.returncode != 0:
-        raise BuildError(f"cargo could not build {root / PACKAGE}: {_first_error(done.stderr)}")
-    built = target / "release" / PACKAGE
+        raise BuildError(f"cargo could not build {manifest.parent}: {_first_error(done.stderr)}")
+    built = target / "release" / package
     if not built.is_file():
-        raise BuildError(f"cargo built {root / PACKAGE} but left no {built}")
+        raise BuildError(f"cargo built {manifest.parent} but left no {built}")
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_suffix(".partial")
     shutil.copy2(built, partial)

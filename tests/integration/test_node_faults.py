@@ -30,9 +30,22 @@ def put_until_ok(client: Client, topic: str, value: str, timeout: float = 20) ->
             time.sleep(0.1)
 
 
-def holder(cluster, topic: str) -> int:
-    with cluster.client(1) as c:
-        return c.state(topic)["leader_node"]
+def holder(cluster, topic: str, timeout: float = 10.0) -> int:
+    """The node leading ``topic``, once every node has applied its registration (a node that
+    has not yet answers ``unknown topic``, and in compat mode does not forward)."""
+    deadline = time.monotonic() + timeout
+    leader = None
+    for n in cluster.peers:
+        while True:
+            try:
+                with cluster.client(n) as c:
+                    leader = c.state(topic)["leader_node"]
+                break
+            except DefiniteError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    return leader
 
 
 def topic_with_entries(cluster, count: int, via_holder: bool) -> tuple[int, int, list[str]]:
