@@ -93,20 +93,30 @@ SHAPES = {
 }
 
 
+MIN_NODES = {"majorities-ring": 4, "bridge": 3}
+"""Shapes that cut nothing below a cluster size (with 3 nodes a symmetric ring of majorities
+is everyone hearing everyone); the others need 2 nodes."""
+
+
+def shapes_for(nodes: list[int]) -> list[str]:
+    """The shapes that cut at least one link in a cluster of ``nodes``."""
+    return [s for s in SHAPES if len(nodes) >= MIN_NODES.get(s, 2)]
+
+
 def describe(grudge: Grudge) -> dict[str, list[int]]:
     """The grudge as JSON: node (string) -> sorted nodes it cannot hear."""
     return {str(n): sorted(heard) for n, heard in sorted(grudge.items())}
 
 
 class Partition(Fault):
-    """A network partition of a random shape (any of SHAPES, or ``leader``)."""
+    """A network partition of a random shape (any of SHAPES that cuts something in this
+    cluster, or ``leader``)."""
 
     name = "partition"
-    shapes = (*SHAPES, "leader")
 
     async def start(self, ctx: FaultContext) -> object:
         """Apply a random shape's grudge."""
-        shape = ctx.rng.choice(self.shapes)
+        shape = ctx.rng.choice([*shapes_for(ctx.cluster.nodes), "leader"])
         if shape == "leader":
             grudge = isolate(ctx.cluster.nodes, await ctx.leader())
         else:

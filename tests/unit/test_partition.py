@@ -55,6 +55,18 @@ def test_isolate_and_describe():
     assert partition.describe(grudge) == {"1": [2], "2": [1, 3], "3": [2]}
 
 
-@pytest.mark.parametrize("shape", sorted(partition.SHAPES))
-def test_every_shape_on_three_nodes(shape):
-    partition.SHAPES[shape]([1, 2, 3], random.Random(0))
+@pytest.mark.parametrize("shape", partition.shapes_for([1, 2, 3]))
+@pytest.mark.parametrize("seed", range(5))
+def test_every_shape_chosen_on_three_nodes_is_a_real_symmetric_cut(shape, seed):
+    grudge = partition.SHAPES[shape]([1, 2, 3], random.Random(seed))
+    assert set(grudge) <= {1, 2, 3} and all(heard <= {1, 2, 3} for heard in grudge.values())
+    assert all(n not in heard for n, heard in grudge.items())
+    assert symmetric(grudge)
+    assert any(grudge.values()), f"{shape} cut nothing"
+
+
+@given(clusters, st.integers(0, 1000))
+def test_every_shape_chosen_for_a_cluster_cuts_a_link(nodes, seed):
+    for shape in partition.shapes_for(nodes):
+        grudge = partition.SHAPES[shape](nodes, random.Random(seed))
+        assert any(grudge.values()), f"{shape} on {len(nodes)} nodes cut nothing"
