@@ -146,7 +146,8 @@ def _check(args: argparse.Namespace) -> int:
         if r is None:
             continue
         counts = r.get("anomaly_counts") or r.get("counts") or {}
-        extra = ", ".join(f"{k} {v}" for k, v in counts.items()) or r.get("why", "")
+        extra = r.get("error") or ", ".join(f"{k} {v}" for k, v in counts.items())
+        extra = extra or r.get("why", "")
         print(f"  {name:<7} {WORDS[r['valid']]:<8} {extra}")
     return EXIT_CODES[results["valid"]]
 

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import time
+import traceback
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -198,14 +199,19 @@ def run_test(config: TestConfig, log=print) -> RunResult:
         (run / "results.json").write_text(json.dumps(results, indent=1))
         return RunResult(run, results)
     log("checking")
-    results = check_run(
-        run / "history.jsonl",
-        node_events(run / "nodes"),
-        notes["audit"],
-        config.system.lease_s,
-        notes["workload_end_ns"],
-        black_box=config.system.black_box,
-    )
+    try:
+        results = check_run(
+            run / "history.jsonl",
+            node_events(run / "nodes"),
+            notes["audit"],
+            config.system.lease_s,
+            notes["workload_end_ns"],
+            black_box=config.system.black_box,
+        )
+    except Exception as exc:  # the history or the node logs could not be read at all
+        error = f"checking failed: {type(exc).__name__}: {exc}"
+        log(error)
+        results = {"valid": "unknown", "error": error, "traceback": traceback.format_exc()}
     results["recovered"] = notes["recovered"]
     results["drained"] = notes["drained"]
     if not notes["recovered"] or not all(notes["drained"].values()):
@@ -214,7 +220,10 @@ def run_test(config: TestConfig, log=print) -> RunResult:
             "read back are counted as unread, not lost"
         )
     (run / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    write_reports(run, results, notes["workload_end_ns"])
+    try:
+        write_reports(run, results, notes["workload_end_ns"])
+    except Exception as exc:  # results.json is written; the figures are a view of it
+        log(f"the reports could not be drawn: {type(exc).__name__}: {exc}")
     return RunResult(run, results)
 
 

@@ -8,9 +8,24 @@ was handed out again later. An info get whose tag is logged therefore consumed t
 another GET returned the same value (then the logged hand-out never took effect); when several
 info gets were logged with one value, the last one took it. Tags with no log entry stay
 unresolved.
+
+Resolutions are data: ``resolve_info_gets`` says which info get took which value, and ``apply``
+makes the history the checkers read from them, leaving the loaded operations as they were.
 """
 
+from dataclasses import dataclass, replace
+
 from harness.history import Op
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """An info get's outcome, as the node that handed its entry out logged it."""
+
+    invoke_index: int
+    topic: str
+    value: str
+    pos: tuple[int, int]
 
 
 def deliveries(events: list[dict]) -> dict[str, tuple[str, int, int, str | None, int]]:
@@ -27,14 +42,16 @@ def deliveries(events: list[dict]) -> dict[str, tuple[str, int, int, str | None,
     return out
 
 
-def resolve_info_gets(ops: list[Op], events: list[dict] | None, audit: dict | None) -> int:
-    """Give each info get whose tag a node logged the value it consumed; returns how many.
+def resolve_info_gets(
+    ops: list[Op], events: list[dict] | None, audit: dict | None
+) -> list[Resolution]:
+    """The value each info get whose tag a node logged consumed.
 
     The value comes from the event (small payloads are logged) or, failing that, from the
     storage audit at the logged position.
     """
     if not events:
-        return 0
+        return []
     handed = deliveries(events)
     segments = (audit or {}).get("segments", {})
     returned = {(o.topic, o.value) for o in ops if o.f == "get" and o.ok and o.value is not None}
@@ -53,6 +70,19 @@ def resolve_info_gets(ops: list[Op], events: list[dict] | None, audit: dict | No
         key = (topic, value)
         if key not in claims or when > claims[key][0]:
             claims[key] = (when, op, (segment, offset))
-    for (_, value), (_, op, pos) in claims.items():
-        op.value, op.resolved, op.pos = value, True, pos
-    return len(claims)
+    return [
+        Resolution(op.invoke_index, topic, value, pos)
+        for (topic, value), (_, op, pos) in claims.items()
+    ]
+
+
+def apply(ops: list[Op], resolutions: list[Resolution]) -> list[Op]:
+    """The history with each resolved info get carrying its value and position (new operations;
+    ``ops`` is left as it was)."""
+    by_index = {r.invoke_index: r for r in resolutions}
+    return [
+        replace(op, value=r.value, resolved=True, pos=r.pos)
+        if (r := by_index.get(op.invoke_index)) is not None and op.f == "get"
+        else op
+        for op in ops
+    ]

@@ -1,11 +1,18 @@
-"""Every checker over one history, combined: the verdict of a test run or of ``check``."""
+"""Every checker over one history, combined: the verdict of a test run or of ``check``.
 
+Each checker runs under a guard, as Jepsen's ``compose`` runs its checkers: one that raises says
+``unknown``, with its error and traceback kept in its result, and the others still decide, so a
+bug in one checker can neither hide another's violation nor lose the run's results.
+"""
+
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from harness import history
 from harness.checker import lease, perf, queue, storage, totals
-from harness.checker.resolve import resolve_info_gets
-from harness.checker.verdict import NOT_APPLICABLE, merge
+from harness.checker.resolve import apply, resolve_info_gets
+from harness.checker.verdict import NOT_APPLICABLE, UNKNOWN, merge
 from walrus.events import read_events
 
 
@@ -49,32 +56,47 @@ def check_run(
     nemesis, ops = history.load(history_path)
     if black_box is None:
         black_box = is_black_box(history_path, ops)
-    resolved = 0 if black_box else resolve_info_gets(ops, events, audit)
+    resolutions = [] if black_box else resolve_info_gets(ops, events, audit)
+    ops = apply(ops, resolutions)
     end = workload_end or max((o.ret for o in ops if o.ret != history.INF), default=0)
     windows = history.nemesis_windows(nemesis)
     states = (audit or {}).get("states", {})
-    results = {
-        "queue": queue.check(ops),
-        "totals": totals.check(ops),
-        "lease": _not_applicable("lease")
+    checks: dict[str, Callable[[], dict]] = {
+        "queue": lambda: queue.check(ops),
+        "totals": lambda: totals.check(ops),
+        "lease": (lambda: _not_applicable("lease"))
         if black_box
-        else lease.check(ops, states, events, lease_s or DEFAULT_LEASE_S),
-        "perf": perf.check(ops, windows, end),
+        else lambda: lease.check(ops, states, events, lease_s or DEFAULT_LEASE_S),
+        "perf": lambda: perf.check(ops, windows, end),
     }
     if black_box:
-        results["storage"] = _not_applicable("storage")
+        checks["storage"] = lambda: _not_applicable("storage")
     elif audit is not None and "segments" in audit:
-        results["storage"] = storage.check(ops, audit)
+        checks["storage"] = lambda: storage.check(ops, audit)
+    results = {name: guarded(name, run) for name, run in checks.items()}
     verdict = merge([r["valid"] for r in results.values()])
-    results["cluster"] = _cluster_facts(states, events)
+    results["cluster"] = guarded("cluster", lambda: _cluster_facts(states, events))
     return {
         "valid": verdict,
         "black_box": black_box,
         "operations": len(ops),
         "faults": len(windows),
-        "info_gets_resolved": resolved,
+        "info_gets_resolved": len(resolutions),
         **results,
     }
+
+
+def guarded(name: str, run: Callable[[], dict]) -> dict:
+    """``run()``'s result, or, if it raised, ``unknown`` with the error and its traceback."""
+    try:
+        return run()
+    except Exception as exc:
+        return {
+            "valid": UNKNOWN,
+            "counts": {},
+            "error": f"the {name} checker failed: {type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+        }
 
 
 DEFAULT_LEASE_S = 2.0

@@ -160,7 +160,7 @@ def test_perf_windows():
 
 def test_info_gets_resolved_from_the_nodes_logs():
     from harness.checker import queue
-    from harness.checker.resolve import resolve_info_gets
+    from harness.checker.resolve import apply, resolve_info_gets
 
     lost_reply = get(None, 2, 3, type_="info")
     lost_reply.tag = "7.123"
@@ -180,10 +180,15 @@ def test_info_gets_resolved_from_the_nodes_logs():
             "values": ["a"],
         }
     ]
-    assert resolve_info_gets(ops, events, None) == 1
-    assert lost_reply.value == "a" and lost_reply.resolved
-    assert totals.check(ops)["valid"] is True
-    assert queue.check(ops)["valid"] is True
+    resolutions = resolve_info_gets(ops, events, None)
+    assert [(r.invoke_index, r.value, r.pos) for r in resolutions] == [
+        (lost_reply.invoke_index, "a", (1, 0))
+    ]
+    resolved = apply(ops, resolutions)
+    assert lost_reply.value is None and not lost_reply.resolved, "the loaded history is kept"
+    assert resolved[1].value == "a" and resolved[1].resolved
+    assert totals.check(resolved)["valid"] is True
+    assert queue.check(resolved)["valid"] is True
 
 
 def test_a_logged_hand_out_that_was_handed_out_again_did_not_take_effect():
@@ -197,13 +202,12 @@ def test_a_logged_hand_out_that_was_handed_out_again_did_not_take_effect():
         {"kind": "cursor", "topic": "t", "segment": 1, "first": 0, "tags": ["x"], "values": [None]}
     ]
     audit = {"segments": {"t": {"1": {"values": ["a"]}}}}
-    assert resolve_info_gets(ops, events, audit) == 0
-    assert lost_reply.value is None
+    assert resolve_info_gets(ops, events, audit) == []
     assert queue.check(ops)["valid"] is True
 
 
 def test_of_two_info_gets_logged_with_one_value_the_last_took_it():
-    from harness.checker.resolve import resolve_info_gets
+    from harness.checker.resolve import apply, resolve_info_gets
 
     first, second = get(None, 2, 3, type_="info"), get(None, 4, 5, type_="info")
     first.tag, second.tag = "x", "y"
@@ -220,6 +224,8 @@ def test_of_two_info_gets_logged_with_one_value_the_last_took_it():
         }
         for tag, when in (("x", 10), ("y", 20))
     ]
-    assert resolve_info_gets(ops, events, None) == 1
-    assert first.value is None and second.value == "a"
-    assert totals.check(ops)["valid"] is True
+    resolutions = resolve_info_gets(ops, events, None)
+    assert [r.invoke_index for r in resolutions] == [second.invoke_index]
+    resolved = apply(ops, resolutions)
+    assert resolved[1].value is None and resolved[2].value == "a"
+    assert totals.check(resolved)["valid"] is True
