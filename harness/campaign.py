@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from harness.checker.result import counts_of
 from harness.checker.verdict import WORDS
 from harness.cluster import preflight
 from harness.runner import RunResult, TestConfig, run_test
@@ -41,23 +42,10 @@ class Row:
         return " ".join(f"{k}={v}" for k, v in sorted(self.anomalies.items())) or "-"
 
 
-def anomalies_of(results: dict) -> dict[str, int]:
-    """Every anomaly count the checkers report, by kind."""
-    out: dict[str, int] = {}
-    out.update(results.get("queue", {}).get("anomaly_counts", {}))
-    for name in ("lease", "storage"):
-        out.update(results.get(name, {}).get("counts", {}))
-    totals = results.get("totals", {})
-    for kind in ("lost", "duplicated", "unexpected"):
-        if totals.get(kind):
-            out[kind] = totals[kind]
-    return out
-
-
 def row_of(nemesis: str, seed: int, result: RunResult) -> Row:
     """Summarise one run."""
     r = result.results
-    perf = r.get("perf", {}).get("all", {})
+    perf = r.get("perf", {}).get("details", {}).get("all", {})
     counts = [perf.get(f, {}) for f in ("put", "get")]
     total = sum(c.get("ok", 0) + c.get("fail", 0) + c.get("info", 0) for c in counts)
     ok = sum(c.get("ok", 0) for c in counts)
@@ -65,7 +53,7 @@ def row_of(nemesis: str, seed: int, result: RunResult) -> Row:
         nemesis,
         seed,
         r["valid"],
-        {"broke off": 1} if "error" in r else anomalies_of(r),
+        {"broke off": 1} if "error" in r else counts_of(r),
         r.get("operations", 0),
         perf.get("put", {}).get("ok_per_s", 0.0),
         ok / total if total else None,

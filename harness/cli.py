@@ -116,7 +116,8 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from harness.checker.suite import check_run, node_events
+    from harness.checker.result import found
+    from harness.checker.suite import CHECKERS, check_run, node_events
     from harness.checker.verdict import EXIT_CODES, WORDS
     from harness.history import HistoryError
 
@@ -141,14 +142,10 @@ def _check(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1, default=str))
     print(WORDS[results["valid"]] + ("  (black box)" if results["black_box"] else ""))
-    for name in ("queue", "totals", "lease", "storage", "perf"):
+    for name in CHECKERS:
         r = results.get(name)
-        if r is None:
-            continue
-        counts = r.get("anomaly_counts") or r.get("counts") or {}
-        extra = r.get("error") or ", ".join(f"{k} {v}" for k, v in counts.items())
-        extra = extra or r.get("why", "")
-        print(f"  {name:<7} {WORDS[r['valid']]:<8} {extra}")
+        if r is not None:
+            print(f"  {name:<7} {WORDS[r['valid']]:<8} {found(r)}")
     return EXIT_CODES[results["valid"]]
 
 

@@ -94,6 +94,6 @@ def run(operations: int, path: Path | None = None) -> dict:
         "queue_s": t2 - t1,
         "totals_s": t3 - t2,
         "total_s": t3 - t0,
-        "queue_valid": q["valid"],
-        "totals_valid": tot["valid"],
+        "queue_valid": q.valid,
+        "totals_valid": tot.valid,
     }

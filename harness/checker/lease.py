@@ -23,22 +23,27 @@ Without event logs the verdict can be at best ``"unknown"``.
 
 from collections import defaultdict
 
+from harness.checker.result import Anomaly, CheckResult, keep
+from harness.checker.verdict import UNKNOWN
 from harness.history import Op
 
-MAX_REPORTED = 20
 
-
-def _positions(ops: list[Op], states: dict[str, dict]) -> dict[str, list[str]]:
-    problems: dict[str, list[str]] = defaultdict(list)
+def _positions(ops: list[Op], states: dict[str, dict]) -> list[Anomaly]:
+    found: list[Anomaly] = []
     seen: dict[tuple, Op] = {}
     for op in ops:
         if op.f != "put" or not op.ok or op.pos is None:
             continue
         key = (op.topic, op.pos[0], op.pos[1])
+        pos = (tuple(op.pos),)
         if key in seen:
-            problems["duplicate_positions"].append(
-                f"{seen[key].describe()} and {op.describe()} were both acknowledged at "
-                f"{op.topic} segment {op.pos[0]} offset {op.pos[1]}"
+            found.append(
+                Anomaly(
+                    "duplicate_positions",
+                    op.topic,
+                    (seen[key].invoke_index, op.invoke_index),
+                    positions=pos,
+                )
             )
         seen[key] = op
         state = states.get(op.topic)
@@ -48,21 +53,32 @@ def _positions(ops: list[Op], states: dict[str, dict]) -> dict[str, list[str]]:
         leader = state.get("segment_leaders", {}).get(seg)
         epoch = state.get("segment_epochs", {}).get(seg)
         if leader is not None and (leader != op.node or (epoch is not None and epoch != op.epoch)):
-            problems["wrong_leader"].append(
-                f"{op.describe()} was acknowledged by node {op.node} epoch {op.epoch} in "
-                f"{op.topic} segment {seg}, which node {leader} led (epoch {epoch})"
+            found.append(
+                Anomaly(
+                    "wrong_leader",
+                    op.topic,
+                    (op.invoke_index,),
+                    nodes=(op.node,),
+                    positions=pos,
+                    facts={"epoch": op.epoch, "leader": leader, "leader_epoch": epoch},
+                )
             )
         sealed = state.get("sealed_segments", {}).get(seg)
         if sealed is not None and op.pos[1] >= sealed:
-            problems["beyond_sealed_count"].append(
-                f"{op.describe()} was acknowledged at offset {op.pos[1]} of {op.topic} segment "
-                f"{seg}, but the segment was sealed with {sealed} entries: it will never be read"
+            found.append(
+                Anomaly(
+                    "beyond_sealed_count",
+                    op.topic,
+                    (op.invoke_index,),
+                    positions=pos,
+                    facts={"sealed": sealed},
+                )
             )
-    return problems
+    return found
 
 
-def _writers(events: list[dict]) -> dict[str, list[str]]:
-    problems: dict[str, list[str]] = defaultdict(list)
+def _writers(events: list[dict]) -> list[Anomaly]:
+    found: list[Anomaly] = []
     spans: dict[tuple[str, int], list] = {}
     for e in events:
         if e["kind"] != "append":
@@ -77,8 +93,13 @@ def _writers(events: list[dict]) -> dict[str, list[str]]:
     by_topic: dict[str, list] = defaultdict(list)
     for (topic, segment), span in spans.items():
         if len(span[2]) > 1:
-            problems["several_writers_per_segment"].append(
-                f"{topic} segment {segment} was appended to by nodes {sorted(span[2])}"
+            found.append(
+                Anomaly(
+                    "several_writers_per_segment",
+                    topic,
+                    nodes=tuple(sorted(span[2])),
+                    facts={"segment": segment},
+                )
             )
         by_topic[topic].append((segment, *span))
     for topic, segs in by_topic.items():
@@ -87,18 +108,26 @@ def _writers(events: list[dict]) -> dict[str, list[str]]:
         for segment, first, last, _, first_e, last_e in segs:
             if latest is not None and first <= latest[1]:
                 prev_segment, prev_last, prev_e = latest
-                problems["overlapping_writers"].append(
-                    f"{topic}: node {first_e['node']} appended to segment {segment} at "
-                    f"{first / 1e9:.3f}s (true time), before node {prev_e['node']}'s last append "
-                    f"to segment {prev_segment} at {prev_last / 1e9:.3f}s: two writers at once"
+                found.append(
+                    Anomaly(
+                        "overlapping_writers",
+                        topic,
+                        nodes=(first_e["node"], prev_e["node"]),
+                        positions=(
+                            (segment, first_e["offset"]),
+                            (prev_segment, prev_e["offset"]),
+                        ),
+                        times_ns=(first, prev_last),
+                        facts={"segment": segment, "previous_segment": prev_segment},
+                    )
                 )
             if latest is None or last > latest[1]:
                 latest = (segment, last, last_e)
-    return problems
+    return found
 
 
-def _leases(events: list[dict], lease_s: float) -> dict[str, list[str]]:
-    problems: dict[str, list[str]] = defaultdict(list)
+def _leases(events: list[dict], lease_s: float) -> list[Anomaly]:
+    found: list[Anomaly] = []
     by_node: dict[int, list[dict]] = defaultdict(list)
     for e in events:
         by_node[e["node"]].append(e)
@@ -114,48 +143,57 @@ def _leases(events: list[dict], lease_s: float) -> dict[str, list[str]]:
                 if renew is None or e["expiry"] > renew["expiry"]:
                     renew = e
             elif kind == "append" and not compat:
-                where = (
-                    f"node {node} appended to {e['topic']} segment {e['segment']} offset "
-                    f"{e['offset']} at {e['true_ns'] / 1e9:.3f}s (true time)"
-                )
+                where = {
+                    "topic": e["topic"],
+                    "nodes": (node,),
+                    "positions": ((e["segment"], e["offset"]),),
+                }
                 if renew is None:
-                    problems["append_without_lease"].append(f"{where} with no lease committed")
+                    found.append(Anomaly("append_without_lease", **where, times_ns=(e["true_ns"],)))
                 elif e["node_time"] >= renew["expiry"]:
-                    problems["append_after_expiry_node_clock"].append(
-                        f"{where}, at its clock's {e['node_time']:.3f} after its lease expired at "
-                        f"{renew['expiry']:.3f}"
+                    found.append(
+                        Anomaly(
+                            "append_after_expiry_node_clock",
+                            **where,
+                            times_ns=(e["true_ns"], renew["true_ns"]),
+                            facts={"node_time": e["node_time"], "expiry": renew["expiry"]},
+                        )
                     )
                 elif e["true_ns"] > renew["true_ns"] + lease_s * 1e9:
-                    problems["append_after_expiry_true_time"].append(
-                        f"{where}, {(e['true_ns'] - renew['true_ns']) / 1e9:.3f}s after its last "
-                        f"renewal committed: beyond the lease duration {lease_s:g}s in true time, "
-                        "so its clock ran slower than the drift bound allows"
+                    found.append(
+                        Anomaly(
+                            "append_after_expiry_true_time",
+                            **where,
+                            times_ns=(e["true_ns"], renew["true_ns"]),
+                            facts={
+                                "after_renewal_s": (e["true_ns"] - renew["true_ns"]) / 1e9,
+                                "lease_s": lease_s,
+                            },
+                        )
                     )
-    return problems
+    return found
 
 
 def check(
     ops: list[Op], states: dict[str, dict], events: list[dict] | None, lease_s: float
-) -> dict:
+) -> CheckResult:
     """Lease safety from positions, final states and (if given) the nodes' event logs."""
-    problems = _positions(ops, states)
+    found = _positions(ops, states)
     if events is not None:
-        problems.update(_writers(events))
-        problems.update(_leases(events, lease_s))
-    counts = {k: len(v) for k, v in problems.items() if v}
+        found += _writers(events) + _leases(events, lease_s)
+    counts: dict[str, int] = {}
+    for a in found:
+        counts[a.kind] = counts.get(a.kind, 0) + 1
     if counts:
         valid: bool | str = False
     elif events is None:
-        valid = "unknown"
+        valid = UNKNOWN
     else:
         valid = True
-    result = {
-        "valid": valid,
-        "counts": counts,
-        "anomalies": {k: v[:MAX_REPORTED] for k, v in problems.items() if v},
+    details: dict = {
         "positions_checked": sum(1 for o in ops if o.f == "put" and o.ok and o.pos),
         "events_checked": 0 if events is None else len(events),
     }
     if events is None:
-        result["why"] = "no node event logs given: lease intervals and writers not checked"
-    return result
+        details["why"] = "no node event logs given: lease intervals and writers not checked"
+    return CheckResult(valid, counts, keep(found), details)

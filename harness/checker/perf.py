@@ -6,6 +6,7 @@ time between a fault's ``start-X`` and ``stop-X``; "quiet" is the time under no 
 
 import numpy as np
 
+from harness.checker.result import CheckResult
 from harness.history import INF, Op
 
 QUANTILES = (0.5, 0.95, 0.99, 1.0)
@@ -37,11 +38,13 @@ def _inside(op: Op, windows: list[tuple[float, float]]) -> bool:
     return any(start <= op.inv < stop for start, stop in windows)
 
 
-def check(ops: list[Op], windows: list[tuple[str, float, float, object]], end: float) -> dict:
-    """Perf statistics; ``windows`` as ``history.nemesis_windows`` gives them, ``end`` the ns the
-    workload stopped."""
+def check(
+    ops: list[Op], windows: list[tuple[str, float, float, object]], end: float
+) -> CheckResult:
+    """Perf statistics (always valid: it measures, it does not judge); ``windows`` as
+    ``history.nemesis_windows`` gives them, ``end`` the ns the workload stopped."""
     clipped = [(name, start, min(stop, end)) for name, start, stop, _ in windows]
-    result = {"valid": True, "all": _stats(ops, end / 1e9)}
+    result = {"all": _stats(ops, end / 1e9)}
     for name in sorted({w[0] for w in clipped}):
         spans = [(s, e) for n, s, e in clipped if n == name]
         seconds = sum(e - s for s, e in spans) / 1e9
@@ -50,7 +53,7 @@ def check(ops: list[Op], windows: list[tuple[str, float, float, object]], end: f
     quiet = [o for o in ops if not _inside(o, faults) and o.inv < end]
     busy = _merged_length(faults) / 1e9
     result["quiet"] = _stats(quiet, end / 1e9 - busy)
-    return result
+    return CheckResult(True, details=result)
 
 
 def _merged_length(spans: list[tuple[float, float]]) -> float:

@@ -28,37 +28,16 @@ first) removes them all; otherwise ``"unknown"``.
 """
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 
-from harness.checker.verdict import merge
+from harness.checker.result import MAX_PER_KIND, MAX_REPORTED, Anomaly, CheckResult, keep
+from harness.checker.verdict import UNKNOWN, merge
 from harness.history import INF, Op, by_topic
 
-MAX_REPORTED = 20
-MAX_PER_KIND = 5
-"""Examples kept per kind, so that every kind found has some."""
 _OK, _INFO, _FAIL = 0, 1, 2
 _KINDS = {"ok": _OK, "info": _INFO, "fail": _FAIL}
-
-
-@dataclass
-class Anomaly:
-    """One bad pattern, the operations that prove it, and whether info ops could explain it."""
-
-    kind: str
-    explanation: str
-    ops: list[int]
-    certain: bool = True
-
-    def to_json(self) -> dict:
-        """As a plain map."""
-        return {
-            "kind": self.kind,
-            "certain": self.certain,
-            "explanation": self.explanation,
-            "ops": self.ops,
-        }
 
 
 class _Topic:
@@ -138,13 +117,8 @@ def _inv(op: Op) -> float:
 def _vfresh_vrepet(t: _Topic) -> list[Anomaly]:
     out = []
     for value, deqs in t.ghosts.items():
-        out.append(
-            Anomaly(
-                "VFresh",
-                f"{deqs[0].describe()} returned {value!r}, which no put ever wrote",
-                [d.invoke_index for d in deqs],
-            )
-        )
+        ops = tuple(d.invoke_index for d in deqs)
+        out.append(Anomaly("VFresh", ops=ops, values=(value,), facts={"cause": "never put"}))
     failed = np.flatnonzero((t.put_kind == _FAIL) & (t.deq_count > 0))
     early = np.flatnonzero((t.put_kind != _FAIL) & (t.deq_min_ret < t.put_inv))
     for k in failed.tolist():
@@ -152,8 +126,9 @@ def _vfresh_vrepet(t: _Topic) -> list[Anomaly]:
         out.append(
             Anomaly(
                 "VFresh",
-                f"{deq.describe()} returned {put.value!r}, whose put failed ({put.describe()})",
-                [put.invoke_index, deq.invoke_index],
+                ops=(put.invoke_index, deq.invoke_index),
+                values=(put.value,),
+                facts={"cause": "put failed"},
             )
         )
     for k in early.tolist():
@@ -162,19 +137,15 @@ def _vfresh_vrepet(t: _Topic) -> list[Anomaly]:
         out.append(
             Anomaly(
                 "VFresh",
-                f"{deq.describe()} returned {put.value!r} before its put began ({put.describe()})",
-                [put.invoke_index, deq.invoke_index],
+                ops=(put.invoke_index, deq.invoke_index),
+                values=(put.value,),
+                facts={"cause": "before its put"},
             )
         )
     for k in np.flatnonzero(t.deq_count > 1).tolist():
         deqs = t.repeats[k]
         out.append(
-            Anomaly(
-                "VRepet",
-                f"{t.values[k]!r} was dequeued {len(deqs)} times: "
-                + "; ".join(d.describe() for d in deqs[:3]),
-                [d.invoke_index for d in deqs],
-            )
+            Anomaly("VRepet", ops=tuple(d.invoke_index for d in deqs), values=(t.values[k],))
         )
     return out
 
@@ -213,21 +184,10 @@ def _vord(
 
 def _vord_anomaly(t: _Topic, x: int, y: int, first: list, certain: bool) -> Anomaly:
     put_x, put_y, deq_y, deq_x = t.put_ops[x], t.put_ops[y], first[y], first[x]
-    head = (
-        f"{put_x.value!r} was enqueued ({put_x.describe()}) before {put_y.value!r} was "
-        f"({put_y.describe()}), yet {put_y.value!r} was dequeued ({deq_y.describe()})"
-    )
-    ops = [put_x.invoke_index, put_y.invoke_index, deq_y.invoke_index]
-    if deq_x is None:
-        return Anomaly(
-            "VOrd", f"{head} and {put_x.value!r} never was: it was skipped or lost", ops, certain
-        )
-    return Anomaly(
-        "VOrd",
-        f"{head} before {put_x.value!r} was ({deq_x.describe()})",
-        [*ops, deq_x.invoke_index],
-        certain,
-    )
+    ops = (put_x.invoke_index, put_y.invoke_index, deq_y.invoke_index)
+    if deq_x is not None:
+        ops = (*ops, deq_x.invoke_index)
+    return Anomaly("VOrd", ops=ops, values=(put_x.value, put_y.value), certain=certain)
 
 
 def _union(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -274,13 +234,9 @@ def _vwit(t: _Topic, deq_inv: np.ndarray, found: "_Findings") -> None:
         for i in np.argsort(~certain, kind="stable")[:room].tolist():
             e = t.empties[int(covered[i])]
             inside = np.flatnonzero(ok & (t.put_ret < e.ret) & (deq_inv > e.inv))[:5].tolist()
-            shown = ", ".join(repr(t.values[k]) for k in inside)
-            words = (
-                f"{e.describe()} answered EMPTY, but throughout it values were certainly in the "
-                f"queue (enqueued before, dequeued after or never): {shown}"
-            )
-            ops = [e.invoke_index, *(t.put_ops[k].invoke_index for k in inside)]
-            out.append(Anomaly("VWit", words, ops, bool(certain[i])))
+            ops = (e.invoke_index, *(t.put_ops[k].invoke_index for k in inside))
+            values = tuple(t.values[k] for k in inside)
+            out.append(Anomaly("VWit", ops=ops, values=values, certain=bool(certain[i])))
         return out
 
     found.add("VWit", len(covered), int(certain.sum()), examples)
@@ -323,41 +279,47 @@ def _patterns(t: _Topic, deq_inv, deq_ret, first) -> _Findings:
     return found
 
 
-def check_topic(ops: list[Op]) -> dict:
+def check_topic(ops: list[Op]) -> CheckResult:
     """The queue checker's verdict for one topic's operations."""
     t = _Topic(ops)
+    topic = ops[0].topic if ops else None
     if t.repeated is not None:
-        return {
-            "valid": "unknown",
-            "anomalies": [],
-            "error": f"value {t.repeated.value!r} was put more than once "
-            f"({t.repeated.describe()}): values must be unique per topic for this checker",
-        }
+        return CheckResult(
+            UNKNOWN,
+            details={
+                "why": f"value {t.repeated.value!r} was put more than once "
+                f"({t.repeated.describe()}): values must be unique per topic for this checker"
+            },
+        )
     found = _patterns(t, t.deq_inv, t.deq_ret, t.first_deq)
     if not found.total:
-        return {"valid": True, "anomalies": []}
-    reported = {"anomalies": [a.to_json() for a in found.examples], "counts": dict(found.counts)}
+        return CheckResult(True)
+    anomalies = tuple(replace(a, topic=topic) for a in found.examples)
     if found.certain:
-        return {"valid": False, **reported}
+        return CheckResult(False, dict(found.counts), anomalies)
     if not _patterns(t, *t.witness()).total:
-        return {"valid": True, "anomalies": [], "explained_by_info_gets": found.total}
-    return {
-        "valid": "unknown",
-        **reported,
-        "why": "these patterns vanish only if info gets consumed some values; no simple "
-        "assignment of values to info gets was found to confirm it",
-    }
+        return CheckResult(True, details={"explained_by_info_gets": found.total})
+    return CheckResult(
+        UNKNOWN,
+        dict(found.counts),
+        anomalies,
+        {
+            "why": "these patterns vanish only if info gets consumed some values; no simple "
+            "assignment of values to info gets was found to confirm it"
+        },
+    )
 
 
-def check(ops: list[Op]) -> dict:
-    """Queue linearizability of every topic; a plain map with ``valid``."""
+def check(ops: list[Op]) -> CheckResult:
+    """Queue linearizability of every topic."""
     topics = {topic: check_topic(topic_ops) for topic, topic_ops in by_topic(ops)}
     counts: dict[str, int] = defaultdict(int)
     for result in topics.values():
-        for kind, n in result.get("counts", {}).items():
+        for kind, n in result.counts.items():
             counts[kind] += n
-    return {
-        "valid": merge([r["valid"] for r in topics.values()]),
-        "anomaly_counts": dict(counts),
-        "topics": topics,
-    }
+    return CheckResult(
+        merge([r.valid for r in topics.values()]),
+        dict(counts),
+        keep([a for r in topics.values() for a in r.anomalies]),
+        {"topics": {topic: {"valid": r.valid, **r.details} for topic, r in topics.items()}},
+    )

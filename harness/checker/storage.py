@@ -8,21 +8,22 @@
 Segments that could not be scanned make the verdict ``"unknown"`` unless a violation is proven.
 """
 
-from collections import defaultdict
-
+from harness.checker.result import Anomaly, CheckResult, keep
+from harness.checker.verdict import UNKNOWN
 from harness.history import Op
 
-MAX_REPORTED = 20
+MAX_ERRORS = 20
+"""Scan errors kept in the details."""
 
 
-def check(ops: list[Op], audit: dict) -> dict:
+def check(ops: list[Op], audit: dict) -> CheckResult:
     """Compare the audit (``workload.audit``) with the history."""
-    problems: dict[str, list[str]] = defaultdict(list)
+    found: list[Anomaly] = []
     segments = audit.get("segments", {})
-    attempted = defaultdict(set)
+    attempted: dict[str, set] = {}
     for op in ops:
         if op.f == "put":
-            attempted[op.topic].add(op.value)
+            attempted.setdefault(op.topic, set()).add(op.value)
     acked_at = {}
     for op in ops:
         if op.f == "put" and op.ok and op.pos is not None:
@@ -32,10 +33,16 @@ def check(ops: list[Op], audit: dict) -> dict:
                 continue
             values = seg["values"]
             if op.pos[1] >= len(values) or values[op.pos[1]] != op.value:
-                found = values[op.pos[1]] if op.pos[1] < len(values) else "nothing"
-                problems["acknowledged_not_stored"].append(
-                    f"{op.describe()} was acknowledged at {op.topic} segment {op.pos[0]} offset "
-                    f"{op.pos[1]}, where the store holds {found!r}"
+                stored = values[op.pos[1]] if op.pos[1] < len(values) else "nothing"
+                found.append(
+                    Anomaly(
+                        "acknowledged_not_stored",
+                        op.topic,
+                        (op.invoke_index,),
+                        positions=(tuple(op.pos),),
+                        values=(op.value,),
+                        facts={"found": stored},
+                    )
                 )
     stored_total = beyond_total = 0
     for topic, segs in segments.items():
@@ -43,29 +50,33 @@ def check(ops: list[Op], audit: dict) -> dict:
             values = seg["values"]
             stored_total += len(values)
             for v in values:
-                if v not in attempted[topic]:
-                    problems["phantom"].append(
-                        f"{topic} segment {segment} stores {v!r}, which no put attempted"
+                if v not in attempted.get(topic, ()):
+                    found.append(
+                        Anomaly("phantom", topic, values=(v,), facts={"segment": int(segment)})
                     )
             count = seg.get("count")
             if seg.get("state") == "sealed" and count is not None and len(values) > count:
                 beyond = values[count:]
                 beyond_total += len(beyond)
-                acked = [v for v in beyond if (topic, v) in acked_at]
+                acked = [acked_at[(topic, v)] for v in beyond if (topic, v) in acked_at]
                 if acked:
-                    problems["acknowledged_beyond_count"].append(
-                        f"{topic} segment {segment} was sealed at {count} entries but stores "
-                        f"{len(values)}; acknowledged values past the count, never readable: "
-                        + ", ".join(repr(v) for v in acked[:5])
+                    found.append(
+                        Anomaly(
+                            "acknowledged_beyond_count",
+                            topic,
+                            tuple(o.invoke_index for o in acked[:5]),
+                            values=tuple(o.value for o in acked[:5]),
+                            facts={"segment": int(segment), "count": count, "stored": len(values)},
+                        )
                     )
-    counts = {k: len(v) for k, v in problems.items() if v}
+    counts: dict[str, int] = {}
+    for a in found:
+        counts[a.kind] = counts.get(a.kind, 0) + 1
     errors = audit.get("errors", [])
-    valid: bool | str = False if counts else ("unknown" if errors else True)
-    return {
-        "valid": valid,
-        "counts": counts,
+    valid: bool | str = False if counts else (UNKNOWN if errors else True)
+    details = {
         "stored": stored_total,
         "stored_beyond_count": beyond_total,
-        "anomalies": {k: v[:MAX_REPORTED] for k, v in problems.items() if v},
-        "errors": errors[:MAX_REPORTED],
+        "errors": errors[:MAX_ERRORS],
     }
+    return CheckResult(valid, counts, keep(found), details)

@@ -7,12 +7,15 @@ bug in one checker can neither hide another's violation nor lose the run's resul
 
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import history
 from harness.checker import lease, perf, queue, storage, totals
+from harness.checker.explain import explain
 from harness.checker.resolve import apply, resolve_info_gets
-from harness.checker.verdict import NOT_APPLICABLE, UNKNOWN, merge
+from harness.checker.result import CheckResult, not_applicable
+from harness.checker.verdict import UNKNOWN, merge
 from walrus.events import read_events
 
 
@@ -58,24 +61,28 @@ def check_run(
         black_box = is_black_box(history_path, ops)
     resolutions = [] if black_box else resolve_info_gets(ops, events, audit)
     ops = apply(ops, resolutions)
-    end = workload_end or max((o.ret for o in ops if o.ret != history.INF), default=0)
     windows = history.nemesis_windows(nemesis)
-    states = (audit or {}).get("states", {})
-    checks: dict[str, Callable[[], dict]] = {
-        "queue": lambda: queue.check(ops),
-        "totals": lambda: totals.check(ops),
-        "lease": (lambda: _not_applicable("lease"))
-        if black_box
-        else lambda: lease.check(ops, states, events, lease_s or DEFAULT_LEASE_S),
-        "perf": lambda: perf.check(ops, windows, end),
-    }
-    if black_box:
-        checks["storage"] = lambda: _not_applicable("storage")
-    elif audit is not None and "segments" in audit:
-        checks["storage"] = lambda: storage.check(ops, audit)
-    results = {name: guarded(name, run) for name, run in checks.items()}
+    given = Inputs(
+        ops,
+        events,
+        audit,
+        (audit or {}).get("states", {}),
+        lease_s or DEFAULT_LEASE_S,
+        windows,
+        workload_end or max((o.ret for o in ops if o.ret != history.INF), default=0),
+        black_box,
+    )
+    by_index = {o.invoke_index: o for o in ops}
+    results = {}
+    for name, checker in CHECKERS.items():
+        result = guarded(name, lambda checker=checker: checker(given))
+        if result is not None:
+            results[name] = to_json(result, by_index)
     verdict = merge([r["valid"] for r in results.values()])
-    results["cluster"] = guarded("cluster", lambda: _cluster_facts(states, events))
+    try:
+        cluster = _cluster_facts(given.states, events)
+    except Exception as exc:  # facts for people, not a verdict: say why they are missing
+        cluster = {"error": f"{type(exc).__name__}: {exc}"}
     return {
         "valid": verdict,
         "black_box": black_box,
@@ -83,28 +90,72 @@ def check_run(
         "faults": len(windows),
         "info_gets_resolved": len(resolutions),
         **results,
+        "cluster": cluster,
     }
 
 
-def guarded(name: str, run: Callable[[], dict]) -> dict:
+@dataclass(frozen=True)
+class Inputs:
+    """What the checkers of one run are given."""
+
+    ops: list[history.Op]
+    events: list[dict] | None
+    audit: dict | None
+    states: dict[str, dict]
+    lease_s: float
+    windows: list
+    end: float
+    black_box: bool
+
+
+def _storage(i: Inputs) -> CheckResult | None:
+    if i.black_box:
+        return not_applicable(BLACK_BOX_WHY["storage"])
+    if i.audit is None or "segments" not in i.audit:
+        return None  # not audited: no storage result at all
+    return storage.check(i.ops, i.audit)
+
+
+CHECKERS: dict[str, Callable[[Inputs], CheckResult | None]] = {
+    "queue": lambda i: queue.check(i.ops),
+    "totals": lambda i: totals.check(i.ops),
+    "lease": lambda i: (
+        not_applicable(BLACK_BOX_WHY["lease"])
+        if i.black_box
+        else lease.check(i.ops, i.states, i.events, i.lease_s)
+    ),
+    "perf": lambda i: perf.check(i.ops, i.windows, i.end),
+    "storage": _storage,
+}
+"""Every checker, by the name its result has in results.json, in the order they run."""
+
+
+def guarded(name: str, run: Callable[[], CheckResult | None]) -> CheckResult | None:
     """``run()``'s result, or, if it raised, ``unknown`` with the error and its traceback."""
     try:
         return run()
     except Exception as exc:
-        return {
-            "valid": UNKNOWN,
-            "counts": {},
-            "error": f"the {name} checker failed: {type(exc).__name__}: {exc}",
-            "traceback": traceback.format_exc(),
-        }
+        return CheckResult(
+            UNKNOWN,
+            details={
+                "error": f"the {name} checker failed: {type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(),
+            },
+        )
+
+
+def to_json(result: CheckResult, ops: dict[int, history.Op]) -> dict:
+    """A checker's result as results.json holds it, each anomaly with its line of text."""
+    return {
+        "valid": result.valid,
+        "counts": dict(result.counts),
+        "anomalies": [a.to_json(explain(a, ops)) for a in result.anomalies],
+        "details": dict(result.details),
+    }
 
 
 DEFAULT_LEASE_S = 2.0
 """The lease duration assumed when none is given (the node's default)."""
-
-
-def _not_applicable(name: str) -> dict:
-    return {"valid": NOT_APPLICABLE, "counts": {}, "why": BLACK_BOX_WHY[name]}
 
 
 def _cluster_facts(states: dict[str, dict], events: list[dict] | None) -> dict:

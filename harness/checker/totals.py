@@ -16,79 +16,93 @@ Valid when nothing is lost, unexpected or duplicated. A lost value that an info 
 consumed cannot be told from a real loss, so then the verdict is ``"unknown"``.
 """
 
-from collections import Counter
+from collections import defaultdict
 
-from harness.checker.verdict import merge
+from harness.checker.result import Anomaly, CheckResult, keep
+from harness.checker.verdict import UNKNOWN, merge
 from harness.history import Op, by_topic
 
+NUMBERS = (
+    "attempted",
+    "acknowledged",
+    "read",
+    "lost",
+    "unread",
+    "unexpected",
+    "duplicated",
+    "recovered",
+    "info_gets",
+)
+"""The totals every topic reports, and the run sums, in its details."""
 
-def check_topic(ops: list[Op]) -> dict:
+
+def check_topic(ops: list[Op]) -> CheckResult:
     """Totals for one topic."""
     puts: dict[str, Op] = {}
-    reads: Counter = Counter()
+    reads: dict[str, list[Op]] = defaultdict(list)
     info_gets = 0
-    empties: list[float] = []
+    empties: list[Op] = []
     for o in ops:
         if o.f == "put":
             puts[o.value] = o
         elif o.value is not None:
             if o.type != "fail":
-                reads[o.value] += 1
+                reads[o.value].append(o)
         elif o.type == "info":
             info_gets += 1
         elif o.type == "ok":
-            empties.append(o.inv)
+            empties.append(o)
+    topic = ops[0].topic if ops else None
     acked = {v for v, o in puts.items() if o.type == "ok"}
     last_ack = max((puts[v].ret for v in acked), default=0)
-    drained = any(inv > last_ack for inv in empties)
+    drain = next((e for e in empties if e.inv > last_ack), None)
     never_read = sorted(acked - set(reads))
     unexpected = sorted(v for v in reads if v not in puts or puts[v].type == "fail")
-    duplicated = sorted(v for v, n in reads.items() if n > 1)
+    duplicated = sorted(v for v, got in reads.items() if len(got) > 1)
     recovered = sorted(v for v in reads if v in puts and puts[v].type == "info")
-    result = {
+    anomalies = [
+        Anomaly(kind, topic, tuple(o.invoke_index for o in reads[v]), values=(v,))
+        for kind, values in (("unexpected", unexpected), ("duplicated", duplicated))
+        for v in values
+    ]
+    if drain is not None:
+        anomalies += [
+            Anomaly("lost", topic, (puts[v].invoke_index, drain.invoke_index), values=(v,))
+            for v in never_read
+        ]
+    numbers = {
         "attempted": len(puts),
         "acknowledged": len(acked),
-        "read": sum(reads.values()),
-        "lost" if drained else "unread": len(never_read),
+        "read": sum(len(got) for got in reads.values()),
+        "lost" if drain is not None else "unread": len(never_read),
         "unexpected": len(unexpected),
         "duplicated": len(duplicated),
         "recovered": len(recovered),
         "info_gets": info_gets,
-        "drained": drained,
-        "examples": {
-            "lost" if drained else "unread": never_read[:10],
-            "unexpected": unexpected[:10],
-            "duplicated": duplicated[:10],
-        },
+        "drained": drain is not None,
     }
-    if unexpected or duplicated or (drained and len(never_read) > info_gets):
+    if drain is None:
+        numbers["unread_values"] = never_read[:10]
+    if unexpected or duplicated or (drain is not None and len(never_read) > info_gets):
         valid: bool | str = False
     elif never_read:
-        valid = "unknown"
+        valid = UNKNOWN
     else:
         valid = True
-    result["valid"] = valid
-    return result
+    counts = {k: numbers[k] for k in ("lost", "unexpected", "duplicated") if numbers.get(k)}
+    return CheckResult(valid, counts, tuple(anomalies), numbers)
 
 
-def check(ops: list[Op]) -> dict:
-    """Totals of every topic, summed, with ``valid``."""
+def check(ops: list[Op]) -> CheckResult:
+    """Totals of every topic, summed."""
     topics = {topic: check_topic(topic_ops) for topic, topic_ops in by_topic(ops)}
-    keys = (
-        "attempted",
-        "acknowledged",
-        "read",
-        "lost",
-        "unread",
-        "unexpected",
-        "duplicated",
-        "recovered",
-        "info_gets",
+    summed = {k: sum(t.details.get(k, 0) for t in topics.values()) for k in NUMBERS}
+    return CheckResult(
+        merge([t.valid for t in topics.values()]),
+        {k: summed[k] for k in ("lost", "unexpected", "duplicated") if summed[k]},
+        keep([a for t in topics.values() for a in t.anomalies]),
+        {
+            **summed,
+            "topics": {topic: {"valid": t.valid, **t.details} for topic, t in topics.items()},
+        },
     )
-    summed = {k: sum(t.get(k, 0) for t in topics.values()) for k in keys}
-    return {
-        "valid": merge([t["valid"] for t in topics.values()]),
-        "counts": {k: summed[k] for k in ("lost", "unexpected", "duplicated") if summed[k]},
-        **summed,
-        "topics": topics,
-    }

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from harness.checker.result import found
+from harness.checker.suite import CHECKERS
 from harness.checker.verdict import WORDS
 
 
@@ -21,13 +23,10 @@ def write(run: Path, results: dict, test: dict, plots: list[str]) -> None:
         "| checker | verdict | found |",
         "|---|---|---|",
     ]
-    for name in ("queue", "totals", "lease", "storage", "perf"):
+    for name in CHECKERS:
         r = results.get(name)
-        if r is None:
-            continue
-        counts = r.get("anomaly_counts") or r.get("counts") or {}
-        found = ", ".join(f"{k}: {v}" for k, v in counts.items()) or r.get("why") or "-"
-        lines.append(f"| {name} | {WORDS[r['valid']]} | {found} |")
+        if r is not None:
+            lines.append(f"| {name} | {WORDS[r['valid']]} | {found(r) or '-'} |")
     facts = results.get("cluster", {})
     if facts:
         per_topic = "; ".join(
@@ -43,7 +42,7 @@ def write(run: Path, results: dict, test: dict, plots: list[str]) -> None:
             else ""
         )
         lines += ["", "## What the faults did", "", events + per_topic]
-    t = results.get("totals", {})
+    t = results.get("totals", {}).get("details", {})
     lines += [
         "",
         "## Totals",
@@ -53,7 +52,7 @@ def write(run: Path, results: dict, test: dict, plots: list[str]) -> None:
         f"{t.get('unexpected')}, duplicated {t.get('duplicated')}, recovered "
         f"{t.get('recovered')}, info gets {t.get('info_gets')}",
     ]
-    perf = results.get("perf", {}).get("all", {})
+    perf = results.get("perf", {}).get("details", {}).get("all", {})
     lines += [
         "",
         "## Performance",
@@ -90,17 +89,7 @@ def write(run: Path, results: dict, test: dict, plots: list[str]) -> None:
 
 def _anomalies(results: dict) -> list[tuple[str, str]]:
     seen: dict[str, str] = {}
-    for topic in results.get("queue", {}).get("topics", {}).values():
-        for a in topic.get("anomalies", []):
-            seen.setdefault(a["kind"], a["explanation"])
-    for name in ("lease", "storage"):
-        for kind, texts in results.get(name, {}).get("anomalies", {}).items():
-            if texts:
-                seen.setdefault(kind, texts[0])
-    examples = results.get("totals", {}).get("topics", {})
-    for topic, t in examples.items():
-        for kind in ("lost", "duplicated", "unexpected"):
-            values = t.get("examples", {}).get(kind)
-            if values and t.get(kind):
-                seen.setdefault(f"{kind} ({topic})", ", ".join(map(repr, values[:5])))
+    for name in CHECKERS:
+        for a in results.get(name, {}).get("anomalies", []):
+            seen.setdefault(a["kind"], a["text"])
     return list(seen.items())

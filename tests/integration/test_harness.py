@@ -74,10 +74,7 @@ def test_compat_walrus_is_caught(tmp_path, backend):
     result = run_test(config, log=lambda m: None)
     assert result.valid is False
     named = json.dumps(
-        {
-            k: result.results[k].get("anomaly_counts") or result.results[k].get("counts")
-            for k in ("queue", "totals", "lease", "storage")
-        }
+        {k: result.results[k]["counts"] for k in ("queue", "totals", "lease", "storage")}
     )
     assert any(
         kind in named for kind in ("beyond", "VOrd", "VWit", "VRepet", "overlapping", "lost")

@@ -58,7 +58,7 @@ def test_black_box_run_of_our_node_is_valid_with_the_white_box_checkers_not_appl
     assert result.valid is True, json.dumps(r, default=str)[:2000]
     assert r["black_box"] is True
     assert r["lease"]["valid"] == "not applicable" and r["storage"]["valid"] == "not applicable"
-    assert r["queue"]["valid"] is True and r["totals"]["acknowledged"] > 0
+    assert r["queue"]["valid"] is True and r["totals"]["details"]["acknowledged"] > 0
     lines = (result.path / "history.jsonl").read_text().splitlines()
     assert json.loads(lines[0]) == {"history": 1, "system": "walrus-py", "black_box": True}
     assert '"pos"' not in "".join(lines)
@@ -82,8 +82,8 @@ def test_black_box_checkers_alone_catch_walrus_0_3(tmp_path):
     )
     result = run_test(config, log=lambda m: None)
     assert result.valid is False, result.results
-    assert result.results["queue"]["anomaly_counts"].get("VOrd")
-    assert result.results["totals"]["info_gets"] == 0
+    assert result.results["queue"]["counts"].get("VOrd")
+    assert result.results["totals"]["details"]["info_gets"] == 0
 
 
 def test_bad_systems_are_refused_in_one_line_before_anything_is_made(tmp_path):
@@ -158,7 +158,7 @@ def test_walrus_rs_runs_to_a_verdict_as_a_black_box(tmp_path):
     assert done.returncode in (0, 1), done.stdout + done.stderr
     results = json.loads((tmp_path / "latest" / "results.json").read_text())
     assert results["black_box"] is True and results["lease"]["valid"] == "not applicable"
-    assert results["totals"]["acknowledged"] > 0
+    assert results["totals"]["details"]["acknowledged"] > 0
     header = json.loads((tmp_path / "latest" / "history.jsonl").read_text().splitlines()[0])
     assert header["system"] == "walrus-rs"
     assert not subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True).stdout

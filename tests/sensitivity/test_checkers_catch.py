@@ -86,46 +86,68 @@ def simulate():
     return ops, events, audit
 
 
-def verdicts(ops, events, audit):
+def results(ops, events, audit):
     return {
-        "queue": queue.check(ops)["valid"],
-        "totals": totals.check(ops)["valid"],
-        "lease": lease.check(ops, audit["states"], events, LEASE_S)["valid"],
-        "storage": storage.check(ops, audit)["valid"],
+        "queue": queue.check(ops),
+        "totals": totals.check(ops),
+        "lease": lease.check(ops, audit["states"], events, LEASE_S),
+        "storage": storage.check(ops, audit),
     }
+
+
+def verdicts(ops, events, audit):
+    return {name: r.valid for name, r in results(ops, events, audit).items()}
 
 
 def test_the_simulated_run_is_valid():
     assert set(verdicts(*simulate()).values()) == {True}
 
 
+# Each bug returns what it planted: the operations (invoke indexes) or, for bugs in the nodes'
+# event logs, the (segment, offset) positions an anomaly must name as its witnesses.
+
+
+def _put(ops, value):
+    return next(o for o in ops if o.f == "put" and o.value == value)
+
+
+def _get(ops, value):
+    return next(o for o in ops if o.f == "get" and o.value == value)
+
+
 def lose_a_write(ops, events, audit):
-    ops[:] = [o for o in ops if not (o.f == "get" and o.value == "v3")]
+    ops.remove(_get(ops, "v3"))
+    return {"ops": {_put(ops, "v3").invoke_index}}
 
 
 def deliver_twice(ops, events, audit):
-    again = copy.copy(next(o for o in ops if o.f == "get" and o.value == "v2"))
+    again = copy.copy(_get(ops, "v2"))
     again.inv, again.ret, again.process = ops[-1].inv + 1e8, ops[-1].ret + 1e8, 999
+    again.invoke_index = len(ops)
     ops.append(again)
+    return {"ops": {again.invoke_index}}
 
 
 def reorder(ops, events, audit):
-    a = next(o for o in ops if o.f == "get" and o.value == "v1")
-    b = next(o for o in ops if o.f == "get" and o.value == "v6")
+    a, b = _get(ops, "v1"), _get(ops, "v6")
     a.value, b.value = b.value, a.value
+    return {"ops": {a.invoke_index, b.invoke_index}}
 
 
 def stale_empty(ops, events, audit):
-    early = next(o for o in ops if o.f == "get" and o.value == "v8")
+    early = _get(ops, "v8")
     early.value = None
+    return {"ops": {early.invoke_index}}
 
 
 def reuse_an_offset(ops, events, audit):
-    next(o for o in ops if o.value == "v4" and o.f == "put").pos = (1, 3)
+    _put(ops, "v4").pos = (1, 3)
+    return {"ops": {_put(ops, "v4").invoke_index}}
 
 
 def ack_from_the_wrong_leader(ops, events, audit):
-    next(o for o in ops if o.value == "v7" and o.f == "put").node = 1
+    _put(ops, "v7").node = 1
+    return {"ops": {_put(ops, "v7").invoke_index}}
 
 
 def overlapping_writers(ops, events, audit):
@@ -134,34 +156,62 @@ def overlapping_writers(ops, events, audit):
     )
     first_of_2 = next(e for e in events if e["kind"] == "append" and e["segment"] == 2)
     late["true_ns"] = first_of_2["true_ns"] + 1
+    return {"positions": {(1, 4)}}
 
 
 def append_after_lease(ops, events, audit):
     e = next(e for e in events if e["kind"] == "append" and e["node"] == 2)
     e["node_time"] += 10
+    return {"positions": {(e["segment"], e["offset"])}}
 
 
 def lose_from_storage(ops, events, audit):
     audit["segments"]["t"]["2"]["values"][1] = "v-other"
+    return {"ops": {_put(ops, "v6").invoke_index}}
 
 
-@pytest.mark.parametrize(
-    ("bug", "catches"),
-    [
-        (lose_a_write, {"queue", "totals"}),
-        (deliver_twice, {"queue", "totals"}),
-        (reorder, {"queue"}),
-        (stale_empty, {"queue"}),
-        (reuse_an_offset, {"lease"}),
-        (ack_from_the_wrong_leader, {"lease"}),
-        (overlapping_writers, {"lease"}),
-        (append_after_lease, {"lease"}),
-        (lose_from_storage, {"storage"}),
-    ],
-)
+BUGS = [
+    (lose_a_write, {"queue", "totals"}),
+    (deliver_twice, {"queue", "totals"}),
+    (reorder, {"queue"}),
+    (stale_empty, {"queue"}),
+    (reuse_an_offset, {"lease"}),
+    (ack_from_the_wrong_leader, {"lease"}),
+    (overlapping_writers, {"lease"}),
+    (append_after_lease, {"lease"}),
+    (lose_from_storage, {"storage"}),
+]
+
+
+@pytest.mark.parametrize(("bug", "catches"), BUGS)
 def test_each_bug_is_caught_by_its_checker(bug, catches):
     ops, events, audit = simulate()
     bug(ops, events, audit)
     found = verdicts(ops, events, audit)
     for name in catches:
         assert found[name] is False, f"{name} missed {bug.__name__}: {found}"
+
+
+@pytest.mark.parametrize(("bug", "catches"), BUGS)
+def test_each_anomaly_names_what_was_planted_in_a_small_witness(bug, catches):
+    """The anomaly is data: some anomaly of each catching checker names the planted operations
+    (or positions) among at most 20 witnesses, and reads as one line."""
+    from harness.checker.explain import explain
+
+    ops, events, audit = simulate()
+    planted = bug(ops, events, audit)
+    by_index = {o.invoke_index: o for o in ops}
+    for name, result in results(ops, events, audit).items():
+        if name not in catches:
+            continue
+        witnessed = [
+            a
+            for a in result.anomalies
+            if planted.get("ops", set()) <= set(a.ops)
+            and planted.get("positions", set()) <= set(a.positions)
+        ]
+        assert witnessed, f"{name}: no anomaly names {planted}: {result.anomalies}"
+        for a in witnessed:
+            assert len(a.ops) <= 20
+            text = explain(a, by_index)
+            assert text and "\n" not in text

@@ -44,4 +44,4 @@ def test_bit_rot_in_synced_data_makes_the_node_refuse_to_start(tmp_path):
     logs = "".join(p.read_text() for p in (result.path / "nodes").glob("*/node.log"))
     assert "bit rot, not a torn write" in logs
     # The damaged node never served the corrupt entry: nothing stored was read back changed.
-    assert result.results["queue"]["anomaly_counts"].get("VFresh", 0) == 0
+    assert result.results["queue"]["counts"].get("VFresh", 0) == 0

@@ -37,8 +37,8 @@ def test_a_raising_checker_is_unknown_and_the_others_still_decide(tmp_path, queu
     _history(tmp_path / "h.jsonl", lose_a_write=False)
     results = suite.check_run(tmp_path / "h.jsonl", None, None, None)
     assert results["queue"]["valid"] == "unknown"
-    assert "ZeroDivisionError: planted" in results["queue"]["error"]
-    assert "_broken" in results["queue"]["traceback"]
+    assert "ZeroDivisionError: planted" in results["queue"]["details"]["error"]
+    assert "_broken" in results["queue"]["details"]["traceback"]
     assert results["totals"]["valid"] is True
     assert results["valid"] == "unknown"
 

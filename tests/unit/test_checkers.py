@@ -24,7 +24,8 @@ def test_totals_counts_and_verdicts():
         get("c", 2, 3),
         get(None, 4, 5),
     ]
-    t = totals.check(ops)
+    r = totals.check(ops)
+    t = r.details
     assert (t["attempted"], t["acknowledged"], t["read"], t["lost"], t["recovered"]) == (
         4,
         2,
@@ -32,23 +33,27 @@ def test_totals_counts_and_verdicts():
         1,
         1,
     )
-    assert t["valid"] is False
-    assert t["topics"]["t"]["examples"]["lost"] == ["b"]
+    assert r.valid is False
+    lost = [a for a in r.anomalies if a.kind == "lost"]
+    assert [(a.values, a.ops) for a in lost] == [
+        (("b",), (ops[1].invoke_index, ops[6].invoke_index))
+    ]
 
 
 def test_totals_without_a_final_empty_only_knows_unread():
-    t = totals.check([put("a", 0, 1)])
-    assert t["unread"] == 1 and t["lost"] == 0 and t["valid"] == "unknown"
+    r = totals.check([put("a", 0, 1)])
+    assert r.details["unread"] == 1 and r.details["lost"] == 0 and r.valid == "unknown"
 
 
 def test_totals_duplicates_and_unexpected():
-    t = totals.check([put("a", 0, 1), get("a", 2, 3), get("a", 4, 5), get("z", 6, 7)])
-    assert (t["duplicated"], t["unexpected"], t["valid"]) == (1, 1, False)
+    r = totals.check([put("a", 0, 1), get("a", 2, 3), get("a", 4, 5), get("z", 6, 7)])
+    assert (r.details["duplicated"], r.details["unexpected"], r.valid) == (1, 1, False)
+    assert r.counts == {"duplicated": 1, "unexpected": 1}
 
 
 def test_totals_an_info_get_leaves_a_loss_unknown():
-    t = totals.check([put("a", 0, 1), get(None, 2, 3, type_="info"), get(None, 4, 5)])
-    assert t["lost"] == 1 and t["valid"] == "unknown"
+    r = totals.check([put("a", 0, 1), get(None, 2, 3, type_="info"), get(None, 4, 5)])
+    assert r.details["lost"] == 1 and r.valid == "unknown"
 
 
 STATE = {
@@ -78,12 +83,12 @@ def test_lease_positions_and_leaders():
         put("d", 0, 1, pos=(1, 2)),
     ]
     r = lease.check(ops, STATE, [], 2.0)
-    assert r["counts"] == {"duplicate_positions": 1, "wrong_leader": 1, "beyond_sealed_count": 1}
-    assert r["valid"] is False
+    assert r.counts == {"duplicate_positions": 1, "wrong_leader": 1, "beyond_sealed_count": 1}
+    assert r.valid is False
 
 
 def test_lease_needs_events_to_be_sure():
-    assert lease.check([put("a", 0, 1, pos=(1, 0))], STATE, None, 2.0)["valid"] == "unknown"
+    assert lease.check([put("a", 0, 1, pos=(1, 0))], STATE, None, 2.0).valid == "unknown"
 
 
 def test_lease_events_clean_run():
@@ -97,7 +102,7 @@ def test_lease_events_clean_run():
         ev("lease-acquire", 2, 5, sent=4.9, expiry=6.7),
         ev("append", 2, 5.5, topic="t", segment=2, offset=0, count=1, epoch=2),
     ]
-    assert lease.check([], {}, events, 2.0)["valid"] is True
+    assert lease.check([], {}, events, 2.0).valid is True
 
 
 def test_lease_overlapping_writers_and_expired_appends():
@@ -111,8 +116,8 @@ def test_lease_overlapping_writers_and_expired_appends():
         ev("append", 2, 4.5, topic="t", segment=2, offset=0, count=1, epoch=2),
     ]
     r = lease.check([], {}, events, 2.0)
-    assert r["valid"] is False
-    assert set(r["counts"]) == {"overlapping_writers", "append_after_expiry_true_time"}
+    assert r.valid is False
+    assert set(r.counts) == {"overlapping_writers", "append_after_expiry_true_time"}
 
 
 def test_lease_compat_nodes_have_no_leases_to_check():
@@ -120,7 +125,7 @@ def test_lease_compat_nodes_have_no_leases_to_check():
         ev("start", 1, 0, compat=True),
         ev("append", 1, 1.5, topic="t", segment=1, offset=0, count=1, epoch=1),
     ]
-    assert lease.check([], {}, events, 2.0)["valid"] is True
+    assert lease.check([], {}, events, 2.0).valid is True
 
 
 def test_storage_audit():
@@ -130,7 +135,7 @@ def test_storage_audit():
         "errors": [],
     }
     r = storage.check(ops, audit)
-    assert r["counts"] == {
+    assert r.counts == {
         "acknowledged_not_stored": 1,
         "phantom": 1,
         "acknowledged_beyond_count": 1,
@@ -139,8 +144,8 @@ def test_storage_audit():
         "segments": {"t": {"1": {"values": ["a", "b", "c"], "state": "open", "count": None}}},
         "errors": [],
     }
-    assert storage.check(ops, good)["valid"] is True
-    assert storage.check(ops, {**good, "errors": ["SCAN failed"]})["valid"] == "unknown"
+    assert storage.check(ops, good).valid is True
+    assert storage.check(ops, {**good, "errors": ["SCAN failed"]}).valid == "unknown"
 
 
 def test_perf_windows():
@@ -151,8 +156,9 @@ def test_perf_windows():
         get(None, 3.5e9, 0, "info"),
     ]
     windows = [("kill", 1.5e9, 3.2e9, None)]
-    r = perf.check(ops, windows, 4e9)
-    assert r["valid"] is True
+    result = perf.check(ops, windows, 4e9)
+    r = result.details
+    assert result.valid is True
     assert r["all"]["put"]["ok"] == 2 and r["all"]["get"]["info"] == 1
     assert r["kill"]["put"]["ok"] == 1 and r["quiet"]["put"]["ok"] == 1
     assert r["all"]["get"]["availability"] == 0.5
@@ -165,7 +171,7 @@ def test_info_gets_resolved_from_the_nodes_logs():
     lost_reply = get(None, 2, 3, type_="info")
     lost_reply.tag = "7.123"
     ops = [put("a", 0, 1, pos=(1, 0)), lost_reply, get(None, 4, 5)]
-    assert totals.check(ops)["valid"] == "unknown"
+    assert totals.check(ops).valid == "unknown"
     events = [
         {
             "kind": "cursor",
@@ -187,8 +193,8 @@ def test_info_gets_resolved_from_the_nodes_logs():
     resolved = apply(ops, resolutions)
     assert lost_reply.value is None and not lost_reply.resolved, "the loaded history is kept"
     assert resolved[1].value == "a" and resolved[1].resolved
-    assert totals.check(resolved)["valid"] is True
-    assert queue.check(resolved)["valid"] is True
+    assert totals.check(resolved).valid is True
+    assert queue.check(resolved).valid is True
 
 
 def test_a_logged_hand_out_that_was_handed_out_again_did_not_take_effect():
@@ -203,7 +209,7 @@ def test_a_logged_hand_out_that_was_handed_out_again_did_not_take_effect():
     ]
     audit = {"segments": {"t": {"1": {"values": ["a"]}}}}
     assert resolve_info_gets(ops, events, audit) == []
-    assert queue.check(ops)["valid"] is True
+    assert queue.check(ops).valid is True
 
 
 def test_of_two_info_gets_logged_with_one_value_the_last_took_it():
@@ -228,4 +234,4 @@ def test_of_two_info_gets_logged_with_one_value_the_last_took_it():
     assert [r.invoke_index for r in resolutions] == [second.invoke_index]
     resolved = apply(ops, resolutions)
     assert resolved[1].value is None and resolved[2].value == "a"
-    assert totals.check(resolved)["valid"] is True
+    assert totals.check(resolved).valid is True

@@ -7,7 +7,7 @@ from tests.checker_support import get, put
 
 def verdict(ops):
     result = queue.check_topic(ops)
-    return result["valid"], [a["kind"] for a in result["anomalies"]]
+    return result.valid, [a.kind for a in result.anomalies]
 
 
 def test_a_plain_fifo_history_is_valid():
@@ -86,8 +86,8 @@ def test_an_info_get_explains_a_missing_value():
     ops = [put("a", 0, 1), get(None, 2, None), put("b", 3, 4), get("b", 5, 6), get(None, 7, 8)]
     # a was never seen, but the info get (invoked at 2) may have taken it.
     result = queue.check_topic(ops)
-    assert result["valid"] is True
-    assert result.get("explained_by_info_gets")
+    assert result.valid is True
+    assert result.details.get("explained_by_info_gets")
     assert linearizable(ops)
 
 
@@ -106,14 +106,17 @@ def test_one_info_get_cannot_explain_two_missing_values():
 
 
 def test_reports_name_the_operations():
+    from harness.checker.explain import explain
+
     ops = [put("a", 0, 1), put("b", 2, 3), get("b", 4, 5)]
-    anomaly = queue.check_topic(ops)["anomalies"][0]
-    assert "'a' was enqueued" in anomaly["explanation"] and "never was" in anomaly["explanation"]
-    assert anomaly["ops"]
+    anomaly = queue.check_topic(ops).anomalies[0]
+    assert anomaly.ops == tuple(o.invoke_index for o in ops) and anomaly.values == ("a", "b")
+    text = explain(anomaly, {o.invoke_index: o for o in ops})
+    assert "'a' was enqueued" in text and "never was" in text
 
 
 def test_repeated_put_values_make_the_verdict_unknown():
-    assert queue.check_topic([put("a", 0, 1), put("a", 2, 3)])["valid"] == "unknown"
+    assert queue.check_topic([put("a", 0, 1), put("a", 2, 3)]).valid == "unknown"
 
 
 def test_topics_are_checked_separately_and_merged():
@@ -121,6 +124,7 @@ def test_topics_are_checked_separately_and_merged():
 
     ops = [op("put", "a", 0, 1, topic="x"), op("get", "a", 2, 3, topic="y")]
     result = queue.check(ops)
-    assert result["valid"] is False
-    assert result["topics"]["x"]["valid"] is True
-    assert result["anomaly_counts"] == {"VFresh": 1}
+    assert result.valid is False
+    assert result.details["topics"]["x"]["valid"] is True
+    assert result.counts == {"VFresh": 1}
+    assert [(a.kind, a.topic) for a in result.anomalies] == [("VFresh", "y")]

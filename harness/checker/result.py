@@ -1,0 +1,101 @@
+"""What every checker returns: a verdict, counts by kind, anomalies as data, and details.
+
+One shape for all of them, as Elle separates an anomaly's data from its explanation: a checker
+says *what* it found — the kind, the topic, the operations that witness it (by invoke index),
+the nodes, positions and true times involved, and a few kind-specific facts — and
+``harness.checker.explain`` turns that into the one line people read, at the edge, when the
+results are written. Summaries, campaigns, ``check`` and the reports all read this shape
+(``to_json`` / ``counts_of``), never a checker's own.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from harness.checker.verdict import NOT_APPLICABLE, Verdict
+
+MAX_REPORTED = 20
+"""Anomalies kept per checker (counts cover every one)."""
+MAX_PER_KIND = 5
+"""Anomalies kept per kind, so that every kind found shows some."""
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """One violation, or one that operations of unknown outcome might explain (``certain``
+    False), as data."""
+
+    kind: str
+    topic: str | None = None
+    ops: tuple[int, ...] = ()
+    """Invoke indexes of the operations that witness it: the smallest set that proves it."""
+    nodes: tuple[int, ...] = ()
+    positions: tuple[tuple[int, int], ...] = ()
+    """(segment, offset) pairs."""
+    times_ns: tuple[int, ...] = ()
+    """True times (the host's CLOCK_MONOTONIC) of the node events that witness it."""
+    values: tuple[str, ...] = ()
+    facts: Mapping[str, object] = field(default_factory=dict)
+    """Kind-specific numbers the explanation needs (a sealed count, a lease expiry)."""
+    certain: bool = True
+
+    def to_json(self, text: str) -> dict:
+        """As stored in results.json, with its one-line ``text``."""
+        return {
+            "kind": self.kind,
+            "topic": self.topic,
+            "ops": list(self.ops),
+            "nodes": list(self.nodes),
+            "positions": [list(p) for p in self.positions],
+            "times_ns": list(self.times_ns),
+            "values": list(self.values),
+            "facts": dict(self.facts),
+            "certain": self.certain,
+            "text": text,
+        }
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A checker's verdict, its counts by anomaly kind, the anomalies kept, and details (totals,
+    statistics, a ``why`` for a verdict that is not True or False)."""
+
+    valid: Verdict
+    counts: Mapping[str, int] = field(default_factory=dict)
+    anomalies: tuple[Anomaly, ...] = ()
+    details: Mapping[str, object] = field(default_factory=dict)
+
+
+def keep(anomalies: list[Anomaly]) -> tuple[Anomaly, ...]:
+    """At most MAX_PER_KIND of each kind and MAX_REPORTED in all, certain ones first."""
+    kept: list[Anomaly] = []
+    per_kind: dict[str, int] = {}
+    for a in sorted(anomalies, key=lambda a: not a.certain):
+        if len(kept) >= MAX_REPORTED:
+            break
+        if per_kind.get(a.kind, 0) < MAX_PER_KIND:
+            per_kind[a.kind] = per_kind.get(a.kind, 0) + 1
+            kept.append(a)
+    return tuple(kept)
+
+
+def not_applicable(why: str) -> CheckResult:
+    """The result of a checker whose inputs the system under test cannot produce."""
+    return CheckResult(NOT_APPLICABLE, details={"why": why})
+
+
+def counts_of(results: dict) -> dict[str, int]:
+    """Every anomaly count of a run's results.json, by kind, over every checker."""
+    out: dict[str, int] = {}
+    for r in results.values():
+        if isinstance(r, dict) and "counts" in r and "valid" in r:
+            for kind, n in r["counts"].items():
+                out[kind] = out.get(kind, 0) + n
+    return out
+
+
+def found(result: dict) -> str:
+    """What a checker's stored result found, in a few words: its error, its counts, or why its
+    verdict is what it is."""
+    details = result.get("details", {})
+    counts = ", ".join(f"{k} {v}" for k, v in result.get("counts", {}).items())
+    return details.get("error") or counts or details.get("why", "")
