@@ -117,14 +117,15 @@ def _test(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from harness.checker.result import found
-    from harness.checker.suite import CHECKERS, check_run, node_events
+    from harness.checker.suite import CHECKERS, check_run
     from harness.checker.verdict import EXIT_CODES, WORDS
     from harness.history import HistoryError
+    from harness.node_events import read_nodes
 
     history_path = Path(args.history)
     if not history_path.is_file():
         raise ValueError(f"{history_path}: no such history file")
-    events = node_events(Path(args.events)) if args.events else None
+    events = read_nodes(Path(args.events)) if args.events else None
     audit = None
     audit_path = Path(args.audit) if args.audit else history_path.parent / "audit.json"
     if audit_path.exists():

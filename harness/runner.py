@@ -21,9 +21,10 @@ from pathlib import Path
 
 import trio
 
-from harness.checker.suite import check_run, node_events
+from harness.checker.suite import check_run
 from harness.cluster import make_cluster, preflight
 from harness.history import Header, Recorder
+from harness.node_events import read_nodes
 from harness.report import write_reports
 from harness.systems import System, WalrusPy
 from harness.workload import WorkloadConfig, drain, register_topics, run_workers
@@ -202,7 +203,7 @@ def run_test(config: TestConfig, log=print) -> RunResult:
     try:
         results = check_run(
             run / "history.jsonl",
-            node_events(run / "nodes"),
+            read_nodes(run / "nodes"),
             notes["audit"],
             config.system.lease_s,
             notes["workload_end_ns"],

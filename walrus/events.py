@@ -8,13 +8,8 @@ appends that were never acknowledged, never those of acknowledged ones. Every ev
 ``node_time`` (this node's own clock, which drifts at its rate: what its leases are timed on),
 so the checker can place it on one true timeline and also see what the node believed; events
 other than appends also carry ``node_wall``, the node's wall-clock reading (node time plus its
-offset). Kinds:
-
-- ``lease-acquire`` / ``lease-renew`` / ``lease-loss``: ``sent`` (node time of the renew send)
-  and ``expiry`` (node time the lease ends);
-- ``append``: ``topic``, ``segment``, ``offset``, ``count`` (records from ``offset``), ``epoch``;
-- ``seal``: ``topic``, ``segment``, ``count``; ``takeover``: ``node`` (the silent node),
-  ``result``; ``cursor``: ``topic``, ``segment``, ``offset``; ``start`` / ``stop``.
+offset). The kinds and their fields are in ``docs/events.md``; the harness reads the logs with
+``harness.node_events``, which checks each line against that schema.
 """
 
 import json
@@ -66,13 +61,3 @@ class EventLog:
         """Flush and close the file."""
         self.flush()
         os.close(self._fd)
-
-
-def read_events(path: Path) -> list[dict]:
-    """Every complete event in a log (a torn last line, from a crash, is skipped)."""
-    events = []
-    with open(path, "rb") as f:
-        for line in f:
-            if line.endswith(b"\n"):
-                events.append(json.loads(line))
-    return events

@@ -26,6 +26,7 @@ from collections import defaultdict
 from harness.checker.result import Anomaly, CheckResult, keep
 from harness.checker.verdict import UNKNOWN
 from harness.history import Op
+from harness.node_events import NodeEvent
 
 
 def _positions(ops: list[Op], states: dict[str, dict]) -> list[Anomaly]:
@@ -77,19 +78,19 @@ def _positions(ops: list[Op], states: dict[str, dict]) -> list[Anomaly]:
     return found
 
 
-def _writers(events: list[dict]) -> list[Anomaly]:
+def _writers(events: list[NodeEvent]) -> list[Anomaly]:
     found: list[Anomaly] = []
     spans: dict[tuple[str, int], list] = {}
     for e in events:
-        if e["kind"] != "append":
+        if e.kind != "append":
             continue
-        key = (e["topic"], e["segment"])
-        span = spans.setdefault(key, [e["true_ns"], e["true_ns"], {e["node"]}, e, e])
-        if e["true_ns"] < span[0]:
-            span[0], span[3] = e["true_ns"], e
-        if e["true_ns"] > span[1]:
-            span[1], span[4] = e["true_ns"], e
-        span[2].add(e["node"])
+        key = (e.topic, e.segment)
+        span = spans.setdefault(key, [e.true_ns, e.true_ns, {e.node}, e, e])
+        if e.true_ns < span[0]:
+            span[0], span[3] = e.true_ns, e
+        if e.true_ns > span[1]:
+            span[1], span[4] = e.true_ns, e
+        span[2].add(e.node)
     by_topic: dict[str, list] = defaultdict(list)
     for (topic, segment), span in spans.items():
         if len(span[2]) > 1:
@@ -112,10 +113,10 @@ def _writers(events: list[dict]) -> list[Anomaly]:
                     Anomaly(
                         "overlapping_writers",
                         topic,
-                        nodes=(first_e["node"], prev_e["node"]),
+                        nodes=(first_e.node, prev_e.node),
                         positions=(
-                            (segment, first_e["offset"]),
-                            (prev_segment, prev_e["offset"]),
+                            (segment, first_e.offset),
+                            (prev_segment, prev_e.offset),
                         ),
                         times_ns=(first, prev_last),
                         facts={"segment": segment, "previous_segment": prev_segment},
@@ -126,47 +127,47 @@ def _writers(events: list[dict]) -> list[Anomaly]:
     return found
 
 
-def _leases(events: list[dict], lease_s: float) -> list[Anomaly]:
+def _leases(events: list[NodeEvent], lease_s: float) -> list[Anomaly]:
     found: list[Anomaly] = []
-    by_node: dict[int, list[dict]] = defaultdict(list)
+    by_node: dict[int, list[NodeEvent]] = defaultdict(list)
     for e in events:
-        by_node[e["node"]].append(e)
+        by_node[e.node].append(e)
     for node, evs in by_node.items():
-        evs.sort(key=lambda e: e["true_ns"])
+        evs.sort(key=lambda e: e.true_ns)
         compat = False
         renew = None
         for e in evs:
-            kind = e["kind"]
+            kind = e.kind
             if kind == "start":
-                compat, renew = bool(e.get("compat")), None
+                compat, renew = e.compat, None
             elif kind in ("lease-acquire", "lease-renew"):
-                if renew is None or e["expiry"] > renew["expiry"]:
+                if renew is None or e.expiry > renew.expiry:
                     renew = e
             elif kind == "append" and not compat:
                 where = {
-                    "topic": e["topic"],
+                    "topic": e.topic,
                     "nodes": (node,),
-                    "positions": ((e["segment"], e["offset"]),),
+                    "positions": ((e.segment, e.offset),),
                 }
                 if renew is None:
-                    found.append(Anomaly("append_without_lease", **where, times_ns=(e["true_ns"],)))
-                elif e["node_time"] >= renew["expiry"]:
+                    found.append(Anomaly("append_without_lease", **where, times_ns=(e.true_ns,)))
+                elif e.node_time >= renew.expiry:
                     found.append(
                         Anomaly(
                             "append_after_expiry_node_clock",
                             **where,
-                            times_ns=(e["true_ns"], renew["true_ns"]),
-                            facts={"node_time": e["node_time"], "expiry": renew["expiry"]},
+                            times_ns=(e.true_ns, renew.true_ns),
+                            facts={"node_time": e.node_time, "expiry": renew.expiry},
                         )
                     )
-                elif e["true_ns"] > renew["true_ns"] + lease_s * 1e9:
+                elif e.true_ns > renew.true_ns + lease_s * 1e9:
                     found.append(
                         Anomaly(
                             "append_after_expiry_true_time",
                             **where,
-                            times_ns=(e["true_ns"], renew["true_ns"]),
+                            times_ns=(e.true_ns, renew.true_ns),
                             facts={
-                                "after_renewal_s": (e["true_ns"] - renew["true_ns"]) / 1e9,
+                                "after_renewal_s": (e.true_ns - renew.true_ns) / 1e9,
                                 "lease_s": lease_s,
                             },
                         )
@@ -175,7 +176,7 @@ def _leases(events: list[dict], lease_s: float) -> list[Anomaly]:
 
 
 def check(
-    ops: list[Op], states: dict[str, dict], events: list[dict] | None, lease_s: float
+    ops: list[Op], states: dict[str, dict], events: list[NodeEvent] | None, lease_s: float
 ) -> CheckResult:
     """Lease safety from positions, final states and (if given) the nodes' event logs."""
     found = _positions(ops, states)

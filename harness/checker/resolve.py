@@ -16,6 +16,7 @@ makes the history the checkers read from them, leaving the loaded operations as 
 from dataclasses import dataclass, replace
 
 from harness.history import Op
+from harness.node_events import NodeEvent
 
 
 @dataclass(frozen=True)
@@ -28,22 +29,21 @@ class Resolution:
     pos: tuple[int, int]
 
 
-def deliveries(events: list[dict]) -> dict[str, tuple[str, int, int, str | None, int]]:
+def deliveries(events: list[NodeEvent]) -> dict[str, tuple[str, int, int, str | None, int]]:
     """tag -> (topic, segment, offset, value, true_ns) from every node's cursor events."""
     out = {}
     for e in events:
-        if e.get("kind") != "cursor":
+        if e.kind != "cursor":
             continue
-        tags, values = e.get("tags") or [], e.get("values") or []
-        for i, tag in enumerate(tags):
+        for i, tag in enumerate(e.tags):
             if tag:
-                value = values[i] if i < len(values) else None
-                out[tag] = (e["topic"], e["segment"], e["first"] + i, value, e.get("true_ns", 0))
+                value = e.values[i] if i < len(e.values) else None
+                out[tag] = (e.topic, e.segment, e.first + i, value, e.true_ns)
     return out
 
 
 def resolve_info_gets(
-    ops: list[Op], events: list[dict] | None, audit: dict | None
+    ops: list[Op], events: list[NodeEvent] | None, audit: dict | None
 ) -> list[Resolution]:
     """The value each info get whose tag a node logged consumed.
 

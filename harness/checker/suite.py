@@ -16,15 +16,7 @@ from harness.checker.explain import explain
 from harness.checker.resolve import apply, resolve_info_gets
 from harness.checker.result import CheckResult, not_applicable
 from harness.checker.verdict import UNKNOWN, merge
-from walrus.events import read_events
-
-
-def node_events(nodes_dir: Path) -> list[dict]:
-    """Every event of every ``<nodes_dir>/<node>/events.jsonl``."""
-    events: list[dict] = []
-    for path in sorted(nodes_dir.glob("*/events.jsonl")):
-        events.extend(read_events(path))
-    return events
+from harness.node_events import NodeEvent
 
 
 def is_black_box(history_path: Path, ops: list[history.Op]) -> bool:
@@ -44,7 +36,7 @@ BLACK_BOX_WHY = {
 
 def check_run(
     history_path: Path,
-    events: list[dict] | None,
+    events: list[NodeEvent] | None,
     audit: dict | None,
     lease_s: float | None,
     workload_end: float | None = None,
@@ -99,7 +91,7 @@ class Inputs:
     """What the checkers of one run are given."""
 
     ops: list[history.Op]
-    events: list[dict] | None
+    events: list[NodeEvent] | None
     audit: dict | None
     states: dict[str, dict]
     lease_s: float
@@ -158,7 +150,7 @@ DEFAULT_LEASE_S = 2.0
 """The lease duration assumed when none is given (the node's default)."""
 
 
-def _cluster_facts(states: dict[str, dict], events: list[dict] | None) -> dict:
+def _cluster_facts(states: dict[str, dict], events: list[NodeEvent] | None) -> dict:
     """What the faults did to the cluster: segments and leaders per topic, takeovers, restarts."""
     topics = {
         topic: {
@@ -173,15 +165,15 @@ def _cluster_facts(states: dict[str, dict], events: list[dict] | None) -> dict:
         return {"topics": topics}
     return {
         "topics": topics,
-        "takeovers": sum(_moved(e) for e in events if e["kind"] == "takeover"),
-        "node_starts": sum(1 for e in events if e["kind"] == "start"),
-        "lease_losses": sum(1 for e in events if e["kind"] == "lease-loss"),
+        "takeovers": sum(_moved(e) for e in events if e.kind == "takeover"),
+        "node_starts": sum(1 for e in events if e.kind == "start"),
+        "lease_losses": sum(1 for e in events if e.kind == "lease-loss"),
     }
 
 
-def _moved(event: dict) -> int:
+def _moved(event: NodeEvent) -> int:
     """Segments a takeover event moved ("taken-over N")."""
-    kind, _, count = str(event.get("result", "")).partition(" ")
+    kind, _, count = str(event.result or "").partition(" ")
     return int(count) if kind == "taken-over" and count.isdigit() else 0
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from harness.checker import lease, queue, storage, totals
 from harness.history import Op
+from harness.node_events import parse
 
 LEASE_S = 2.0
 
@@ -87,10 +88,11 @@ def simulate():
 
 
 def results(ops, events, audit):
+    logged = [parse(e) for e in events]
     return {
         "queue": queue.check(ops),
         "totals": totals.check(ops),
-        "lease": lease.check(ops, audit["states"], events, LEASE_S),
+        "lease": lease.check(ops, audit["states"], logged, LEASE_S),
         "storage": storage.check(ops, audit),
     }
 

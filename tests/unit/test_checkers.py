@@ -2,6 +2,7 @@
 
 from harness.checker import lease, perf, storage, totals
 from harness.history import INF, Op
+from harness.node_events import parse
 
 
 def put(value, inv, ret, pos=None, node=1, epoch=1, type_="ok", topic="t"):
@@ -66,13 +67,15 @@ STATE = {
 
 
 def ev(kind, node, true_s, node_time=None, **fields):
-    return {
-        "kind": kind,
-        "node": node,
-        "true_ns": int(true_s * 1e9),
-        "node_time": true_s if node_time is None else node_time,
-        **fields,
-    }
+    return parse(
+        {
+            "kind": kind,
+            "node": node,
+            "true_ns": int(true_s * 1e9),
+            "node_time": true_s if node_time is None else node_time,
+            **fields,
+        }
+    )
 
 
 def test_lease_positions_and_leaders():
@@ -173,18 +176,7 @@ def test_info_gets_resolved_from_the_nodes_logs():
     ops = [put("a", 0, 1, pos=(1, 0)), lost_reply, get(None, 4, 5)]
     assert totals.check(ops).valid == "unknown"
     events = [
-        {
-            "kind": "cursor",
-            "node": 1,
-            "true_ns": 1,
-            "node_time": 1.0,
-            "topic": "t",
-            "segment": 1,
-            "offset": 1,
-            "first": 0,
-            "tags": ["7.123"],
-            "values": ["a"],
-        }
+        ev("cursor", 1, 1, topic="t", segment=1, offset=1, first=0, tags=["7.123"], values=["a"])
     ]
     resolutions = resolve_info_gets(ops, events, None)
     assert [(r.invoke_index, r.value, r.pos) for r in resolutions] == [
@@ -205,7 +197,7 @@ def test_a_logged_hand_out_that_was_handed_out_again_did_not_take_effect():
     lost_reply.tag = "x"
     ops = [put("a", 0, 1), lost_reply, get("a", 4, 5)]
     events = [
-        {"kind": "cursor", "topic": "t", "segment": 1, "first": 0, "tags": ["x"], "values": [None]}
+        ev("cursor", 1, 1, topic="t", segment=1, offset=1, first=0, tags=["x"], values=[None])
     ]
     audit = {"segments": {"t": {"1": {"values": ["a"]}}}}
     assert resolve_info_gets(ops, events, audit) == []
@@ -219,15 +211,7 @@ def test_of_two_info_gets_logged_with_one_value_the_last_took_it():
     first.tag, second.tag = "x", "y"
     ops = [put("a", 0, 1), first, second, get(None, 6, 7)]
     events = [
-        {
-            "kind": "cursor",
-            "topic": "t",
-            "segment": 1,
-            "first": 0,
-            "tags": [tag],
-            "values": ["a"],
-            "true_ns": when,
-        }
+        ev("cursor", 1, when, topic="t", segment=1, offset=1, first=0, tags=[tag], values=["a"])
         for tag, when in (("x", 10), ("y", 20))
     ]
     resolutions = resolve_info_gets(ops, events, None)

@@ -1,0 +1,99 @@
+"""The nodes' event logs, read by the harness: one typed reader for every checker.
+
+A node writes ``<data-dir>/events.jsonl`` (``walrus.events``); the run collects them as
+``nodes/<id>/events.jsonl``. The schema is ``docs/events.md``; this module is its one reader:
+each line becomes a ``NodeEvent`` whose kind's required fields are checked, so a checker reads
+attributes, never a dict it has to trust. A torn last line (a crash mid-write) is skipped; any
+other line that does not parse is an ``EventLogError`` naming the file and line.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+REQUIRED = {
+    "start": (),
+    "stop": (),
+    "lease-acquire": ("sent", "expiry"),
+    "lease-renew": ("sent", "expiry"),
+    "lease-loss": ("expiry",),
+    "append": ("topic", "segment", "offset", "count", "epoch"),
+    "seal": ("topic", "segment", "count"),
+    "takeover": ("silent", "result"),
+    "cursor": ("topic", "segment", "offset", "first", "tags", "values"),
+}
+"""Every event kind and the fields it must carry besides the common ones (``kind``, ``node``,
+``true_ns``, ``node_time``)."""
+
+
+class EventLogError(ValueError):
+    """A node event log line that does not follow the schema."""
+
+
+@dataclass(frozen=True)
+class NodeEvent:
+    """One event of one node; fields a kind does not carry are None (or empty)."""
+
+    kind: str
+    node: int
+    true_ns: int
+    node_time: float
+    topic: str | None = None
+    segment: int | None = None
+    offset: int | None = None
+    count: int | None = None
+    epoch: int | None = None
+    first: int | None = None
+    tags: tuple[str | None, ...] = ()
+    """``cursor``: the GETX tag each handed-out entry went to (from ``first`` on)."""
+    values: tuple[str | None, ...] = ()
+    """``cursor``: each handed-out entry's value when small enough to log, else None."""
+    sent: float | None = None
+    expiry: float | None = None
+    silent: int | None = None
+    renew_seq: int | None = None
+    result: str | None = None
+    compat: bool = False
+    node_wall: float | None = None
+
+
+_FIELDS = set(NodeEvent.__dataclass_fields__)
+
+
+def parse(raw: dict, where: str = "event") -> NodeEvent:
+    """A NodeEvent from one decoded line; EventLogError naming ``where`` if it is malformed."""
+    kind = raw.get("kind")
+    if kind not in REQUIRED:
+        raise EventLogError(f"{where}: unknown event kind {kind!r}")
+    missing = [f for f in ("node", "true_ns", "node_time", *REQUIRED[kind]) if f not in raw]
+    if missing:
+        raise EventLogError(f"{where}: a {kind} event needs {', '.join(missing)}")
+    fields = {k: v for k, v in raw.items() if k in _FIELDS}
+    for name in ("tags", "values"):
+        if name in fields:
+            fields[name] = tuple(fields[name] or ())
+    fields["compat"] = bool(fields.get("compat", False))
+    return NodeEvent(**fields)
+
+
+def read(path: Path) -> list[NodeEvent]:
+    """Every complete event of one log."""
+    out = []
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            if not line.endswith(b"\n"):
+                break  # torn by a crash
+            try:
+                raw = json.loads(line)
+            except ValueError:
+                raise EventLogError(f"{path}:{number}: not JSON") from None
+            out.append(parse(raw, f"{path}:{number}"))
+    return out
+
+
+def read_nodes(nodes_dir: Path) -> list[NodeEvent]:
+    """Every event of every ``<nodes_dir>/<node>/events.jsonl``."""
+    events: list[NodeEvent] = []
+    for path in sorted(nodes_dir.glob("*/events.jsonl")):
+        events.extend(read(path))
+    return events
