@@ -73,7 +73,7 @@ def test_black_box_checkers_alone_catch_walrus_0_3(tmp_path):
     per-node cursors — no faults needed, only concurrent writers and small segments."""
     config = TestConfig(
         name="compat-black-box",
-        time_limit=12,
+        time_limit=20,
         nemesis="none",
         seed=1,
         store=tmp_path,
@@ -82,8 +82,9 @@ def test_black_box_checkers_alone_catch_walrus_0_3(tmp_path):
     )
     result = run_test(config, log=lambda m: None)
     assert result.valid is False, result.results
-    assert result.results["queue"]["counts"].get("VOrd")
-    assert result.results["totals"]["details"]["info_gets"] == 0
+    queue = result.results["queue"]
+    # certain: no GET whose reply was lost (a timeout on a loaded machine) could explain it
+    assert any(a["kind"] == "VOrd" and a["certain"] for a in queue["anomalies"]), queue
 
 
 def test_bad_systems_are_refused_in_one_line_before_anything_is_made(tmp_path):
