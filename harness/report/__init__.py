@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from harness import history
+from harness.checker.suite import CHECKERS
 from harness.report import plots, summary, timeline
 
 
@@ -12,5 +13,7 @@ def write_reports(run: Path, results: dict, workload_end_ns: float) -> None:
     nemesis, ops = history.load(run / "history.jsonl")
     names = plots.write_all(ops, nemesis, workload_end_ns, run)
     test = json.loads((run / "test.json").read_text())
-    timeline.write(ops, nemesis, run / "timeline.html", f"{test.get('name')} {run.name}")
+    anomalies = [a for name in CHECKERS for a in results.get(name, {}).get("anomalies", [])]
+    title = f"{test.get('name')} {run.name}"
+    timeline.write(ops, nemesis, run / "timeline.html", title, anomalies)
     summary.write(run, results, test, names)
