@@ -107,7 +107,7 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
             await cluster.start()
             await register_topics(cluster, topics)
             with open(run / "history.jsonl", "w") as out:
-                t0 = time.monotonic_ns()
+                t0 = notes["t0_ns"] = time.monotonic_ns()
                 recorder = Recorder(
                     out, lambda: time.monotonic_ns() - t0, Header(system.name, system.black_box)
                 )
@@ -155,11 +155,40 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
             with trio.CancelScope(shield=True):
                 await cluster.stop()
                 await cluster.collect_logs(run / "nodes")
+                _write_links(run, cluster.link_traffic(), notes.get("t0_ns"))
         nursery.cancel_scope.cancel()
     if not config.keep_data:
         shutil.rmtree(data, ignore_errors=True)
     notes["audit"] = audit_result
     return notes
+
+
+def _write_links(run: Path, traffic: list[dict] | None, t0_ns: int | None) -> None:
+    """links.json: per link and second, bytes carried and dropped (seconds from the history's
+    start), or why no proxy saw the links."""
+    if traffic is None or t0_ns is None:
+        why = (
+            "the workload never started"
+            if t0_ns is None
+            else "no link proxy of the harness sees this cluster's node-to-node links"
+        )
+        doc: dict = {"links": None, "why": why}
+    else:
+        start = t0_ns // 1_000_000_000
+        doc = {
+            "offset_s": t0_ns / 1e9 - start,
+            "links": [
+                {
+                    **t,
+                    **{
+                        k: {str(int(s) - start): n for s, n in t[k].items()}
+                        for k in ("carried", "dropped")
+                    },
+                }
+                for t in traffic
+            ],
+        }
+    (run / "links.json").write_text(json.dumps(doc))
 
 
 def _audit_summary(audit_result: dict) -> dict:

@@ -131,6 +131,11 @@ class Cluster(ABC):
                 if src.exists():
                     shutil.copy(src, out / name)
 
+    def link_traffic(self) -> list[dict] | None:
+        """Bytes each node-to-node link carried and dropped, per second (``LinkProxy.traffic``);
+        None when no proxy of the harness sees the links (containers, UDP links)."""
+        return None
+
     def data_dir(self, node: int) -> Path:
         """The node's data directory, as the harness can reach it (for disk faults)."""
         return self.root / f"node-{node}"

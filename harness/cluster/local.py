@@ -87,10 +87,16 @@ class LocalCluster(Cluster):
     async def _proxy(self, source: int, target: int) -> None:
         via = {}
         for name, addr in self.members[target].links.items():
-            proxy = LinkProxy(source, target, (addr.host, addr.port))
+            proxy = LinkProxy(source, target, (addr.host, addr.port), name)
             via[name] = Address("127.0.0.1", await self._nursery.start(proxy.serve))
             self._proxies.append(proxy)
         self._routes[source][target] = via
+
+    def link_traffic(self) -> list[dict] | None:
+        """What the link proxies counted; None when the system's links are not TCP (no proxy)."""
+        if not self._proxies:
+            return None
+        return [t for proxy in self._proxies for t in proxy.traffic()]
 
     async def spawn(self, node: int) -> None:
         """Start the node's process, its output appended to node.log."""

@@ -1,5 +1,6 @@
 """Performance plots with the nemesis windows shaded and labelled, as Jepsen draws them."""
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -194,6 +195,50 @@ def clock_skew(nemesis: list[Event], end_s: float, path: Path) -> None:
     plt.close(fig)
 
 
+def links(doc: dict, nemesis: list[Event], end_s: float, path: Path) -> bool:
+    """The message diagram: one row per link and direction, each second shaded by the bytes it
+    carried (log scale), red where a partition dropped bytes; False (nothing drawn) when no
+    proxy saw the links."""
+    merged: dict[tuple, dict] = {}
+    for t in doc.get("links") or []:  # both proxies of a pair carry each direction: add them up
+        row = merged.setdefault(
+            (t["service"], t["from"], t["to"]),
+            {
+                "service": t["service"],
+                "from": t["from"],
+                "to": t["to"],
+                "carried": {},
+                "dropped": {},
+            },
+        )
+        for k in ("carried", "dropped"):
+            for second, n in t[k].items():
+                row[k][second] = row[k].get(second, 0) + n
+    rows = [merged[k] for k in sorted(merged)]
+    if not rows:
+        return False
+    offset = doc.get("offset_s", 0.0)
+    fig, ax = plt.subplots(figsize=(11, 0.3 * len(rows) + 1.6))
+    most = max((n for t in rows for n in t["carried"].values()), default=1)
+    for y, t in enumerate(rows):
+        for second, n in t["carried"].items():
+            shade_of = 0.15 + 0.85 * np.log1p(n) / np.log1p(most)
+            ax.barh(y, 1, left=int(second) - offset, color=plt.cm.Blues(shade_of), height=0.8)
+        for second, _ in t["dropped"].items():
+            ax.barh(y, 1, left=int(second) - offset, color="#dc2626", height=0.4)
+    ax.set_yticks(range(len(rows)), [f"{t['service']} {t['from']}→{t['to']}" for t in rows])
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_xlim(0, end_s)
+    shade(ax, nemesis, end_s)
+    _finish(
+        fig,
+        ax,
+        path,
+        "node-to-node links: bytes carried per second (darker: more), red: dropped by a partition",
+    )
+    return True
+
+
 def write_all(ops: list[Op], nemesis: list[Event], end_ns: float, run: Path) -> list[str]:
     """The plots into the run directory; their file names."""
     workload = [o for o in ops if o.inv <= end_ns]
@@ -202,4 +247,10 @@ def write_all(ops: list[Op], nemesis: list[Event], end_ns: float, run: Path) -> 
     latency_quantiles(workload, nemesis, end_s, run / "latency-quantiles.png")
     rate(workload, nemesis, end_s, run / "rate.png")
     clock_skew(nemesis, end_s, run / "clock-skew.png")
-    return ["latency-raw.png", "latency-quantiles.png", "rate.png", "clock-skew.png"]
+    names = ["latency-raw.png", "latency-quantiles.png", "rate.png", "clock-skew.png"]
+    traffic = run / "links.json"
+    if traffic.exists() and links(
+        json.loads(traffic.read_text()), nemesis, end_s, run / "links.png"
+    ):
+        names.append("links.png")
+    return names

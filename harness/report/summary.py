@@ -83,6 +83,8 @@ def write(run: Path, results: dict, test: dict, plots: list[str]) -> None:
         *(f"- [{p}]({p})" for p in plots),
         "- [timeline.html](timeline.html)",
         "- [results.json](results.json), [history.jsonl](history.jsonl), nodes/<id>/",
+        "- [links.json](links.json)"
+        + ("" if "links.png" in plots else ": not applicable (no proxy sees these links)"),
     ]
     (run / "summary.md").write_text("\n".join(lines) + "\n")
 

@@ -48,6 +48,14 @@ def test_a_run_under_partitions_and_kills_is_valid(tmp_path, backend):
         assert (run / name).stat().st_size > 0, name
     for node in ("1", "2", "3"):
         assert (run / "nodes" / node / "events.jsonl").exists()
+    links = json.loads((run / "links.json").read_text())
+    if backend == "local":  # the link proxies saw every link (dropping: tests/unit)
+        assert (run / "links.png").stat().st_size > 0
+        assert {(t["from"], t["to"]) for t in links["links"] if t["carried"]} == {
+            (a, b) for a in (1, 2, 3) for b in (1, 2, 3) if a != b
+        }
+    else:
+        assert links["links"] is None and "no link proxy" in links["why"]
     assert (tmp_path / "latest").resolve() == run.resolve()
     history = (run / "history.jsonl").read_text()
     assert '"start-' in history and '"stop-' in history
