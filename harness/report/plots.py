@@ -43,7 +43,8 @@ def shade(ax, nemesis: list[Event], end_s: float) -> None:
 def _finish(fig, ax, path: Path, title: str) -> None:
     ax.set_xlabel("time (s)")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc="upper right", ncol=2)
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(fontsize=7, loc="upper right", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
