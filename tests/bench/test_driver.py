@@ -121,3 +121,15 @@ def test_the_nats_jetstream_adapter_on_a_replicated_stream(tmp_path):
     finally:
         server.stop()
     _all_consumed(ph)
+
+
+def test_rates_count_whole_windows_only():
+    """A window the phase only partly covers (a fractional warm-up or duration) is left out, so
+    a system that kept up reads as keeping up."""
+    from harness.bench.omb.driver import Phase, new_histogram
+
+    h = new_histogram
+    ph = Phase(100.0, 0.5, 2.0, [50, 100, 50], [0, 0, 0], [50, 100, 50], h(), h(), h())
+    assert ph.measured == slice(1, 2) and ph.publish_rate == 100 and ph.consume_rate == 100
+    whole = Phase(100.0, 1.0, 2.0, [100, 100, 100, 0], [0] * 4, [0] * 4, h(), h(), h())
+    assert whole.measured == slice(1, 3) and whole.publish_rate == 100

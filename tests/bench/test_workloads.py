@@ -20,7 +20,7 @@ def test_the_repositorys_workloads_load_and_cover_the_issue():
     assert all(kinds.values()), kinds
     for w in loads:
         quick = w.quick()
-        assert quick.duration_s <= (8 if w.nemesis else 3) and quick.warmup_s <= 1
+        assert quick.duration_s <= (8 if w.nemesis else 2) and quick.warmup_s <= 1
         assert quick.shape == w.shape
 
 

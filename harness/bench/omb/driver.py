@@ -253,19 +253,25 @@ class Phase:
 
     @property
     def measured(self) -> slice:
-        """The 1-second windows after the warm-up."""
+        """The whole 1-second windows after the warm-up and before the phase ends (a window
+        the phase only partly covers would read as a lower rate)."""
         start = math.ceil(self.warmup_s)
-        return slice(start, start + int(self.duration_s))
+        return slice(start, max(start + 1, math.floor(self.warmup_s + self.duration_s)))
+
+    @property
+    def measured_s(self) -> int:
+        """How many seconds ``measured`` spans."""
+        return self.measured.stop - self.measured.start
 
     @property
     def publish_rate(self) -> float:
         """Messages acknowledged per second, after the warm-up."""
-        return sum(self.published[self.measured]) / max(self.duration_s, 1e-9)
+        return sum(self.published[self.measured]) / self.measured_s
 
     @property
     def consume_rate(self) -> float:
         """Messages consumed per second, after the warm-up."""
-        return sum(self.consumed[self.measured]) / max(self.duration_s, 1e-9)
+        return sum(self.consumed[self.measured]) / self.measured_s
 
     @property
     def publish_errors(self) -> int:

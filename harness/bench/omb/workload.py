@@ -63,7 +63,7 @@ class Workload:
         return replace(
             self,
             warmup_s=min(self.warmup_s, 1.0),
-            duration_s=min(self.duration_s, 8.0 if self.nemesis else 3.0),
+            duration_s=min(self.duration_s, 8.0 if self.nemesis else 2.0),
             backlog_messages=min(self.backlog_messages, 2000),
             rate_steps=self.rate_steps[:: max(1, len(self.rate_steps) // 3)],
             nemesis_at_s=min(self.nemesis_at_s, 2.0),
