@@ -174,17 +174,23 @@ class Supervisor:
         """SIGTERM every node (continuing paused ones), SIGKILL what is left after 10 s."""
         with self.lock:
             procs = [n.proc for n in self.nodes.values()]
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGCONT)
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE
-        for proc in procs:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(procs)
+
+
+def stop_processes(procs: list[subprocess.Popen], grace: float = STOP_GRACE) -> None:
+    """SIGTERM every process still running (continuing paused ones), SIGKILL what is left
+    after ``grace`` seconds."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 class _ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):

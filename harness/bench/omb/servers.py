@@ -16,7 +16,6 @@ workloads are done, whatever happened:
 import asyncio
 import multiprocessing
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -28,6 +27,7 @@ from harness.cluster.local import free_base_port
 from harness.systems.base import Launched, Member
 from harness.tools import require
 from walrus.client import Client, WalrusError
+from walrus.cluster import stop_processes
 from walrus.config import Address
 
 
@@ -105,21 +105,11 @@ class Server:
 
     def stop(self) -> None:
         """Stop every process (SIGTERM, then SIGKILL after 10 s)."""
-        popens = [n.popen for n in self.nodes.values() if n.popen is not None]
-        for popen in popens:
-            if popen.poll() is None:
-                popen.send_signal(signal.SIGCONT)
-                popen.terminate()
         for proc in self.helpers:
             if proc.is_alive():
                 proc.terminate()
+        stop_processes([n.popen for n in self.nodes.values() if n.popen is not None])
         deadline = time.monotonic() + 10
-        for popen in popens:
-            try:
-                popen.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                popen.kill()
-                popen.wait()
         for proc in self.helpers:
             proc.join(max(0.1, deadline - time.monotonic()))
             if proc.is_alive():
