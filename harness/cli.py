@@ -115,6 +115,27 @@ def _test(args: argparse.Namespace) -> int:
     return EXIT_CODES[result.valid]
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from harness.serve.app import make_server
+
+    store = Path(args.store)
+    if not store.is_dir():
+        raise ValueError(f"{store}: no such run store (run a test first, or pass --store DIR)")
+    try:
+        server = make_server(store, args.host, args.port, lambda m: None)
+    except OSError as exc:
+        raise ValueError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    host, port = server.server_address[:2]
+    print(f"walrus-harness: serving {store} at http://{host}:{port}/ (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("walrus-harness: stopped")
+    finally:
+        server.server_close()
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
     from harness.checker.result import found
     from harness.checker.suite import CHECKERS, check_run
@@ -202,6 +223,25 @@ def _bench_compare(args: argparse.Namespace) -> int:
 
 
 DEFAULT_COMPARE = "walrus-py,redis,nats"
+
+
+def _bench_serve(args: argparse.Namespace) -> int:
+    from harness.bench import serve
+
+    r = serve.run(args.ops, Path(args.store), args.loads)
+    print(
+        f"{r['operations']:,} operations ({r['anomalies_shown']} anomalies shown); made in "
+        f"{r['generate_s']:.1f} s, checked in {r['check_s']:.1f} s, reports {r['reports_s']:.1f} s"
+    )
+    for page in ("index", "run", "timeline"):
+        t = r[f"{page}_load_s"]
+        print(
+            f"{page} page: load event after {t['median']:.3f} s "
+            f"(median of {args.loads}), max {t['max']:.3f} s"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(r, indent=1) + "\n")
+    return 0
 
 
 def _bench_checker(args: argparse.Namespace) -> int:
@@ -557,6 +597,17 @@ def parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--quick", action="store_true", help="every workload short (a check)")
     cmp_.add_argument("--out", required=True, help="where results.json, series.csv, plots go")
     cmp_.set_defaults(run=_bench_compare)
+    serve = sub.add_parser("serve", help="a results browser over the run store, in a web page")
+    serve.add_argument("--store", default="results/runs", help="the run store (results/runs)")
+    serve.add_argument("--port", type=int, default=8080, help="TCP port (8080; 0 picks a free one)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.set_defaults(run=_serve)
+    bs = bench.add_parser("serve", help="time a large run's page in a real browser (chromium)")
+    bs.add_argument("--ops", type=int, default=100_000, help="operations (default 100,000)")
+    bs.add_argument("--store", default="/tmp/walrus-bench-serve", help="where the run is made")
+    bs.add_argument("--loads", type=int, default=5, help="loads of each page")
+    bs.add_argument("--json", help="write the measurements as JSON here")
+    bs.set_defaults(run=_bench_serve)
     ck = bench.add_parser("checker", help="time the check of a large synthetic history")
     ck.add_argument("--ops", type=int, default=1_000_000, help="operations (default 1,000,000)")
     ck.add_argument("--history", help="use (or create) this history file")

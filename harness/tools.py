@@ -76,6 +76,12 @@ TOOLS = {
         Tool(
             "nats-server", "nats-server", "runs NATS JetStream beside our node in `bench compare`"
         ),
+        Tool("chromium", "chromium", "runs the browser tests of `walrus-harness serve`"),
+        Tool(
+            "chromedriver",
+            "chromium-driver",
+            "lets selenium drive chromium in the browser tests of `walrus-harness serve`",
+        ),
         Tool(
             "cargo",
             None,

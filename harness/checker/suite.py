@@ -71,6 +71,7 @@ def check_run(
         if result is not None:
             results[name] = to_json(result, by_index)
     verdict = merge([r["valid"] for r in results.values()])
+    named = sorted({i for r in results.values() for a in r["anomalies"] for i in a["ops"]})
     try:
         cluster = _cluster_facts(given.states, events)
     except Exception as exc:  # facts for people, not a verdict: say why they are missing
@@ -80,9 +81,31 @@ def check_run(
         "black_box": black_box,
         "operations": len(ops),
         "faults": len(windows),
+        "fault_windows": [
+            [name, start, None if stop == history.INF else stop, value]
+            for name, start, stop, value in windows
+        ],
         "info_gets_resolved": len(resolutions),
         **results,
         "cluster": cluster,
+        "witnesses": {str(i): witness(by_index[i]) for i in named if i in by_index},
+    }
+
+
+def witness(op: history.Op) -> dict:
+    """An operation an anomaly names, as results.json keeps it for the reports to draw without
+    reading the history again."""
+    return {
+        "process": op.process,
+        "f": op.f,
+        "topic": op.topic,
+        "value": op.value,
+        "type": op.type,
+        "inv_ns": op.inv,
+        "ret_ns": None if op.ret == history.INF else op.ret,
+        "node": op.node,
+        "pos": None if op.pos is None else list(op.pos),
+        "text": op.describe(),
     }
 
 
