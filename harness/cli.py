@@ -246,6 +246,7 @@ def _bench_serve(args: argparse.Namespace) -> int:
 
 def _bench_checker(args: argparse.Namespace) -> int:
     from harness.bench import checker
+    from harness.checker.verdict import WORDS
 
     if args.ops < 1:
         raise ValueError("--ops must be positive")
@@ -256,6 +257,7 @@ def _bench_checker(args: argparse.Namespace) -> int:
         f"load {r['load_s']:.2f} s, queue {r['queue_s']:.2f} s, totals {r['totals_s']:.2f} s: "
         f"checked in {r['total_s']:.2f} s; queue {r['queue_valid']}, totals {r['totals_valid']}"
     )
+    print(f"every checker, as `check` runs them: {r['check_s']:.2f} s ({WORDS[r['check_valid']]})")
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=1) + "\n")
     return 0

@@ -339,14 +339,6 @@ def nemesis_windows(events: Iterable[Event]) -> list[tuple[str, float, float, ob
     return sorted(windows, key=lambda w: w[1])
 
 
-def by_topic(ops: Iterable[Op]) -> Iterator[tuple[str, list[Op]]]:
-    """Ops grouped by topic, each group in invocation order."""
-    groups: dict[str, list[Op]] = {}
-    for op in ops:
-        groups.setdefault(op.topic, []).append(op)
-    yield from sorted(groups.items())
-
-
 def dataframe(path: Path):
     """The history's operations as a pandas DataFrame (one row per operation)."""
     import pandas as pd

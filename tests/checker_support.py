@@ -1,5 +1,10 @@
 """Building queue histories for checker tests."""
 
+import numpy as np
+
+from harness.checker import queue
+from harness.checker.result import CheckResult
+from harness.columns import from_ops
 from harness.history import INF, Op
 
 _counter = [0]
@@ -19,3 +24,9 @@ def put(value: str, inv: float, ret: float | None, type_: str = "ok") -> Op:
 
 def get(value, inv: float, ret: float | None, type_: str = "ok") -> Op:
     return op("get", value, inv, ret, type_)
+
+
+def check_topic(ops: list[Op]) -> CheckResult:
+    """The queue checker on one topic's operations."""
+    c = from_ops(ops)
+    return queue.check_topic(c, np.arange(len(c)), ops[0].topic if ops else None)

@@ -23,59 +23,99 @@ Without event logs the verdict can be at best ``"unknown"``.
 
 from collections import defaultdict
 
-from harness.checker.result import Anomaly, CheckResult, keep
+import numpy as np
+
+from harness.checker.result import MAX_PER_KIND, Anomaly, CheckResult, keep
 from harness.checker.verdict import UNKNOWN
-from harness.history import Op
+from harness.columns import NO, Columns
 from harness.node_events import NodeEvent
 
 
-def _positions(ops: list[Op], states: dict[str, dict]) -> list[Anomaly]:
+def _positions(c: Columns, states: dict[str, dict]) -> tuple[list[Anomaly], dict[str, int]]:
+    """Positions of acknowledged puts: none shared, each by its segment's leader and epoch and
+    within its sealed count. Counted on the columns; anomalies made for a few of each kind."""
     found: list[Anomaly] = []
-    seen: dict[tuple, Op] = {}
-    for op in ops:
-        if op.f != "put" or not op.ok or op.pos is None:
-            continue
-        key = (op.topic, op.pos[0], op.pos[1])
-        pos = (tuple(op.pos),)
-        if key in seen:
-            found.append(
-                Anomaly(
-                    "duplicate_positions",
-                    op.topic,
-                    (seen[key].invoke_index, op.invoke_index),
-                    positions=pos,
-                )
+    rows = np.flatnonzero(c.acked_put & (c.seg != NO))
+    key_order = np.lexsort((rows, c.off[rows], c.seg[rows], c.topic[rows]))
+    by_key = rows[key_order]
+    same = (
+        (c.topic[by_key][1:] == c.topic[by_key][:-1])
+        & (c.seg[by_key][1:] == c.seg[by_key][:-1])
+        & (c.off[by_key][1:] == c.off[by_key][:-1])
+    )
+    pairs = np.flatnonzero(same)
+    order = np.argsort(by_key[pairs + 1], kind="stable")
+    for k in pairs[order][:MAX_PER_KIND].tolist():
+        first, second = int(by_key[k]), int(by_key[k + 1])
+        found.append(
+            Anomaly(
+                "duplicate_positions",
+                c.topics[c.topic[second]],
+                (int(c.invoke_index[first]), int(c.invoke_index[second])),
+                positions=((int(c.seg[second]), int(c.off[second])),),
             )
-        seen[key] = op
-        state = states.get(op.topic)
+        )
+    counts = {"duplicate_positions": len(pairs)}
+    wrong, beyond = [], []
+    for code, topic in enumerate(c.topics):
+        state = states.get(topic)
         if state is None:
             continue
-        seg = str(op.pos[0])
-        leader = state.get("segment_leaders", {}).get(seg)
-        epoch = state.get("segment_epochs", {}).get(seg)
-        if leader is not None and (leader != op.node or (epoch is not None and epoch != op.epoch)):
+        mine = rows[c.topic[rows] == code]
+        seg = c.seg[mine]
+        leader = _per_segment(state.get("segment_leaders", {}), seg)
+        epoch = _per_segment(state.get("segment_epochs", {}), seg)
+        sealed = _per_segment(state.get("sealed_segments", {}), seg)
+        bad = (leader != NO) & (
+            (leader != c.node[mine]) | ((epoch != NO) & (epoch != c.epoch[mine]))
+        )
+        wrong.append((topic, mine[bad], leader[bad], epoch[bad]))
+        over = (sealed != NO) & (c.off[mine] >= sealed)
+        beyond.append((topic, mine[over], sealed[over]))
+    counts["wrong_leader"] = sum(len(w[1]) for w in wrong)
+    counts["beyond_sealed_count"] = sum(len(b[1]) for b in beyond)
+    for topic, bad, leader, epoch in wrong:
+        for r, lead, ep in list(zip(bad.tolist(), leader.tolist(), epoch.tolist(), strict=True))[
+            :MAX_PER_KIND
+        ]:
             found.append(
                 Anomaly(
                     "wrong_leader",
-                    op.topic,
-                    (op.invoke_index,),
-                    nodes=(op.node,),
-                    positions=pos,
-                    facts={"epoch": op.epoch, "leader": leader, "leader_epoch": epoch},
+                    topic,
+                    (int(c.invoke_index[r]),),
+                    nodes=(_opt(c.node[r]),),
+                    positions=((int(c.seg[r]), int(c.off[r])),),
+                    facts={"epoch": _opt(c.epoch[r]), "leader": lead, "leader_epoch": _opt(ep)},
                 )
             )
-        sealed = state.get("sealed_segments", {}).get(seg)
-        if sealed is not None and op.pos[1] >= sealed:
+    for topic, over, sealed in beyond:
+        for r, count in list(zip(over.tolist(), sealed.tolist(), strict=True))[:MAX_PER_KIND]:
             found.append(
                 Anomaly(
                     "beyond_sealed_count",
-                    op.topic,
-                    (op.invoke_index,),
-                    positions=pos,
-                    facts={"sealed": sealed},
+                    topic,
+                    (int(c.invoke_index[r]),),
+                    positions=((int(c.seg[r]), int(c.off[r])),),
+                    facts={"sealed": count},
                 )
             )
-    return found
+    return found, {k: v for k, v in counts.items() if v}
+
+
+def _opt(x) -> int | None:
+    return None if x == NO else int(x)
+
+
+def _per_segment(table: dict, segments: np.ndarray) -> np.ndarray:
+    """``table`` (segment number as text -> integer) looked up for each segment; NO if absent."""
+    if not table:
+        return np.full(len(segments), NO, np.int64)
+    keys = np.array([int(k) for k in table], np.int64)
+    vals = np.array([NO if v is None else int(v) for v in table.values()], np.int64)
+    order = np.argsort(keys)
+    keys, vals = keys[order], vals[order]
+    at = np.minimum(np.searchsorted(keys, segments), len(keys) - 1)
+    return np.where(keys[at] == segments, vals[at], NO)
 
 
 def _writers(events: list[NodeEvent]) -> list[Anomaly]:
@@ -176,15 +216,15 @@ def _leases(events: list[NodeEvent], lease_s: float) -> list[Anomaly]:
 
 
 def check(
-    ops: list[Op], states: dict[str, dict], events: list[NodeEvent] | None, lease_s: float
+    c: Columns, states: dict[str, dict], events: list[NodeEvent] | None, lease_s: float
 ) -> CheckResult:
     """Lease safety from positions, final states and (if given) the nodes' event logs."""
-    found = _positions(ops, states)
+    found, counts = _positions(c, states)
     if events is not None:
-        found += _writers(events) + _leases(events, lease_s)
-    counts: dict[str, int] = {}
-    for a in found:
-        counts[a.kind] = counts.get(a.kind, 0) + 1
+        logged = _writers(events) + _leases(events, lease_s)
+        found += logged
+        for a in logged:
+            counts[a.kind] = counts.get(a.kind, 0) + 1
     if counts:
         valid: bool | str = False
     elif events is None:
@@ -192,7 +232,7 @@ def check(
     else:
         valid = True
     details: dict = {
-        "positions_checked": sum(1 for o in ops if o.f == "put" and o.ok and o.pos),
+        "positions_checked": int(np.count_nonzero(c.acked_put & (c.seg != NO))),
         "events_checked": 0 if events is None else len(events),
     }
     if events is None:

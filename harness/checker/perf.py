@@ -7,26 +7,28 @@ time between a fault's ``start-X`` and ``stop-X``; "quiet" is the time under no 
 import numpy as np
 
 from harness.checker.result import CheckResult
-from harness.history import INF, Op
+from harness.columns import FAIL, GET, INFO, OK, PUT, Columns
 
+INF = np.inf
 QUANTILES = (0.5, 0.95, 0.99, 1.0)
 
 
-def _stats(ops: list[Op], seconds: float) -> dict:
+def _stats(c: Columns, rows: np.ndarray, seconds: float) -> dict:
     out: dict = {}
-    for f in ("put", "get"):
-        mine = [o for o in ops if o.f == f]
-        ok = [o for o in mine if o.ok]
-        lat = np.array([(o.ret - o.inv) / 1e6 for o in ok]) if ok else np.array([])
+    for f, code in (("put", PUT), ("get", GET)):
+        mine = rows[c.f[rows] == code]
+        kind = c.type[mine]
+        ok = mine[kind == OK]
+        lat = (c.ret[ok] - c.inv[ok]) / 1e6
         out[f] = {
             "ok": len(ok),
-            "fail": sum(1 for o in mine if o.type == "fail"),
-            "info": sum(1 for o in mine if o.type == "info"),
+            "fail": int(np.count_nonzero(kind == FAIL)),
+            "info": int(np.count_nonzero(kind == INFO)),
             "ok_per_s": len(ok) / seconds if seconds > 0 else 0.0,
-            "availability": len(ok) / len(mine) if mine else None,
+            "availability": len(ok) / len(mine) if len(mine) else None,
             "latency_ms": {
-                f"p{int(q * 100)}" if q < 1 else "max": float(np.quantile(lat, q))
-                for q in QUANTILES
+                f"p{int(q * 100)}" if q < 1 else "max": float(q_)
+                for q, q_ in zip(QUANTILES, np.quantile(lat, QUANTILES), strict=True)
             }
             if len(lat)
             else None,
@@ -34,25 +36,28 @@ def _stats(ops: list[Op], seconds: float) -> dict:
     return out
 
 
-def _inside(op: Op, windows: list[tuple[float, float]]) -> bool:
-    return any(start <= op.inv < stop for start, stop in windows)
+def _inside(c: Columns, spans: list[tuple[float, float]]) -> np.ndarray:
+    """Which operations were invoked inside any of the spans."""
+    hit = np.zeros(len(c), bool)
+    for start, stop in spans:
+        hit |= (c.inv >= start) & (c.inv < stop)
+    return hit
 
 
-def check(
-    ops: list[Op], windows: list[tuple[str, float, float, object]], end: float
-) -> CheckResult:
+def check(c: Columns, windows: list[tuple[str, float, float, object]], end: float) -> CheckResult:
     """Perf statistics (always valid: it measures, it does not judge); ``windows`` as
     ``history.nemesis_windows`` gives them, ``end`` the ns the workload stopped."""
     clipped = [(name, start, min(stop, end)) for name, start, stop, _ in windows]
-    result = {"all": _stats(ops, end / 1e9)}
+    every = np.arange(len(c))
+    result = {"all": _stats(c, every, end / 1e9)}
     for name in sorted({w[0] for w in clipped}):
         spans = [(s, e) for n, s, e in clipped if n == name]
         seconds = sum(e - s for s, e in spans) / 1e9
-        result[name] = _stats([o for o in ops if _inside(o, spans)], seconds)
+        result[name] = _stats(c, every[_inside(c, spans)], seconds)
     faults = [(s, e) for _, s, e in clipped]
-    quiet = [o for o in ops if not _inside(o, faults) and o.inv < end]
+    quiet = every[~_inside(c, faults) & (c.inv < end)]
     busy = _merged_length(faults) / 1e9
-    result["quiet"] = _stats(quiet, end / 1e9 - busy)
+    result["quiet"] = _stats(c, quiet, end / 1e9 - busy)
     return CheckResult(True, details=result)
 
 

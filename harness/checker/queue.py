@@ -28,130 +28,142 @@ first) removes them all; otherwise ``"unknown"``.
 """
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 
 from harness.checker.result import MAX_PER_KIND, MAX_REPORTED, Anomaly, CheckResult, keep
 from harness.checker.verdict import UNKNOWN, merge
-from harness.history import INF, Op, by_topic
+from harness.columns import FAIL, GET, INFO, OK, PUT, Columns
 
-_OK, _INFO, _FAIL = 0, 1, 2
-_KINDS = {"ok": _OK, "info": _INFO, "fail": _FAIL}
+INF = np.inf
+_OK, _INFO, _FAIL = OK, INFO, FAIL
 
 
 class _Topic:
-    """One topic's values as arrays: each put value's enqueue, and its (first) dequeue."""
+    """One topic's values as arrays: each put value's enqueue, and its (first) dequeue. Rows
+    are rows of the history's columns; -1 where there is none."""
 
-    def __init__(self, ops: list[Op]) -> None:
-        self.values: list[str] = []
-        self.put_ops: list[Op] = []
-        self.ghosts: dict[str, list[Op]] = defaultdict(list)
-        self.empties: list[Op] = []
-        self.info_gets: list[Op] = []
-        self.repeated: Op | None = None
-        self.repeats: dict[int, list[Op]] = {}
-        index: dict[str, int] = {}
-        gets = []
-        for op in ops:
-            if op.f == "put":
-                if op.value in index:
-                    self.repeated = self.repeated or op
-                    continue
-                index[op.value] = len(self.values)
-                self.values.append(op.value)
-                self.put_ops.append(op)
-            elif op.type == "ok":
-                if op.value is None:
-                    self.empties.append(op)
-                else:
-                    gets.append(op)
-            elif op.type == "info":
-                # An info get resolved from the nodes' logs dequeued a known value, never returning.
-                (gets if op.value is not None else self.info_gets).append(op)
-        n = len(self.values)
-        first: list[Op | None] = [None] * n
-        count = [0] * n
-        min_ret = [INF] * n
-        for op in gets:
-            k = index.get(op.value)
-            if k is None:
-                self.ghosts[op.value].append(op)
-                continue
-            c = count[k]
-            if c == 0:
-                first[k] = op
-                min_ret[k] = op.ret
-            else:
-                self.repeats.setdefault(k, [first[k]]).append(op)
-                if op.inv < first[k].inv:
-                    first[k] = op
-                min_ret[k] = min(min_ret[k], op.ret)
-            count[k] = c + 1
+    def __init__(self, c: Columns, rows: np.ndarray) -> None:
+        self.c = c
+        f, kind, has = c.f[rows], c.type[rows], c.has_value[rows]
+        puts = rows[f == PUT]
+        values = c.value[puts]
+        order = np.argsort(values, kind="stable")
+        sorted_values = values[order]
+        twice = np.flatnonzero(sorted_values[1:] == sorted_values[:-1])
+        self.repeated = int(puts[np.sort(order[twice + 1])[0]]) if len(twice) else None
+        self.put_rows = puts
+        self.put_inv, self.put_ret = c.inv[puts], c.ret[puts]
+        self.put_kind = c.type[puts]
+        gets = rows[(f == GET) & has & ((kind == OK) | (kind == INFO))]
+        self.empties = rows[(f == GET) & ~has & (kind == OK)]
+        self.info_gets = rows[(f == GET) & ~has & (kind == INFO)]
+        n = len(puts)
+        at = np.searchsorted(sorted_values, c.value[gets]) if n else np.zeros(len(gets), int)
+        found = np.zeros(len(gets), bool)
+        inside = at < n
+        found[inside] = sorted_values[at[inside]] == c.value[gets][inside]
+        self.ghosts = gets[~found]
+        gets, k = gets[found], order[at[found]]
+        self.get_rows, self.get_put = gets, k
+        self.deq_count = np.bincount(k, minlength=n).astype(np.int64)
+        by_put = np.lexsort((c.inv[gets], k))
+        first = np.full(n, -1, np.int64)
+        starts = np.flatnonzero(np.r_[True, k[by_put][1:] != k[by_put][:-1]]) if len(k) else []
+        first[k[by_put][starts]] = gets[by_put][starts]
         self.first_deq = first
-        self.put_inv = np.array([o.inv for o in self.put_ops], float)
-        self.put_ret = np.array([o.ret for o in self.put_ops], float)
-        self.put_kind = np.array([_KINDS[o.type] for o in self.put_ops], np.int8)
-        self.deq_count = np.array(count, np.int64)
-        self.deq_inv = np.array([INF if d is None else d.inv for d in first], float)
-        self.deq_ret = np.array([INF if d is None else d.ret for d in first], float)
-        self.deq_min_ret = np.array(min_ret, float)
-        self.min_info_inv = min((g.inv for g in self.info_gets), default=INF)
+        self.deq_inv = np.where(first >= 0, c.inv[np.maximum(first, 0)], INF)
+        self.deq_ret = np.where(first >= 0, c.ret[np.maximum(first, 0)], INF)
+        min_ret = np.full(n, INF)
+        np.minimum.at(min_ret, k, c.ret[gets])
+        self.deq_min_ret = min_ret
+        self.min_info_inv = c.inv[self.info_gets].min() if len(self.info_gets) else INF
 
-    def witness(self) -> tuple[np.ndarray, np.ndarray, list]:
+    def index(self, row: int) -> int:
+        """The invoke index of a row."""
+        return int(self.c.invoke_index[row])
+
+    def value(self, k: int):
+        """The text of put value ``k``."""
+        return self.c.op(int(self.put_rows[k])).value
+
+    def dequeues(self, k: int) -> np.ndarray:
+        """Every get that returned put value ``k``, in invocation order."""
+        return np.sort(self.get_rows[self.get_put == k])
+
+    def witness(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Dequeue times with values never dequeued matched to info gets, earliest first."""
-        deq_inv, deq_ret, first = self.deq_inv.copy(), self.deq_ret.copy(), list(self.first_deq)
+        deq_inv, deq_ret, first = self.deq_inv.copy(), self.deq_ret.copy(), self.first_deq.copy()
         missing = np.flatnonzero((self.put_kind == _OK) & (self.deq_count == 0))
         missing = missing[np.argsort(self.put_inv[missing], kind="stable")]
-        gets = sorted(self.info_gets, key=_inv)
-        for k, get in zip(missing.tolist(), gets, strict=False):
-            deq_inv[k], deq_ret[k] = get.inv, INF
-            first[k] = get
+        gets = self.info_gets[np.argsort(self.c.inv[self.info_gets], kind="stable")]
+        m = min(len(missing), len(gets))
+        deq_inv[missing[:m]] = self.c.inv[gets[:m]]
+        deq_ret[missing[:m]] = INF
+        first[missing[:m]] = gets[:m]
         return deq_inv, deq_ret, first
 
 
-def _inv(op: Op) -> float:
-    return op.inv
+def _vfresh_vrepet(t: _Topic, found: "_Findings") -> None:
+    c = t.c
+    ghost_values = c.value[t.ghosts]
+    distinct = np.unique(ghost_values)
 
+    def ghosts(room: int) -> list[Anomaly]:
+        out = []
+        for v in distinct[:room].tolist():
+            deqs = t.ghosts[ghost_values == v]
+            out.append(
+                Anomaly(
+                    "VFresh",
+                    ops=tuple(t.index(r) for r in deqs),
+                    values=(c.op(int(deqs[0])).value,),
+                    facts={"cause": "never put"},
+                )
+            )
+        return out
 
-def _vfresh_vrepet(t: _Topic) -> list[Anomaly]:
-    out = []
-    for value, deqs in t.ghosts.items():
-        ops = tuple(d.invoke_index for d in deqs)
-        out.append(Anomaly("VFresh", ops=ops, values=(value,), facts={"cause": "never put"}))
+    found.add("VFresh", len(distinct), len(distinct), ghosts)
     failed = np.flatnonzero((t.put_kind == _FAIL) & (t.deq_count > 0))
     early = np.flatnonzero((t.put_kind != _FAIL) & (t.deq_min_ret < t.put_inv))
-    for k in failed.tolist():
-        put, deq = t.put_ops[k], t.first_deq[k]
-        out.append(
-            Anomaly(
-                "VFresh",
-                ops=(put.invoke_index, deq.invoke_index),
-                values=(put.value,),
-                facts={"cause": "put failed"},
-            )
-        )
-    for k in early.tolist():
-        put = t.put_ops[k]
-        deq = min(t.repeats.get(k, [t.first_deq[k]]), key=lambda o: o.ret)
-        out.append(
-            Anomaly(
-                "VFresh",
-                ops=(put.invoke_index, deq.invoke_index),
-                values=(put.value,),
-                facts={"cause": "before its put"},
-            )
-        )
-    for k in np.flatnonzero(t.deq_count > 1).tolist():
-        deqs = t.repeats[k]
-        out.append(
-            Anomaly("VRepet", ops=tuple(d.invoke_index for d in deqs), values=(t.values[k],))
-        )
-    return out
+
+    def fresh(ks: np.ndarray, cause: str, pick) -> Callable[[int], list[Anomaly]]:
+        def examples(room: int) -> list[Anomaly]:
+            return [
+                Anomaly(
+                    "VFresh",
+                    ops=(t.index(t.put_rows[k]), t.index(pick(k))),
+                    values=(t.value(k),),
+                    facts={"cause": cause},
+                )
+                for k in ks[:room].tolist()
+            ]
+
+        return examples
+
+    def earliest_return(k: int) -> int:
+        deqs = t.dequeues(k)
+        return int(deqs[np.argmin(c.ret[deqs])])
+
+    found.add(
+        "VFresh", len(failed), len(failed), fresh(failed, "put failed", t.first_deq.__getitem__)
+    )
+    found.add("VFresh", len(early), len(early), fresh(early, "before its put", earliest_return))
+    repeated = np.flatnonzero(t.deq_count > 1)
+
+    def repeats(room: int) -> list[Anomaly]:
+        return [
+            Anomaly("VRepet", ops=tuple(t.index(r) for r in t.dequeues(k)), values=(t.value(k),))
+            for k in repeated[:room].tolist()
+        ]
+
+    found.add("VRepet", len(repeated), len(repeated), repeats)
 
 
 def _vord(
-    t: _Topic, deq_inv: np.ndarray, deq_ret: np.ndarray, first: list, found: "_Findings"
+    t: _Topic, deq_inv: np.ndarray, deq_ret: np.ndarray, first: np.ndarray, found: "_Findings"
 ) -> None:
     """enq(x) < enq(y) and deq(y) < deq(x) (deq(x) invoked at INF if x was never dequeued)."""
     xs = np.flatnonzero(t.put_kind == _OK)
@@ -182,12 +194,11 @@ def _vord(
     found.add("VOrd", len(ys), int(certain.sum()), examples)
 
 
-def _vord_anomaly(t: _Topic, x: int, y: int, first: list, certain: bool) -> Anomaly:
-    put_x, put_y, deq_y, deq_x = t.put_ops[x], t.put_ops[y], first[y], first[x]
-    ops = (put_x.invoke_index, put_y.invoke_index, deq_y.invoke_index)
-    if deq_x is not None:
-        ops = (*ops, deq_x.invoke_index)
-    return Anomaly("VOrd", ops=ops, values=(put_x.value, put_y.value), certain=certain)
+def _vord_anomaly(t: _Topic, x: int, y: int, first: np.ndarray, certain: bool) -> Anomaly:
+    ops = (t.index(t.put_rows[x]), t.index(t.put_rows[y]), t.index(first[y]))
+    if first[x] >= 0:
+        ops = (*ops, t.index(first[x]))
+    return Anomaly("VOrd", ops=ops, values=(t.value(x), t.value(y)), certain=certain)
 
 
 def _union(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -217,12 +228,11 @@ def _covering(pieces, inv: np.ndarray, ret: np.ndarray) -> np.ndarray:
 
 
 def _vwit(t: _Topic, deq_inv: np.ndarray, found: "_Findings") -> None:
-    if not t.empties:
+    if not len(t.empties):
         return
     ok = t.put_kind == _OK
     pieces = _union(t.put_ret[ok], deq_inv[ok])
-    e_inv = np.fromiter((e.inv for e in t.empties), float, len(t.empties))
-    e_ret = np.fromiter((e.ret for e in t.empties), float, len(t.empties))
+    e_inv, e_ret = t.c.inv[t.empties], t.c.ret[t.empties]
     covered = np.flatnonzero(_covering(pieces, e_inv, e_ret))
     if not len(covered):
         return
@@ -232,10 +242,10 @@ def _vwit(t: _Topic, deq_inv: np.ndarray, found: "_Findings") -> None:
     def examples(room: int) -> list[Anomaly]:
         out = []
         for i in np.argsort(~certain, kind="stable")[:room].tolist():
-            e = t.empties[int(covered[i])]
-            inside = np.flatnonzero(ok & (t.put_ret < e.ret) & (deq_inv > e.inv))[:5].tolist()
-            ops = (e.invoke_index, *(t.put_ops[k].invoke_index for k in inside))
-            values = tuple(t.values[k] for k in inside)
+            e = int(t.empties[int(covered[i])])
+            inside = np.flatnonzero(ok & (t.put_ret < t.c.ret[e]) & (deq_inv > t.c.inv[e]))[:5]
+            ops = (t.index(e), *(t.index(t.put_rows[k]) for k in inside.tolist()))
+            values = tuple(t.value(k) for k in inside.tolist())
             out.append(Anomaly("VWit", ops=ops, values=values, certain=bool(certain[i])))
         return out
 
@@ -271,24 +281,22 @@ class _Findings:
 
 def _patterns(t: _Topic, deq_inv, deq_ret, first) -> _Findings:
     found = _Findings()
-    fresh = _vfresh_vrepet(t)
-    for anomaly in fresh:
-        found.add(anomaly.kind, 1, 1, lambda room, a=anomaly: [a])
+    _vfresh_vrepet(t, found)
     _vord(t, deq_inv, deq_ret, first, found)
     _vwit(t, deq_inv, found)
     return found
 
 
-def check_topic(ops: list[Op]) -> CheckResult:
-    """The queue checker's verdict for one topic's operations."""
-    t = _Topic(ops)
-    topic = ops[0].topic if ops else None
+def check_topic(c: Columns, rows: np.ndarray, topic: str | None = None) -> CheckResult:
+    """The queue checker's verdict for one topic's operations (its rows of the columns)."""
+    t = _Topic(c, rows)
     if t.repeated is not None:
+        op = c.op(t.repeated)
         return CheckResult(
             UNKNOWN,
             details={
-                "why": f"value {t.repeated.value!r} was put more than once "
-                f"({t.repeated.describe()}): values must be unique per topic for this checker"
+                "why": f"value {op.value!r} was put more than once "
+                f"({op.describe()}): values must be unique per topic for this checker"
             },
         )
     found = _patterns(t, t.deq_inv, t.deq_ret, t.first_deq)
@@ -310,9 +318,9 @@ def check_topic(ops: list[Op]) -> CheckResult:
     )
 
 
-def check(ops: list[Op]) -> CheckResult:
+def check(c: Columns) -> CheckResult:
     """Queue linearizability of every topic."""
-    topics = {topic: check_topic(topic_ops) for topic, topic_ops in by_topic(ops)}
+    topics = {topic: check_topic(c, rows, topic) for topic, rows in c.rows_of_topic()}
     counts: dict[str, int] = defaultdict(int)
     for result in topics.values():
         for kind, n in result.counts.items():

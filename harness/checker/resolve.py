@@ -15,7 +15,9 @@ makes the history the checkers read from them, leaving the loaded operations as 
 
 from dataclasses import dataclass, replace
 
-from harness.history import Op
+import numpy as np
+
+from harness.columns import GET, INFO, OK, Columns, hash_value
 from harness.node_events import NodeEvent
 
 
@@ -43,21 +45,27 @@ def deliveries(events: list[NodeEvent]) -> dict[str, tuple[str, int, int, str | 
 
 
 def resolve_info_gets(
-    ops: list[Op], events: list[NodeEvent] | None, audit: dict | None
+    c: Columns, events: list[NodeEvent] | None, audit: dict | None
 ) -> list[Resolution]:
     """The value each info get whose tag a node logged consumed.
 
     The value comes from the event (small payloads are logged) or, failing that, from the
-    storage audit at the logged position.
+    storage audit at the logged position. Only the info gets are read back as operations.
     """
     if not events:
         return []
     handed = deliveries(events)
     segments = (audit or {}).get("segments", {})
-    returned = {(o.topic, o.value) for o in ops if o.f == "get" and o.ok and o.value is not None}
-    claims: dict[tuple[str, str], tuple[int, Op, tuple[int, int]]] = {}
-    for op in ops:
-        if op.f != "get" or op.type != "info" or not op.tag or op.tag not in handed:
+    returned_rows = np.flatnonzero((c.f == GET) & (c.type == OK) & c.has_value)
+    returned = {
+        code: np.unique(c.value[returned_rows[c.topic[returned_rows] == code]])
+        for code in range(len(c.topics))
+    }
+    codes = {t: k for k, t in enumerate(c.topics)}
+    claims: dict[tuple[str, str], tuple[int, int, tuple[int, int]]] = {}
+    for row in np.flatnonzero((c.f == GET) & (c.type == INFO) & c.has_tag).tolist():
+        op = c.op(row)
+        if not op.tag or op.tag not in handed:
             continue
         topic, segment, offset, value, when = handed[op.tag]
         if topic != op.topic:
@@ -65,24 +73,44 @@ def resolve_info_gets(
         if value is None:
             stored = segments.get(topic, {}).get(str(segment), {}).get("values", [])
             value = stored[offset] if offset < len(stored) else None
-        if value is None or (topic, value) in returned:
+        if value is None or _returned(returned[codes[topic]], value):
             continue
         key = (topic, value)
         if key not in claims or when > claims[key][0]:
-            claims[key] = (when, op, (segment, offset))
+            claims[key] = (when, op.invoke_index, (segment, offset))
     return [
-        Resolution(op.invoke_index, topic, value, pos)
-        for (topic, value), (_, op, pos) in claims.items()
+        Resolution(index, topic, value, pos) for (topic, value), (_, index, pos) in claims.items()
     ]
 
 
-def apply(ops: list[Op], resolutions: list[Resolution]) -> list[Op]:
-    """The history with each resolved info get carrying its value and position (new operations;
-    ``ops`` is left as it was)."""
-    by_index = {r.invoke_index: r for r in resolutions}
-    return [
-        replace(op, value=r.value, resolved=True, pos=r.pos)
-        if (r := by_index.get(op.invoke_index)) is not None and op.f == "get"
-        else op
-        for op in ops
-    ]
+def _returned(values: np.ndarray, value: str) -> bool:
+    h = hash_value(value)[0]
+    at = int(np.searchsorted(values, h))
+    return at < len(values) and values[at] == h
+
+
+def apply(c: Columns, resolutions: list[Resolution]) -> Columns:
+    """The history with each resolved info get carrying its value and position (new columns;
+    ``c`` is left as it was)."""
+    if not resolutions:
+        return c
+    value, has_value, seg, off, resolved = (
+        a.copy() for a in (c.value, c.has_value, c.seg, c.off, c.resolved)
+    )
+    overrides = {}
+    for r in resolutions:
+        row = c.row(r.invoke_index)
+        if row is None or c.f[row] != GET:
+            continue
+        value[row], has_value[row], resolved[row] = hash_value(r.value)[0], True, True
+        seg[row], off[row] = r.pos
+        overrides[row] = {"value": r.value, "resolved": True, "pos": r.pos}
+    return replace(
+        c,
+        value=value,
+        has_value=has_value,
+        seg=seg,
+        off=off,
+        resolved=resolved,
+        source=c.source.over(overrides),
+    )

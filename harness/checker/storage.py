@@ -8,70 +8,59 @@
 Segments that could not be scanned make the verdict ``"unknown"`` unless a violation is proven.
 """
 
-from harness.checker.result import Anomaly, CheckResult, keep
+from collections.abc import Callable
+
+import numpy as np
+
+from harness.checker.result import MAX_PER_KIND, Anomaly, CheckResult, keep
 from harness.checker.verdict import UNKNOWN
-from harness.history import Op
+from harness.columns import NO, PUT, Columns, hash_values, last_per_value
 
 MAX_ERRORS = 20
 """Scan errors kept in the details."""
 
 
-def check(ops: list[Op], audit: dict) -> CheckResult:
-    """Compare the audit (``workload.audit``) with the history."""
+def check(c: Columns, audit: dict) -> CheckResult:
+    """Compare the audit (``workload.audit``) with the history; stored values are compared with
+    the history's by their hashes, and read as text only for the anomalies reported."""
     found: list[Anomaly] = []
+    counts: dict[str, int] = {}
+
+    def add(kind: str, build: Callable[..., Anomaly], *args) -> None:
+        counts[kind] = counts.get(kind, 0) + 1
+        if counts[kind] <= MAX_PER_KIND:
+            found.append(build(c, *args))
+
     segments = audit.get("segments", {})
-    attempted: dict[str, set] = {}
-    for op in ops:
-        if op.f == "put":
-            attempted.setdefault(op.topic, set()).add(op.value)
-    acked_at = {}
-    for op in ops:
-        if op.f == "put" and op.ok and op.pos is not None:
-            acked_at[(op.topic, op.value)] = op
-            seg = segments.get(op.topic, {}).get(str(op.pos[0]))
-            if seg is None:
-                continue
-            values = seg["values"]
-            if op.pos[1] >= len(values) or values[op.pos[1]] != op.value:
-                stored = values[op.pos[1]] if op.pos[1] < len(values) else "nothing"
-                found.append(
-                    Anomaly(
-                        "acknowledged_not_stored",
-                        op.topic,
-                        (op.invoke_index,),
-                        positions=(tuple(op.pos),),
-                        values=(op.value,),
-                        facts={"found": stored},
-                    )
-                )
     stored_total = beyond_total = 0
-    for topic, segs in segments.items():
-        for segment, seg in segs.items():
+    codes = {t: k for k, t in enumerate(c.topics)}
+    for topic in sorted(set(codes) | set(segments)):
+        mine = c.topic == codes.get(topic, -1)
+        attempted = np.unique(c.value[mine & (c.f == PUT)])
+        acked = np.flatnonzero(mine & c.acked_put & (c.seg != NO))
+        acked_values, acked_last = last_per_value(c.value[acked], acked)
+        stored = {
+            int(k): (seg, hash_values(seg["values"])) for k, seg in segments.get(topic, {}).items()
+        }
+        for r in acked.tolist():
+            if (seg := stored.get(int(c.seg[r]))) is None:
+                continue
+            values, hashes = seg[0]["values"], seg[1]
+            off = int(c.off[r])
+            if off >= len(values) or hashes[off] != c.value[r]:
+                add("acknowledged_not_stored", _not_stored, topic, r, values)
+        for segment, (seg, hashes) in stored.items():
             values = seg["values"]
             stored_total += len(values)
-            for v in values:
-                if v not in attempted.get(topic, ()):
-                    found.append(
-                        Anomaly("phantom", topic, values=(v,), facts={"segment": int(segment)})
-                    )
+            for i in np.flatnonzero(~np.isin(hashes, attempted)).tolist():
+                add("phantom", _phantom, topic, segment, values[i])
             count = seg.get("count")
             if seg.get("state") == "sealed" and count is not None and len(values) > count:
-                beyond = values[count:]
+                beyond = hashes[count:]
                 beyond_total += len(beyond)
-                acked = [acked_at[(topic, v)] for v in beyond if (topic, v) in acked_at]
-                if acked:
-                    found.append(
-                        Anomaly(
-                            "acknowledged_beyond_count",
-                            topic,
-                            tuple(o.invoke_index for o in acked[:5]),
-                            values=tuple(o.value for o in acked[:5]),
-                            facts={"segment": int(segment), "count": count, "stored": len(values)},
-                        )
-                    )
-    counts: dict[str, int] = {}
-    for a in found:
-        counts[a.kind] = counts.get(a.kind, 0) + 1
+                rows = _rows_of(acked_values, acked_last, beyond)[:5]
+                if rows:
+                    add("acknowledged_beyond_count", _beyond, topic, rows, segment, seg)
     errors = audit.get("errors", [])
     valid: bool | str = False if counts else (UNKNOWN if errors else True)
     details = {
@@ -80,3 +69,37 @@ def check(ops: list[Op], audit: dict) -> CheckResult:
         "errors": errors[:MAX_ERRORS],
     }
     return CheckResult(valid, counts, keep(found), details)
+
+
+def _rows_of(values: np.ndarray, rows: np.ndarray, wanted: np.ndarray) -> list[int]:
+    """The rows holding each of ``wanted`` that ``values`` (sorted) has, in ``wanted``'s order."""
+    if not len(values):
+        return []
+    at = np.minimum(np.searchsorted(values, wanted), len(values) - 1)
+    return rows[at[values[at] == wanted]].tolist()
+
+
+def _not_stored(c: Columns, topic: str, r: int, values: list) -> Anomaly:
+    off = int(c.off[r])
+    return Anomaly(
+        "acknowledged_not_stored",
+        topic,
+        (int(c.invoke_index[r]),),
+        positions=((int(c.seg[r]), off),),
+        values=(c.op(r).value,),
+        facts={"found": values[off] if off < len(values) else "nothing"},
+    )
+
+
+def _phantom(c: Columns, topic: str, segment: int, value) -> Anomaly:
+    return Anomaly("phantom", topic, values=(value,), facts={"segment": segment})
+
+
+def _beyond(c: Columns, topic: str, rows: list[int], segment: int, seg: dict) -> Anomaly:
+    return Anomaly(
+        "acknowledged_beyond_count",
+        topic,
+        tuple(int(c.invoke_index[r]) for r in rows),
+        values=tuple(c.op(r).value for r in rows),
+        facts={"segment": segment, "count": seg["count"], "stored": len(seg["values"])},
+    )

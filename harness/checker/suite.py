@@ -10,22 +10,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import history
+import numpy as np
+
+from harness import columns, history
 from harness.checker import lease, perf, queue, storage, totals
 from harness.checker.explain import explain
 from harness.checker.resolve import apply, resolve_info_gets
 from harness.checker.result import CheckResult, not_applicable
 from harness.checker.verdict import UNKNOWN, merge
+from harness.columns import NO, Columns
 from harness.node_events import NodeEvent
 
 
-def is_black_box(history_path: Path, ops: list[history.Op]) -> bool:
+def is_black_box(history_path: Path, c: Columns) -> bool:
     """What the history says of itself: its header, else whether any acknowledged put carries a
     position (a black box's plain PUT reports none)."""
     header = history.read_header(history_path)
     if header.black_box is not None:
         return header.black_box
-    return not any(o.f == "put" and o.ok and o.pos is not None for o in ops)
+    return not bool(np.any(c.acked_put & (c.seg != NO)))
 
 
 BLACK_BOX_WHY = {
@@ -48,30 +51,32 @@ def check_run(
     checkers not applicable. ``workload_end`` (ns) bounds the performance statistics (the drain
     after it is left out).
     """
-    nemesis, ops = history.load(history_path)
+    nemesis, c = columns.load(history_path)
     if black_box is None:
-        black_box = is_black_box(history_path, ops)
-    resolutions = [] if black_box else resolve_info_gets(ops, events, audit)
-    ops = apply(ops, resolutions)
+        black_box = is_black_box(history_path, c)
+    resolutions = [] if black_box else resolve_info_gets(c, events, audit)
+    c = apply(c, resolutions)
     windows = history.nemesis_windows(nemesis)
+    finite = c.ret[np.isfinite(c.ret)]
     given = Inputs(
-        ops,
+        c,
         events,
         audit,
         (audit or {}).get("states", {}),
         lease_s or DEFAULT_LEASE_S,
         windows,
-        workload_end or max((o.ret for o in ops if o.ret != history.INF), default=0),
+        workload_end or (float(finite.max()) if len(finite) else 0),
         black_box,
     )
-    by_index = {o.invoke_index: o for o in ops}
-    results = {}
+    found = {}
     for name, checker in CHECKERS.items():
         result = guarded(name, lambda checker=checker: checker(given))
         if result is not None:
-            results[name] = to_json(result, by_index)
+            found[name] = result
+    named = sorted({i for r in found.values() for a in r.anomalies for i in a.ops})
+    by_index = c.ops(named)
+    results = {name: to_json(result, by_index) for name, result in found.items()}
     verdict = merge([r["valid"] for r in results.values()])
-    named = sorted({i for r in results.values() for a in r["anomalies"] for i in a["ops"]})
     try:
         cluster = _cluster_facts(given.states, events)
     except Exception as exc:  # facts for people, not a verdict: say why they are missing
@@ -79,7 +84,7 @@ def check_run(
     return {
         "valid": verdict,
         "black_box": black_box,
-        "operations": len(ops),
+        "operations": len(c),
         "faults": len(windows),
         "fault_windows": [
             [name, start, None if stop == history.INF else stop, value]
@@ -88,7 +93,7 @@ def check_run(
         "info_gets_resolved": len(resolutions),
         **results,
         "cluster": cluster,
-        "witnesses": {str(i): witness(by_index[i]) for i in named if i in by_index},
+        "witnesses": {str(i): witness(op) for i, op in by_index.items()},
     }
 
 
@@ -113,7 +118,7 @@ def witness(op: history.Op) -> dict:
 class Inputs:
     """What the checkers of one run are given."""
 
-    ops: list[history.Op]
+    ops: Columns
     events: list[NodeEvent] | None
     audit: dict | None
     states: dict[str, dict]

@@ -14,13 +14,16 @@ A get with unknown outcome whose value the nodes' logs resolved (``resolve``) co
 
 Valid when nothing is lost, unexpected or duplicated. A lost value that an info get may have
 consumed cannot be told from a real loss, so then the verdict is ``"unknown"``.
+
+Everything is counted on the history's columns (values by their hashes, sorted once); values
+are read back as text only for the few anomalies reported.
 """
 
-from collections import defaultdict
+import numpy as np
 
-from harness.checker.result import Anomaly, CheckResult, keep
+from harness.checker.result import MAX_PER_KIND, Anomaly, CheckResult, keep
 from harness.checker.verdict import UNKNOWN, merge
-from harness.history import Op, by_topic
+from harness.columns import FAIL, GET, INFO, OK, PUT, Columns, last_per_value
 
 NUMBERS = (
     "attempted",
@@ -36,56 +39,85 @@ NUMBERS = (
 """The totals every topic reports, and the run sums, in its details."""
 
 
-def check_topic(ops: list[Op]) -> CheckResult:
-    """Totals for one topic."""
-    puts: dict[str, Op] = {}
-    reads: dict[str, list[Op]] = defaultdict(list)
-    info_gets = 0
-    empties: list[Op] = []
-    for o in ops:
-        if o.f == "put":
-            puts[o.value] = o
-        elif o.value is not None:
-            if o.type != "fail":
-                reads[o.value].append(o)
-        elif o.type == "info":
-            info_gets += 1
-        elif o.type == "ok":
-            empties.append(o)
-    topic = ops[0].topic if ops else None
-    acked = {v for v, o in puts.items() if o.type == "ok"}
-    last_ack = max((puts[v].ret for v in acked), default=0)
-    drain = next((e for e in empties if e.inv > last_ack), None)
-    never_read = sorted(acked - set(reads))
-    unexpected = sorted(v for v in reads if v not in puts or puts[v].type == "fail")
-    duplicated = sorted(v for v, got in reads.items() if len(got) > 1)
-    recovered = sorted(v for v in reads if v in puts and puts[v].type == "info")
+def _lookup(sorted_keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions of ``wanted`` in ``sorted_keys``, whether each is there)."""
+    at = np.searchsorted(sorted_keys, wanted)
+    inside = at < len(sorted_keys)
+    found = np.zeros(len(wanted), bool)
+    found[inside] = sorted_keys[at[inside]] == wanted[inside]
+    return np.minimum(at, max(len(sorted_keys) - 1, 0)), found
+
+
+def check_topic(c: Columns, rows: np.ndarray, topic: str) -> CheckResult:
+    """Totals for one topic (its rows of the columns, in invocation order)."""
+    f, kind, has = c.f[rows], c.type[rows], c.has_value[rows]
+    put_rows = rows[f == PUT]
+    put_values, put_last = last_per_value(c.value[put_rows], put_rows)
+    put_kind = c.type[put_last]
+    read_rows = rows[(f == GET) & has & (kind != FAIL)]
+    read_values = c.value[read_rows]
+    order = np.argsort(read_values, kind="stable")
+    read_sorted, read_rows_sorted = read_values[order], read_rows[order]
+    uniq_read, read_start, read_count = np.unique(
+        read_sorted, return_index=True, return_counts=True
+    )
+    info_gets = int(np.count_nonzero((f == GET) & ~has & (kind == INFO)))
+    empties = rows[(f == GET) & ~has & (kind == OK)]
+
+    acked = put_kind == OK
+    last_ack = c.ret[put_last[acked]].max() if acked.any() else 0
+    drained = empties[c.inv[empties] > last_ack]
+    drain = int(drained[0]) if len(drained) else None
+    at, was_put = _lookup(put_values, uniq_read)
+    put_kind_of_read = np.where(was_put, put_kind[at] if len(put_kind) else 0, FAIL)
+    unexpected = np.flatnonzero(~was_put | (put_kind_of_read == FAIL))
+    duplicated = np.flatnonzero(read_count > 1)
+    recovered = np.count_nonzero(was_put & (put_kind_of_read == INFO))
+    _, was_read = _lookup(uniq_read, put_values[acked])
+    never_read_rows = np.sort(put_last[acked][~was_read])
+
+    def reads_of(k: int) -> tuple[int, ...]:
+        got = read_rows_sorted[read_start[k] : read_start[k] + read_count[k]]
+        return tuple(int(i) for i in c.invoke_index[np.sort(got)])
+
+    def value_of(row: int):
+        return c.op(int(row)).value
+
     anomalies = [
-        Anomaly(kind, topic, tuple(o.invoke_index for o in reads[v]), values=(v,))
-        for kind, values in (("unexpected", unexpected), ("duplicated", duplicated))
-        for v in values
+        Anomaly(kind_, topic, reads_of(k), values=(value_of(read_rows_sorted[read_start[k]]),))
+        for kind_, found in (("unexpected", unexpected), ("duplicated", duplicated))
+        for k in found[:MAX_PER_KIND].tolist()
     ]
     if drain is not None:
         anomalies += [
-            Anomaly("lost", topic, (puts[v].invoke_index, drain.invoke_index), values=(v,))
-            for v in never_read
+            Anomaly(
+                "lost",
+                topic,
+                (int(c.invoke_index[r]), int(c.invoke_index[drain])),
+                values=(value_of(r),),
+            )
+            for r in never_read_rows[:MAX_PER_KIND].tolist()
         ]
-    numbers = {
-        "attempted": len(puts),
-        "acknowledged": len(acked),
-        "read": sum(len(got) for got in reads.values()),
-        "lost" if drain is not None else "unread": len(never_read),
+    numbers: dict = {
+        "attempted": len(put_values),
+        "acknowledged": int(acked.sum()),
+        "read": len(read_rows),
+        "lost" if drain is not None else "unread": len(never_read_rows),
         "unexpected": len(unexpected),
         "duplicated": len(duplicated),
-        "recovered": len(recovered),
+        "recovered": int(recovered),
         "info_gets": info_gets,
         "drained": drain is not None,
     }
     if drain is None:
-        numbers["unread_values"] = never_read[:10]
-    if unexpected or duplicated or (drain is not None and len(never_read) > info_gets):
+        numbers["unread_values"] = [value_of(r) for r in never_read_rows[:10].tolist()]
+    if (
+        len(unexpected)
+        or len(duplicated)
+        or (drain is not None and len(never_read_rows) > info_gets)
+    ):
         valid: bool | str = False
-    elif never_read:
+    elif len(never_read_rows):
         valid = UNKNOWN
     else:
         valid = True
@@ -93,9 +125,9 @@ def check_topic(ops: list[Op]) -> CheckResult:
     return CheckResult(valid, counts, tuple(anomalies), numbers)
 
 
-def check(ops: list[Op]) -> CheckResult:
+def check(c: Columns) -> CheckResult:
     """Totals of every topic, summed."""
-    topics = {topic: check_topic(topic_ops) for topic, topic_ops in by_topic(ops)}
+    topics = {topic: check_topic(c, rows, topic) for topic, rows in c.rows_of_topic()}
     summed = {k: sum(t.details.get(k, 0) for t in topics.values()) for k in NUMBERS}
     return CheckResult(
         merge([t.valid for t in topics.values()]),

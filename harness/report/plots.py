@@ -9,9 +9,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from harness.history import INF, Event, Op, nemesis_windows
+from harness.columns import GET, OK, PUT, TYPES, Columns
+from harness.history import Event, nemesis_windows
 
 FAULT_COLORS = ["#f4a261", "#8ecae6", "#b5e48c", "#e5989b", "#cdb4db", "#ffd166"]
+F_CODES = {"put": PUT, "get": GET}
 SERIES = {
     ("put", "ok"): "#1d4ed8",
     ("get", "ok"): "#059669",
@@ -50,20 +52,32 @@ def _finish(fig, ax, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def latency_raw(ops: list[Op], nemesis: list[Event], end_s: float, path: Path) -> None:
-    """Every operation's latency against when it was invoked; info ops at the top edge."""
+MAX_POINTS = 200_000
+"""Acknowledged operations drawn one by one in latency-raw.png; past it, an even sample (every
+operation that failed or whose outcome is unknown is always drawn)."""
+
+
+def latency_raw(
+    c: Columns, within: np.ndarray, nemesis: list[Event], end_s: float, path: Path
+) -> None:
+    """Every operation's latency against when it was invoked; info ops at the top edge
+    (``within``: the rows to draw, the workload's)."""
     fig, ax = plt.subplots(figsize=(11, 4.5))
-    finished = [o for o in ops if o.ret != INF]
-    top = max(((o.ret - o.inv) / 1e6 for o in finished), default=1.0) * 2
+    finished = within & np.isfinite(c.ret)
+    top = ((c.ret[finished] - c.inv[finished]).max() / 1e6 if finished.any() else 1.0) * 2
+    ok = int(np.count_nonzero(within & (c.type == OK)))
+    step = max(1, -(-ok // MAX_POINTS))
     for (f, kind), color in SERIES.items():
-        mine = [o for o in ops if o.f == f and o.type == kind]
-        if not mine:
+        mine = np.flatnonzero(within & (c.f == F_CODES[f]) & (c.type == TYPES[kind]))
+        if kind == "ok":
+            mine = mine[::step]
+        if not len(mine):
             continue
-        x = [o.inv / 1e9 for o in mine]
-        y = [top if o.ret == INF else max((o.ret - o.inv) / 1e6, 1e-3) for o in mine]
+        lat = (c.ret[mine] - c.inv[mine]) / 1e6
+        y = np.where(np.isfinite(lat), np.maximum(lat, 1e-3), top)
         marker = {"ok": ".", "fail": "x", "info": "v"}[kind]
         ax.scatter(
-            x,
+            c.inv[mine] / 1e9,
             y,
             s=6 if kind == "ok" else 14,
             c=color,
@@ -71,12 +85,14 @@ def latency_raw(ops: list[Op], nemesis: list[Event], end_s: float, path: Path) -
             label=f"{f} {kind}",
             alpha=0.7,
             linewidths=0.6,
+            rasterized=True,
         )
     ax.set_yscale("log")
     ax.set_ylabel("latency (ms, log); unknown outcomes at the top")
     ax.set_xlim(0, end_s)
     shade(ax, nemesis, end_s)
-    _finish(fig, ax, path, "latency of every operation")
+    sampled = f" (acknowledged ones: every {step}th of {ok:,})" if step > 1 else ""
+    _finish(fig, ax, path, f"latency of every operation{sampled}")
 
 
 def _buckets(end_s: float) -> np.ndarray:
@@ -84,25 +100,30 @@ def _buckets(end_s: float) -> np.ndarray:
     return np.arange(0, end_s + width, width)
 
 
-def latency_quantiles(ops: list[Op], nemesis: list[Event], end_s: float, path: Path) -> None:
-    """p50/p95/p99 of acknowledged operations' latency per time bucket."""
+def latency_quantiles(
+    c: Columns, within: np.ndarray, nemesis: list[Event], end_s: float, path: Path
+) -> None:
+    """p50/p95/p99 of acknowledged operations' latency per time bucket (of the rows
+    ``within``)."""
     fig, ax = plt.subplots(figsize=(11, 4.5))
     edges = _buckets(end_s)
     styles = {0.5: "-", 0.95: "--", 0.99: ":"}
     for f, color in (("put", SERIES[("put", "ok")]), ("get", SERIES[("get", "ok")])):
-        mine = [o for o in ops if o.f == f and o.ok]
-        if not mine:
+        mine = np.flatnonzero(within & (c.f == F_CODES[f]) & (c.type == OK))
+        if not len(mine):
             continue
-        t = np.array([o.inv / 1e9 for o in mine])
-        lat = np.array([(o.ret - o.inv) / 1e6 for o in mine])
+        t = c.inv[mine] / 1e9
+        lat = (c.ret[mine] - c.inv[mine]) / 1e6
         which = np.digitize(t, edges)
+        order = np.argsort(which, kind="stable")
+        bounds = np.searchsorted(which[order], np.arange(1, len(edges) + 1))
+        per_bucket = [
+            (edges[b - 1], lat[order[bounds[b - 1] : bounds[b]]]) for b in range(1, len(edges))
+        ]
+        per_bucket = [(x, sel) for x, sel in per_bucket if len(sel)]
         for q, style in styles.items():
-            xs, ys = [], []
-            for b in range(1, len(edges)):
-                sel = lat[which == b]
-                if len(sel):
-                    xs.append(edges[b - 1])
-                    ys.append(np.quantile(sel, q))
+            xs = [x for x, _ in per_bucket]
+            ys = [np.quantile(sel, q) for _, sel in per_bucket]
             ax.plot(xs, ys, style, color=color, label=f"{f} p{int(q * 100)}", lw=1.2)
     ax.set_yscale("log")
     ax.set_ylabel("latency (ms, log)")
@@ -111,17 +132,16 @@ def latency_quantiles(ops: list[Op], nemesis: list[Event], end_s: float, path: P
     _finish(fig, ax, path, "latency quantiles")
 
 
-def rate(ops: list[Op], nemesis: list[Event], end_s: float, path: Path) -> None:
-    """Completions per second, by operation and outcome."""
+def rate(c: Columns, within: np.ndarray, nemesis: list[Event], end_s: float, path: Path) -> None:
+    """Completions per second, by operation and outcome (of the rows ``within``)."""
     fig, ax = plt.subplots(figsize=(11, 4.5))
     edges = _buckets(end_s)
     width = edges[1] - edges[0]
     for (f, kind), color in SERIES.items():
-        times = [
-            (o.inv if o.ret == INF else o.ret) / 1e9 for o in ops if o.f == f and o.type == kind
-        ]
-        if not times:
+        mine = np.flatnonzero(within & (c.f == F_CODES[f]) & (c.type == TYPES[kind]))
+        if not len(mine):
             continue
+        times = np.where(np.isfinite(c.ret[mine]), c.ret[mine], c.inv[mine]) / 1e9
         counts, _ = np.histogram(times, bins=edges)
         ax.plot(
             edges[:-1],
@@ -240,13 +260,13 @@ def links(doc: dict, nemesis: list[Event], end_s: float, path: Path) -> bool:
     return True
 
 
-def write_all(ops: list[Op], nemesis: list[Event], end_ns: float, run: Path) -> list[str]:
+def write_all(c: Columns, nemesis: list[Event], end_ns: float, run: Path) -> list[str]:
     """The plots into the run directory; their file names."""
-    workload = [o for o in ops if o.inv <= end_ns]
+    workload = c.inv <= end_ns
     end_s = max(end_ns / 1e9, 1e-3)
-    latency_raw(workload, nemesis, end_s, run / "latency-raw.png")
-    latency_quantiles(workload, nemesis, end_s, run / "latency-quantiles.png")
-    rate(workload, nemesis, end_s, run / "rate.png")
+    latency_raw(c, workload, nemesis, end_s, run / "latency-raw.png")
+    latency_quantiles(c, workload, nemesis, end_s, run / "latency-quantiles.png")
+    rate(c, workload, nemesis, end_s, run / "rate.png")
     clock_skew(nemesis, end_s, run / "clock-skew.png")
     names = ["latency-raw.png", "latency-quantiles.png", "rate.png", "clock-skew.png"]
     traffic = run / "links.json"

@@ -10,7 +10,10 @@ and linked from it; witnesses are drawn even past the first ``MAX_OPS`` operatio
 import html
 from pathlib import Path
 
-from harness.history import INF, Event, Op, nemesis_windows
+import numpy as np
+
+from harness.columns import Columns
+from harness.history import INF, Event, nemesis_windows
 
 MAX_OPS = 20_000
 PX_PER_S = 60
@@ -18,7 +21,7 @@ COLORS = {"ok": "#b7e4c7", "fail": "#ffccd5", "info": "#ffe8a1"}
 
 
 def write(
-    ops: list[Op],
+    c: Columns,
     nemesis: list[Event],
     path: Path,
     title: str,
@@ -31,7 +34,8 @@ def write(
     for a in anomalies:
         for index in a["ops"]:
             witness.setdefault(index, []).append(f"{a['kind']}: {a['text']}")
-    shown = ops[:limit] + [o for o in ops[limit:] if o.invoke_index in witness]
+    later = np.flatnonzero(np.isin(c.invoke_index[limit:], list(witness))) + limit
+    shown = c.rows_as_ops(np.r_[np.arange(min(limit, len(c))), later])
     processes = sorted({o.process for o in shown})
     column = {p: i for i, p in enumerate(processes)}
     end = max((o.ret for o in shown if o.ret != INF), default=0) / 1e9 + 1
@@ -48,7 +52,7 @@ def write(
         "header{position:fixed;top:0;left:0;right:0;background:#fff;padding:4px 10px;z-index:3;"
         "border-bottom:1px solid #ccc}",
         "</style></head><body>",
-        f"<header>{html.escape(title)} — {len(shown)} of {len(ops)} operations; "
+        f"<header>{html.escape(title)} — {len(shown)} of {len(c)} operations; "
         "green ok, pink fail, yellow unknown (info); shaded bands are faults; outlined in red: "
         "the operations that witness an anomaly</header>",
     ]

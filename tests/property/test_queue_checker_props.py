@@ -5,9 +5,9 @@ from collections import deque
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from harness.checker import queue
 from harness.checker.wing_gong import linearizable
 from harness.history import INF, Op
+from tests.checker_support import check_topic
 
 
 @st.composite
@@ -44,19 +44,19 @@ def correct_histories(draw, max_ops: int = 12, info: bool = False):
 @settings(max_examples=400, deadline=None)
 @given(correct_histories(max_ops=40))
 def test_correct_histories_are_valid(ops):
-    assert queue.check_topic(ops).valid is True
+    assert check_topic(ops).valid is True
 
 
 @settings(max_examples=400, deadline=None)
 @given(correct_histories(max_ops=40, info=True))
 def test_correct_histories_with_info_ops_are_never_invalid(ops):
-    assert queue.check_topic(ops).valid is not False
+    assert check_topic(ops).valid is not False
 
 
 @settings(max_examples=600, deadline=None)
 @given(correct_histories(max_ops=12))
 def test_agrees_with_wing_gong_on_small_histories(ops):
-    assert (queue.check_topic(ops).valid is True) == linearizable(ops)
+    assert (check_topic(ops).valid is True) == linearizable(ops)
 
 
 def _mutate(ops: list[Op], kind: str, data) -> list[Op]:
@@ -100,7 +100,7 @@ def _mutate(ops: list[Op], kind: str, data) -> list[Op]:
 )
 def test_single_fault_mutations_agree_with_wing_gong(ops, kind, data):
     mutated = _mutate(ops, kind, data)
-    assert (queue.check_topic(mutated).valid is True) == linearizable(mutated)
+    assert (check_topic(mutated).valid is True) == linearizable(mutated)
 
 
 def _with(ops: list[Op], old: Op, value: str | None) -> list[Op]:
@@ -140,10 +140,10 @@ def test_mutations_that_break_fifo_at_any_size_are_caught(ops, data):
     (no value was read), the history itself is valid."""
     breaks = definite_breaks(ops)
     if not breaks:
-        assert queue.check_topic(ops).valid is True
+        assert check_topic(ops).valid is True
         return
     kind, mutated = data.draw(st.sampled_from(breaks))
-    assert queue.check_topic(mutated).valid is False, kind
+    assert check_topic(mutated).valid is False, kind
 
 
 @settings(max_examples=300, deadline=None)
@@ -163,7 +163,7 @@ def test_definite_breaks_are_not_linearizable(ops, data):
 @settings(max_examples=400, deadline=None)
 @given(correct_histories(max_ops=10, info=True))
 def test_with_info_ops_never_contradicts_wing_gong(ops):
-    verdict = queue.check_topic(ops).valid
+    verdict = check_topic(ops).valid
     if verdict is True:
         assert linearizable(ops)
     if verdict is False:

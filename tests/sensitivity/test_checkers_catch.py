@@ -11,6 +11,7 @@ import copy
 import pytest
 
 from harness.checker import lease, queue, storage, totals
+from harness.columns import from_ops
 from harness.history import Op
 from harness.node_events import parse
 
@@ -90,10 +91,10 @@ def simulate():
 def results(ops, events, audit):
     logged = [parse(e) for e in events]
     return {
-        "queue": queue.check(ops),
-        "totals": totals.check(ops),
-        "lease": lease.check(ops, audit["states"], logged, LEASE_S),
-        "storage": storage.check(ops, audit),
+        "queue": queue.check(from_ops(ops)),
+        "totals": totals.check(from_ops(ops)),
+        "lease": lease.check(from_ops(ops), audit["states"], logged, LEASE_S),
+        "storage": storage.check(from_ops(ops), audit),
     }
 
 

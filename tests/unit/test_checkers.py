@@ -1,6 +1,7 @@
 """Totals, lease, storage and perf checkers on hand-made evidence."""
 
 from harness.checker import lease, perf, storage, totals
+from harness.columns import from_ops
 from harness.history import INF, Op
 from harness.node_events import parse
 
@@ -25,7 +26,7 @@ def test_totals_counts_and_verdicts():
         get("c", 2, 3),
         get(None, 4, 5),
     ]
-    r = totals.check(ops)
+    r = totals.check(from_ops(ops))
     t = r.details
     assert (t["attempted"], t["acknowledged"], t["read"], t["lost"], t["recovered"]) == (
         4,
@@ -42,18 +43,18 @@ def test_totals_counts_and_verdicts():
 
 
 def test_totals_without_a_final_empty_only_knows_unread():
-    r = totals.check([put("a", 0, 1)])
+    r = totals.check(from_ops([put("a", 0, 1)]))
     assert r.details["unread"] == 1 and r.details["lost"] == 0 and r.valid == "unknown"
 
 
 def test_totals_duplicates_and_unexpected():
-    r = totals.check([put("a", 0, 1), get("a", 2, 3), get("a", 4, 5), get("z", 6, 7)])
+    r = totals.check(from_ops([put("a", 0, 1), get("a", 2, 3), get("a", 4, 5), get("z", 6, 7)]))
     assert (r.details["duplicated"], r.details["unexpected"], r.valid) == (1, 1, False)
     assert r.counts == {"duplicated": 1, "unexpected": 1}
 
 
 def test_totals_an_info_get_leaves_a_loss_unknown():
-    r = totals.check([put("a", 0, 1), get(None, 2, 3, type_="info"), get(None, 4, 5)])
+    r = totals.check(from_ops([put("a", 0, 1), get(None, 2, 3, type_="info"), get(None, 4, 5)]))
     assert r.details["lost"] == 1 and r.valid == "unknown"
 
 
@@ -85,13 +86,13 @@ def test_lease_positions_and_leaders():
         put("c", 0, 1, pos=(2, 0), node=3),
         put("d", 0, 1, pos=(1, 2)),
     ]
-    r = lease.check(ops, STATE, [], 2.0)
+    r = lease.check(from_ops(ops), STATE, [], 2.0)
     assert r.counts == {"duplicate_positions": 1, "wrong_leader": 1, "beyond_sealed_count": 1}
     assert r.valid is False
 
 
 def test_lease_needs_events_to_be_sure():
-    assert lease.check([put("a", 0, 1, pos=(1, 0))], STATE, None, 2.0).valid == "unknown"
+    assert lease.check(from_ops([put("a", 0, 1, pos=(1, 0))]), STATE, None, 2.0).valid == "unknown"
 
 
 def test_lease_events_clean_run():
@@ -105,7 +106,7 @@ def test_lease_events_clean_run():
         ev("lease-acquire", 2, 5, sent=4.9, expiry=6.7),
         ev("append", 2, 5.5, topic="t", segment=2, offset=0, count=1, epoch=2),
     ]
-    assert lease.check([], {}, events, 2.0).valid is True
+    assert lease.check(from_ops([]), {}, events, 2.0).valid is True
 
 
 def test_lease_overlapping_writers_and_expired_appends():
@@ -118,7 +119,7 @@ def test_lease_overlapping_writers_and_expired_appends():
         ev("lease-acquire", 2, 4, sent=3.9, expiry=5.7),
         ev("append", 2, 4.5, topic="t", segment=2, offset=0, count=1, epoch=2),
     ]
-    r = lease.check([], {}, events, 2.0)
+    r = lease.check(from_ops([]), {}, events, 2.0)
     assert r.valid is False
     assert set(r.counts) == {"overlapping_writers", "append_after_expiry_true_time"}
 
@@ -128,7 +129,7 @@ def test_lease_compat_nodes_have_no_leases_to_check():
         ev("start", 1, 0, compat=True),
         ev("append", 1, 1.5, topic="t", segment=1, offset=0, count=1, epoch=1),
     ]
-    assert lease.check([], {}, events, 2.0).valid is True
+    assert lease.check(from_ops([]), {}, events, 2.0).valid is True
 
 
 def test_storage_audit():
@@ -137,7 +138,7 @@ def test_storage_audit():
         "segments": {"t": {"1": {"values": ["a", "x", "c"], "state": "sealed", "count": 2}}},
         "errors": [],
     }
-    r = storage.check(ops, audit)
+    r = storage.check(from_ops(ops), audit)
     assert r.counts == {
         "acknowledged_not_stored": 1,
         "phantom": 1,
@@ -147,8 +148,8 @@ def test_storage_audit():
         "segments": {"t": {"1": {"values": ["a", "b", "c"], "state": "open", "count": None}}},
         "errors": [],
     }
-    assert storage.check(ops, good).valid is True
-    assert storage.check(ops, {**good, "errors": ["SCAN failed"]}).valid == "unknown"
+    assert storage.check(from_ops(ops), good).valid is True
+    assert storage.check(from_ops(ops), {**good, "errors": ["SCAN failed"]}).valid == "unknown"
 
 
 def test_perf_windows():
@@ -159,7 +160,7 @@ def test_perf_windows():
         get(None, 3.5e9, 0, "info"),
     ]
     windows = [("kill", 1.5e9, 3.2e9, None)]
-    result = perf.check(ops, windows, 4e9)
+    result = perf.check(from_ops(ops), windows, 4e9)
     r = result.details
     assert result.valid is True
     assert r["all"]["put"]["ok"] == 2 and r["all"]["get"]["info"] == 1
@@ -174,17 +175,17 @@ def test_info_gets_resolved_from_the_nodes_logs():
     lost_reply = get(None, 2, 3, type_="info")
     lost_reply.tag = "7.123"
     ops = [put("a", 0, 1, pos=(1, 0)), lost_reply, get(None, 4, 5)]
-    assert totals.check(ops).valid == "unknown"
+    assert totals.check(from_ops(ops)).valid == "unknown"
     events = [
         ev("cursor", 1, 1, topic="t", segment=1, offset=1, first=0, tags=["7.123"], values=["a"])
     ]
-    resolutions = resolve_info_gets(ops, events, None)
+    resolutions = resolve_info_gets(from_ops(ops), events, None)
     assert [(r.invoke_index, r.value, r.pos) for r in resolutions] == [
         (lost_reply.invoke_index, "a", (1, 0))
     ]
-    resolved = apply(ops, resolutions)
+    resolved = apply(from_ops(ops), resolutions)
     assert lost_reply.value is None and not lost_reply.resolved, "the loaded history is kept"
-    assert resolved[1].value == "a" and resolved[1].resolved
+    assert resolved.op(1).value == "a" and resolved.op(1).resolved
     assert totals.check(resolved).valid is True
     assert queue.check(resolved).valid is True
 
@@ -200,8 +201,8 @@ def test_a_logged_hand_out_that_was_handed_out_again_did_not_take_effect():
         ev("cursor", 1, 1, topic="t", segment=1, offset=1, first=0, tags=["x"], values=[None])
     ]
     audit = {"segments": {"t": {"1": {"values": ["a"]}}}}
-    assert resolve_info_gets(ops, events, audit) == []
-    assert queue.check(ops).valid is True
+    assert resolve_info_gets(from_ops(ops), events, audit) == []
+    assert queue.check(from_ops(ops)).valid is True
 
 
 def test_of_two_info_gets_logged_with_one_value_the_last_took_it():
@@ -214,8 +215,8 @@ def test_of_two_info_gets_logged_with_one_value_the_last_took_it():
         ev("cursor", 1, when, topic="t", segment=1, offset=1, first=0, tags=[tag], values=["a"])
         for tag, when in (("x", 10), ("y", 20))
     ]
-    resolutions = resolve_info_gets(ops, events, None)
+    resolutions = resolve_info_gets(from_ops(ops), events, None)
     assert [r.invoke_index for r in resolutions] == [second.invoke_index]
-    resolved = apply(ops, resolutions)
-    assert resolved[1].value is None and resolved[2].value == "a"
+    resolved = apply(from_ops(ops), resolutions)
+    assert resolved.op(1).value is None and resolved.op(2).value == "a"
     assert totals.check(resolved).valid is True

@@ -2,11 +2,12 @@
 
 from harness.checker import queue
 from harness.checker.wing_gong import linearizable
-from tests.checker_support import get, put
+from harness.columns import from_ops
+from tests.checker_support import check_topic, get, put
 
 
 def verdict(ops):
-    result = queue.check_topic(ops)
+    result = check_topic(ops)
     return result.valid, [a.kind for a in result.anomalies]
 
 
@@ -85,7 +86,7 @@ def test_info_put_may_or_may_not_have_happened():
 def test_an_info_get_explains_a_missing_value():
     ops = [put("a", 0, 1), get(None, 2, None), put("b", 3, 4), get("b", 5, 6), get(None, 7, 8)]
     # a was never seen, but the info get (invoked at 2) may have taken it.
-    result = queue.check_topic(ops)
+    result = check_topic(ops)
     assert result.valid is True
     assert result.details.get("explained_by_info_gets")
     assert linearizable(ops)
@@ -109,21 +110,21 @@ def test_reports_name_the_operations():
     from harness.checker.explain import explain
 
     ops = [put("a", 0, 1), put("b", 2, 3), get("b", 4, 5)]
-    anomaly = queue.check_topic(ops).anomalies[0]
+    anomaly = check_topic(ops).anomalies[0]
     assert anomaly.ops == tuple(o.invoke_index for o in ops) and anomaly.values == ("a", "b")
     text = explain(anomaly, {o.invoke_index: o for o in ops})
     assert "'a' was enqueued" in text and "never was" in text
 
 
 def test_repeated_put_values_make_the_verdict_unknown():
-    assert queue.check_topic([put("a", 0, 1), put("a", 2, 3)]).valid == "unknown"
+    assert check_topic([put("a", 0, 1), put("a", 2, 3)]).valid == "unknown"
 
 
 def test_topics_are_checked_separately_and_merged():
     from tests.checker_support import op
 
     ops = [op("put", "a", 0, 1, topic="x"), op("get", "a", 2, 3, topic="y")]
-    result = queue.check(ops)
+    result = queue.check(from_ops(ops))
     assert result.valid is False
     assert result.details["topics"]["x"]["valid"] is True
     assert result.counts == {"VFresh": 1}

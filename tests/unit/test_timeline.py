@@ -1,5 +1,6 @@
 """The timeline draws every anomaly's witnesses, outlined and linked, even past its limit."""
 
+from harness.columns import from_ops
 from harness.report import timeline
 from tests.checker_support import get, put
 
@@ -10,7 +11,7 @@ def test_witnesses_are_outlined_listed_and_drawn_past_the_limit(tmp_path):
     ops.append(late)
     anomaly = {"kind": "VOrd", "ops": [ops[0].invoke_index, late.invoke_index], "text": "x < y"}
     path = tmp_path / "timeline.html"
-    timeline.write(ops, [], path, "t", [anomaly], limit=5)
+    timeline.write(from_ops(ops), [], path, "t", [anomaly], limit=5)
     page = path.read_text()
     assert page.count("class='op w'") == 2
     assert f"id='o{late.invoke_index}'" in page, "a witness past the limit is drawn"
@@ -21,6 +22,6 @@ def test_witnesses_are_outlined_listed_and_drawn_past_the_limit(tmp_path):
 
 def test_without_anomalies_nothing_is_outlined(tmp_path):
     ops = [put("a", 0, 1e8), get("a", 2e8, 3e8)]
-    timeline.write(ops, [], tmp_path / "t.html", "t")
+    timeline.write(from_ops(ops), [], tmp_path / "t.html", "t")
     page = (tmp_path / "t.html").read_text()
     assert "class='op w'" not in page and "<ol id='a'>" not in page

@@ -1,0 +1,199 @@
+"""The columnar reader reads every history exactly as the format's reader of record
+(``history.load``) does: the same operations, the same faults, the same errors."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness import columns, history
+from harness.history import HistoryError
+
+VALUES = st.one_of(
+    st.text(min_size=0, max_size=6),
+    st.sampled_from(['q"uote', "back\\slash", "tab\tnl\n", "é∂", "5"]),
+    st.integers(-5, 5),
+)
+
+
+@st.composite
+def histories(draw) -> list[dict]:
+    """Valid event sequences: processes invoking and completing puts and gets on a few topics,
+    some never completing, some failing, a few faults, formatted in varied ways."""
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    n = draw(st.integers(0, 40))
+    open_: dict[int, dict] = {}
+    retired: set[int] = set()
+    events: list[dict] = []
+    t = draw(st.sampled_from([0, 1000]))
+    for _ in range(n):
+        t += rng.randint(0, 3) * (1 if rng.random() < 0.8 else 0.5)
+        if rng.random() < 0.08:
+            name = rng.choice(["partition", "kill"])
+            value = rng.choice([None, {"grudge": {"1": [2]}}, [1, 2], "x"])
+            events.append(
+                {
+                    "process": "nemesis",
+                    "type": "info",
+                    "f": rng.choice(["start-", "stop-"]) + name,
+                    "value": value,
+                    "time": t,
+                }
+            )
+            continue
+        p = rng.randint(0, 5)
+        if p in retired:
+            continue
+        if p in open_:
+            inv = open_.pop(p)
+            kind = rng.choice(["ok", "ok", "ok", "fail", "info"])
+            e = {"process": p, "type": kind, "f": inv["f"], "topic": inv["topic"], "time": t}
+            if inv["f"] == "put":
+                e["value"] = inv["value"]
+                if kind == "ok" and rng.random() < 0.7:
+                    e["pos"], e["node"], e["epoch"] = (
+                        [rng.randint(0, 3), rng.randint(0, 9)],
+                        rng.randint(1, 3),
+                        rng.randint(1, 9),
+                    )
+            else:
+                e["value"] = draw(VALUES) if kind == "ok" and rng.random() < 0.7 else None
+                if rng.random() < 0.5:
+                    e["node"] = rng.choice([None, 1, 2])
+            if kind != "ok" and rng.random() < 0.5:
+                e["error"] = rng.choice(["timeout", 'a "quoted" error'])
+            if kind == "info":
+                retired.add(p)
+            events.append(e)
+        else:
+            f = rng.choice(["put", "get"])
+            e = {
+                "process": p,
+                "type": "invoke",
+                "f": f,
+                "topic": rng.choice(["t0", "t1", "tö"]),
+                "time": t,
+            }
+            e["value"] = draw(VALUES) if f == "put" else None
+            if f == "get" and rng.random() < 0.5:
+                e["tag"] = f"{p}.{rng.randint(0, 99)}"
+            if rng.random() < 0.2:
+                e["extra"] = rng.choice([{"nested": [1, {"a": "}"}]}, "s,}", 3.5, True, None])
+            open_[p] = e
+            events.append(e)
+    for i, e in enumerate(events):
+        e["index"] = i
+    return events
+
+
+def write(path, events: list[dict], rng: random.Random, header: bool) -> None:
+    lines = []
+    if header:
+        lines.append(json.dumps({"history": 1, "system": "x", "black_box": False}))
+    for e in events:
+        keys = list(e)
+        rng.shuffle(keys)
+        spaced = rng.random() < 0.3
+        lines.append(
+            json.dumps(
+                {k: e[k] for k in keys},
+                separators=(", ", ": ") if spaced else (",", ":"),
+                ensure_ascii=rng.random() < 0.5,
+            )
+        )
+        if rng.random() < 0.05:
+            lines.append("   ")
+    path.write_text("\n".join(lines) + ("\n" if rng.random() < 0.8 else ""))
+
+
+@settings(max_examples=150, deadline=None)
+@given(histories(), st.integers(0, 2**32), st.booleans())
+def test_columns_read_what_the_reader_of_record_reads(tmp_path_factory, events, seed, header):
+    path = tmp_path_factory.mktemp("h") / "history.jsonl"
+    write(path, events, random.Random(seed), header)
+    nemesis, ops = history.load(path)
+    got_nemesis, c = columns.load(path)
+    assert [e.to_json() for e in got_nemesis] == [e.to_json() for e in nemesis]
+    assert len(c) == len(ops)
+    assert c.rows_as_ops(range(len(c))) == ops
+    for r, o in enumerate(ops):
+        assert (c.inv[r], c.ret[r], c.invoke_index[r]) == (o.inv, o.ret, o.invoke_index)
+        assert columns.TYPE_NAMES[c.type[r]] == o.type and columns.F_NAMES[c.f[r]] == o.f
+        assert c.topics[c.topic[r]] == o.topic
+        assert bool(c.has_value[r]) == (o.value is not None)
+        assert (c.seg[r], c.off[r]) == (o.pos if o.pos else (columns.NO, columns.NO))
+        assert c.node[r] == (columns.NO if o.node is None else o.node)
+        assert bool(c.has_tag[r]) == bool(o.tag)
+    # equal values, equal hashes; different values, different hashes
+    for a in range(len(ops)):
+        for b in range(a + 1, len(ops)):
+            if ops[a].value is not None and ops[b].value is not None:
+                same = json.dumps(ops[a].value) == json.dumps(ops[b].value)
+                assert (c.value[a] == c.value[b]) == same
+
+
+BAD = [
+    (
+        '{"index":0,"time":1,"process":0,"type":"invoke","f":"put","topic":"t","value":"a"}\n'
+        "not json\n",
+        "line 2",
+    ),
+    ("[1,2]\n", "line 1"),
+    ('{"index":0,"time":1,"process":0,"type":"begin","f":"put","topic":"t"}\n', "type"),
+    ('{"index":0,"time":1,"process":0,"type":"invoke","f":"put"}\n', "topic"),
+    ('{"index":0,"time":1,"process":0.5,"type":"invoke","f":"put","topic":"t"}\n', "process"),
+    ('{"time":1,"process":0,"type":"invoke","f":"put","topic":"t"}\n', "index"),
+    ('{"index":0,"time":1,"process":0,"type":"ok","f":"put","topic":"t"}\n', "without"),
+    (
+        '{"index":0,"time":1,"process":0,"type":"invoke","f":"put","topic":"t"}\n'
+        '{"index":1,"time":2,"process":0,"type":"invoke","f":"put","topic":"t"}\n',
+        "twice",
+    ),
+    (
+        '{"index":0,"time":1,"process":0,"type":"invoke","f":"get","topic":"t"}\n'
+        '{"index":1,"time":2,"process":0,"type":"info","f":"get","topic":"t"}\n'
+        '{"index":2,"time":3,"process":0,"type":"invoke","f":"get","topic":"t"}\n',
+        "after an info",
+    ),
+    ('{"index":0,"time":1,"process":0,"type":"invoke","f":"cas","topic":"t"}\n', "f must"),
+    (
+        '{"index":0,"time":1,"process":0,"type":"invoke","f":"put","topic":"t"}\n{"history":1}\n',
+        "header",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "says"), BAD)
+def test_a_broken_history_gets_the_reader_of_records_error(tmp_path, text, says):
+    path = tmp_path / "h.jsonl"
+    path.write_text(text)
+    with pytest.raises(HistoryError) as exact:
+        history.load(path)
+    with pytest.raises(HistoryError) as ours:
+        columns.load(path)
+    assert str(ours.value) == str(exact.value)
+    assert says in str(ours.value)
+
+
+def test_an_empty_history_has_no_operations(tmp_path):
+    path = tmp_path / "h.jsonl"
+    path.write_text("")
+    nemesis, c = columns.load(path)
+    assert nemesis == [] and len(c) == 0 and c.topics == ()
+
+
+def test_a_large_generated_history_matches_row_for_row(tmp_path):
+    from harness.bench.checker import generate
+
+    path = tmp_path / "h.jsonl"
+    generate(path, 20_000)
+    _, ops = history.load(path)
+    _, c = columns.load(path)
+    assert len(c) == len(ops)
+    rows = np.random.default_rng(1).choice(len(ops), 500, replace=False)
+    assert c.rows_as_ops(rows) == [ops[r] for r in rows]
+    assert np.array_equal(c.inv, [o.inv for o in ops])
+    assert np.array_equal(c.ret, [o.ret for o in ops])
