@@ -108,11 +108,48 @@ def _test(args: argparse.Namespace) -> int:
     config = _test_config(args, args.nemesis, args.seed)
     result = run_test(config, log=lambda m: print(f"walrus-harness: {m}", flush=True))
     print(f"{WORDS[result.valid]}  {relative(result.path)}")
+    if result.valid is False:
+        print(
+            f"  seed {config.seed}; to run it again: walrus-harness replay {relative(result.path)}"
+        )
     if "error" in result.results:
         print(f"  {result.results['error']}")
     else:
         print(f"  see {relative(result.path / 'summary.md')}, plots and timeline.html there")
     return EXIT_CODES[result.valid]
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from harness.replay import replay
+    from harness.runner import relative
+
+    run = Path(args.run_dir)
+    doc = replay(run, args.times, lambda m: print(m, flush=True))
+    print(
+        f"reproduced {doc['reproduced']} of {doc['times']} "
+        f"(the same plan again; timing is not replayed); {relative(run / 'replay' / 'replay.json')}"
+    )
+    return 0
+
+
+def _shrink(args: argparse.Namespace) -> int:
+    from harness.runner import relative
+    from harness.shrink import NotReproduced, shrink
+
+    run = Path(args.run_dir)
+    try:
+        doc = shrink(run, args.budget_runs, args.reruns, lambda m: print(m, flush=True))
+    except NotReproduced as exc:
+        print(f"walrus-harness: {exc}", file=sys.stderr)
+        return 2
+    a, b = doc["original"], doc["minimal"]
+    print(
+        f"{doc['anomaly']}: {a['fault_steps']} fault steps, {a['operations']} operations, "
+        f"{a['time_limit']:g} s -> {b['fault_steps']} steps, {b['operations']} operations, "
+        f"{b['time_limit']:g} s in {doc['reruns']} runs"
+    )
+    print(f"  {doc['command']}\n  {relative(run / 'shrink' / 'shrink.json')}")
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -338,9 +375,9 @@ def _test_config(args: argparse.Namespace, nemesis: str, seed: int):
     """A TestConfig from the options ``test`` and ``campaign`` share."""
     from harness.runner import TestConfig
     from harness.workload import WorkloadConfig
-    from nemesis.schedule import faults_from
+    from nemesis.schedule import fault_names
 
-    faults_from(nemesis)  # fail fast on an unknown fault name
+    fault_names(nemesis)  # fail fast on an unknown fault name
     if args.nodes < 1 or args.time_limit <= 0 or args.concurrency < 1 or args.topics < 1:
         raise ValueError("--nodes, --time-limit, --concurrency and --topics must be positive")
     if args.rate <= 0 or not 0 <= args.put_ratio <= 1:
@@ -599,6 +636,15 @@ def parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--quick", action="store_true", help="every workload short (a check)")
     cmp_.add_argument("--out", required=True, help="where results.json, series.csv, plots go")
     cmp_.set_defaults(run=_bench_compare)
+    rp = sub.add_parser("replay", help="run a finished test again with its saved schedule")
+    rp.add_argument("run_dir", metavar="RUN_DIR", help="the run's directory")
+    rp.add_argument("--times", type=int, default=1, help="how many times (default 1)")
+    rp.set_defaults(run=_replay)
+    sh = sub.add_parser("shrink", help="the smallest run that still fails as an invalid run did")
+    sh.add_argument("run_dir", metavar="RUN_DIR", help="an invalid run's directory")
+    sh.add_argument("--budget-runs", type=int, default=25, help="test runs to spend (25)")
+    sh.add_argument("--reruns", type=int, default=3, help="runs per candidate; fails by majority")
+    sh.set_defaults(run=_shrink)
     serve = sub.add_parser("serve", help="a results browser over the run store, in a web page")
     serve.add_argument("--store", default="results/runs", help="the run store (results/runs)")
     serve.add_argument("--port", type=int, default=8080, help="TCP port (8080; 0 picks a free one)")

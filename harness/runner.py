@@ -26,9 +26,9 @@ from harness.cluster import make_cluster, preflight
 from harness.history import Header, Recorder
 from harness.node_events import read_nodes
 from harness.report import write_reports
-from harness.systems import System, WalrusPy
+from harness.systems import System, WalrusPy, system_from_json
 from harness.workload import WorkloadConfig, drain, register_topics, run_workers
-from nemesis.schedule import Schedule, faults_from
+from nemesis.schedule import Schedule, Step, fault_names, plan
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,35 @@ class TestConfig:
     drain_timeout: float = 120.0
     keep_data: bool = False
     base_image: str | None = None
+    schedule: tuple[Step, ...] | None = None
+    """The nemesis's steps: planned from the seed when the run starts, unless given (replay,
+    shrink)."""
+
+    @classmethod
+    def from_json(cls, raw: dict) -> "TestConfig":
+        """The configuration a run's test.json holds, to run it again."""
+        try:
+            return cls(
+                name=raw["name"],
+                backend=raw["backend"],
+                nodes=raw["nodes"],
+                time_limit=raw["time_limit"],
+                nemesis=raw["nemesis"],
+                nemesis_interval=raw["nemesis_interval"],
+                seed=raw["seed"],
+                store=Path(raw["store"]),
+                workload=WorkloadConfig(**raw["workload"]),
+                system=system_from_json(raw["system"]),
+                recovery_timeout=raw.get("recovery_timeout", 60.0),
+                drain_timeout=raw.get("drain_timeout", 120.0),
+                keep_data=raw.get("keep_data", False),
+                base_image=raw.get("base_image"),
+                schedule=None
+                if raw.get("schedule") is None
+                else tuple(Step.from_json(s) for s in raw["schedule"]),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"test.json is not a test's configuration: {exc}") from None
 
     def to_json(self) -> dict:
         """As written to test.json."""
@@ -111,9 +140,7 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
                 recorder = Recorder(
                     out, lambda: time.monotonic_ns() - t0, Header(system.name, system.black_box)
                 )
-                schedule = Schedule(
-                    faults_from(config.nemesis), config.nemesis_interval, config.seed
-                )
+                schedule = Schedule(list(config.schedule or ()), config.seed)
                 log(f"running the workload for {config.time_limit:g} s (nemesis: {config.nemesis})")
                 async with trio.open_nursery() as run_nursery:
                     run_nursery.start_soon(
@@ -204,7 +231,7 @@ def _audit_summary(audit_result: dict) -> dict:
 
 def run_test(config: TestConfig, log=print) -> RunResult:
     """Run one test and write its run directory; returns its path and results."""
-    faults = [f.name for f in faults_from(config.nemesis)]
+    faults = fault_names(config.nemesis)
     config = replace(config, system=config.system.for_faults(faults))
     preflight(config.backend, config.base_image)
     config.system.preflight(config.backend, faults, config.nodes)
@@ -212,6 +239,16 @@ def run_test(config: TestConfig, log=print) -> RunResult:
     run = _run_dir(config)
     if config.backend == "external":
         config = replace(config, workload=replace(config.workload, topic_prefix=f"r{run.name}-t"))
+    if config.schedule is None:
+        steps = plan(
+            faults,
+            config.nemesis_interval,
+            config.time_limit,
+            config.seed,
+            node_ids(config),
+            config.workload.topic_names(),
+        )
+        config = replace(config, schedule=tuple(steps))
     (run / "test.json").write_text(json.dumps(config.to_json(), indent=1))
     log(f"run directory: {run}")
     try:
@@ -255,6 +292,14 @@ def run_test(config: TestConfig, log=print) -> RunResult:
     except Exception as exc:  # results.json is written; the figures are a view of it
         log(f"the reports could not be drawn: {type(exc).__name__}: {exc}")
     return RunResult(run, results)
+
+
+def node_ids(config: TestConfig) -> list[int]:
+    """The ids of the cluster's nodes: 1..N, or the external system's members."""
+    members = getattr(config.system, "members", None)
+    if config.backend == "external" and members is not None:
+        return sorted(members())
+    return list(range(1, config.nodes + 1))
 
 
 def relative(path: Path) -> str:

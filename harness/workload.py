@@ -11,6 +11,7 @@ per slot, so the same seed gives the same schedule.
 """
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import trio
@@ -64,25 +65,31 @@ async def _operate(
     return outcome.type != "info"
 
 
+def operation_plan(config: WorkloadConfig, slot: int) -> Iterator[tuple[float, str, bool]]:
+    """What worker ``slot`` does, endlessly: (pause before it, topic, put?) per operation, from
+    a generator seeded by the workload's seed and the slot, so the same seed plans the same."""
+    rng = random.Random(f"{config.seed}/worker/{slot}")
+    topics = config.topic_names()
+    mean = config.concurrency / config.rate
+    while True:
+        pause = rng.uniform(0, 2 * mean)
+        topic = rng.choice(topics)
+        yield pause, topic, rng.random() < config.put_ratio
+
+
 async def run_workers(
     cluster: Cluster, recorder: Recorder, config: WorkloadConfig, seconds: float, dialect: Dialect
 ) -> int:
     """Run the workload for ``seconds``; returns the next free process number."""
     deadline = trio.current_time() + seconds
-    topics = config.topic_names()
     last = [0] * config.concurrency
 
     async def worker(slot: int) -> None:
-        rng = random.Random(f"{config.seed}/worker/{slot}")
         via = cluster.nodes[slot % len(cluster.nodes)]
         process, seq = slot, 0
-        mean = config.concurrency / config.rate
         host, port = cluster.client_address(via)
         async with AsyncClient(host, port, config.timeout) as client:
-            while True:
-                pause = rng.uniform(0, 2 * mean)
-                topic = rng.choice(topics)
-                put = rng.random() < config.put_ratio
+            for pause, topic, put in operation_plan(config, slot):
                 if trio.current_time() + pause >= deadline:
                     break
                 await trio.sleep(pause)

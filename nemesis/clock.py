@@ -16,10 +16,11 @@ see it. Every clock fault resets its nodes on stop.
 """
 
 import math
+import random
 
 import trio
 
-from nemesis.context import TARGETS, FaultContext, targets
+from nemesis.context import FaultContext, plan_targets, resolve
 from nemesis.faults import Fault
 
 
@@ -27,37 +28,54 @@ class Clock(Fault):
     """A clock skew within what the nodes are built to survive: bump, strobe or drift."""
 
     name = "clock"
+    resource = "clock"
 
     def __init__(self) -> None:
         self._nodes: list[int] = []
         self._strobe: trio.CancelScope | None = None
 
-    async def start(self, ctx: FaultContext) -> object:
-        """Skew a target set of clocks."""
-        kind = ctx.rng.choice(("bump", "strobe", "drift"))
-        spec = ctx.rng.choice(TARGETS)
-        self._nodes = await targets(ctx, spec)
+    @staticmethod
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+        """A kind, a target set, and each target's offset or rate (one per planned node, or
+        one for the leader); a strobe's step and period. The rates stay within the drift bound
+        by being fractions of it (applied when the step runs)."""
+        kind = rng.choice(("bump", "strobe", "drift"))
+        params = {"kind": kind, **plan_targets(rng, nodes)}
+        count = len(params.get("nodes", [None]))
         if kind == "bump":
-            settings = {n: (_signed_log(ctx, -3, math.log10(60)), 1.0) for n in self._nodes}
+            params["offsets"] = [_signed_log(rng, -3, math.log10(60)) for _ in range(count)]
+        elif kind == "drift":
+            params["rate_fractions"] = [rng.uniform(-0.9, 0.9) for _ in range(count)]
+        else:
+            params["strobe"] = {"delta": _signed_log(rng, -2, 1), "period": rng.uniform(0.1, 1.0)}
+        return params
+
+    async def targets(self, ctx: FaultContext, params: dict) -> list[int]:
+        """The planned nodes, or the leader."""
+        return await resolve(ctx, params)
+
+    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
+        """Skew the clocks of ``nodes``."""
+        kind, spec = params["kind"], params["target"]
+        self._nodes = list(nodes)
+        planned = params.get("nodes", nodes)
+        if kind in ("bump", "drift"):
+            settings = {}
+            for node in self._nodes:
+                k = planned.index(node) if node in planned else 0
+                if kind == "bump":
+                    settings[node] = (params["offsets"][k], 1.0)
+                else:
+                    settings[node] = (0.0, 1 + params["rate_fractions"][k] * ctx.drift_bound)
             for node, (offset, rate) in settings.items():
                 await ctx.cluster.set_clock(node, offset, rate)
             return {"kind": kind, "target": spec, "nodes": _describe(settings)}
-        if kind == "drift":
-            bound = ctx.drift_bound * 0.9
-            settings = {n: (0.0, 1 + ctx.rng.uniform(-bound, bound)) for n in self._nodes}
-            for node, (offset, rate) in settings.items():
-                await ctx.cluster.set_clock(node, offset, rate)
-            return {"kind": kind, "target": spec, "nodes": _describe(settings)}
-        delta = _signed_log(ctx, -2, 1)
-        period = ctx.rng.uniform(0.1, 1.0)
+        strobe = params["strobe"]
         self._strobe = trio.CancelScope()
-        ctx.nursery.start_soon(self._flip, ctx, list(self._nodes), delta, period, self._strobe)
-        return {
-            "kind": kind,
-            "target": spec,
-            "nodes": sorted(self._nodes),
-            "strobe": {"delta": delta, "period": period},
-        }
+        ctx.nursery.start_soon(
+            self._flip, ctx, list(self._nodes), strobe["delta"], strobe["period"], self._strobe
+        )
+        return {"kind": kind, "target": spec, "nodes": sorted(self._nodes), "strobe": strobe}
 
     @staticmethod
     async def _flip(
@@ -86,19 +104,28 @@ class DriftUnsafe(Fault):
     """Slow the busiest segment's leader far beyond the drift bound (0.1-0.3 of true speed)."""
 
     name = "drift-unsafe"
+    resource = "clock"
 
     def __init__(self) -> None:
         self._node: int | None = None
 
-    async def start(self, ctx: FaultContext) -> object:
+    @staticmethod
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+        """The rate."""
+        return {"target": "leader", "rate": rng.uniform(0.1, 0.3)}
+
+    async def targets(self, ctx: FaultContext, params: dict) -> list[int]:
+        """The leader, now."""
+        return [await ctx.leader()]
+
+    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
         """Slow one clock."""
-        self._node = await ctx.leader()
-        rate = ctx.rng.uniform(0.1, 0.3)
-        await ctx.cluster.set_clock(self._node, 0.0, rate)
+        self._node = nodes[0]
+        await ctx.cluster.set_clock(self._node, 0.0, params["rate"])
         return {
             "kind": "drift-unsafe",
             "target": "leader",
-            "nodes": {str(self._node): {"offset": 0.0, "rate": rate}},
+            "nodes": {str(self._node): {"offset": 0.0, "rate": params["rate"]}},
         }
 
     async def stop(self, ctx: FaultContext) -> object:
@@ -109,9 +136,9 @@ class DriftUnsafe(Fault):
         return {"nodes": [] if node is None else [node]}
 
 
-def _signed_log(ctx: FaultContext, low: float, high: float) -> float:
+def _signed_log(rng: random.Random, low: float, high: float) -> float:
     """± 10**uniform(low, high)."""
-    return ctx.rng.choice((-1, 1)) * 10 ** ctx.rng.uniform(low, high)
+    return rng.choice((-1, 1)) * 10 ** rng.uniform(low, high)
 
 
 def _describe(settings: dict[int, tuple[float, float]]) -> dict[str, dict[str, float]]:

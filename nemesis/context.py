@@ -1,4 +1,5 @@
-"""What a fault may consult while it acts: the cluster, a seeded rng, the history so far."""
+"""What a fault may consult while it acts: the cluster, a seeded rng, the history so far; and
+the target sets, chosen when the schedule is planned or, for the leader, when a step runs."""
 
 import random
 from collections import Counter
@@ -6,8 +7,7 @@ from dataclasses import dataclass
 
 import trio
 
-from harness.cluster.base import Cluster
-from harness.history import Recorder
+from nemesis.interfaces import History, Target
 from walrus.client import Client, WalrusError
 
 
@@ -15,9 +15,9 @@ from walrus.client import Client, WalrusError
 class FaultContext:
     """The cluster under test and what faults need to choose their targets."""
 
-    cluster: Cluster
+    cluster: Target
     rng: random.Random
-    recorder: Recorder
+    recorder: History
     topics: list[str]
     nursery: trio.Nursery
     drift_bound: float = 0.1
@@ -70,18 +70,32 @@ def _state(host: str, port: int, topic: str) -> dict:
 TARGETS = ("one", "minority", "majority", "all", "leader")
 
 
-async def targets(ctx: FaultContext, spec: str) -> list[int]:
-    """The nodes a target spec names: one, a minority, a majority, all, or the leader."""
-    nodes = list(ctx.cluster.nodes)
-    if spec == "leader":
-        return [await ctx.leader()]
-    ctx.rng.shuffle(nodes)
+def pick(spec: str, nodes: list[int], rng: random.Random) -> list[int]:
+    """The nodes a target spec names among ``nodes``: one, a minority, a majority or all
+    (``leader`` is chosen when the step runs, not here)."""
+    order = list(nodes)
+    rng.shuffle(order)
     if spec == "one":
-        return nodes[:1]
+        return order[:1]
     if spec == "minority":
-        return nodes[: max(1, (len(nodes) - 1) // 2)]
+        return order[: max(1, (len(order) - 1) // 2)]
     if spec == "majority":
-        return nodes[: len(nodes) // 2 + 1]
+        return order[: len(order) // 2 + 1]
     if spec == "all":
-        return nodes
+        return order
     raise ValueError(f"unknown target {spec!r}; choose from {', '.join(TARGETS)}")
+
+
+def plan_targets(rng: random.Random, nodes: list[int]) -> dict:
+    """A random target spec and, unless it is the leader, its nodes."""
+    spec = rng.choice(TARGETS)
+    return (
+        {"target": spec} if spec == "leader" else {"target": spec, "nodes": pick(spec, nodes, rng)}
+    )
+
+
+async def resolve(ctx: FaultContext, params: dict) -> list[int]:
+    """The nodes a planned step acts on: those it names, or the leader now."""
+    if params["target"] == "leader":
+        return [await ctx.leader()]
+    return list(params["nodes"])

@@ -13,6 +13,7 @@ serve the corrupt entry.
 """
 
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ import trio
 from nemesis.context import FaultContext
 from nemesis.faults import Fault
 from walrus import codec
+from walrus.storage import NODE_STORE, cursor_path, segment_files
 
 REPLIES_IN_FLIGHT = 0.5
 """Seconds to let replies the node sent before dying reach the history before choosing what
@@ -28,17 +30,13 @@ no client has seen."""
 
 
 def _segments(data_dir: Path) -> list[tuple[str, int, Path]]:
-    out = []
-    for topic_dir in sorted((data_dir / "store" / "topics").glob("*.topic")):
-        for path in sorted(topic_dir.glob("*.seg")):
-            out.append((topic_dir.name.removesuffix(".topic"), int(path.stem), path))
-    return out
+    return segment_files(data_dir / NODE_STORE)
 
 
 def _seen(ctx: FaultContext, data_dir: Path, topic: str, segment: int) -> int:
     """The highest offset of ``segment`` any client may have seen (-1 if none)."""
     offsets = ctx.seen_positions(topic, segment)
-    cursor = data_dir / "store" / "topics" / f"{topic}.topic" / "cursor.json"
+    cursor = cursor_path(data_dir / NODE_STORE, topic)
     if cursor.exists():
         raw = json.loads(cursor.read_text())
         if raw.get("segment") == segment:
@@ -108,14 +106,23 @@ class Disk(Fault):
     """Kill a node, damage the unsynced tail of one of its segments; restart it on stop."""
 
     name = "disk"
+    resource = "process"
 
     def __init__(self) -> None:
         self._node: int | None = None
 
-    async def start(self, ctx: FaultContext) -> object:
+    @staticmethod
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+        """The topic whose leader it hits (what to damage is chosen from the files then)."""
+        return {"topic": rng.choice(topics) if topics else None}
+
+    async def targets(self, ctx: FaultContext, params: dict) -> list[int]:
+        """The topic's leader, now."""
+        return [await ctx.leader(params["topic"])]
+
+    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
         """Kill and damage."""
-        self._node = await ctx.leader(ctx.rng.choice(ctx.topics)) if ctx.topics else None
-        self._node = self._node or ctx.rng.choice(ctx.cluster.nodes)
+        self._node = nodes[0]
         await ctx.cluster.kill(self._node)
         await trio.sleep(REPLIES_IN_FLIGHT)
         done = damage_tail(ctx, ctx.cluster.data_dir(self._node))
@@ -134,9 +141,18 @@ class BitRot(Disk):
 
     name = "bitrot"
 
-    async def start(self, ctx: FaultContext) -> object:
+    @staticmethod
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+        """The node."""
+        return {"node": rng.choice(nodes)}
+
+    async def targets(self, ctx: FaultContext, params: dict) -> list[int]:
+        """The planned node."""
+        return [params["node"]]
+
+    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
         """Kill and rot."""
-        self._node = ctx.rng.choice(ctx.cluster.nodes)
+        self._node = nodes[0]
         await ctx.cluster.kill(self._node)
         for topic, segment, path in _segments(ctx.cluster.data_dir(self._node)):
             data = np.fromfile(path, dtype=np.uint8)

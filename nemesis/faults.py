@@ -1,10 +1,16 @@
 """The fault interface and the catalogue of faults a schedule can use.
 
-A fault acts on a cluster only through ``harness.cluster.Cluster`` (given in a
-``FaultContext``). ``start`` returns the parameters recorded in the history (``start-<name>``),
-``stop`` undoes the fault completely and returns what it did (``stop-<name>``).
+Choosing and doing are separate. ``plan`` is pure: from a seeded rng, the cluster's node ids and
+the topics it returns the parameters of one start (a partition's grudge, the nodes to kill, a
+clock's offsets) — the schedule is computed before the run and saved. When the step runs,
+``targets`` names the nodes it will act on (the leader is found only then), the schedule keeps
+faults that share a node's process or clock from overlapping, and ``start`` does it, returning
+what was done as recorded in the history (``start-<name>``); ``stop`` undoes it completely and
+returns what it did (``stop-<name>``). A fault acts on the cluster only through
+``nemesis.interfaces.Target``.
 """
 
+import random
 from abc import ABC, abstractmethod
 
 from nemesis.context import FaultContext
@@ -14,10 +20,24 @@ class Fault(ABC):
     """One kind of fault; at most one of each kind is active at a time."""
 
     name: str
+    resource: str | None = None
+    """What of a node the fault holds while active ("process", "clock"), so that two faults
+    holding the same one never act on one node at once; None for the network, which a single
+    fault owns."""
+
+    @staticmethod
+    @abstractmethod
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+        """The parameters of one start, chosen now."""
+
+    async def targets(self, ctx: FaultContext, params: dict) -> list[int]:
+        """The nodes a start with these parameters acts on (holding their ``resource``)."""
+        return []
 
     @abstractmethod
-    async def start(self, ctx: FaultContext) -> object:
-        """Inflict the fault; what was done, as JSON."""
+    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
+        """Inflict the fault on ``nodes`` (those of ``targets`` no other fault holds); what was
+        done, as JSON."""
 
     @abstractmethod
     async def stop(self, ctx: FaultContext) -> object:

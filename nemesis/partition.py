@@ -110,19 +110,26 @@ def describe(grudge: Grudge) -> dict[str, list[int]]:
 
 class Partition(Fault):
     """A network partition of a random shape (any of SHAPES that cuts something in this
-    cluster, or ``leader``)."""
+    cluster, or ``leader``), its grudge chosen when the schedule is planned."""
 
     name = "partition"
 
-    async def start(self, ctx: FaultContext) -> object:
-        """Apply a random shape's grudge."""
-        shape = ctx.rng.choice([*shapes_for(ctx.cluster.nodes), "leader"])
+    @staticmethod
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+        """A shape and, unless it isolates the leader, its grudge."""
+        shape = rng.choice([*shapes_for(nodes), "leader"])
         if shape == "leader":
+            return {"shape": shape}
+        return {"shape": shape, "grudge": describe(SHAPES[shape](nodes, rng))}
+
+    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
+        """Apply the grudge (isolating the leader found now, for ``leader``)."""
+        if params["shape"] == "leader":
             grudge = isolate(ctx.cluster.nodes, await ctx.leader())
         else:
-            grudge = SHAPES[shape](ctx.cluster.nodes, ctx.rng)
+            grudge = {int(n): set(heard) for n, heard in params["grudge"].items()}
         await ctx.cluster.partition(grudge)
-        return {"shape": shape, "grudge": describe(grudge)}
+        return {"shape": params["shape"], "grudge": describe(grudge)}
 
     async def stop(self, ctx: FaultContext) -> object:
         """Heal every link."""

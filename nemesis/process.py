@@ -1,22 +1,34 @@
 """Process faults: SIGKILL (restarted when the fault stops) and SIGSTOP (continued)."""
 
-from nemesis.context import TARGETS, FaultContext, targets
+import random
+
+from nemesis.context import FaultContext, plan_targets, resolve
 from nemesis.faults import Fault
 
 
 class _Targeted(Fault):
     """Do something to a target set of nodes (one, minority, majority, all, leader); undo it."""
 
+    resource = "process"
+
     def __init__(self) -> None:
         self._nodes: list[int] = []
 
-    async def start(self, ctx: FaultContext) -> object:
-        """Act on a random target set."""
-        spec = ctx.rng.choice(TARGETS)
-        self._nodes = await targets(ctx, spec)
+    @staticmethod
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+        """A target set."""
+        return plan_targets(rng, nodes)
+
+    async def targets(self, ctx: FaultContext, params: dict) -> list[int]:
+        """The planned nodes, or the leader."""
+        return await resolve(ctx, params)
+
+    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
+        """Act on the nodes."""
+        self._nodes = list(nodes)
         for node in self._nodes:
             await self.inflict(ctx, node)
-        return {"target": spec, "nodes": sorted(self._nodes)}
+        return {"target": params["target"], "nodes": sorted(self._nodes)}
 
     async def stop(self, ctx: FaultContext) -> object:
         """Undo it on every node acted on."""

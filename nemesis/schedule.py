@@ -1,29 +1,37 @@
-"""Schedules: when faults start and stop, Jepsen style.
+"""Schedules: when faults start and stop, as data computed before the run, then executed.
 
-Every ``interval`` seconds (jittered x0.5-1.5) the schedule picks, with a seeded rng, one of its
-faults: starts it if it is inactive, stops it if active. At most one fault of each kind is active
-at a time; different kinds overlap. When the time is up, or the schedule is cancelled, every
-active fault is stopped, the network first — the final heal. Each start and stop is recorded in
-the history as a nemesis event carrying its parameters.
+``plan`` is pure and seeded, Jepsen's generator made a list: every ``interval`` seconds
+(jittered x0.5-1.5) it picks one of its faults and starts it if inactive, stops it if active,
+each start with its parameters chosen then (``Fault.plan``). The same seed, faults, interval,
+time limit, nodes and topics give the same steps, byte for byte; the steps are saved in the
+run's test.json, and ``replay`` and ``shrink`` run an edited list again.
+
+``Schedule`` only executes steps: at each step's time it resolves what only the running cluster
+knows (the leader), keeps faults that hold a node's process or clock (kill, pause and disk; clock
+and drift-unsafe) off a node another fault holds — a step left with no node is skipped, and its
+stop with it — acts, and records the start or stop in the history with what was done. When the
+time is up, or the schedule is cancelled, every active fault is stopped, the network first: the
+final heal.
 """
 
+import json
 import random
+from dataclasses import dataclass, field
 
 import trio
 
-from harness.cluster.base import Cluster
-from harness.history import Recorder
 from nemesis.context import FaultContext
 from nemesis.faults import ALL, Fault, catalogue
+from nemesis.interfaces import History, Target
 
 
 class UnknownFault(ValueError):
     """A nemesis name that is not one of the faults."""
 
 
-def faults_from(spec: str) -> list[Fault]:
-    """Faults from a comma-separated list such as ``partition,kill``; ``all`` is every fault a
-    correct node must survive; ``none`` or empty: no faults."""
+def fault_names(spec: str) -> list[str]:
+    """Fault names from a comma-separated list such as ``partition,kill``; ``all`` is every
+    fault a correct node must survive; ``none`` or empty: no faults."""
     names = [n.strip() for n in spec.split(",") if n.strip() and n.strip() != "none"]
     names = [m for n in names for m in (ALL if n == "all" else (n,))]
     known = catalogue()
@@ -32,51 +40,143 @@ def faults_from(spec: str) -> list[Fault]:
         raise UnknownFault(
             f"unknown nemesis {', '.join(unknown)}; choose from {', '.join(known)}, all or none"
         )
-    return [known[n]() for n in dict.fromkeys(names)]
+    return list(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a schedule: at ``time`` seconds into the run, start or stop ``fault``."""
+
+    time: float
+    fault: str
+    action: str
+    """"start" or "stop"."""
+    params: dict = field(default_factory=dict)
+    """What a start does (``Fault.plan``); empty for a stop."""
+
+    def to_json(self) -> dict:
+        """As test.json keeps it."""
+        return {
+            "time": self.time,
+            "fault": self.fault,
+            "action": self.action,
+            "params": self.params,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict) -> "Step":
+        """From test.json."""
+        if raw.get("action") not in ("start", "stop") or raw.get("fault") not in catalogue():
+            raise ValueError(f"not a schedule step: {raw!r}")
+        return cls(float(raw["time"]), raw["fault"], raw["action"], dict(raw.get("params") or {}))
+
+
+def plan(
+    names: list[str],
+    interval: float,
+    seconds: float,
+    seed: int,
+    nodes: list[int],
+    topics: list[str],
+) -> list[Step]:
+    """The steps of a run of ``seconds``: seeded, so the same arguments give the same list."""
+    if not names:
+        return []
+    rng = random.Random(f"{seed}/nemesis")
+    known = catalogue()
+    active: set[str] = set()
+    steps = []
+    t = min(seconds, interval / 2)
+    while t < seconds:
+        name = rng.choice(names)
+        if name in active:
+            steps.append(Step(round(t, 6), name, "stop"))
+            active.discard(name)
+        else:
+            steps.append(Step(round(t, 6), name, "start", known[name].plan(rng, nodes, topics)))
+            active.add(name)
+        t += interval * rng.uniform(0.5, 1.5)
+    return steps
+
+
+def dumps(steps: list[Step]) -> str:
+    """The schedule as canonical JSON text (what "byte-identical" compares)."""
+    return json.dumps([s.to_json() for s in steps], sort_keys=True, separators=(",", ":"))
+
+
+def admit(held: dict[tuple[str, int], str], fault: Fault, nodes: list[int]) -> list[int] | None:
+    """The nodes a start may act on: those whose ``fault.resource`` no other fault holds, now
+    held by it; None when none is left (the step is skipped)."""
+    if fault.resource is None:
+        return nodes
+    free = [n for n in nodes if (fault.resource, n) not in held]
+    if not free:
+        return None
+    for n in free:
+        held[(fault.resource, n)] = fault.name
+    return free
 
 
 class Schedule:
-    """Runs faults against a cluster, recording them."""
+    """Executes a planned list of steps against a cluster, recording each in the history."""
 
-    def __init__(self, faults: list[Fault], interval: float, seed: int) -> None:
-        self.faults = faults
-        self.interval = interval
-        self.rng = random.Random(f"{seed}/nemesis")
+    def __init__(self, steps: list[Step], seed: int) -> None:
+        self.steps = steps
+        self.seed = seed
+        known = catalogue()
+        self.faults: dict[str, Fault] = {name: known[name]() for name in {s.fault for s in steps}}
         self.active: dict[str, Fault] = {}
+        self.held: dict[tuple[str, int], str] = {}
+        self.skipped: list[int] = []
+        """Indexes of start steps that found every node they named held by another fault."""
 
     async def run(
         self,
-        cluster: Cluster,
-        recorder: Recorder,
+        cluster: Target,
+        recorder: History,
         seconds: float,
         topics: list[str],
         drift_bound: float,
     ) -> None:
-        """Start and stop faults for ``seconds``, then heal."""
-        if not self.faults:
+        """Execute the steps due within ``seconds``, then heal."""
+        if not self.steps:
             return
-        deadline = trio.current_time() + seconds
+        start = trio.current_time()
         async with trio.open_nursery() as nursery:
-            ctx = FaultContext(cluster, self.rng, recorder, topics, nursery, drift_bound)
+            rng = random.Random(f"{self.seed}/heal")
+            ctx = FaultContext(cluster, rng, recorder, topics, nursery, drift_bound)
             try:
-                await trio.sleep(min(seconds, self.interval / 2))
-                while trio.current_time() < deadline:
-                    fault = self.rng.choice(self.faults)
-                    if fault.name in self.active:
-                        await self._stop(fault, ctx)
-                    else:
-                        value = await fault.start(ctx)
-                        self.active[fault.name] = fault
-                        recorder.record("nemesis", "info", f"start-{fault.name}", value=value)
-                    pause = self.interval * self.rng.uniform(0.5, 1.5)
-                    await trio.sleep(max(0.0, min(pause, deadline - trio.current_time())))
+                for index, step in enumerate(self.steps):
+                    if step.time >= seconds:
+                        break
+                    await trio.sleep_until(start + step.time)
+                    ctx.rng = random.Random(f"{self.seed}/step/{index}")
+                    await self._execute(index, step, ctx)
+                await trio.sleep_until(start + seconds)
             finally:
                 with trio.CancelScope(shield=True):
                     await self.heal(ctx)
 
+    async def _execute(self, index: int, step: Step, ctx: FaultContext) -> None:
+        fault = self.faults[step.fault]
+        if step.action == "stop":
+            if step.fault in self.active:
+                await self._stop(fault, ctx)
+            return
+        if step.fault in self.active:
+            return
+        nodes = admit(self.held, fault, await fault.targets(ctx, step.params))
+        if nodes is None:
+            self.skipped.append(index)
+            return
+        value = await fault.start(ctx, step.params, nodes)
+        self.active[fault.name] = fault
+        ctx.recorder.record("nemesis", "info", f"start-{fault.name}", value=value)
+
     async def _stop(self, fault: Fault, ctx: FaultContext) -> None:
         value = await fault.stop(ctx)
         del self.active[fault.name]
+        self.held = {k: v for k, v in self.held.items() if v != fault.name}
         ctx.recorder.record("nemesis", "info", f"stop-{fault.name}", value=value)
 
     async def heal(self, ctx: FaultContext) -> None:

@@ -30,7 +30,7 @@ from walrus.protocol import Request
 from walrus.reads import Reader
 from walrus.rpc import Guard, PeerLink
 from walrus.server import Deferred, Pending, Session, serve_listeners
-from walrus.storage import Store
+from walrus.storage import NODE_STORE, Store
 from walrus.writes import Writer, register_reply
 
 log = logging.getLogger("walrus.node")
@@ -102,7 +102,7 @@ class Node:
     async def run(self, ready: trio.Event | None = None) -> None:
         """Run until cancelled, SIGINT or SIGTERM; then stop cleanly."""
         config = self.config
-        store = Store(config.data_dir / "store", fsync=config.fsync)
+        store = Store(config.data_dir / NODE_STORE, fsync=config.fsync)
         events = EventLog(config.data_dir / "events.jsonl", config.node_id, self.clock)
         for note in store.recovery_notes:
             log.warning("storage recovery: %s", note)

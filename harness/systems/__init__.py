@@ -9,6 +9,31 @@ from harness.systems.walrus_py import NodeSpec, WalrusPy
 SYSTEMS = ("walrus-py", "walrus-rs", "external")
 """Every system's name, for ``--system``."""
 
+
+def system_from_json(raw: dict) -> System:
+    """The system a run's test.json describes (``TestConfig.to_json``), to run it again."""
+    from dataclasses import fields
+
+    from harness.systems.external import External
+    from harness.systems.walrus_rs import WalrusRs
+
+    classes = {c.name: c for c in (WalrusPy, WalrusRs, External)}
+    cls = classes.get(raw.get("name"))
+    if cls is None:
+        raise ValueError(f"test.json names no known system: {raw.get('name')!r}")
+    values = {}
+    for f in fields(cls):
+        if f.name not in raw:
+            continue
+        value = raw[f.name]
+        if f.name == "spec":
+            value = NodeSpec(**{**value, "extra_args": tuple(value.get("extra_args", ()))})
+        elif isinstance(value, list):
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        values[f.name] = value
+    return cls(**values)
+
+
 __all__ = [
     "SYSTEMS",
     "Boot",
@@ -18,4 +43,5 @@ __all__ = [
     "System",
     "Unsupported",
     "WalrusPy",
+    "system_from_json",
 ]

@@ -3,12 +3,10 @@
 import io
 import random
 
-import trio
-
 from harness.history import Recorder
-from nemesis.context import FaultContext, targets
+from nemesis.context import FaultContext, pick
 from nemesis.disk import damage_tail
-from nemesis.schedule import faults_from
+from nemesis.schedule import fault_names
 from walrus.storage import Store
 
 
@@ -25,19 +23,16 @@ def context(recorder=None, n=5, seed=0) -> FaultContext:
 
 
 def test_target_sets():
-    async def main():
-        ctx = context()
-        assert len(await targets(ctx, "one")) == 1
-        assert len(await targets(ctx, "minority")) == 2
-        assert len(await targets(ctx, "majority")) == 3
-        assert sorted(await targets(ctx, "all")) == [1, 2, 3, 4, 5]
-
-    trio.run(main)
+    nodes, rng = [1, 2, 3, 4, 5], random.Random(0)
+    assert len(pick("one", nodes, rng)) == 1
+    assert len(pick("minority", nodes, rng)) == 2
+    assert len(pick("majority", nodes, rng)) == 3
+    assert sorted(pick("all", nodes, rng)) == [1, 2, 3, 4, 5]
 
 
 def test_all_is_the_survivable_faults():
-    assert [f.name for f in faults_from("all")] == ["partition", "kill", "pause", "clock", "disk"]
-    assert [f.name for f in faults_from("drift-unsafe,partition,partition")] == [
+    assert fault_names("all") == ["partition", "kill", "pause", "clock", "disk"]
+    assert fault_names("drift-unsafe,partition,partition") == [
         "drift-unsafe",
         "partition",
     ]

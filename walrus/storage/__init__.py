@@ -12,12 +12,14 @@ from walrus.storage._errors import (
     StoreClosed,
     UnknownSegment,
 )
+from walrus.storage._layout import NODE_STORE, cursor_path, segment_files
 from walrus.storage._policy import FsyncPolicy
 from walrus.storage._segment import SegmentInfo
 from walrus.storage._store import DEFAULT_MAX_PAYLOAD, Cursor, Store
 
 __all__ = [
     "DEFAULT_MAX_PAYLOAD",
+    "NODE_STORE",
     "CorruptSegment",
     "Cursor",
     "FsyncPolicy",
@@ -32,4 +34,6 @@ __all__ = [
     "Store",
     "StoreClosed",
     "UnknownSegment",
+    "cursor_path",
+    "segment_files",
 ]

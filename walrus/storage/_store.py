@@ -17,13 +17,13 @@ import trio
 from walrus import codec
 from walrus.durable import atomic_write_json, fsync_dir
 from walrus.names import check_topic
+from walrus.storage import _layout as layout
 from walrus.storage._commit import Guard, Request
 from walrus.storage._errors import SegmentExists, StorageError, StoreClosed, UnknownSegment
 from walrus.storage._policy import FsyncPolicy
 from walrus.storage._segment import Segment, SegmentInfo
 
 DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
-_SUFFIX = ".topic"
 
 
 @dataclass(frozen=True)
@@ -51,19 +51,17 @@ class Store:
         self.root = Path(root)
         self.policy = fsync if isinstance(fsync, FsyncPolicy) else FsyncPolicy.parse(fsync)
         self.max_payload = max_payload
-        self._topics_dir = self.root / "topics"
+        self._topics_dir = layout.topics_dir(self.root)
         self._topics_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._segments: dict[tuple[str, int], Segment] = {}
         self._closed = False
         self.recovery_notes: list[str] = []
-        for topic_dir in sorted(self._topics_dir.glob(f"*{_SUFFIX}")):
-            topic = check_topic(topic_dir.name.removesuffix(_SUFFIX))
-            for path in sorted(topic_dir.glob("*.seg")):
-                seg = Segment(path, topic, int(path.stem), self.policy, max_payload)
-                self._segments[(topic, seg.segment)] = seg
-                if seg.recovery_note:
-                    self.recovery_notes.append(seg.recovery_note)
+        for topic, segment, path in layout.segment_files(self.root):
+            seg = Segment(path, topic, segment, self.policy, max_payload)
+            self._segments[(topic, seg.segment)] = seg
+            if seg.recovery_note:
+                self.recovery_notes.append(seg.recovery_note)
         self._syncer: threading.Thread | None = None
         self._stop_syncer = threading.Event()
         if self.policy.mode == "interval":
@@ -77,7 +75,7 @@ class Store:
         self.close()
 
     def _topic_dir(self, topic: str) -> Path:
-        return self._topics_dir / f"{check_topic(topic)}{_SUFFIX}"
+        return layout.topic_dir(self.root, topic)
 
     def _segment(self, topic: str, segment: int) -> Segment:
         if self._closed:
@@ -103,7 +101,7 @@ class Store:
             if not topic_dir.exists():
                 topic_dir.mkdir()
                 fsync_dir(self._topics_dir)
-            path = topic_dir / f"{segment:020d}.seg"
+            path = layout.segment_path(self.root, topic, segment)
             seg = Segment(path, topic, segment, self.policy, self.max_payload, create=True)
             fsync_dir(topic_dir)
             self._segments[(topic, segment)] = seg
@@ -201,7 +199,7 @@ class Store:
 
     def cursor(self, topic: str) -> Cursor | None:
         """The durable cursor of ``topic``, or None if it was never set."""
-        path = self._topic_dir(topic) / "cursor.json"
+        path = layout.cursor_path(self.root, topic)
         try:
             raw = json.loads(path.read_text())
             return Cursor(int(raw["segment"]), int(raw["offset"]))
@@ -220,7 +218,8 @@ class Store:
                 topic_dir.mkdir()
                 fsync_dir(self._topics_dir)
         atomic_write_json(
-            topic_dir / "cursor.json", {"segment": cursor.segment, "offset": cursor.offset}
+            layout.cursor_path(self.root, topic),
+            {"segment": cursor.segment, "offset": cursor.offset},
         )
 
     # --- lifecycle -------------------------------------------------------------------------
