@@ -125,9 +125,11 @@ def _replay(args: argparse.Namespace) -> int:
 
     run = Path(args.run_dir)
     doc = replay(run, args.times, lambda m: print(m, flush=True))
+    kinds = ", ".join(f"{k} {n}" for k, n in doc["kinds_reproduced"].items())
     print(
         f"reproduced {doc['reproduced']} of {doc['times']} "
-        f"(the same plan again; timing is not replayed); {relative(run / 'replay' / 'replay.json')}"
+        f"(the same plan again; timing is not replayed){'; by kind: ' + kinds if kinds else ''}; "
+        f"{relative(run / 'replay' / 'replay.json')}"
     )
     return 0
 

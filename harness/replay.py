@@ -74,6 +74,7 @@ def replay(run: Path, times: int, log: Callable[[str], None] = print) -> dict:
         "run": str(run),
         "times": times,
         "reproduced": sum(r["same"] for r in rows),
+        "kinds_reproduced": {k: sum(k in r["kinds"] for r in rows) for k in first.kinds},
         "original": {"valid": first.valid, "kinds": list(first.kinds)},
         "replays": rows,
         "note": "a replay runs the same plan (schedule, operations, options); timing is not "

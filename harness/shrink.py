@@ -25,7 +25,7 @@ from pathlib import Path
 from harness.checker.result import counts_of
 from harness.replay import Original, original
 from harness.runner import TestConfig, run_test
-from nemesis.schedule import Step
+from nemesis.schedule import Step, dumps
 
 RERUNS = 3
 """Runs per candidate; it fails when a majority show the anomaly."""
@@ -160,14 +160,15 @@ def shrink(
         )
     units = windows(config.schedule or ())
 
-    answers: dict[tuple[Step, ...], bool] = {}
+    answers: dict[str, bool] = {}
 
     def with_windows(kept: list) -> bool:
         steps = flatten(kept)
-        if steps not in answers:
+        key = dumps(list(steps))
+        if key not in answers:
             change = f"{len(kept)} of {len(units)} fault windows"
-            answers[steps] = s.fails(replace(config, schedule=steps), change)
-        return answers[steps]
+            answers[key] = s.fails(replace(config, schedule=steps), change)
+        return answers[key]
 
     kept = ddmin(units, with_windows) if units else []
     config = replace(config, schedule=flatten(kept))

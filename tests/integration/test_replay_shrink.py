@@ -1,5 +1,6 @@
 """``replay`` and ``shrink`` on real local clusters: a compat run (Walrus 0.3's unfenced rollover
-under partitions) run again from its saved schedule, then shrunk."""
+under partitions) run again from its saved schedule; a run whose anomaly needs its fault (a
+leader's clock far slower than the drift bound) shrunk."""
 
 import json
 import subprocess
@@ -43,6 +44,7 @@ def test_replay_runs_the_saved_plan_again(invalid_run):
     doc = json.loads((invalid_run.path / "replay" / "replay.json").read_text())
     assert doc["times"] == 2 and len(doc["replays"]) == 2
     assert doc["reproduced"] == sum(r["same"] for r in doc["replays"]) >= 1
+    assert set(doc["kinds_reproduced"]) == set(doc["original"]["kinds"])
     original = json.loads((invalid_run.path / "test.json").read_text())["schedule"]
     for row in doc["replays"]:
         again = json.loads((Path(row["run"]) / "test.json").read_text())
@@ -50,16 +52,35 @@ def test_replay_runs_the_saved_plan_again(invalid_run):
     assert f"reproduced {doc['reproduced']} of 2" in done.stdout
 
 
+@pytest.fixture(scope="module")
+def needs_its_fault(tmp_path_factory):
+    config = TestConfig(
+        time_limit=10,
+        nemesis="drift-unsafe",
+        nemesis_interval=2,
+        seed=1,
+        store=tmp_path_factory.mktemp("runs"),
+        workload=WorkloadConfig(rate=200, seed=1),
+        system=WalrusPy(NodeSpec(lease_ms=1000)),
+    )
+    result = run_test(config, log=lambda m: None)
+    assert result.valid is False, json.dumps(result.results, default=str)[:2000]
+    return result
+
+
 @pytest.mark.slow
-def test_shrink_writes_a_smaller_run_that_still_fails(invalid_run):
-    done = harness("shrink", str(invalid_run.path), "--budget-runs", "6", "--reruns", "1")
+def test_shrink_keeps_the_fault_an_anomaly_needs(needs_its_fault):
+    run = needs_its_fault.path
+    done = harness("shrink", str(run), "--budget-runs", "8", "--reruns", "1")
     assert done.returncode == 0, done.stdout + done.stderr
-    doc = json.loads((invalid_run.path / "shrink" / "shrink.json").read_text())
+    doc = json.loads((run / "shrink" / "shrink.json").read_text())
     for key in ("smaller", "anomaly", "original", "minimal", "reruns", "command", "minimal_run"):
         assert key in doc
-    assert doc["reruns"] <= 6
-    assert doc["minimal"]["fault_steps"] <= doc["original"]["fault_steps"]
+    assert doc["reruns"] <= 8
+    assert 1 <= doc["minimal"]["fault_steps"] <= doc["original"]["fault_steps"]
     assert doc["minimal"]["time_limit"] <= doc["original"]["time_limit"]
+    dropped_all = [t for t in doc["tried"] if t["change"].startswith("0 of")]
+    assert dropped_all and not dropped_all[0]["kept"], "without its fault the anomaly is gone"
     minimal = json.loads((Path(doc["minimal_run"]) / "results.json").read_text())
     assert minimal["valid"] is False and doc["anomaly"] in json.dumps(minimal)
     assert doc["command"] == f"walrus-harness replay {doc['minimal_run']}"
