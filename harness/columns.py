@@ -71,10 +71,21 @@ __all__ = [
     "hash_values",
     "last_per_value",
     "load",
+    "lookup",
 ]
 
 WINDOW = 64 << 20
 """Bytes of the file scanned per window."""
+
+
+def lookup(sorted_keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of ``wanted`` is in ``sorted_keys`` (clipped into it), and whether it is
+    there: the one sorted lookup the checkers use."""
+    wanted = np.asarray(wanted)
+    if not len(sorted_keys):
+        return np.zeros(len(wanted), np.int64), np.zeros(len(wanted), bool)
+    at = np.minimum(np.searchsorted(sorted_keys, wanted), len(sorted_keys) - 1)
+    return at, sorted_keys[at] == wanted
 
 
 def last_per_value(values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

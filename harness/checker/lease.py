@@ -27,7 +27,7 @@ import numpy as np
 
 from harness.checker.result import MAX_PER_KIND, Anomaly, CheckResult, keep
 from harness.checker.verdict import UNKNOWN
-from harness.columns import NO, Columns
+from harness.columns import NO, Columns, lookup
 from harness.node_events import NodeEvent
 
 
@@ -113,9 +113,8 @@ def _per_segment(table: dict, segments: np.ndarray) -> np.ndarray:
     keys = np.array([int(k) for k in table], np.int64)
     vals = np.array([NO if v is None else int(v) for v in table.values()], np.int64)
     order = np.argsort(keys)
-    keys, vals = keys[order], vals[order]
-    at = np.minimum(np.searchsorted(keys, segments), len(keys) - 1)
-    return np.where(keys[at] == segments, vals[at], NO)
+    at, found = lookup(keys[order], segments)
+    return np.where(found, vals[order][at], NO)
 
 
 def _writers(events: list[NodeEvent]) -> list[Anomaly]:

@@ -35,10 +35,9 @@ import numpy as np
 
 from harness.checker.result import MAX_PER_KIND, MAX_REPORTED, Anomaly, CheckResult, keep
 from harness.checker.verdict import UNKNOWN, merge
-from harness.columns import FAIL, GET, INFO, OK, PUT, Columns
+from harness.columns import FAIL, GET, INFO, OK, PUT, Columns, lookup
 
 INF = np.inf
-_OK, _INFO, _FAIL = OK, INFO, FAIL
 
 
 class _Topic:
@@ -61,10 +60,7 @@ class _Topic:
         self.empties = rows[(f == GET) & ~has & (kind == OK)]
         self.info_gets = rows[(f == GET) & ~has & (kind == INFO)]
         n = len(puts)
-        at = np.searchsorted(sorted_values, c.value[gets]) if n else np.zeros(len(gets), int)
-        found = np.zeros(len(gets), bool)
-        inside = at < n
-        found[inside] = sorted_values[at[inside]] == c.value[gets][inside]
+        at, found = lookup(sorted_values, c.value[gets])
         self.ghosts = gets[~found]
         gets, k = gets[found], order[at[found]]
         self.get_rows, self.get_put = gets, k
@@ -96,7 +92,7 @@ class _Topic:
     def witness(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Dequeue times with values never dequeued matched to info gets, earliest first."""
         deq_inv, deq_ret, first = self.deq_inv.copy(), self.deq_ret.copy(), self.first_deq.copy()
-        missing = np.flatnonzero((self.put_kind == _OK) & (self.deq_count == 0))
+        missing = np.flatnonzero((self.put_kind == OK) & (self.deq_count == 0))
         missing = missing[np.argsort(self.put_inv[missing], kind="stable")]
         gets = self.info_gets[np.argsort(self.c.inv[self.info_gets], kind="stable")]
         m = min(len(missing), len(gets))
@@ -126,8 +122,8 @@ def _vfresh_vrepet(t: _Topic, found: "_Findings") -> None:
         return out
 
     found.add("VFresh", len(distinct), len(distinct), ghosts)
-    failed = np.flatnonzero((t.put_kind == _FAIL) & (t.deq_count > 0))
-    early = np.flatnonzero((t.put_kind != _FAIL) & (t.deq_min_ret < t.put_inv))
+    failed = np.flatnonzero((t.put_kind == FAIL) & (t.deq_count > 0))
+    early = np.flatnonzero((t.put_kind != FAIL) & (t.deq_min_ret < t.put_inv))
 
     def fresh(ks: np.ndarray, cause: str, pick) -> Callable[[int], list[Anomaly]]:
         def examples(room: int) -> list[Anomaly]:
@@ -166,14 +162,14 @@ def _vord(
     t: _Topic, deq_inv: np.ndarray, deq_ret: np.ndarray, first: np.ndarray, found: "_Findings"
 ) -> None:
     """enq(x) < enq(y) and deq(y) < deq(x) (deq(x) invoked at INF if x was never dequeued)."""
-    xs = np.flatnonzero(t.put_kind == _OK)
+    xs = np.flatnonzero(t.put_kind == OK)
     if not len(xs):
         return
     xs = xs[np.argsort(t.put_ret[xs], kind="stable")]
     x_deq = deq_inv[xs]
     best = np.maximum.accumulate(x_deq)
     best_at = np.maximum.accumulate(np.where(x_deq == best, np.arange(len(xs)), 0))
-    ys = np.flatnonzero((t.put_kind != _FAIL) & (deq_ret < INF))
+    ys = np.flatnonzero((t.put_kind != FAIL) & (deq_ret < INF))
     before = np.searchsorted(t.put_ret[xs], t.put_inv[ys], side="left")
     has = before > 0
     ys, before = ys[has], before[has]
@@ -230,7 +226,7 @@ def _covering(pieces, inv: np.ndarray, ret: np.ndarray) -> np.ndarray:
 def _vwit(t: _Topic, deq_inv: np.ndarray, found: "_Findings") -> None:
     if not len(t.empties):
         return
-    ok = t.put_kind == _OK
+    ok = t.put_kind == OK
     pieces = _union(t.put_ret[ok], deq_inv[ok])
     e_inv, e_ret = t.c.inv[t.empties], t.c.ret[t.empties]
     covered = np.flatnonzero(_covering(pieces, e_inv, e_ret))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from harness.columns import GET, INFO, OK, Columns, hash_value
+from harness.columns import GET, INFO, OK, Columns, hash_value, lookup
 from harness.node_events import NodeEvent
 
 
@@ -73,7 +73,7 @@ def resolve_info_gets(
         if value is None:
             stored = segments.get(topic, {}).get(str(segment), {}).get("values", [])
             value = stored[offset] if offset < len(stored) else None
-        if value is None or _returned(returned[codes[topic]], value):
+        if value is None or lookup(returned[codes[topic]], [hash_value(value)[0]])[1][0]:
             continue
         key = (topic, value)
         if key not in claims or when > claims[key][0]:
@@ -81,12 +81,6 @@ def resolve_info_gets(
     return [
         Resolution(index, topic, value, pos) for (topic, value), (_, index, pos) in claims.items()
     ]
-
-
-def _returned(values: np.ndarray, value: str) -> bool:
-    h = hash_value(value)[0]
-    at = int(np.searchsorted(values, h))
-    return at < len(values) and values[at] == h
 
 
 def apply(c: Columns, resolutions: list[Resolution]) -> Columns:

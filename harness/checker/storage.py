@@ -14,7 +14,7 @@ import numpy as np
 
 from harness.checker.result import MAX_PER_KIND, Anomaly, CheckResult, keep
 from harness.checker.verdict import UNKNOWN
-from harness.columns import NO, PUT, Columns, hash_values, last_per_value
+from harness.columns import NO, PUT, Columns, hash_values, last_per_value, lookup
 
 MAX_ERRORS = 20
 """Scan errors kept in the details."""
@@ -73,10 +73,8 @@ def check(c: Columns, audit: dict) -> CheckResult:
 
 def _rows_of(values: np.ndarray, rows: np.ndarray, wanted: np.ndarray) -> list[int]:
     """The rows holding each of ``wanted`` that ``values`` (sorted) has, in ``wanted``'s order."""
-    if not len(values):
-        return []
-    at = np.minimum(np.searchsorted(values, wanted), len(values) - 1)
-    return rows[at[values[at] == wanted]].tolist()
+    at, found = lookup(values, wanted)
+    return rows[at[found]].tolist()
 
 
 def _not_stored(c: Columns, topic: str, r: int, values: list) -> Anomaly:

@@ -23,7 +23,7 @@ import numpy as np
 
 from harness.checker.result import MAX_PER_KIND, Anomaly, CheckResult, keep
 from harness.checker.verdict import UNKNOWN, merge
-from harness.columns import FAIL, GET, INFO, OK, PUT, Columns, last_per_value
+from harness.columns import FAIL, GET, INFO, OK, PUT, Columns, last_per_value, lookup
 
 NUMBERS = (
     "attempted",
@@ -37,15 +37,6 @@ NUMBERS = (
     "info_gets",
 )
 """The totals every topic reports, and the run sums, in its details."""
-
-
-def _lookup(sorted_keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(positions of ``wanted`` in ``sorted_keys``, whether each is there)."""
-    at = np.searchsorted(sorted_keys, wanted)
-    inside = at < len(sorted_keys)
-    found = np.zeros(len(wanted), bool)
-    found[inside] = sorted_keys[at[inside]] == wanted[inside]
-    return np.minimum(at, max(len(sorted_keys) - 1, 0)), found
 
 
 def check_topic(c: Columns, rows: np.ndarray, topic: str) -> CheckResult:
@@ -68,12 +59,12 @@ def check_topic(c: Columns, rows: np.ndarray, topic: str) -> CheckResult:
     last_ack = c.ret[put_last[acked]].max() if acked.any() else 0
     drained = empties[c.inv[empties] > last_ack]
     drain = int(drained[0]) if len(drained) else None
-    at, was_put = _lookup(put_values, uniq_read)
+    at, was_put = lookup(put_values, uniq_read)
     put_kind_of_read = np.where(was_put, put_kind[at] if len(put_kind) else 0, FAIL)
     unexpected = np.flatnonzero(~was_put | (put_kind_of_read == FAIL))
     duplicated = np.flatnonzero(read_count > 1)
     recovered = np.count_nonzero(was_put & (put_kind_of_read == INFO))
-    _, was_read = _lookup(uniq_read, put_values[acked])
+    _, was_read = lookup(uniq_read, put_values[acked])
     never_read_rows = np.sort(put_last[acked][~was_read])
 
     def reads_of(k: int) -> tuple[int, ...]:

@@ -9,11 +9,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from harness.columns import GET, OK, PUT, TYPES, Columns
+from harness.columns import F_NAMES, OK, TYPES, Columns
 from harness.history import Event, nemesis_windows
 
 FAULT_COLORS = ["#f4a261", "#8ecae6", "#b5e48c", "#e5989b", "#cdb4db", "#ffd166"]
-F_CODES = {"put": PUT, "get": GET}
+F_CODES = {name: code for code, name in enumerate(F_NAMES)}
 SERIES = {
     ("put", "ok"): "#1d4ed8",
     ("get", "ok"): "#059669",
