@@ -65,6 +65,7 @@ __all__ = [
     "TYPES",
     "TYPE_NAMES",
     "Columns",
+    "Loaded",
     "Source",
     "from_ops",
     "hash_value",
@@ -259,7 +260,11 @@ class _Refused(Exception):
     """A line the columnar reader will not take: ``history.load`` says why."""
 
 
-def load(path: Path) -> tuple[list[Event], Columns]:
+Loaded = tuple[list[Event], Columns]
+"""A history as ``load`` returns it: its nemesis events and its operations."""
+
+
+def load(path: Path) -> Loaded:
     """(nemesis events, operations as columns) of a history file.
 
     Raises HistoryError, as ``history.load`` does, for a history that breaks the format.

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import trio
 
+from harness import columns
 from harness.checker.suite import check_run
 from harness.cluster import make_cluster, preflight
 from harness.history import Header, Recorder
@@ -266,7 +267,9 @@ def run_test(config: TestConfig, log=print) -> RunResult:
         (run / "results.json").write_text(json.dumps(results, indent=1))
         return RunResult(run, results)
     log("checking")
+    loaded = None
     try:
+        loaded = columns.load(run / "history.jsonl")
         results = check_run(
             run / "history.jsonl",
             read_nodes(run / "nodes"),
@@ -274,6 +277,7 @@ def run_test(config: TestConfig, log=print) -> RunResult:
             config.system.lease_s,
             notes["workload_end_ns"],
             black_box=config.system.black_box,
+            loaded=loaded,
         )
     except Exception as exc:  # the history or the node logs could not be read at all
         error = f"checking failed: {type(exc).__name__}: {exc}"
@@ -288,7 +292,7 @@ def run_test(config: TestConfig, log=print) -> RunResult:
         )
     (run / "results.json").write_text(json.dumps(results, indent=1, default=str))
     try:
-        write_reports(run, results, notes["workload_end_ns"])
+        write_reports(run, results, notes["workload_end_ns"], loaded)
     except Exception as exc:  # results.json is written; the figures are a view of it
         log(f"the reports could not be drawn: {type(exc).__name__}: {exc}")
     return RunResult(run, results)

@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+from harness import columns
 from harness.bench.checker import generate
 from harness.checker.suite import check_run
 from harness.report import write_reports
@@ -59,12 +60,13 @@ def make_run(store: Path, operations: int) -> tuple[Path, dict]:
         )
     )
     t = time.perf_counter()
-    results = check_run(run / "history.jsonl", None, None, None)
+    loaded = columns.load(run / "history.jsonl")
+    results = check_run(run / "history.jsonl", None, None, None, loaded=loaded)
     (run / "results.json").write_text(json.dumps(results))
     stages["check_s"] = time.perf_counter() - t
     t = time.perf_counter()
     last = (run / "history.jsonl").read_bytes().rstrip().rsplit(b"\n", 1)[-1]
-    write_reports(run, results, json.loads(last)["time"])
+    write_reports(run, results, json.loads(last)["time"], loaded)
     stages["reports_s"] = time.perf_counter() - t
     return run, stages
 

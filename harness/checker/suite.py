@@ -44,14 +44,17 @@ def check_run(
     lease_s: float | None,
     workload_end: float | None = None,
     black_box: bool | None = None,
+    loaded: columns.Loaded | None = None,
 ) -> dict:
     """Run every checker that applies; ``valid`` merges them (verdict.merge).
+
+    ``loaded``: the history as ``columns.load`` read it, when the caller has it already.
 
     ``black_box`` (default: what the history says of itself) makes the lease and storage
     checkers not applicable. ``workload_end`` (ns) bounds the performance statistics (the drain
     after it is left out).
     """
-    nemesis, c = columns.load(history_path)
+    nemesis, c = loaded or columns.load(history_path)
     if black_box is None:
         black_box = is_black_box(history_path, c)
     resolutions = [] if black_box else resolve_info_gets(c, events, audit)
