@@ -20,7 +20,7 @@ import random
 
 import trio
 
-from nemesis.context import FaultContext, plan_targets, resolve
+from nemesis.context import FaultContext, plan_targets
 from nemesis.faults import Fault
 
 
@@ -49,10 +49,6 @@ class Clock(Fault):
         else:
             params["strobe"] = {"delta": _signed_log(rng, -2, 1), "period": rng.uniform(0.1, 1.0)}
         return params
-
-    async def targets(self, ctx: FaultContext, params: dict) -> list[int]:
-        """The planned nodes, or the leader."""
-        return await resolve(ctx, params)
 
     async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
         """Skew the clocks of ``nodes``."""
@@ -113,10 +109,6 @@ class DriftUnsafe(Fault):
     def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
         """The rate."""
         return {"target": "leader", "rate": rng.uniform(0.1, 0.3)}
-
-    async def targets(self, ctx: FaultContext, params: dict) -> list[int]:
-        """The leader, now."""
-        return [await ctx.leader()]
 
     async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
         """Slow one clock."""

@@ -13,7 +13,7 @@ returns what it did (``stop-<name>``). A fault acts on the cluster only through
 import random
 from abc import ABC, abstractmethod
 
-from nemesis.context import FaultContext
+from nemesis.context import FaultContext, resolve
 
 
 class Fault(ABC):
@@ -31,8 +31,9 @@ class Fault(ABC):
         """The parameters of one start, chosen now."""
 
     async def targets(self, ctx: FaultContext, params: dict) -> list[int]:
-        """The nodes a start with these parameters acts on (holding their ``resource``)."""
-        return []
+        """The nodes a start with these parameters acts on (holding their ``resource``): the
+        planned ``target`` set, or the leader now; none for a fault that names no target."""
+        return await resolve(ctx, params) if "target" in params else []
 
     @abstractmethod
     async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:

@@ -2,7 +2,7 @@
 
 import random
 
-from nemesis.context import FaultContext, plan_targets, resolve
+from nemesis.context import FaultContext, plan_targets
 from nemesis.faults import Fault
 
 
@@ -18,10 +18,6 @@ class _Targeted(Fault):
     def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
         """A target set."""
         return plan_targets(rng, nodes)
-
-    async def targets(self, ctx: FaultContext, params: dict) -> list[int]:
-        """The planned nodes, or the leader."""
-        return await resolve(ctx, params)
 
     async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
         """Act on the nodes."""
