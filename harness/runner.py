@@ -283,6 +283,9 @@ def run_test(config: TestConfig, log=print) -> RunResult:
         error = f"checking failed: {type(exc).__name__}: {exc}"
         log(error)
         results = {"valid": "unknown", "error": error, "traceback": traceback.format_exc()}
+    # the host's CLOCK_MONOTONIC at history time 0: node events' true times minus it are run
+    # times (shrink places an anomaly's node events among the fault windows with it)
+    results["t0_ns"] = notes["t0_ns"]
     results["recovered"] = notes["recovered"]
     results["drained"] = notes["drained"]
     if not notes["recovered"] or not all(notes["drained"].values()):
