@@ -1,7 +1,7 @@
 """Durable small files: write to a temporary, fsync it, rename over, fsync the directory.
 
-Used for everything the node must find again exactly after a crash (cursors, node identity,
-clock control is not: it is written by the harness).
+Used for everything the node must find again exactly after a crash (node identity; cursors, as
+durably as the store's fsync policy makes appends). Clock control is not: the harness writes it.
 """
 
 import json
@@ -18,21 +18,34 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file."""
+def atomic_write(path: Path, data: bytes, sync: bool = True) -> None:
+    """Replace ``path`` with ``data`` so that a crash of the process leaves either the old or the
+    new file; with ``sync``, a power loss too (the file and its directory fsynced)."""
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
+    if sync:
+        fsync_dir(path.parent)
+
+
+def fsync_file(path: Path) -> None:
+    """fsync a file that was written without ``sync``, and its directory entry."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     fsync_dir(path.parent)
 
 
-def atomic_write_json(path: Path, value: object) -> None:
+def atomic_write_json(path: Path, value: object, sync: bool = True) -> None:
     """atomic_write of ``value`` as compact JSON."""
-    atomic_write(path, json.dumps(value, separators=(",", ":")).encode())
+    atomic_write(path, json.dumps(value, separators=(",", ":")).encode(), sync)

@@ -15,7 +15,7 @@ from pathlib import Path
 import trio
 
 from walrus import codec
-from walrus.durable import atomic_write_json, fsync_dir
+from walrus.durable import atomic_write_json, fsync_dir, fsync_file
 from walrus.names import check_topic
 from walrus.storage import _layout as layout
 from walrus.storage._commit import Guard, Request
@@ -62,6 +62,7 @@ class Store:
             self._segments[(topic, seg.segment)] = seg
             if seg.recovery_note:
                 self.recovery_notes.append(seg.recovery_note)
+        self._unsynced_cursors: set[Path] = set()
         self._syncer: threading.Thread | None = None
         self._stop_syncer = threading.Event()
         if self.policy.mode == "interval":
@@ -209,7 +210,10 @@ class Store:
             raise StorageError(f"{path}: unreadable cursor ({exc})") from exc
 
     def set_cursor(self, topic: str, cursor: Cursor) -> None:
-        """Durably replace the cursor of ``topic``."""
+        """Replace the cursor of ``topic`` as durably as the fsync policy makes appends: synced
+        before it returns under ``each``, by the syncer within the interval under ``interval``,
+        left to the page cache under ``none``. A crash of the process loses no cursor under any
+        policy; a power loss may move one back (entries handed out again), never forward."""
         topic_dir = self._topic_dir(topic)
         if cursor.segment < 0 or cursor.offset < 0:
             raise ValueError(f"a cursor is non-negative, not {cursor}")
@@ -217,10 +221,12 @@ class Store:
             if not topic_dir.exists():
                 topic_dir.mkdir()
                 fsync_dir(self._topics_dir)
-        atomic_write_json(
-            layout.cursor_path(self.root, topic),
-            {"segment": cursor.segment, "offset": cursor.offset},
-        )
+        path = layout.cursor_path(self.root, topic)
+        sync = self.policy.mode == "each"
+        atomic_write_json(path, {"segment": cursor.segment, "offset": cursor.offset}, sync)
+        if self.policy.mode == "interval":
+            with self._lock:
+                self._unsynced_cursors.add(path)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -229,6 +235,13 @@ class Store:
         while not self._stop_syncer.wait(interval):
             for seg in list(self._segments.values()):
                 seg.sync()
+            self._sync_cursors()
+
+    def _sync_cursors(self) -> None:
+        with self._lock:
+            cursors, self._unsynced_cursors = self._unsynced_cursors, set()
+        for path in cursors:
+            fsync_file(path)
 
     def close(self) -> None:
         """Finish queued appends, sync per policy and close every file. Idempotent."""
@@ -239,5 +252,6 @@ class Store:
         self._stop_syncer.set()
         if self._syncer is not None:
             self._syncer.join()
+            self._sync_cursors()
         for seg in self._segments.values():
             seg.close()
