@@ -8,8 +8,10 @@ block: they pass a callback, which wakes a trio event, under a timeout.
 
 Settings follow DESIGN §3: ``appendEntriesUseBatch=False`` (commit latency over batching), a
 large ``connectionTimeout``, no fork for snapshots, a journal and a dump file so the metadata
-survives restarts. pysyncobj unpickles what arrives on its port: its ``password`` option is
-exposed, and it binds to the address given, never to every interface.
+survives restarts — the journal our own (``walrus.raft_journal``), synced before pysyncobj
+answers what it backs, so it survives a power loss too. pysyncobj unpickles what arrives on its
+port: its ``password`` option is exposed, and it binds to the address given, never to every
+interface.
 """
 
 import collections
@@ -27,6 +29,7 @@ from pysyncobj.node import TCPNode
 
 from walrus.clock import NodeClock, patch_pysyncobj
 from walrus.metastate import MetaMachine, MetaView
+from walrus.raft_journal import durable_journal
 
 log = logging.getLogger("walrus.metadata")
 
@@ -145,7 +148,8 @@ class Metadata(SyncObj):
             for nid, addr in raft_addresses.items()
             if nid != node_id
         ]
-        super().__init__(raft_addresses[node_id], others, conf)
+        with durable_journal(data_dir / "dump"):
+            super().__init__(raft_addresses[node_id], others, conf)
         # Walrus's node 1 bootstraps the metadata group and leads it first, and clients written
         # for Walrus read replication from node 1's METRICS: the lowest id stands for the first
         # election as soon as it hears a peer, the others only after a head start of
