@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from harness.checker.result import counts_of
+from harness.checker.result import checker_results, counts_of
 from harness.replay import Original, original
 from harness.runner import TestConfig, run_test
 from nemesis.schedule import Step, dumps
@@ -97,9 +97,7 @@ def anomaly_spans(results: dict, kind: str) -> list[tuple[float, float]]:
     witnesses = results.get("witnesses", {})
     t0 = results.get("t0_ns")
     spans = []
-    for r in results.values():
-        if not (isinstance(r, dict) and "counts" in r and "valid" in r):
-            continue
+    for r in checker_results(results):
         for a in r.get("anomalies", []):
             if a.get("kind") != kind:
                 continue

@@ -33,7 +33,7 @@ import pysyncobj.syncobj
 from pysyncobj.journal import Journal
 
 from walrus import codec
-from walrus.durable import atomic_write_json, fsync_dir
+from walrus.durable import atomic_write, atomic_write_json, fsync_file
 
 MAGIC = b"WALRUS-RAFT-JOURNAL-1\n"
 HEAD = struct.Struct("<II")
@@ -57,9 +57,8 @@ class DurableJournal(Journal):
         self.recovery_note: str | None = None
         self._meta = self._read_meta()
         self._meta_saved = True
-        fresh = not self.path.exists()
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        if fresh or os.fstat(self._fd).st_size == 0:
+        if os.fstat(self._fd).st_size == 0:
             self._reset([])
         else:
             self._load()
@@ -88,7 +87,7 @@ class DurableJournal(Journal):
             ends.append(end)
         good = ends[-1] if ends else at
         if good < len(data):
-            if any(True for _ in _records_anywhere(data, good + 1)):
+            if _intact_record_after(data, good + 1):
                 raise JournalDamaged(
                     f"{self.path}: damaged record at byte {good} followed by intact ones"
                 )
@@ -104,15 +103,7 @@ class DurableJournal(Journal):
         for entry in entries:
             body += _record(*entry)
             ends.append(len(body))
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, bytes(body))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        fsync_dir(self.path.parent)
+        atomic_write(self.path, bytes(body))
         os.close(self._fd)
         self._fd = os.open(self.path, os.O_RDWR)
         self._entries, self._ends = list(entries), ends
@@ -120,12 +111,7 @@ class DurableJournal(Journal):
     def _snapshot_durable(self) -> None:
         """fsync the snapshot file that replaces entries about to be dropped."""
         if self.snapshot is not None and self.snapshot.exists():
-            fd = os.open(self.snapshot, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            fsync_dir(self.snapshot.parent)
+            fsync_file(self.snapshot)
 
     # --- pysyncobj's interface -----------------------------------------------------------
 
@@ -217,14 +203,16 @@ def _records(data: bytes, at: int) -> Iterator[tuple[tuple[bytes, int, int], int
         yield (bytes(body[ENTRY.size :]), idx, term), at
 
 
-def _records_anywhere(data: bytes, start: int) -> Iterator[int]:
-    """Offsets after ``start`` where an intact record begins (bit rot has intact ones after)."""
+def _intact_record_after(data: bytes, start: int) -> bool:
+    """Whether an intact record begins anywhere after ``start`` (bit rot has some after it; a
+    torn append has none)."""
     for at in range(start, len(data) - HEAD.size):
         length, crc = HEAD.unpack_from(data, at)
         end = at + HEAD.size + length
         fits = ENTRY.size <= length <= len(data) - at - HEAD.size
         if fits and codec.crc32c(data[at + HEAD.size : end]) == crc:
-            yield at
+            return True
+    return False
 
 
 _building = threading.Lock()

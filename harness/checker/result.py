@@ -83,13 +83,17 @@ def not_applicable(why: str) -> CheckResult:
     return CheckResult(NOT_APPLICABLE, details={"why": why})
 
 
+def checker_results(results: dict) -> list[dict]:
+    """The stored result of every checker in a run's results.json."""
+    return [r for r in results.values() if isinstance(r, dict) and "counts" in r and "valid" in r]
+
+
 def counts_of(results: dict) -> dict[str, int]:
     """Every anomaly count of a run's results.json, by kind, over every checker."""
     out: dict[str, int] = {}
-    for r in results.values():
-        if isinstance(r, dict) and "counts" in r and "valid" in r:
-            for kind, n in r["counts"].items():
-                out[kind] = out.get(kind, 0) + n
+    for r in checker_results(results):
+        for kind, n in r["counts"].items():
+            out[kind] = out.get(kind, 0) + n
     return out
 
 
