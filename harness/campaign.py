@@ -22,6 +22,7 @@ from harness.checker.result import counts_of
 from harness.checker.verdict import WORDS
 from harness.cluster import preflight
 from harness.runner import RunResult, TestConfig, run_test
+from nemesis.schedule import fault_names
 
 
 @dataclass
@@ -67,7 +68,11 @@ def _slug(nemesis: str) -> str:
 
 def run_campaign(base: TestConfig, matrix: list[str], seeds: list[int], log=print) -> Path:
     """Run every (nemesis, seed); write the campaign's summaries; returns its directory."""
-    preflight(base.backend, base.base_image)
+    preflight(
+        base.backend,
+        base.base_image,
+        tuple(f for nemesis in matrix for f in fault_names(nemesis)),
+    )
     directory = base.store / f"campaign-{time.strftime('%Y%m%dT%H%M%S')}"
     directory.mkdir(parents=True)
     rows = []

@@ -130,7 +130,14 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
     async with trio.open_nursery() as nursery:
         system = config.system
         cluster = make_cluster(
-            config.backend, data, config.nodes, system, nursery, config.base_image, log
+            config.backend,
+            data,
+            config.nodes,
+            system,
+            nursery,
+            config.base_image,
+            log,
+            power_loss="lose-unsynced" in fault_names(config.nemesis),
         )
         try:
             log(f"starting {config.nodes} nodes of {system.describe()}")
@@ -234,7 +241,7 @@ def run_test(config: TestConfig, log=print) -> RunResult:
     """Run one test and write its run directory; returns its path and results."""
     faults = fault_names(config.nemesis)
     config = replace(config, system=config.system.for_faults(faults))
-    preflight(config.backend, config.base_image)
+    preflight(config.backend, config.base_image, tuple(faults))
     config.system.preflight(config.backend, faults, config.nodes)
     config.system.build(log)
     run = _run_dir(config)

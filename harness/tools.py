@@ -2,10 +2,11 @@
 
 ``make install`` runs ``python -m harness.tools install``: every tool a test or a command may
 need is looked for, and what is missing is installed with apt when the installer runs as root on
-a Debian-like host (a fresh machine of the kind CI uses). Elsewhere it prints one line per missing
-tool and what needs it; the tests that need one skip with that line, and a command that needs
-one stops with it (``ToolMissing``, exit status 1). CI installs nothing else, so a step missing
-here shows up in CI as it would on a user's machine.
+a Debian-like host (a fresh machine of the kind CI uses); then the Python packages that build
+against one of them (pyfuse3, on libfuse3) are built into the environment. Elsewhere it prints
+one line per missing tool and what needs it; the tests that need one skip with that line, and a
+command that needs one stops with it (``ToolMissing``, exit status 1). CI installs nothing else,
+so a step missing here shows up in CI as it would on a user's machine.
 
 Cargo is not an apt package here (Debian's is far older than the crates need): it is reported,
 never installed.
@@ -83,6 +84,14 @@ TOOLS = {
             "lets selenium drive chromium in the browser tests of `walrus-harness serve`",
         ),
         Tool(
+            "libfuse3-dev",
+            "libfuse3-dev",
+            "is what pyfuse3 builds against, for the lose-unsynced nemesis",
+            ("/usr/include/fuse3/fuse_lowlevel.h",),
+        ),
+        Tool("pkg-config", "pkg-config", "finds libfuse3 when pyfuse3 builds"),
+        Tool("fusermount3", "fuse3", "mounts losefs for the lose-unsynced nemesis"),
+        Tool(
             "cargo",
             None,
             "builds the original Walrus (--system walrus-rs)",
@@ -91,6 +100,31 @@ TOOLS = {
     )
 }
 """Every host tool, by name."""
+
+
+PY_BUILT = {"pyfuse3": ("pyfuse3>=3.2", ("libfuse3-dev", "pkg-config"))}
+"""Python packages built against a host library: installed into this interpreter's environment
+once the tools they build with are here (pip cannot build them before apt has run)."""
+
+
+def _install_built(log) -> int:
+    """pip-install each of ``PY_BUILT`` that is missing and can be built; exit status."""
+    import importlib.util
+
+    for module, (requirement, needs) in PY_BUILT.items():
+        if importlib.util.find_spec(module) is not None:
+            continue
+        lacking = [n for n in needs if TOOLS[n].find() is None]
+        if lacking:
+            log(f"note: {module} is not installed: it needs {', '.join(lacking)} first")
+            continue
+        log(f"building {requirement} with pip")
+        cmd = [sys.executable, "-m", "pip", "install", "--quiet", requirement]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            log(f"pip failed: {(done.stderr or done.stdout).strip()[-400:]}")
+            return 1
+    return 0
 
 
 def require(name: str) -> str:
@@ -127,7 +161,7 @@ def install(log=print) -> int:
         missing = [t for t in TOOLS.values() if t.find() is None]
     for tool in missing:
         log(f"note: {tool.missing()}; what needs it is skipped or refused until then")
-    return 0
+    return _install_built(log)
 
 
 def main(argv: list[str] | None = None) -> int:

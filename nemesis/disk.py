@@ -7,6 +7,11 @@ durable cursor). The node must recover on restart: cut the torn tail and carry o
 records nobody was told about. When no unseen record exists, a torn or damaged partial record is
 appended instead.
 
+**lose-unsynced** (not in ``all``: it needs FUSE) is a power loss: it kills a topic's leader and
+throws away everything its disk had not made durable — contents not fsynced, names not made
+durable by an fsync of their directory — through the losefs mount the backend put under the
+node, then restarts it. A node that acknowledges before fdatasync loses acknowledged writes.
+
 **bitrot** (not in ``all``) flips a bit inside a record a client has seen, followed by intact
 records: damage to synced data. The node must refuse to start, naming the file and byte — never
 serve the corrupt entry.
@@ -170,3 +175,15 @@ class BitRot(Disk):
                     "at": byte,
                 }
         return {"node": self._node, "damage": "none", "why": "no segment with two records"}
+
+
+class LoseUnsynced(Disk):
+    """Power loss: kill a topic's leader, lose what its disk had not synced; restart on stop."""
+
+    name = "lose-unsynced"
+
+    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
+        """Kill and lose."""
+        self._node = nodes[0]
+        lost = await ctx.cluster.lose_unsynced(self._node)
+        return {"node": self._node, **lost}

@@ -56,6 +56,10 @@ class Target(Protocol):
         """Start it again."""
         ...
 
+    async def lose_unsynced(self, node: int) -> dict:
+        """SIGKILL it and lose what its disk had not made durable; what was lost."""
+        ...
+
     async def pause(self, node: int) -> None:
         """SIGSTOP it."""
         ...

@@ -18,6 +18,18 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def make_dirs(path: Path) -> None:
+    """``mkdir -p`` that survives a power loss: each directory it creates is made durable by an
+    fsync of its parent (a new directory's entry is otherwise as volatile as a new file's)."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        directory.mkdir(exist_ok=True)
+        fsync_dir(directory.parent)
+
+
 def atomic_write(path: Path, data: bytes, sync: bool = True) -> None:
     """Replace ``path`` with ``data`` so that a crash of the process leaves either the old or the
     new file; with ``sync``, a power loss too (the file and its directory fsynced)."""

@@ -28,6 +28,7 @@ from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 from pysyncobj.node import TCPNode
 
 from walrus.clock import NodeClock, patch_pysyncobj
+from walrus.durable import make_dirs
 from walrus.metastate import MetaMachine, MetaView
 from walrus.raft_journal import durable_journal
 
@@ -123,7 +124,7 @@ class Metadata(SyncObj):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._tick_loop, name="raft", daemon=True)
         patch_pysyncobj(clock)
-        data_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(data_dir)
         conf = SyncObjConf(
             autoTick=False,
             appendEntriesUseBatch=False,

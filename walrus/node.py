@@ -23,6 +23,7 @@ from walrus import lease, protocol
 from walrus.clock import NodeClock
 from walrus.config import ConfigError, NodeConfig
 from walrus.context import Context, proposal_failure
+from walrus.durable import atomic_write_json, make_dirs
 from walrus.events import EventLog
 from walrus.metadata import Metadata, ProposalError, Published
 from walrus.metastate import OPEN, state_json
@@ -45,7 +46,7 @@ def check_data_dir(config: NodeConfig) -> None:
     """Create the data directory, or check that it belongs to this node of this cluster."""
     data = config.data_dir
     try:
-        data.mkdir(parents=True, exist_ok=True)
+        make_dirs(data)
     except OSError as exc:
         raise ConfigError(f"cannot use data directory {data}: {exc.strerror}") from None
     if not data.is_dir():
@@ -71,7 +72,7 @@ def check_data_dir(config: NodeConfig) -> None:
             )
     else:
         try:
-            identity.write_text(json.dumps(expected))
+            atomic_write_json(identity, expected)
         except OSError as exc:
             raise ConfigError(f"cannot write to data directory {data}: {exc.strerror}") from None
 

@@ -8,14 +8,24 @@ from harness.cluster.base import Cluster, Grudge
 from harness.cluster.docker import DockerCluster
 from harness.cluster.external import ExternalCluster
 from harness.cluster.local import LocalCluster
-from harness.systems.base import System
+from harness.cluster.power import preflight as power_preflight
+from harness.systems.base import System, Unsupported
 from harness.systems.external import External
 
 BACKENDS = ("local", "docker")
 
 
-def preflight(backend: str, base_image: str | None = None) -> None:
-    """Raise, with the fix in one line, if ``backend`` cannot run here; makes nothing."""
+def preflight(backend: str, base_image: str | None = None, faults: tuple[str, ...] = ()) -> None:
+    """Raise, with the fix in one line, if ``backend`` cannot run here (with these faults);
+    makes nothing."""
+    if "lose-unsynced" in faults:
+        if backend != "local":
+            raise Unsupported(
+                "lose-unsynced runs on the local backend only: losefs would have to mount inside "
+                "each node container (/dev/fuse and CAP_SYS_ADMIN), which the node image does "
+                "not carry yet"
+            )
+        power_preflight()
     if backend == "docker":
         from harness.images import preflight as docker_preflight
 
@@ -32,13 +42,14 @@ def make_cluster(
     nursery: trio.Nursery,
     base_image: str | None = None,
     log=print,
+    power_loss: bool = False,
 ) -> Cluster:
     """A cluster of ``nodes`` nodes of ``system`` on ``backend``, its data under ``root`` (not
-    started)."""
+    started); ``power_loss``: each node's data seen through losefs (local only)."""
     if isinstance(system, External):
         return ExternalCluster(root, system)
     if backend == "local":
-        return LocalCluster(root, nodes, system, nursery)
+        return LocalCluster(root, nodes, system, nursery, power_loss)
     if backend == "docker":
         return DockerCluster(root, nodes, system, base_image, log)
     raise ValueError(f"unknown backend {backend!r}: choose from {', '.join(BACKENDS)}")

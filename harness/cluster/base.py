@@ -14,7 +14,7 @@ from pathlib import Path
 
 import trio
 
-from harness.systems.base import Member, System
+from harness.systems.base import Member, System, Unsupported
 
 Grudge = dict[int, set[int]]
 """A partition: for each node, the nodes it cannot hear."""
@@ -91,6 +91,10 @@ class Cluster(ABC):
     @abstractmethod
     async def restart(self, node: int) -> None:
         """Start a killed node again (no-op if it runs); does not wait for it to be ready."""
+
+    async def lose_unsynced(self, node: int) -> dict:
+        """Kill the node and lose what its disk had not made durable; what was lost."""
+        raise Unsupported(f"the {type(self).__name__} backend cannot lose unsynced writes")
 
     @abstractmethod
     async def pause(self, node: int) -> None:

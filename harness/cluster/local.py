@@ -16,6 +16,7 @@ from pathlib import Path
 import trio
 
 from harness.cluster.base import Cluster, Grudge
+from harness.cluster.power import PowerMount
 from harness.cluster.proxy import LinkProxy
 from harness.systems.base import Launched, Member, Unsupported
 from walrus.config import Address
@@ -53,9 +54,17 @@ def free_base_port(nodes: int) -> int:
 
 
 class LocalCluster(Cluster):
-    """N local node processes of ``system``; their data under ``root``."""
+    """N local node processes of ``system``; their data under ``root`` (seen by the nodes
+    through a losefs mount each with ``power_loss``)."""
 
-    def __init__(self, root: Path, nodes: int, system: Launched, nursery: trio.Nursery) -> None:
+    def __init__(
+        self,
+        root: Path,
+        nodes: int,
+        system: Launched,
+        nursery: trio.Nursery,
+        power_loss: bool = False,
+    ) -> None:
         self.root = root
         self.nodes = list(range(1, nodes + 1))
         self.system = system
@@ -74,6 +83,10 @@ class LocalCluster(Cluster):
         self._proxies: list[LinkProxy] = []
         self._routes: dict[int, dict[int, dict[str, Address]]] = {n: {} for n in self.nodes}
         self._stopped = False
+        self._mounts = {
+            n: PowerMount(self.data_dir(n), root / f"node-{n}.losefs", system.node_files())
+            for n in (self.nodes if power_loss else [])
+        }
 
     async def start(self) -> None:
         """Start the link proxies (TCP links only), then the nodes; wait until all are ready."""
@@ -102,8 +115,12 @@ class LocalCluster(Cluster):
         """Start the node's process, its output appended to node.log."""
         d = self.data_dir(node)
         d.mkdir(parents=True, exist_ok=True)
+        seen = d
+        if node in self._mounts:
+            await self._mounts[node].up()
+            seen = self._mounts[node].mount
         cmd = self.system.local_command(
-            self.members[node], self.members, d.resolve(), self._routes[node]
+            self.members[node], self.members, seen.resolve(), self._routes[node]
         )
         with open(d / "node.log", "ab") as log:
             self._procs[node] = await trio.lowlevel.open_process(
@@ -137,6 +154,14 @@ class LocalCluster(Cluster):
         quorum that a partition still keeps away)."""
         if not await self.alive(node):
             await self.spawn(node)
+
+    async def lose_unsynced(self, node: int) -> dict:
+        """The power loss of a killed node: what its losefs mount undid (the restart mounts
+        again)."""
+        if node not in self._mounts:
+            raise Unsupported("this cluster was started without losefs mounts (power_loss)")
+        await self.kill(node)
+        return await self._mounts[node].lose()
 
     async def pause(self, node: int) -> None:
         """SIGSTOP."""
@@ -181,5 +206,7 @@ class LocalCluster(Cluster):
                 if proc.returncode is None:
                     proc.kill()
                     await proc.wait()
+            for mount in self._mounts.values():
+                await mount.down()
         for proxy in self._proxies:
             proxy.close()

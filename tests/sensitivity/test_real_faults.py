@@ -2,8 +2,10 @@
 
 import pytest
 
+from harness.cluster.power import preflight as power_preflight
 from harness.runner import TestConfig, run_test
 from harness.systems import NodeSpec, WalrusPy
+from harness.systems.base import Unsupported
 from harness.workload import WorkloadConfig
 
 
@@ -45,3 +47,44 @@ def test_bit_rot_in_synced_data_makes_the_node_refuse_to_start(tmp_path):
     assert "bit rot, not a torn write" in logs
     # The damaged node never served the corrupt entry: nothing stored was read back changed.
     assert result.results["queue"]["counts"].get("VFresh", 0) == 0
+
+
+def _no_fuse() -> str | None:
+    try:
+        power_preflight()
+    except Unsupported as exc:
+        return str(exc)
+    return None
+
+
+def _power_loss_run(tmp_path, fsync: str) -> dict:
+    config = TestConfig(
+        name=f"lose-unsynced-{fsync}",
+        time_limit=15,
+        nemesis="lose-unsynced",
+        nemesis_interval=4,
+        seed=1,
+        store=tmp_path,
+        workload=WorkloadConfig(rate=300, seed=1),
+        system=WalrusPy(NodeSpec(fsync=fsync)),
+    )
+    result = run_test(config, log=lambda m: None)
+    history = (result.path / "history.jsonl").read_text()
+    assert '"f":"start-lose-unsynced"' in history.replace(" ", "")
+    return result.results
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_no_fuse() is not None, reason=_no_fuse() or "")
+def test_a_node_that_acknowledges_before_syncing_loses_writes_to_a_power_loss(tmp_path):
+    results = _power_loss_run(tmp_path, "none")
+    assert results["totals"]["counts"].get("lost", 0) > 0, results["totals"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_no_fuse() is not None, reason=_no_fuse() or "")
+def test_the_default_node_survives_a_power_loss(tmp_path):
+    results = _power_loss_run(tmp_path, "each")
+    assert results["valid"] is True, {
+        k: v.get("counts") for k, v in results.items() if k != "valid"
+    }

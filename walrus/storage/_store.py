@@ -15,7 +15,7 @@ from pathlib import Path
 import trio
 
 from walrus import codec
-from walrus.durable import atomic_write_json, fsync_dir, fsync_file
+from walrus.durable import atomic_write_json, fsync_dir, fsync_file, make_dirs
 from walrus.names import check_topic
 from walrus.storage import _layout as layout
 from walrus.storage._commit import Guard, Request
@@ -52,7 +52,7 @@ class Store:
         self.policy = fsync if isinstance(fsync, FsyncPolicy) else FsyncPolicy.parse(fsync)
         self.max_payload = max_payload
         self._topics_dir = layout.topics_dir(self.root)
-        self._topics_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self._topics_dir)
         self._lock = threading.Lock()
         self._segments: dict[tuple[str, int], Segment] = {}
         self._closed = False
