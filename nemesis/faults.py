@@ -49,15 +49,27 @@ def catalogue() -> dict[str, type[Fault]]:
     """Every fault by name."""
     from nemesis.clock import Clock, DriftUnsafe
     from nemesis.disk import BitRot, Disk, LoseUnsynced
+    from nemesis.link import Delay, Throttle
     from nemesis.partition import Partition
     from nemesis.process import Kill, Pause
 
-    return {
-        f.name: f for f in (Partition, Kill, Pause, Clock, Disk, DriftUnsafe, BitRot, LoseUnsynced)
-    }
+    kinds = (
+        Partition,
+        Kill,
+        Pause,
+        Clock,
+        Disk,
+        DriftUnsafe,
+        BitRot,
+        LoseUnsynced,
+        Delay,
+        Throttle,
+    )
+    return {f.name: f for f in kinds}
 
 
 ALL = ("partition", "kill", "pause", "clock", "disk")
 """What ``--nemesis all`` means: every fault a correct node must survive. ``drift-unsafe`` (a clock
 beyond the drift bound) and ``bitrot`` (damage to synced data) are left out: they break the
-node's assumptions on purpose; ``lose-unsynced`` (power loss) too: it needs FUSE and root."""
+node's assumptions on purpose; ``lose-unsynced`` (power loss) too: it needs FUSE and root; and the
+link faults ``delay`` and ``throttle``, which slow a run rather than test a new failure."""

@@ -76,6 +76,17 @@ class Target(Protocol):
         """Restore every link."""
         ...
 
+    async def slow_links(
+        self,
+        fault: str,
+        nodes: list[int],
+        delay: float = 0.0,
+        jitter: float = 0.0,
+        rate: float = 0.0,
+    ) -> None:
+        """As ``fault``, slow every link touching ``nodes`` (none: stop)."""
+        ...
+
     async def set_clock(self, node: int, offset: float, rate: float) -> None:
         """Skew the node's clock."""
         ...

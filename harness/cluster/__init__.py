@@ -26,6 +26,12 @@ def preflight(backend: str, base_image: str | None = None, faults: tuple[str, ..
                 "not carry yet"
             )
         power_preflight()
+    slowed = sorted({"delay", "throttle"} & set(faults))
+    if slowed and backend == "docker":
+        raise Unsupported(
+            f"{', '.join(slowed)} runs on the local backend only for now: the Docker backend "
+            "has no link shaping yet (no sch_netem here; tbf and NFQUEUE are not wired)"
+        )
     if backend == "docker":
         from harness.images import preflight as docker_preflight
 

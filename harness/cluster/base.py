@@ -92,6 +92,18 @@ class Cluster(ABC):
     async def restart(self, node: int) -> None:
         """Start a killed node again (no-op if it runs); does not wait for it to be ready."""
 
+    async def slow_links(
+        self,
+        fault: str,
+        nodes: list[int],
+        delay: float = 0.0,
+        jitter: float = 0.0,
+        rate: float = 0.0,
+    ) -> None:
+        """As ``fault``, delay (seconds, with jitter either way) and throttle (bytes per second)
+        every link touching ``nodes``; no nodes: stop that fault's slowing."""
+        raise Unsupported(f"the {type(self).__name__} backend cannot slow links")
+
     async def lose_unsynced(self, node: int) -> dict:
         """Kill the node and lose what its disk had not made durable; what was lost."""
         raise Unsupported(f"the {type(self).__name__} backend cannot lose unsynced writes")

@@ -7,17 +7,44 @@ other side are read and discarded — the connection stays open and silent, as t
 — and the connection is marked tainted. Healing closes every tainted connection: its stream lost
 bytes and can never be trusted again; the nodes reconnect. (So does any change of partition.)
 
+A proxy can also slow its link (``set_shape``): every chunk it reads is delivered ``delay``
+later, plus or minus up to ``jitter`` (in order, never before the chunk ahead of it: a TCP
+stream keeps its order), and no faster than ``rate`` bytes per second. Reading and delivering
+are separate tasks, so a delay delays without also capping throughput. A TCP proxy cannot drop,
+duplicate or reorder packets — the stream below it would repair them — so those faults are the
+Docker backend's.
+
 Each proxy also counts, per direction and per second of CLOCK_MONOTONIC, the bytes it carried
 and the bytes a partition dropped: the run's message diagram (which link carried what, and when
 it was cut) is drawn from that.
 """
 
+import math
+import random
 import time
 from collections import Counter
+from dataclasses import dataclass
 
 import trio
 
 from harness.cluster.base import Grudge
+
+
+@dataclass(frozen=True)
+class LinkShape:
+    """How a link is slowed: seconds of delay and of jitter (either way), bytes per second (0:
+    unlimited). The default shape slows nothing."""
+
+    delay: float = 0.0
+    jitter: float = 0.0
+    rate: float = 0.0
+
+    def merged(self, other: "LinkShape") -> "LinkShape":
+        """Both at once: the larger delay and jitter, the tighter rate."""
+        rates = [r for r in (self.rate, other.rate) if r > 0]
+        return LinkShape(
+            max(self.delay, other.delay), max(self.jitter, other.jitter), min(rates, default=0.0)
+        )
 
 
 class LinkProxy:
@@ -37,6 +64,12 @@ class LinkProxy:
         self._live: set[trio.CancelScope] = set()
         self.port = 0
         self._scope = trio.CancelScope()
+        self._shape = LinkShape()
+        self._rng = random.Random()
+
+    def set_shape(self, shape: LinkShape) -> None:
+        """Slow the link (both directions) from now on; ``LinkShape()`` restores it."""
+        self._shape = shape
 
     def set_grudge(self, grudge: Grudge) -> None:
         """The partition now in force (an empty one heals). Connections that lost bytes under
@@ -102,20 +135,33 @@ class LinkProxy:
                     await outbound.aclose()
 
     async def _pump(self, src, dst, sender: int, receiver: int, scope: trio.CancelScope) -> None:
-        carried = self._carried.setdefault((sender, receiver), Counter())
         dropped = self._dropped.setdefault((sender, receiver), Counter())
+        send, receive = trio.open_memory_channel[tuple[float, bytes]](math.inf)
         try:
-            while True:
-                data = await src.receive_some(65536)
-                if not data:
-                    scope.cancel()
-                    return
-                second = time.monotonic_ns() // 1_000_000_000
-                if self._blocked(sender, receiver):
-                    self._tainted.add(scope)
-                    dropped[second] += len(data)
-                    continue
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._deliver, receive, dst, sender, receiver, scope)
+                async with send:
+                    while data := await src.receive_some(65536):
+                        if self._blocked(sender, receiver):
+                            self._tainted.add(scope)
+                            dropped[time.monotonic_ns() // 1_000_000_000] += len(data)
+                            continue
+                        shape = self._shape
+                        wait = shape.delay + self._rng.uniform(-shape.jitter, shape.jitter)
+                        send.send_nowait((trio.current_time() + max(0.0, wait), data))
+            scope.cancel()  # the source closed and everything it sent was delivered
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            scope.cancel()
+
+    async def _deliver(self, chunks, dst, sender: int, receiver: int, scope) -> None:
+        """Send each chunk when it is due, at most ``rate`` bytes a second."""
+        carried = self._carried.setdefault((sender, receiver), Counter())
+        try:
+            async for due, data in chunks:
+                await trio.sleep_until(due)
                 await dst.send_all(data)
-                carried[second] += len(data)
+                carried[time.monotonic_ns() // 1_000_000_000] += len(data)
+                if self._shape.rate > 0:
+                    await trio.sleep(len(data) / self._shape.rate)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             scope.cancel()

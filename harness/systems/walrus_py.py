@@ -66,7 +66,18 @@ class WalrusPy(Launched):
     name: ClassVar[str] = "walrus-py"
     link_names: ClassVar[tuple[str, ...]] = ("rpc", "raft")
     faults: ClassVar[frozenset[str]] = frozenset(
-        {"partition", "kill", "pause", "clock", "disk", "drift-unsafe", "bitrot", "lose-unsynced"}
+        {
+            "partition",
+            "kill",
+            "pause",
+            "clock",
+            "disk",
+            "drift-unsafe",
+            "bitrot",
+            "lose-unsynced",
+            "delay",
+            "throttle",
+        }
     )
 
     @property

@@ -1,0 +1,78 @@
+"""Slow links: delay with jitter, and bandwidth limits, on every link of a target set of nodes.
+
+Real networks are not only up or cut: they are slow, jittery and narrow, which stretches
+timeouts, lease renewals and replication without any node failing. **delay** adds a planned
+delay (20-200 ms) and jitter (none, half or all of it, either way) to every node-to-node link
+touching its targets; **throttle** caps those links at a planned rate (16-256 KiB/s per
+direction). The backend does the slowing (the local backend's link proxies; see
+``harness.cluster.proxy``); stopping restores the links. Both may be active at once: their
+shapes combine.
+"""
+
+import random
+
+from nemesis.context import FaultContext, plan_targets
+from nemesis.faults import Fault
+
+DELAYS_MS = (20, 50, 100, 200)
+RATES_KIB = (16, 64, 256)
+
+
+class _Slow(Fault):
+    """Slow the links touching the targets; restore them on stop."""
+
+    def __init__(self) -> None:
+        self._active = False
+
+    def shape(self, params: dict) -> dict:
+        """The keyword arguments of ``Target.slow_links``."""
+        raise NotImplementedError
+
+    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
+        """Slow the targets' links."""
+        shape = self.shape(params)
+        await ctx.cluster.slow_links(self.name, nodes, **shape)
+        self._active = True
+        return {"target": params["target"], "nodes": sorted(nodes), **shape}
+
+    async def stop(self, ctx: FaultContext) -> object:
+        """Restore them."""
+        if self._active:
+            await ctx.cluster.slow_links(self.name, [])
+            self._active = False
+        return {}
+
+
+class Delay(_Slow):
+    """Delay (with jitter) every link touching the targets."""
+
+    name = "delay"
+
+    @staticmethod
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+        """Targets, a delay and a jitter."""
+        delay = rng.choice(DELAYS_MS)
+        return {
+            **plan_targets(rng, nodes),
+            "delay_ms": delay,
+            "jitter_ms": delay * rng.choice((0, 0.5, 1)),
+        }
+
+    def shape(self, params: dict) -> dict:
+        """Seconds of delay and jitter."""
+        return {"delay": params["delay_ms"] / 1000, "jitter": params["jitter_ms"] / 1000}
+
+
+class Throttle(_Slow):
+    """Cap every link touching the targets at a rate."""
+
+    name = "throttle"
+
+    @staticmethod
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+        """Targets and a rate."""
+        return {**plan_targets(rng, nodes), "rate_kib_s": rng.choice(RATES_KIB)}
+
+    def shape(self, params: dict) -> dict:
+        """Bytes per second."""
+        return {"rate": params["rate_kib_s"] * 1024.0}
