@@ -28,6 +28,7 @@ class Clock(Fault):
     """A clock skew within what the nodes are built to survive: bump, strobe or drift."""
 
     name = "clock"
+    aimable = False
     resource = "clock"
 
     def __init__(self) -> None:
@@ -100,6 +101,7 @@ class DriftUnsafe(Fault):
     """Slow the busiest segment's leader far beyond the drift bound (0.1-0.3 of true speed)."""
 
     name = "drift-unsafe"
+    aimable = False
     resource = "clock"
 
     def __init__(self) -> None:

@@ -122,7 +122,9 @@ class Disk(Fault):
         return {"topic": rng.choice(topics) if topics else None}
 
     async def targets(self, ctx: FaultContext, params: dict) -> list[int]:
-        """The topic's leader, now."""
+        """The topic's leader, now (aimed: the node that wrote the event)."""
+        if params.get("target") == "event":
+            return list(params["nodes"])
         return [await ctx.leader(params["topic"])]
 
     async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
@@ -145,6 +147,7 @@ class BitRot(Disk):
     """Kill a node and flip a bit in a record clients have seen, before intact ones."""
 
     name = "bitrot"
+    aimable = False
 
     @staticmethod
     def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:

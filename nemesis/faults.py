@@ -20,6 +20,8 @@ class Fault(ABC):
     """One kind of fault; at most one of each kind is active at a time."""
 
     name: str
+    aimable: bool = True
+    """Whether it can be aimed at an event (``FAULT@EVENT``: at the node that wrote it)."""
     resource: str | None = None
     """What of a node the fault holds while active ("process", "clock"), so that two faults
     holding the same one never act on one node at once; None for the network, which a single
@@ -34,6 +36,10 @@ class Fault(ABC):
         """The nodes a start with these parameters acts on (holding their ``resource``): the
         planned ``target`` set, or the leader now; none for a fault that names no target."""
         return await resolve(ctx, params) if "target" in params else []
+
+    def aim(self, params: dict, node: int, nodes: list[int]) -> dict:
+        """The planned parameters, aimed at ``node`` (the one that wrote the trigger's event)."""
+        return {**params, "target": "event", "nodes": [node]}
 
     @abstractmethod
     async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:

@@ -122,6 +122,10 @@ class Partition(Fault):
             return {"shape": shape}
         return {"shape": shape, "grudge": describe(SHAPES[shape](nodes, rng))}
 
+    def aim(self, params: dict, node: int, nodes: list[int]) -> dict:
+        """Isolate the node that wrote the event."""
+        return {"shape": "event", "grudge": describe(isolate(nodes, node))}
+
     async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
         """Apply the grudge (isolating the leader found now, for ``leader``)."""
         if params["shape"] == "leader":

@@ -6,6 +6,9 @@ each start with its parameters chosen then (``Fault.plan``). The same seed, faul
 time limit, nodes and topics give the same steps, byte for byte; the steps are saved in the
 run's test.json, and ``replay`` and ``shrink`` run an edited list again.
 
+An aimed fault (``kill@seal``: ``nemesis.aim``) is planned the same way, with a trigger in its
+start's parameters; executing the start arms it, and it fires on the node that wrote the event.
+
 ``Schedule`` only executes steps: at each step's time it resolves what only the running cluster
 knows (the leader), keeps faults that hold a node's process or clock (kill, pause and disk; clock
 and drift-unsafe) off a node another fault holds — a step left with no node is skipped, and its
@@ -16,10 +19,12 @@ final heal.
 
 import json
 import random
+import time
 from dataclasses import dataclass, field
 
 import trio
 
+from nemesis import aim
 from nemesis.context import FaultContext
 from nemesis.faults import ALL, Fault, catalogue
 from nemesis.interfaces import History, Target
@@ -35,12 +40,28 @@ def fault_names(spec: str) -> list[str]:
     names = [n.strip() for n in spec.split(",") if n.strip() and n.strip() != "none"]
     names = [m for n in names for m in (ALL if n == "all" else (n,))]
     known = catalogue()
-    unknown = [n for n in names if n not in known]
+    unknown = [n for n in names if aim.split(n)[0] not in known]
     if unknown:
         raise UnknownFault(
-            f"unknown nemesis {', '.join(unknown)}; choose from {', '.join(known)}, all or none"
+            f"unknown nemesis {', '.join(unknown)}; choose from {', '.join(known)}, all or none "
+            "(any of them aimed at an event as FAULT@EVENT)"
         )
+    for name in names:
+        base, event = aim.split(name)
+        if event is not None and event not in aim.EVENTS:
+            raise UnknownFault(
+                f"{name}: no event {event!r} to aim at; choose from {', '.join(aim.EVENTS)}"
+            )
+        if event is not None and not known[base].aimable:
+            raise UnknownFault(f"{name}: {base} cannot be aimed at an event")
     return list(dict.fromkeys(names))
+
+
+def make_fault(name: str) -> Fault:
+    """The fault a schedule runs under ``name`` (an aimed one is named ``FAULT@EVENT``)."""
+    fault = catalogue()[aim.split(name)[0]]()
+    fault.name = name
+    return fault
 
 
 @dataclass(frozen=True)
@@ -66,8 +87,13 @@ class Step:
     @classmethod
     def from_json(cls, raw: dict) -> "Step":
         """From test.json."""
-        if raw.get("action") not in ("start", "stop") or raw.get("fault") not in catalogue():
+        fault = raw.get("fault")
+        if raw.get("action") not in ("start", "stop") or not isinstance(fault, str):
             raise ValueError(f"not a schedule step: {raw!r}")
+        try:
+            fault_names(fault)
+        except UnknownFault as exc:
+            raise ValueError(f"not a schedule step: {exc}") from None
         return cls(float(raw["time"]), raw["fault"], raw["action"], dict(raw.get("params") or {}))
 
 
@@ -93,7 +119,12 @@ def plan(
             steps.append(Step(round(t, 6), name, "stop"))
             active.discard(name)
         else:
-            steps.append(Step(round(t, 6), name, "start", known[name].plan(rng, nodes, topics)))
+            base, event = aim.split(name)
+            params = known[base].plan(rng, nodes, topics)
+            if event is not None:
+                delay = round(rng.uniform(0, aim.MAX_DELAY_MS), 1)
+                params["trigger"] = {"event": event, "delay_ms": delay}
+            steps.append(Step(round(t, 6), name, "start", params))
             active.add(name)
         t += interval * rng.uniform(0.5, 1.5)
     return steps
@@ -123,9 +154,13 @@ class Schedule:
     def __init__(self, steps: list[Step], seed: int) -> None:
         self.steps = steps
         self.seed = seed
-        known = catalogue()
-        self.faults: dict[str, Fault] = {name: known[name]() for name in {s.fault for s in steps}}
+        self.faults: dict[str, Fault] = {
+            name: make_fault(name) for name in {s.fault for s in steps}
+        }
         self.active: dict[str, Fault] = {}
+        self.armed: dict[str, trio.CancelScope] = {}
+        """Aimed faults waiting for their event, by name."""
+        self._watch: aim.EventWatch | None = None
         self.held: dict[tuple[str, int], str] = {}
         self.skipped: list[int] = []
         """Indexes of start steps that found every node they named held by another fault."""
@@ -145,25 +180,41 @@ class Schedule:
         async with trio.open_nursery() as nursery:
             rng = random.Random(f"{self.seed}/heal")
             ctx = FaultContext(cluster, rng, recorder, topics, nursery, drift_bound)
+            if any("trigger" in s.params for s in self.steps):
+                logs = {n: cluster.data_dir(n) / aim.EVENT_LOG for n in cluster.nodes}
+                self._watch = aim.EventWatch(logs)
             try:
-                for index, step in enumerate(self.steps):
-                    if step.time >= seconds:
-                        break
-                    await trio.sleep_until(start + step.time)
-                    ctx.rng = random.Random(f"{self.seed}/step/{index}")
-                    await self._execute(index, step, ctx)
-                await trio.sleep_until(start + seconds)
+                async with trio.open_nursery() as aimed:
+                    try:
+                        for index, step in enumerate(self.steps):
+                            if step.time >= seconds:
+                                break
+                            await trio.sleep_until(start + step.time)
+                            ctx.rng = random.Random(f"{self.seed}/step/{index}")
+                            await self._execute(index, step, ctx, aimed)
+                        await trio.sleep_until(start + seconds)
+                    finally:
+                        for scope in self.armed.values():
+                            scope.cancel()
             finally:
                 with trio.CancelScope(shield=True):
                     await self.heal(ctx)
 
-    async def _execute(self, index: int, step: Step, ctx: FaultContext) -> None:
+    async def _execute(
+        self, index: int, step: Step, ctx: FaultContext, aimed: trio.Nursery
+    ) -> None:
         fault = self.faults[step.fault]
         if step.action == "stop":
+            if step.fault in self.armed:
+                self.armed.pop(step.fault).cancel()
             if step.fault in self.active:
                 await self._stop(fault, ctx)
             return
-        if step.fault in self.active:
+        if step.fault in self.active or step.fault in self.armed:
+            return
+        if "trigger" in step.params:
+            self.armed[step.fault] = trio.CancelScope()
+            aimed.start_soon(self._aimed, index, step, ctx, self.armed[step.fault])
             return
         nodes = admit(self.held, fault, await fault.targets(ctx, step.params))
         if nodes is None:
@@ -173,6 +224,44 @@ class Schedule:
         self.active[fault.name] = fault
         ctx.recorder.record("nemesis", "info", f"start-{fault.name}", value=value)
 
+    async def _aimed(
+        self, index: int, step: Step, ctx: FaultContext, scope: trio.CancelScope
+    ) -> None:
+        """Wait for the trigger's event, then start the fault on the node that wrote it."""
+        trigger = step.params["trigger"]
+        with scope:
+            event = await self._watch.next(trigger["event"], time.monotonic_ns())
+            await trio.sleep(trigger["delay_ms"] / 1000)
+        if self.armed.get(step.fault) is scope:
+            del self.armed[step.fault]
+        if scope.cancelled_caught:
+            return  # disarmed by its stop, or the run ended, before it fired
+        fault = self.faults[step.fault]
+        fired = aim.lag_ms(event)
+        with trio.CancelScope(shield=True):
+            params = fault.aim(step.params, event.node, list(ctx.cluster.nodes))
+            nodes = admit(self.held, fault, await fault.targets(ctx, params))
+            if nodes is None:
+                self.skipped.append(index)
+                return
+            value = await fault.start(ctx, params, nodes)
+            self.active[fault.name] = fault
+            ctx.recorder.record(
+                "nemesis",
+                "info",
+                f"start-{fault.name}",
+                value={
+                    **(value if isinstance(value, dict) else {"done": value}),
+                    "trigger": {
+                        "event": event.kind,
+                        "node": event.node,
+                        "event_true_ns": event.true_ns,
+                        "delay_ms": trigger["delay_ms"],
+                        "lag_ms": fired,
+                    },
+                },
+            )
+
     async def _stop(self, fault: Fault, ctx: FaultContext) -> None:
         value = await fault.stop(ctx)
         del self.active[fault.name]
@@ -181,5 +270,7 @@ class Schedule:
 
     async def heal(self, ctx: FaultContext) -> None:
         """Stop every active fault, the network first (a restarted node needs its peers)."""
-        for fault in sorted(self.active.values(), key=lambda f: f.name != "partition"):
+        for fault in sorted(
+            self.active.values(), key=lambda f: aim.split(f.name)[0] != "partition"
+        ):
             await self._stop(fault, ctx)

@@ -137,9 +137,9 @@ class LinkProxy:
     async def _pump(self, src, dst, sender: int, receiver: int, scope: trio.CancelScope) -> None:
         dropped = self._dropped.setdefault((sender, receiver), Counter())
         send, receive = trio.open_memory_channel[tuple[float, bytes]](math.inf)
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._deliver, receive, dst, sender, receiver, scope)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._deliver, receive, dst, sender, receiver, scope)
+            try:
                 async with send:
                     while data := await src.receive_some(65536):
                         if self._blocked(sender, receiver):
@@ -149,9 +149,9 @@ class LinkProxy:
                         shape = self._shape
                         wait = shape.delay + self._rng.uniform(-shape.jitter, shape.jitter)
                         send.send_nowait((trio.current_time() + max(0.0, wait), data))
-            scope.cancel()  # the source closed and everything it sent was delivered
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            scope.cancel()
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                scope.cancel()
+        scope.cancel()  # the source closed and everything it sent was delivered
 
     async def _deliver(self, chunks, dst, sender: int, receiver: int, scope) -> None:
         """Send each chunk when it is due, at most ``rate`` bytes a second."""

@@ -18,4 +18,4 @@ def write_reports(
     anomalies = [a for name in CHECKERS for a in results.get(name, {}).get("anomalies", [])]
     title = f"{test.get('name')} {run.name}"
     timeline.write(c, nemesis, run / "timeline.html", title, anomalies)
-    summary.write(run, results, test, names)
+    summary.write(run, results, test, names, nemesis)

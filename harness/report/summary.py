@@ -5,9 +5,33 @@ from pathlib import Path
 from harness.checker.result import found
 from harness.checker.suite import CHECKERS
 from harness.checker.verdict import WORDS
+from harness.history import Event
+
+AIMED_WITHIN_MS = 100.0
+"""An aimed fault "landed on" its event when it fired within this many milliseconds of it."""
 
 
-def write(run: Path, results: dict, test: dict, plots: list[str]) -> None:
+def aimed_line(nemesis: list[Event]) -> str | None:
+    """How close the aimed faults fired to their events (None if none fired)."""
+    lags = sorted(
+        e.value["trigger"]["lag_ms"]
+        for e in nemesis
+        if e.f.startswith("start-") and isinstance(e.value, dict) and "trigger" in e.value
+    )
+    if not lags:
+        return None
+    close = sum(lag <= AIMED_WITHIN_MS for lag in lags)
+    return (
+        f"Aimed faults: {len(lags)} fired, {close} ({close / len(lags):.0%}) within "
+        f"{AIMED_WITHIN_MS:g} ms of their event; lag from the event's true time to the firing: "
+        f"median {lags[len(lags) // 2]:.1f} ms, max {lags[-1]:.1f} ms (the planned delay, "
+        f"0-50 ms, included)."
+    )
+
+
+def write(
+    run: Path, results: dict, test: dict, plots: list[str], nemesis: list[Event] = ()
+) -> None:
     """Write summary.md into the run directory."""
     lines = [f"# {test.get('name', 'test')}: {WORDS[results['valid']]}", ""]
     system = test.get("system", {})
@@ -42,6 +66,9 @@ def write(run: Path, results: dict, test: dict, plots: list[str]) -> None:
             else ""
         )
         lines += ["", "## What the faults did", "", events + per_topic]
+    aimed = aimed_line(list(nemesis))
+    if aimed:
+        lines += ["", aimed]
     t = results.get("totals", {}).get("details", {})
     lines += [
         "",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, ClassVar
 import trio
 
 from harness.systems.ops import Dialect
+from nemesis import aim
 from walrus.client import Client, WalrusError
 from walrus.config import Address
 
@@ -93,7 +94,13 @@ class System(ABC):
 
     def preflight(self, backend: str, faults: list[str], nodes: int) -> None:
         """Raise (Unsupported, ToolMissing...) with one line if this cannot run; make nothing."""
-        refused = sorted(set(faults) - self.faults)
+        refused = sorted({aim.split(f)[0] for f in faults} - self.faults)
+        aimed = sorted(f for f in faults if aim.split(f)[1] is not None)
+        if aimed and self.black_box:
+            raise Unsupported(
+                f"{', '.join(aimed)}: aimed faults watch the nodes' event logs, which "
+                f"{self.name} does not write"
+            )
         if refused:
             raise Unsupported(
                 f"{self.name} does not support the nemesis {', '.join(refused)}; "

@@ -13,9 +13,9 @@ from harness.workload import WorkloadConfig
 def test_the_default_node_is_valid_on_slow_links(tmp_path):
     config = TestConfig(
         name="slow-links",
-        time_limit=14,
+        time_limit=10,
         nemesis="delay,throttle",
-        nemesis_interval=2.5,
+        nemesis_interval=2,
         seed=3,
         store=tmp_path,
         workload=WorkloadConfig(rate=200, seed=3),

@@ -60,9 +60,9 @@ def _no_fuse() -> str | None:
 def _power_loss_run(tmp_path, fsync: str) -> dict:
     config = TestConfig(
         name=f"lose-unsynced-{fsync}",
-        time_limit=15,
+        time_limit=10,
         nemesis="lose-unsynced",
-        nemesis_interval=4,
+        nemesis_interval=3,
         seed=1,
         store=tmp_path,
         workload=WorkloadConfig(rate=300, seed=1),

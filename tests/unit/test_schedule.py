@@ -9,11 +9,15 @@ from pathlib import Path
 import pytest
 
 from harness.workload import WorkloadConfig, operation_plan
+from nemesis.aim import EventWatch, NodeEvent
 from nemesis.faults import catalogue
-from nemesis.schedule import Step, admit, dumps, fault_names, plan
+from nemesis.schedule import Step, UnknownFault, admit, dumps, fault_names, plan
 
 NODES, TOPICS = [1, 2, 3], ["t0", "t1"]
-EVERY = "partition,kill,pause,clock,disk,drift-unsafe,bitrot"
+EVERY = (
+    "partition,kill,pause,clock,disk,drift-unsafe,bitrot,delay,throttle,lose-unsynced,"
+    "kill@seal,partition@takeover,pause@lease-renew"
+)
 
 
 def schedule(seed: int, spec: str = EVERY, seconds: float = 60.0) -> list[Step]:
@@ -62,6 +66,37 @@ def test_steps_round_trip_through_test_json():
     assert again == steps
     with pytest.raises(ValueError):
         Step.from_json({"time": 1, "fault": "meteor", "action": "start"})
+    with pytest.raises(ValueError):
+        Step.from_json({"time": 1, "fault": "kill@meteor", "action": "start"})
+
+
+def test_aimed_faults_are_planned_with_a_trigger_and_refused_where_they_cannot_aim():
+    steps = schedule(4, "kill@seal,pause@lease-renew")
+    starts = [s for s in steps if s.action == "start"]
+    assert starts and all(s.fault in ("kill@seal", "pause@lease-renew") for s in starts)
+    for s in starts:
+        assert s.params["trigger"]["event"] == s.fault.split("@")[1]
+        assert 0 <= s.params["trigger"]["delay_ms"] <= 50
+    for bad, words in (
+        ("clock@seal", "cannot be aimed"),
+        ("kill@lunch", "no event 'lunch'"),
+        ("meteor@seal", "unknown nemesis"),
+    ):
+        with pytest.raises(UnknownFault, match=words):
+            fault_names(bad)
+
+
+def test_an_event_watch_sees_only_new_events_and_waits_for_whole_lines(tmp_path):
+    log = tmp_path / "events.jsonl"
+    log.write_text('{"kind": "seal", "node": 1, "true_ns": 5}\n')
+    watch = EventWatch({1: log, 2: tmp_path / "missing.jsonl"})
+    assert watch.poll() == []
+    with open(log, "a") as f:
+        f.write('{"kind": "lease-renew", "node": 1, "true_ns": 7}\n{"kind": "se')
+    assert watch.poll() == [NodeEvent("lease-renew", 1, 7)]
+    with open(log, "a") as f:
+        f.write('al", "node": 1, "true_ns": 9}\n')
+    assert watch.poll() == [NodeEvent("seal", 1, 9)]
 
 
 def test_faults_that_share_a_node_never_act_on_it_together():

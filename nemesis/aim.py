@@ -1,0 +1,96 @@
+"""Faults aimed at events: ``kill@seal`` kills the node that sealed a segment 0-50 ms after it did.
+
+Faults on a timer hit the dangerous instants — a rollover, a lease hand-off, a takeover — only by
+luck. An aimed fault ``FAULT@EVENT`` is planned like any other (its steps, parameters and a
+delay drawn from the seed) but a start only *arms* it: from the step's time, the nodes' event
+logs (``docs/events.md``) are watched for the next ``EVENT``, and the fault fires ``delay_ms``
+after it, on the node that wrote it (a partition isolates that node). The start is recorded
+with its trigger: the event, its node, and the lag from the event's true time to the firing,
+measured on the one CLOCK_MONOTONIC the nodes and the harness share on a host. A stop step that
+comes before the event disarms it.
+"""
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+EVENTS = ("seal", "lease-acquire", "lease-renew", "lease-loss", "takeover", "cursor", "start")
+"""The event kinds a fault can be aimed at."""
+
+MAX_DELAY_MS = 50.0
+"""A planned delay is drawn from 0 to this."""
+
+POLL_S = 0.002
+"""How often the event logs are read while a fault is armed."""
+
+EVENT_LOG = "events.jsonl"
+
+
+def split(name: str) -> tuple[str, str | None]:
+    """``"kill@seal"`` -> ``("kill", "seal")``; a plain name -> ``(name, None)``."""
+    base, _, event = name.partition("@")
+    return base, (event or None)
+
+
+@dataclass(frozen=True)
+class NodeEvent:
+    """An event read from a node's log, as much as aiming needs."""
+
+    kind: str
+    node: int
+    true_ns: int
+
+
+class EventWatch:
+    """Reads the nodes' event logs as they grow (each from where it stood when watched)."""
+
+    def __init__(self, logs: dict[int, Path]) -> None:
+        self._logs = logs
+        self._at = {node: _size(path) for node, path in logs.items()}
+        self._partial = {node: b"" for node in logs}
+
+    def poll(self) -> list[NodeEvent]:
+        """Events written since the last poll."""
+        out = []
+        for node, path in self._logs.items():
+            size = _size(path)
+            if size < self._at[node]:  # the log was replaced: read it from its start
+                self._at[node], self._partial[node] = 0, b""
+            if size == self._at[node]:
+                continue
+            with open(path, "rb") as f:
+                f.seek(self._at[node])
+                data = self._partial[node] + f.read(size - self._at[node])
+            self._at[node] = size
+            *lines, self._partial[node] = data.split(b"\n")
+            for line in lines:
+                try:
+                    raw = json.loads(line)
+                    out.append(NodeEvent(raw["kind"], int(raw["node"]), int(raw["true_ns"])))
+                except (ValueError, KeyError, TypeError):
+                    continue
+        return out
+
+    async def next(self, kind: str, after_ns: int) -> NodeEvent:
+        """The first ``kind`` event whose true time is at or after ``after_ns``."""
+        while True:
+            for event in self.poll():
+                if event.kind == kind and event.true_ns >= after_ns:
+                    return event
+            await trio.sleep(POLL_S)
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
+def lag_ms(event: NodeEvent) -> float:
+    """Milliseconds from the event's true time to now."""
+    return round((time.monotonic_ns() - event.true_ns) / 1e6, 3)
