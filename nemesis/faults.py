@@ -55,7 +55,7 @@ def catalogue() -> dict[str, type[Fault]]:
     """Every fault by name."""
     from nemesis.clock import Clock, DriftUnsafe
     from nemesis.disk import BitRot, Disk, LoseUnsynced
-    from nemesis.link import Delay, Throttle
+    from nemesis.link import Delay, Loss, Throttle
     from nemesis.partition import Partition
     from nemesis.process import Kill, Pause
 
@@ -70,6 +70,7 @@ def catalogue() -> dict[str, type[Fault]]:
         LoseUnsynced,
         Delay,
         Throttle,
+        Loss,
     )
     return {f.name: f for f in kinds}
 
@@ -77,5 +78,6 @@ def catalogue() -> dict[str, type[Fault]]:
 ALL = ("partition", "kill", "pause", "clock", "disk")
 """What ``--nemesis all`` means: every fault a correct node must survive. ``drift-unsafe`` (a clock
 beyond the drift bound) and ``bitrot`` (damage to synced data) are left out: they break the
-node's assumptions on purpose; ``lose-unsynced`` (power loss) too: it needs FUSE and root; and the
-link faults ``delay`` and ``throttle``, which slow a run rather than test a new failure."""
+node's assumptions on purpose; ``lose-unsynced`` (power loss) too: it needs FUSE and root; and
+the link faults ``delay``, ``throttle`` and ``loss``, which degrade a run and each run on one
+backend only."""

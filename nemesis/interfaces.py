@@ -83,6 +83,7 @@ class Target(Protocol):
         delay: float = 0.0,
         jitter: float = 0.0,
         rate: float = 0.0,
+        loss: float = 0.0,
     ) -> None:
         """As ``fault``, slow every link touching ``nodes`` (none: stop)."""
         ...

@@ -4,9 +4,10 @@ Real networks are not only up or cut: they are slow, jittery and narrow, which s
 timeouts, lease renewals and replication without any node failing. **delay** adds a planned
 delay (20-200 ms) and jitter (none, half or all of it, either way) to every node-to-node link
 touching its targets; **throttle** caps those links at a planned rate (16-256 KiB/s per
-direction). The backend does the slowing (the local backend's link proxies; see
-``harness.cluster.proxy``); stopping restores the links. Both may be active at once: their
-shapes combine.
+direction); **loss** drops a planned share (2-20 %) of the packets on them. The backend does
+it (the local backend's link proxies: delay and throttle; the Docker backend's iptables and tc:
+loss and throttle); stopping restores the links. They may be active at once: their shapes
+combine.
 """
 
 import random
@@ -16,6 +17,7 @@ from nemesis.faults import Fault
 
 DELAYS_MS = (20, 50, 100, 200)
 RATES_KIB = (16, 64, 256)
+LOSSES = (0.02, 0.05, 0.1, 0.2)
 
 
 class _Slow(Fault):
@@ -76,3 +78,18 @@ class Throttle(_Slow):
     def shape(self, params: dict) -> dict:
         """Bytes per second."""
         return {"rate": params["rate_kib_s"] * 1024.0}
+
+
+class Loss(_Slow):
+    """Drop a share of the packets on every link touching the targets."""
+
+    name = "loss"
+
+    @staticmethod
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+        """Targets and a probability."""
+        return {**plan_targets(rng, nodes), "loss": rng.choice(LOSSES)}
+
+    def shape(self, params: dict) -> dict:
+        """The probability."""
+        return {"loss": params["loss"]}

@@ -26,11 +26,16 @@ def preflight(backend: str, base_image: str | None = None, faults: tuple[str, ..
                 "not carry yet"
             )
         power_preflight()
-    slowed = sorted({"delay", "throttle"} & set(faults))
-    if slowed and backend == "docker":
+    bases = {f.partition("@")[0] for f in faults}
+    if "delay" in bases and backend == "docker":
         raise Unsupported(
-            f"{', '.join(slowed)} runs on the local backend only for now: the Docker backend "
-            "has no link shaping yet (no sch_netem here; tbf and NFQUEUE are not wired)"
+            "delay runs on the local backend only for now: without sch_netem the Docker backend "
+            "would need an NFQUEUE consumer in each container, which is not wired"
+        )
+    if "loss" in bases and backend != "docker":
+        raise Unsupported(
+            "loss needs packets: it runs on the Docker backend (iptables statistic); the local "
+            "backend's TCP link proxies cannot lose them"
         )
     if backend == "docker":
         from harness.images import preflight as docker_preflight

@@ -99,9 +99,11 @@ class Cluster(ABC):
         delay: float = 0.0,
         jitter: float = 0.0,
         rate: float = 0.0,
+        loss: float = 0.0,
     ) -> None:
-        """As ``fault``, delay (seconds, with jitter either way) and throttle (bytes per second)
-        every link touching ``nodes``; no nodes: stop that fault's slowing."""
+        """As ``fault``, delay (seconds, with jitter either way), throttle (bytes per second) and
+        drop packets of (probability) every link touching ``nodes``; no nodes: stop that fault's
+        shaping."""
         raise Unsupported(f"the {type(self).__name__} backend cannot slow links")
 
     async def lose_unsynced(self, node: int) -> dict:

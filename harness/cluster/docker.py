@@ -9,6 +9,11 @@ event logs and disk faults work on host paths exactly as with local processes. F
   peer — every protocol, so UDP links (Walrus's QUIC) are cut as well as TCP; the harness's own
   address is never dropped; heal flushes the rules; a restarted container gets the partition in
   force again;
+- loss: ``iptables -A INPUT -s <peer> -m statistic --mode random --probability p -j DROP`` in
+  each node for the peers on a degraded link (no ``sch_netem`` here); throttle: an ``htb``
+  class per degraded peer on the node's ``eth0``, matched by destination (``u32``), so only
+  node-to-node traffic is capped, never the harness's; delay, duplication and reordering would
+  need an NFQUEUE consumer in each container and are refused;
 - kill: SIGKILL (the container exits) and ``start`` again; pause: SIGSTOP / SIGCONT to the node;
 - clock: the system's control file in the bind-mounted data directory.
 
@@ -24,8 +29,9 @@ from pathlib import Path
 import trio
 
 from harness.cluster.base import Cluster, Grudge
+from harness.cluster.proxy import LinkShape
 from harness.images import LABEL, engine
-from harness.systems.base import Launched, Member
+from harness.systems.base import Launched, Member, Unsupported
 from walrus.config import Address
 
 
@@ -48,6 +54,7 @@ class DockerCluster(Cluster):
         self._network = None
         self._containers: dict[int, object] = {}
         self._grudge: Grudge = {}
+        self._slowed: dict[str, tuple[set[int], LinkShape]] = {}
         self._paused: set[int] = set()
         self._run_label = f"{root.resolve()}"
         self.members: dict[int, Member] = {}
@@ -165,13 +172,64 @@ class DockerCluster(Cluster):
         for node in self.nodes:
             await self._apply(node)
 
+    async def slow_links(
+        self,
+        fault: str,
+        nodes: list[int],
+        delay: float = 0.0,
+        jitter: float = 0.0,
+        rate: float = 0.0,
+        loss: float = 0.0,
+    ) -> None:
+        """As ``fault``, drop packets of and throttle every link touching ``nodes`` (none: stop);
+        delay and jitter are refused (they need NFQUEUE, not wired)."""
+        if delay or jitter:
+            raise Unsupported("the Docker backend cannot delay links yet (no sch_netem; NFQUEUE)")
+        if nodes:
+            self._slowed[fault] = (set(nodes), LinkShape(rate=rate, loss=loss))
+        else:
+            self._slowed.pop(fault, None)
+        for node in self.nodes:
+            await self._apply(node)
+
+    def _shape(self, a: int, b: int) -> LinkShape:
+        shape = LinkShape()
+        for touched, slow in self._slowed.values():
+            if a in touched or b in touched:
+                shape = shape.merged(slow)
+        return shape
+
+    def _rules(self, node: int) -> list[str]:
+        """The shell commands that put this node's partition and link shapes in force."""
+        script = ["iptables -F INPUT", "(tc qdisc del dev eth0 root 2>/dev/null || true)"]
+        for peer in sorted(self._grudge.get(node, ())):
+            script.append(f"iptables -A INPUT -s {self.members[peer].client.host} -j DROP")
+        peers = [(p, self._shape(node, p)) for p in self.nodes if p != node]
+        for peer, shape in peers:
+            if shape.loss > 0:
+                script.append(
+                    f"iptables -A INPUT -s {self.members[peer].client.host} -m statistic "
+                    f"--mode random --probability {shape.loss:.4f} -j DROP"
+                )
+        capped = [(p, s) for p, s in peers if s.rate > 0]
+        if capped:
+            script += [
+                "tc qdisc add dev eth0 root handle 1: htb default 1",
+                "tc class add dev eth0 parent 1: classid 1:1 htb rate 10gbit",
+            ]
+            for k, (peer, shape) in enumerate(capped, 10):
+                kbit = max(8, int(shape.rate * 8 / 1000))
+                script += [
+                    f"tc class add dev eth0 parent 1: classid 1:{k} htb rate {kbit}kbit",
+                    f"tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst "
+                    f"{self.members[peer].client.host}/32 flowid 1:{k}",
+                ]
+        return script
+
     async def _apply(self, node: int) -> None:
         if not await self.alive(node):
             return
-        script = ["iptables -F INPUT"]
-        for peer in sorted(self._grudge.get(node, ())):
-            script.append(f"iptables -A INPUT -s {self.members[peer].client.host} -j DROP")
-        cmd = ["sh", "-c", " && ".join(script)]
+        cmd = ["sh", "-c", " && ".join(self._rules(node))]
         from docker.errors import APIError
 
         try:
@@ -181,7 +239,9 @@ class DockerCluster(Cluster):
         except APIError as exc:
             exit_code, output = -1, str(exc).encode()
         if exit_code != 0 and await self.alive(node):
-            raise RuntimeError(f"iptables in node {node} failed: {output.decode(errors='replace')}")
+            raise RuntimeError(
+                f"iptables/tc in node {node} failed: {output.decode(errors='replace')}"
+            )
         # A node that died meanwhile gets its rules when it is restarted.
 
     async def heal(self) -> None:

@@ -197,6 +197,7 @@ class LocalCluster(Cluster):
         delay: float = 0.0,
         jitter: float = 0.0,
         rate: float = 0.0,
+        loss: float = 0.0,
     ) -> None:
         """As ``fault``, slow every link touching ``nodes`` (no nodes: stop slowing); the
         shapes of several faults on one link combine."""
@@ -205,6 +206,8 @@ class LocalCluster(Cluster):
                 f"{self.system.name}'s {self.system.link_transport.upper()} links cannot be "
                 "slowed by the local backend's TCP link proxies"
             )
+        if loss:
+            raise Unsupported("a TCP proxy cannot lose packets: loss is the Docker backend's")
         if nodes:
             self._slowed[fault] = (set(nodes), LinkShape(delay, jitter, rate))
         else:

@@ -77,6 +77,7 @@ class WalrusPy(Launched):
             "lose-unsynced",
             "delay",
             "throttle",
+            "loss",
         }
     )
 

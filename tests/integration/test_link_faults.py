@@ -1,5 +1,6 @@
-"""Slow links on the local backend: a run under delay, jitter and throttling ends in a verdict,
-with each fault's parameters in the history; the default node stays valid."""
+"""Degraded links on both backends — delay with jitter and throttling through the local link
+proxies, packet loss and throttling through the Docker backend's iptables and tc — end in a
+verdict, with each fault's parameters in the history; the default node stays valid."""
 
 import json
 
@@ -7,28 +8,33 @@ import pytest
 
 from harness.runner import TestConfig, run_test
 from harness.workload import WorkloadConfig
+from tests.integration.conftest import DOCKER
+
+NEMESIS = {"local": "delay,throttle", "docker": "loss,throttle"}
 
 
 @pytest.mark.slow
-def test_the_default_node_is_valid_on_slow_links(tmp_path):
+@pytest.mark.parametrize("backend", ["local", DOCKER])
+def test_the_default_node_is_valid_on_degraded_links(tmp_path, backend):
     config = TestConfig(
-        name="slow-links",
+        name="degraded-links",
         time_limit=10,
-        nemesis="delay,throttle",
+        nemesis=NEMESIS[backend],
         nemesis_interval=2,
         seed=3,
         store=tmp_path,
+        backend=backend,
         workload=WorkloadConfig(rate=200, seed=3),
     )
     result = run_test(config, log=lambda m: None)
     starts = [
         json.loads(line)
         for line in (result.path / "history.jsonl").read_text().splitlines()
-        if '"start-delay"' in line or '"start-throttle"' in line
+        if '"process":"nemesis"' in line.replace(" ", "") and '"start-' in line
     ]
-    assert {e["f"] for e in starts} == {"start-delay", "start-throttle"}, starts
+    assert {e["f"] for e in starts} == {f"start-{f}" for f in NEMESIS[backend].split(",")}
     for event in starts:
-        assert event["value"]["nodes"] and ("delay" in event["value"] or "rate" in event["value"])
-    assert result.valid is True, {
-        k: v.get("counts") for k, v in result.results.items() if isinstance(v, dict)
-    }
+        assert event["value"]["nodes"]
+        assert {"delay", "rate", "loss"} & set(event["value"]), event
+    found = {k: v.get("counts") for k, v in result.results.items() if isinstance(v, dict)}
+    assert result.valid is True, found

@@ -104,6 +104,7 @@ def test_bad_systems_are_refused_in_one_line_before_anything_is_made(tmp_path):
         ([*external, "127.0.0.1:1", "--backend", "docker"], "--backend does not apply"),
         (["--nemesis", "lose-unsynced", "--backend", "docker"], "local backend only"),
         (["--nemesis", "delay", "--backend", "docker"], "local backend only"),
+        (["--nemesis", "loss"], "Docker backend"),
         (["--system", "walrus-rs", "--nemesis", "lose-unsynced"], "does not support the nemesis"),
     ):
         one_line_failure(harness("test", *args, "--store", str(store)), words)
