@@ -27,8 +27,6 @@ MAX_DELAY_MS = 50.0
 POLL_S = 0.002
 """How often the event logs are read while a fault is armed."""
 
-EVENT_LOG = "events.jsonl"
-
 
 def split(name: str) -> tuple[str, str | None]:
     """``"kill@seal"`` -> ``("kill", "seal")``; a plain name -> ``(name, None)``."""

@@ -28,6 +28,7 @@ from nemesis import aim
 from nemesis.context import FaultContext
 from nemesis.faults import ALL, Fault, catalogue
 from nemesis.interfaces import History, Target
+from walrus.events import EVENT_LOG
 
 
 class UnknownFault(ValueError):
@@ -181,7 +182,7 @@ class Schedule:
             rng = random.Random(f"{self.seed}/heal")
             ctx = FaultContext(cluster, rng, recorder, topics, nursery, drift_bound)
             if any("trigger" in s.params for s in self.steps):
-                logs = {n: cluster.data_dir(n) / aim.EVENT_LOG for n in cluster.nodes}
+                logs = {n: cluster.data_dir(n) / EVENT_LOG for n in cluster.nodes}
                 self._watch = aim.EventWatch(logs)
             try:
                 async with trio.open_nursery() as aimed:

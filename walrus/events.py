@@ -19,6 +19,9 @@ from pathlib import Path
 
 from walrus.clock import NodeClock
 
+EVENT_LOG = "events.jsonl"
+"""The event log's file name in a node's data directory."""
+
 
 class EventLog:
     """Appends events for one node."""

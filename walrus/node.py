@@ -24,7 +24,7 @@ from walrus.clock import NodeClock
 from walrus.config import ConfigError, NodeConfig
 from walrus.context import Context, proposal_failure
 from walrus.durable import atomic_write_json, make_dirs
-from walrus.events import EventLog
+from walrus.events import EVENT_LOG, EventLog
 from walrus.metadata import Metadata, ProposalError, Published
 from walrus.metastate import OPEN, state_json
 from walrus.protocol import Request
@@ -104,7 +104,7 @@ class Node:
         """Run until cancelled, SIGINT or SIGTERM; then stop cleanly."""
         config = self.config
         store = Store(config.data_dir / NODE_STORE, fsync=config.fsync)
-        events = EventLog(config.data_dir / "events.jsonl", config.node_id, self.clock)
+        events = EventLog(config.data_dir / EVENT_LOG, config.node_id, self.clock)
         for note in store.recovery_notes:
             log.warning("storage recovery: %s", note)
         meta = None

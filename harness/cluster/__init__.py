@@ -11,6 +11,7 @@ from harness.cluster.local import LocalCluster
 from harness.cluster.power import preflight as power_preflight
 from harness.systems.base import System, Unsupported
 from harness.systems.external import External
+from nemesis import aim
 
 BACKENDS = ("local", "docker")
 
@@ -18,7 +19,8 @@ BACKENDS = ("local", "docker")
 def preflight(backend: str, base_image: str | None = None, faults: tuple[str, ...] = ()) -> None:
     """Raise, with the fix in one line, if ``backend`` cannot run here (with these faults);
     makes nothing."""
-    if "lose-unsynced" in faults:
+    bases = {aim.split(f)[0] for f in faults}
+    if "lose-unsynced" in bases:
         if backend != "local":
             raise Unsupported(
                 "lose-unsynced runs on the local backend only: losefs would have to mount inside "
@@ -26,7 +28,6 @@ def preflight(backend: str, base_image: str | None = None, faults: tuple[str, ..
                 "not carry yet"
             )
         power_preflight()
-    bases = {f.partition("@")[0] for f in faults}
     if "delay" in bases and backend == "docker":
         raise Unsupported(
             "delay runs on the local backend only for now: without sch_netem the Docker backend "

@@ -20,6 +20,7 @@ from walrus.client import Client, WalrusError
 from walrus.clock import write_control
 from walrus.cluster import node_command, node_ready
 from walrus.config import Peer
+from walrus.events import EVENT_LOG
 
 if TYPE_CHECKING:
     from harness.cluster.base import Cluster
@@ -176,7 +177,7 @@ class WalrusPy(Launched):
 
     def node_files(self) -> tuple[str, ...]:
         """The log and, unless black-box, the event log."""
-        return ("node.log",) if self.plain else ("node.log", "events.jsonl")
+        return ("node.log",) if self.plain else ("node.log", EVENT_LOG)
 
 
 async def audit_stores(cluster: "Cluster", topics: list[str], page: int = 10_000) -> dict:
