@@ -2,9 +2,10 @@
 
 One process, one trio event loop (on node time, see ``walrus.clock``), plus the Raft thread
 (``walrus.metadata``) and the storage engine's commit threads. The loop serves clients on the
-client port and peers on the RPC port, and runs the node's duties: renewing its lease, taking
-over the segments of silent nodes when it leads Raft, keeping local segments in step with the
-metadata (``walrus.writes``), and serving the shared cursor (``walrus.reads``).
+client port and peers on the RPC port, and runs the node's duties: renewing its lease and taking
+over the segments of silent nodes when it leads Raft (``walrus.duties``), keeping local segments
+in step with the metadata (``walrus.writes``), and serving the shared cursor (``walrus.reads``).
+METRICS is rendered by ``walrus.metrics``.
 """
 
 import contextlib
@@ -19,14 +20,15 @@ from pathlib import Path
 import trio
 from pysyncobj import SyncObjException
 
-from walrus import lease, protocol
+from walrus import lease, metrics, protocol
 from walrus.clock import NodeClock
 from walrus.config import ConfigError, NodeConfig
 from walrus.context import Context, proposal_failure
 from walrus.durable import atomic_write_json, make_dirs
+from walrus.duties import LeaseDuties
 from walrus.events import EVENT_LOG, EventLog
 from walrus.metadata import Metadata, ProposalError, Published
-from walrus.metastate import OPEN, state_json
+from walrus.metastate import state_json
 from walrus.protocol import Request
 from walrus.reads import Reader
 from walrus.rpc import Guard, PeerLink
@@ -38,8 +40,6 @@ log = logging.getLogger("walrus.node")
 
 CATCH_UP_TIMEOUT = 2.0
 """How long a forwarded request waits for this node to apply what its sender had applied."""
-
-_RAFT_STATES = {0: "Follower", 1: "Candidate", 2: "Leader"}
 
 
 def check_data_dir(config: NodeConfig) -> None:
@@ -96,7 +96,6 @@ class Node:
         self.writer: Writer | None = None
         self.reader: Reader | None = None
         self._last_applied = -1
-        self._takeovers_tried: set[tuple[int, int]] = set()
 
     # --- start-up and shutdown -------------------------------------------------------------
 
@@ -157,9 +156,10 @@ class Node:
                 if config.compat:
                     nursery.start_soon(self._compat_monitor_loop)
                 else:
-                    nursery.start_soon(self._renew_loop)
-                    nursery.start_soon(self._lease_watch)
-                    nursery.start_soon(self._leader_loop)
+                    duties = LeaseDuties(ctx)
+                    nursery.start_soon(duties.renew_loop)
+                    nursery.start_soon(duties.lease_watch)
+                    nursery.start_soon(duties.leader_loop)
                 nursery.start_soon(self._flush_events)
                 nursery.start_soon(self._stop_on_signal, nursery.cancel_scope)
                 if config.exit_with_parent:
@@ -302,133 +302,15 @@ class Node:
         status = await ctx.meta.status()
         if status is None:
             return protocol.unavailable("the Raft thread did not answer")
-        return protocol.json_reply(self.metrics(status), pretty=True)
-
-    def metrics(self, status: dict) -> dict:
-        """METRICS in the shape of openraft's metrics (what Walrus clients read), plus ours."""
-        config, ctx = self.config, self.ctx
-        term, leader = status["term"], status["leader"]
-        leader_id = None if leader is None else {"term": term, "node_id": leader}
-        replication = None
-        if status["state"] == 2:
-            replication = {
-                str(nid): {"leader_id": leader_id, "index": index or 0}
-                for nid, index in status["match"].items()
-            }
-            replication[str(config.node_id)] = {
-                "leader_id": leader_id,
-                "index": status["last_log_index"],
-            }
         now = self.clock.now()
-        return {
-            "running_state": {"Ok": None},
-            "id": config.node_id,
-            "current_term": term,
-            "vote": {"leader_id": leader_id, "committed": leader is not None},
-            "last_log_index": status["last_log_index"],
-            "last_applied": {"leader_id": leader_id, "index": status["last_applied"]},
-            "snapshot": None,
-            "purged": None,
-            "state": _RAFT_STATES.get(status["state"], "Follower"),
-            "current_leader": leader,
-            "millis_since_quorum_ack": None,
-            "last_quorum_acked": None,
-            "membership_config": {
-                "log_id": None,
-                "membership": {
-                    "configs": [sorted(config.peers)],
-                    "nodes": {str(p.id): {"addr": str(p.raft)} for p in config.peers.values()},
-                },
-            },
-            "heartbeat": None,
-            "replication": replication,
-            "walrus": {
-                "compat": config.compat,
-                "client_addr": str(config.me.client),
-                "commit_index": status["commit_idx"],
-                "has_quorum": status["has_quorum"],
-                "connected": {str(k): v for k, v in status["connected"].items()},
-                "alive": sorted(ctx.view.alive),
-                "lease_holds": ctx.lease.holds(now),
-                "lease_remaining_s": lease.remaining(config.lease, ctx.lease.renew_sent, now),
-                "topics": len(ctx.view.topics),
-                "applied_commands": ctx.view.applied,
-                "clock": {"offset": self.clock.offset, "rate": self.clock.rate},
-            },
+        lease_state = {
+            "lease_holds": ctx.lease.holds(now),
+            "lease_remaining_s": lease.remaining(self.config.lease, ctx.lease.renew_sent, now),
         }
+        body = metrics.render(self.config, status, ctx.view, lease_state, self.clock)
+        return protocol.json_reply(body, pretty=True)
 
     # --- duties ----------------------------------------------------------------------------
-
-    async def _renew_loop(self) -> None:
-        ctx = self.ctx
-        while True:
-            ctx.nursery.start_soon(self._renew_once)
-            await trio.sleep(self.config.lease.renew_interval)
-
-    async def _renew_once(self) -> None:
-        ctx = self.ctx
-        sent = self.clock.now()
-        try:
-            result = await ctx.meta.propose(
-                "renew", ctx.me, ctx.request_id(), timeout=self.config.lease.duration
-            )
-        except ProposalError:
-            return
-        if result != "renewed":
-            log.warning("lease renew refused: %s", result)
-            return
-        held = ctx.lease.holds(self.clock.now())
-        if ctx.lease.renew_sent is None or sent > ctx.lease.renew_sent:
-            ctx.lease.renew_sent = sent
-            ctx.events.record(
-                "lease-renew" if held else "lease-acquire",
-                sent=sent,
-                expiry=lease.lease_expiry(self.config.lease, sent),
-            )
-
-    async def _lease_watch(self) -> None:
-        ctx = self.ctx
-        held = False
-        while True:
-            now = self.clock.now()
-            holds = ctx.lease.holds(now)
-            if held and not holds:
-                ctx.events.record(
-                    "lease-loss", expiry=lease.lease_expiry(self.config.lease, ctx.lease.renew_sent)
-                )
-            held = holds
-            await trio.sleep(0.05)
-
-    async def _leader_loop(self) -> None:
-        ctx = self.ctx
-        while True:
-            await trio.sleep(self.config.lease.duration / 8)
-            pub = ctx.pub
-            if pub is None or not pub.is_leader or pub.elected_at is None:
-                continue
-            view, now = pub.view, self.clock.now()
-            leading = {t.current.leader for t in view.topics.values() if t.current.state == OPEN}
-            for node in view.nodes:
-                if node == ctx.me or (node not in view.alive and node not in leading):
-                    continue
-                if not lease.takeover_due(
-                    self.config.lease, pub.renew_applied.get(node), pub.elected_at, now
-                ):
-                    continue
-                attempt = (node, view.renew_seq[node])
-                if attempt not in self._takeovers_tried:
-                    self._takeovers_tried.add(attempt)
-                    ctx.background(self._takeover, *attempt)
-
-    async def _takeover(self, node: int, renew_seq: int) -> None:
-        try:
-            result = await self.ctx.propose("takeover", node, renew_seq)
-        except ProposalError as exc:
-            self._takeovers_tried.discard((node, renew_seq))
-            log.warning("takeover of node %d: %s", node, exc)
-            return
-        self.ctx.events.record("takeover", silent=node, renew_seq=renew_seq, result=result)
-        log.info("takeover of node %d: %s", node, result)
 
     async def _flush_events(self) -> None:
         while True:
