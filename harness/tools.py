@@ -92,6 +92,12 @@ TOOLS = {
         Tool("pkg-config", "pkg-config", "finds libfuse3 when pyfuse3 builds"),
         Tool("fusermount3", "fuse3", "mounts losefs for the lose-unsynced nemesis"),
         Tool(
+            "libnetfilter-queue",
+            "libnetfilter-queue1",
+            "lets harness.netq delay packets for the delay nemesis on the Docker backend",
+            (f"/usr/lib/{_multiarch()}/libnetfilter_queue.so.1",),
+        ),
+        Tool(
             "cargo",
             None,
             "builds the original Walrus (--system walrus-rs)",

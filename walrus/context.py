@@ -53,6 +53,9 @@ class Context:
         self.meta = meta
         self.links = links
         self.lease = LeaseState(config.lease)
+        self.rolling: set[tuple[str, int]] = set()
+        """(topic, segment) being rolled over here: the writer adds and removes, the reader
+        answers ``unavailable`` for them rather than EMPTY."""
         self.pub: Published | None = None
         self.view_changed = trio.Event()
         self.nursery: trio.Nursery | None = None

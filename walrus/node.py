@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import signal
-from collections import deque
 from pathlib import Path
 
 import trio
@@ -31,15 +30,12 @@ from walrus.metadata import Metadata, ProposalError, Published
 from walrus.metastate import state_json
 from walrus.protocol import Request
 from walrus.reads import Reader
-from walrus.rpc import Guard, PeerLink
-from walrus.server import Deferred, Pending, Session, serve_listeners
+from walrus.rpc import PeerLink, RpcServer
+from walrus.server import Pending, Session, serve_listeners
 from walrus.storage import NODE_STORE, Store
 from walrus.writes import Writer, register_reply
 
 log = logging.getLogger("walrus.node")
-
-CATCH_UP_TIMEOUT = 2.0
-"""How long a forwarded request waits for this node to apply what its sender had applied."""
 
 
 def check_data_dir(config: NodeConfig) -> None:
@@ -99,8 +95,9 @@ class Node:
 
     # --- start-up and shutdown -------------------------------------------------------------
 
-    async def run(self, ready: trio.Event | None = None) -> None:
-        """Run until cancelled, SIGINT or SIGTERM; then stop cleanly."""
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run until cancelled, SIGINT or SIGTERM; then stop cleanly. Started (``task_status``)
+        once it serves clients."""
         config = self.config
         store = Store(config.data_dir / NODE_STORE, fsync=config.fsync)
         events = EventLog(config.data_dir / EVENT_LOG, config.node_id, self.clock)
@@ -138,7 +135,7 @@ class Node:
             }
             self.ctx = ctx = Context(config, self.clock, store, events, meta, links)
             self.writer = Writer(ctx)
-            self.reader = Reader(ctx, self.writer.rolling)
+            self.reader = Reader(ctx)
             events.record("start", compat=config.compat)
             async with trio.open_nursery() as nursery:
                 ctx.nursery = nursery
@@ -152,7 +149,8 @@ class Node:
                     protocol.MAX_FRAME,
                     config.limits,
                 )
-                nursery.start_soon(serve_listeners, rpc_listeners, self._rpc_session)
+                rpc = RpcServer(ctx, self._handle_rpc)
+                nursery.start_soon(serve_listeners, rpc_listeners, rpc.session)
                 if config.compat:
                     nursery.start_soon(self._compat_monitor_loop)
                 else:
@@ -171,8 +169,7 @@ class Node:
                     config.me.rpc,
                     config.me.raft,
                 )
-                if ready is not None:
-                    ready.set()
+                task_status.started()
         finally:
             with trio.CancelScope(shield=True):
                 if meta is not None:
@@ -221,41 +218,6 @@ class Node:
     def dispatch_client(self, body: bytes) -> bytes | Pending:
         """A client request frame."""
         return self.handle(protocol.parse(body), 0)
-
-    def _rpc_session(self) -> Session:
-        """Per connection: the peer proves itself (``rpc.Guard``), then requests in order, each
-        once this node has applied as much metadata as its sender had (requests behind a waiting
-        one wait too)."""
-        backlog: deque[tuple[int, int, bytes, Deferred]] = deque()
-
-        def handle(hops: int, applied: int, command: bytes) -> bytes | Pending:
-            ctx = self.ctx
-            if not backlog and (ctx.pub is None or applied <= ctx.view.applied):
-                return self._handle_rpc(hops, command)
-            reply = Deferred()
-            backlog.append((hops, applied, command, reply))
-            if len(backlog) == 1:
-                ctx.background(self._catch_up, backlog)
-            return reply
-
-        config = self.config
-        return Guard(config.node_id, config.fingerprint(), config.rpc_key, handle).session()
-
-    async def _catch_up(self, backlog: deque) -> None:
-        ctx = self.ctx
-        while backlog:
-            hops, applied, command, reply = backlog[0]
-            deadline = trio.current_time() + CATCH_UP_TIMEOUT
-            while (
-                ctx.pub is None or ctx.view.applied < applied
-            ) and trio.current_time() < deadline:
-                await ctx.wait_view_change(deadline - trio.current_time())
-            backlog.popleft()
-            result = self._handle_rpc(hops, command)
-            if isinstance(result, bytes):
-                reply.set(result)
-            else:
-                ctx.nursery.start_soon(_relay, result, reply)
 
     def _handle_rpc(self, hops: int, command: bytes) -> bytes | Pending:
         if command.startswith(b"POP "):
@@ -322,10 +284,6 @@ class Node:
             await trio.sleep(self.config.monitor_interval)
             if self.ctx.pub is not None:
                 await self.writer.compat_monitor()
-
-
-async def _relay(pending: Pending, reply: Deferred) -> None:
-    reply.set(await pending.reply())
 
 
 def run_node(config: NodeConfig) -> None:

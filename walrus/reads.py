@@ -42,9 +42,8 @@ END = b"END"
 class Reader:
     """GETs asked of this node, and POPs of the segments this node holds."""
 
-    def __init__(self, ctx: Context, rolling: set[tuple[str, int]]) -> None:
+    def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self._rolling = rolling
         self._pops: dict[str, deque[tuple[int, str, Deferred]]] = defaultdict(deque)
         self._pop_wakeup: dict[str, trio.Event] = {}
         self._slots: dict[str, Cursor] = {}
@@ -231,7 +230,7 @@ class Reader:
         if seg.state == SEALED:
             return END
         key = (topic, seg.id)
-        if key in self._rolling:
+        if key in self.ctx.rolling:
             return protocol.unavailable(f"segment {seg.id} of {topic} is rolling over")
         if not ctx.lease.holds(ctx.clock.now()):
             return protocol.unavailable(

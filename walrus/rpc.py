@@ -21,12 +21,14 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import trio
 
 from walrus import auth, protocol
 from walrus.auth import Seal
-from walrus.config import Address
+from walrus.config import Address, NodeConfig
+from walrus.metastate import MetaView
 from walrus.server import Deferred, Fatal, Pending, Session
 
 log = logging.getLogger("walrus.rpc")
@@ -338,3 +340,75 @@ class _Sealed(Pending):
             log.exception("computing an RPC reply failed")
             body = b"ERR internal error (see the node log)"
         return self._seal.seal(body, self._seq)
+
+
+CATCH_UP_TIMEOUT = 2.0
+"""How long a forwarded request waits for this node to apply what its sender had applied."""
+
+
+class Served(Protocol):
+    """What the RPC server needs of the node (``walrus.context.Context`` has it)."""
+
+    config: NodeConfig
+    pub: object | None
+    nursery: trio.Nursery | None
+
+    @property
+    def view(self) -> MetaView:
+        """The latest metadata snapshot applied here."""
+        ...
+
+    async def wait_view_change(self, timeout: float) -> bool:
+        """Wait for the next snapshot; False if none came within ``timeout``."""
+        ...
+
+    def background(self, fn: Callable, *args: object) -> None:
+        """Run ``fn(*args)`` in the background."""
+        ...
+
+
+class RpcServer:
+    """The node RPC port's side of the peer links: per connection, the peer proves itself
+    (``Guard``), then its requests are served in order, each once this node has applied as much
+    metadata as its sender had (requests behind a waiting one wait too)."""
+
+    def __init__(self, ctx: Served, handle: Callable[[int, bytes], bytes | Pending]) -> None:
+        self.ctx = ctx
+        self._handle = handle
+
+    def session(self) -> Session:
+        """A new connection's session."""
+        backlog: deque[tuple[int, int, bytes, Deferred]] = deque()
+        ctx = self.ctx
+
+        def handle(hops: int, applied: int, command: bytes) -> bytes | Pending:
+            if not backlog and (ctx.pub is None or applied <= ctx.view.applied):
+                return self._handle(hops, command)
+            reply = Deferred()
+            backlog.append((hops, applied, command, reply))
+            if len(backlog) == 1:
+                ctx.background(self._catch_up, backlog)
+            return reply
+
+        config = ctx.config
+        return Guard(config.node_id, config.fingerprint(), config.rpc_key, handle).session()
+
+    async def _catch_up(self, backlog: deque) -> None:
+        ctx = self.ctx
+        while backlog:
+            hops, applied, command, reply = backlog[0]
+            deadline = trio.current_time() + CATCH_UP_TIMEOUT
+            while (
+                ctx.pub is None or ctx.view.applied < applied
+            ) and trio.current_time() < deadline:
+                await ctx.wait_view_change(deadline - trio.current_time())
+            backlog.popleft()
+            result = self._handle(hops, command)
+            if isinstance(result, bytes):
+                reply.set(result)
+            else:
+                ctx.nursery.start_soon(_relay, result, reply)
+
+
+async def _relay(pending: Pending, reply: Deferred) -> None:
+    reply.set(await pending.reply())

@@ -41,7 +41,6 @@ class Writer:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.rolling: set[tuple[str, int]] = set()
         self._reporting: set[tuple[str, int]] = set()
         self._sealed_here: set[tuple[str, int]] = set()
         self._creating: set[tuple[str, int]] = set()
@@ -59,7 +58,7 @@ class Writer:
         if seg.leader != ctx.me:
             return ctx.forward(seg.leader, req.encode(), hops)
         key = (topic.name, seg.id)
-        if key in self.rolling:
+        if key in self.ctx.rolling:
             return ctx.spawn(self._put_after_change, req, hops, seg)
         store = ctx.store
         try:
@@ -146,8 +145,8 @@ class Writer:
 
     def _start_rollover(self, topic: TopicMeta, seg: SegmentMeta) -> None:
         key = (topic.name, seg.id)
-        if key not in self.rolling:
-            self.rolling.add(key)
+        if key not in self.ctx.rolling:
+            self.ctx.rolling.add(key)
             self.ctx.background(self._rollover, topic.name, seg)
 
     async def _rollover(self, name: str, seg: SegmentMeta) -> None:
@@ -167,7 +166,7 @@ class Writer:
                 except ProposalError as exc:
                     log.warning("rollover of %s/%d: %s; retrying", name, seg.id, exc)
         finally:
-            self.rolling.discard(key)
+            self.ctx.rolling.discard(key)
 
     async def _compat_count(self, name: str, seg: SegmentMeta) -> None:
         """Walrus 0.3: count in memory, and past the limit propose a rollover at that count,
@@ -220,7 +219,7 @@ class Writer:
             if key not in self._reporting:
                 self._reporting.add(key)
                 ctx.background(self._report, topic.name, seg)
-        elif seg.state == SEALED and key not in self._sealed_here and key not in self.rolling:
+        elif seg.state == SEALED and key not in self._sealed_here and key not in self.ctx.rolling:
             self._sealed_here.add(key)
             ctx.background(self._seal_here, topic.name, seg)
 

@@ -11,6 +11,7 @@ from harness.cluster.local import LocalCluster
 from harness.cluster.power import preflight as power_preflight
 from harness.systems.base import System, Unsupported
 from harness.systems.external import External
+from harness.tools import require
 from nemesis import aim
 
 BACKENDS = ("local", "docker")
@@ -29,10 +30,7 @@ def preflight(backend: str, base_image: str | None = None, faults: tuple[str, ..
             )
         power_preflight()
     if "delay" in bases and backend == "docker":
-        raise Unsupported(
-            "delay runs on the local backend only for now: without sch_netem the Docker backend "
-            "would need an NFQUEUE consumer in each container, which is not wired"
-        )
+        require("libnetfilter-queue")
     if "loss" in bases and backend != "docker":
         raise Unsupported(
             "loss needs packets: it runs on the Docker backend (iptables statistic); the local "

@@ -12,8 +12,11 @@ event logs and disk faults work on host paths exactly as with local processes. F
 - loss: ``iptables -A INPUT -s <peer> -m statistic --mode random --probability p -j DROP`` in
   each node for the peers on a degraded link (no ``sch_netem`` here); throttle: an ``htb``
   class per degraded peer on the node's ``eth0``, matched by destination (``u32``), so only
-  node-to-node traffic is capped, never the harness's; delay, duplication and reordering would
-  need an NFQUEUE consumer in each container and are refused;
+  node-to-node traffic is capped, never the harness's; delay and jitter: ``iptables -A OUTPUT
+  -d <peer> -j NFQUEUE --queue-num <peer> --queue-bypass`` and, per queue, ``harness.netq`` run
+  on the host inside the container's network namespace (``nsenter --net``), holding each packet
+  for its delay (jitter reorders packets here, unlike the local backend's stream proxies);
+  duplication is not done;
 - kill: SIGKILL (the container exits) and ``start`` again; pause: SIGSTOP / SIGCONT to the node;
 - clock: the system's control file in the bind-mounted data directory.
 
@@ -24,6 +27,9 @@ Everything created carries the ``walrus-harness`` label and is removed on every 
 import contextlib
 import ipaddress
 import random
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import trio
@@ -31,7 +37,7 @@ import trio
 from harness.cluster.base import Cluster, Grudge
 from harness.cluster.proxy import LinkShape
 from harness.images import LABEL, engine
-from harness.systems.base import Launched, Member, Unsupported
+from harness.systems.base import Launched, Member
 from walrus.config import Address
 
 
@@ -55,6 +61,8 @@ class DockerCluster(Cluster):
         self._containers: dict[int, object] = {}
         self._grudge: Grudge = {}
         self._slowed: dict[str, tuple[set[int], LinkShape]] = {}
+        self._delayers: dict[tuple[int, int], tuple[int, LinkShape, trio.Process]] = {}
+        """(node, peer) -> (the container's PID, the shape, the netq process delaying it)."""
         self._paused: set[int] = set()
         self._run_label = f"{root.resolve()}"
         self.members: dict[int, Member] = {}
@@ -181,12 +189,10 @@ class DockerCluster(Cluster):
         rate: float = 0.0,
         loss: float = 0.0,
     ) -> None:
-        """As ``fault``, drop packets of and throttle every link touching ``nodes`` (none: stop);
-        delay and jitter are refused (they need NFQUEUE, not wired)."""
-        if delay or jitter:
-            raise Unsupported("the Docker backend cannot delay links yet (no sch_netem; NFQUEUE)")
+        """As ``fault``, delay, throttle and drop packets of every link touching ``nodes`` (none:
+        stop)."""
         if nodes:
-            self._slowed[fault] = (set(nodes), LinkShape(rate=rate, loss=loss))
+            self._slowed[fault] = (set(nodes), LinkShape(delay, jitter, rate, loss))
         else:
             self._slowed.pop(fault, None)
         for node in self.nodes:
@@ -201,7 +207,11 @@ class DockerCluster(Cluster):
 
     def _rules(self, node: int) -> list[str]:
         """The shell commands that put this node's partition and link shapes in force."""
-        script = ["iptables -F INPUT", "(tc qdisc del dev eth0 root 2>/dev/null || true)"]
+        script = [
+            "iptables -F INPUT",
+            "iptables -F OUTPUT",
+            "(tc qdisc del dev eth0 root 2>/dev/null || true)",
+        ]
         for peer in sorted(self._grudge.get(node, ())):
             script.append(f"iptables -A INPUT -s {self.members[peer].client.host} -j DROP")
         peers = [(p, self._shape(node, p)) for p in self.nodes if p != node]
@@ -210,6 +220,11 @@ class DockerCluster(Cluster):
                 script.append(
                     f"iptables -A INPUT -s {self.members[peer].client.host} -m statistic "
                     f"--mode random --probability {shape.loss:.4f} -j DROP"
+                )
+            if shape.delay > 0 or shape.jitter > 0:
+                script.append(
+                    f"iptables -A OUTPUT -d {self.members[peer].client.host} -j NFQUEUE "
+                    f"--queue-num {peer} --queue-bypass"
                 )
         capped = [(p, s) for p, s in peers if s.rate > 0]
         if capped:
@@ -226,9 +241,37 @@ class DockerCluster(Cluster):
                 ]
         return script
 
+    async def _delay(self, node: int) -> None:
+        """Run a netq delayer for each of this node's delayed links (in the container's current
+        network namespace), and no other."""
+        container = self._containers[node]
+        pid = container.attrs["State"]["Pid"]
+        wanted = {}
+        for peer in self.nodes:
+            shape = self._shape(node, peer) if peer != node else LinkShape()
+            if shape.delay > 0 or shape.jitter > 0:
+                wanted[peer] = shape
+        for (n, peer), (old_pid, shape, proc) in list(self._delayers.items()):
+            if n == node and (old_pid != pid or wanted.get(peer) != shape):
+                await _end(proc)
+                del self._delayers[(n, peer)]
+        for peer, shape in wanted.items():
+            if (node, peer) in self._delayers:
+                continue
+            argv = ["nsenter", "-t", str(pid), "--net", sys.executable, "-m", "harness.netq"]
+            argv += ["--queue", str(peer), "--delay-ms", f"{shape.delay * 1000:g}"]
+            argv += ["--jitter-ms", f"{shape.jitter * 1000:g}"]
+            log = self.data_dir(node).with_name(f"node-{node}.netq.log")
+            with open(log, "ab") as out:
+                proc = await trio.lowlevel.open_process(
+                    argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            self._delayers[(node, peer)] = (pid, shape, proc)
+
     async def _apply(self, node: int) -> None:
         if not await self.alive(node):
             return
+        await self._delay(node)
         cmd = ["sh", "-c", " && ".join(self._rules(node))]
         from docker.errors import APIError
 
@@ -258,8 +301,11 @@ class DockerCluster(Cluster):
         await super().collect_logs(dest)
 
     async def stop(self) -> None:
-        """Stop and remove every container and the network (idempotent)."""
+        """Stop and remove every container, the network and the delayers (idempotent)."""
         with trio.CancelScope(shield=True):
+            delayers, self._delayers = self._delayers, {}
+            for _, _, proc in delayers.values():
+                await _end(proc)
             await trio.to_thread.run_sync(self._remove)
 
     def _remove(self) -> None:
@@ -277,3 +323,14 @@ class DockerCluster(Cluster):
         if self._network is not None:
             self._network.remove()
             self._network = None
+
+
+async def _end(proc: trio.Process) -> None:
+    """SIGTERM a delayer (it lets every held packet go), SIGKILL if it lingers."""
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+        with trio.move_on_after(5):
+            await proc.wait()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

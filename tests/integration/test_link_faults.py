@@ -1,6 +1,7 @@
 """Degraded links on both backends — delay with jitter and throttling through the local link
-proxies, packet loss and throttling through the Docker backend's iptables and tc — end in a
-verdict, with each fault's parameters in the history; the default node stays valid."""
+proxies; delay (NFQUEUE and harness.netq), packet loss (iptables statistic) and throttling (tc
+htb) on Docker — end in a verdict, with each fault's parameters in the history; the default
+node stays valid."""
 
 import json
 
@@ -10,7 +11,7 @@ from harness.runner import TestConfig, run_test
 from harness.workload import WorkloadConfig
 from tests.integration.conftest import DOCKER
 
-NEMESIS = {"local": "delay,throttle", "docker": "loss,throttle"}
+NEMESIS = {"local": "delay,throttle", "docker": "delay,loss,throttle"}
 
 
 @pytest.mark.slow
@@ -18,7 +19,7 @@ NEMESIS = {"local": "delay,throttle", "docker": "loss,throttle"}
 def test_the_default_node_is_valid_on_degraded_links(tmp_path, backend):
     config = TestConfig(
         name="degraded-links",
-        time_limit=10,
+        time_limit=12,
         nemesis=NEMESIS[backend],
         nemesis_interval=2,
         seed=3,
