@@ -6,8 +6,8 @@ delay (20-200 ms) and jitter (none, half or all of it, either way) to every node
 touching its targets; **throttle** caps those links at a planned rate (16-256 KiB/s per
 direction); **loss** drops a planned share (2-20 %) of the packets on them. The backend does
 it (the local backend's link proxies: delay and throttle; the Docker backend's iptables, tc and
-NFQUEUE delayer: delay, loss and throttle); stopping restores the links. They may be active at once: their shapes
-combine.
+NFQUEUE delayer: delay, loss and throttle); stopping restores the links. They may be active at
+once: their shapes combine.
 """
 
 import random
