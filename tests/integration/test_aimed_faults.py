@@ -13,7 +13,7 @@ from harness.workload import WorkloadConfig
 def test_aimed_faults_fire_after_their_event_on_its_node(tmp_path):
     config = TestConfig(
         name="aimed",
-        time_limit=12,
+        time_limit=8,
         nemesis="kill@seal,partition@takeover",
         nemesis_interval=2,
         seed=1,
@@ -27,7 +27,7 @@ def test_aimed_faults_fire_after_their_event_on_its_node(tmp_path):
         for line in (result.path / "history.jsonl").read_text().splitlines()
         if '"trigger"' in line and '"start-' in line
     ]
-    assert fired, "no aimed fault fired in 12 s of seals"
+    assert fired, "no aimed fault fired in 8 s of seals"
     for event in fired:
         value, trigger = event["value"], event["value"]["trigger"]
         assert event["f"].endswith("@" + trigger["event"])
