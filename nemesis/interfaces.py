@@ -5,7 +5,10 @@ satisfy these by their shape, and the harness imports the nemesis, one direction
 """
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from nemesis.link import LinkShape
 
 
 class Event(Protocol):
@@ -76,16 +79,8 @@ class Target(Protocol):
         """Restore every link."""
         ...
 
-    async def slow_links(
-        self,
-        fault: str,
-        nodes: list[int],
-        delay: float = 0.0,
-        jitter: float = 0.0,
-        rate: float = 0.0,
-        loss: float = 0.0,
-    ) -> None:
-        """As ``fault``, slow every link touching ``nodes`` (none: stop)."""
+    async def slow_links(self, fault: str, nodes: list[int], shape: "LinkShape") -> None:
+        """As ``fault``, give every link touching ``nodes`` this shape (no nodes: stop)."""
         ...
 
     async def set_clock(self, node: int, offset: float, rate: float) -> None:

@@ -11,9 +11,47 @@ once: their shapes combine.
 """
 
 import random
+from dataclasses import dataclass
 
 from nemesis.context import FaultContext, plan_targets
 from nemesis.faults import Fault
+
+
+@dataclass(frozen=True)
+class LinkShape:
+    """How a link is degraded: seconds of delay and of jitter (either way), bytes per second (0:
+    unlimited), the probability a packet is lost (packet backends only). The default shape
+    changes nothing."""
+
+    delay: float = 0.0
+    jitter: float = 0.0
+    rate: float = 0.0
+    loss: float = 0.0
+
+    def merged(self, other: "LinkShape") -> "LinkShape":
+        """Both at once: the larger delay, jitter and loss, the tighter rate."""
+        rates = [r for r in (self.rate, other.rate) if r > 0]
+        return LinkShape(
+            max(self.delay, other.delay),
+            max(self.jitter, other.jitter),
+            min(rates, default=0.0),
+            max(self.loss, other.loss),
+        )
+
+
+Slowed = dict[str, tuple[set[int], LinkShape]]
+"""What each active link fault asked for: its nodes and its shape, by fault name."""
+
+
+def shape_between(slowed: Slowed, a: int, b: int) -> LinkShape:
+    """The shape of the link between nodes ``a`` and ``b``: every fault touching either,
+    merged."""
+    shape = LinkShape()
+    for touched, slow in slowed.values():
+        if a in touched or b in touched:
+            shape = shape.merged(slow)
+    return shape
+
 
 DELAYS_MS = (20, 50, 100, 200)
 RATES_KIB = (16, 64, 256)
@@ -27,20 +65,20 @@ class _Slow(Fault):
         self._active = False
 
     def shape(self, params: dict) -> dict:
-        """The keyword arguments of ``Target.slow_links``."""
+        """The planned parameters as ``LinkShape`` fields (seconds, bytes/s, probability)."""
         raise NotImplementedError
 
     async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
         """Slow the targets' links."""
         shape = self.shape(params)
-        await ctx.cluster.slow_links(self.name, nodes, **shape)
+        await ctx.cluster.slow_links(self.name, nodes, LinkShape(**shape))
         self._active = True
         return {"target": params["target"], "nodes": sorted(nodes), **shape}
 
     async def stop(self, ctx: FaultContext) -> object:
         """Restore them."""
         if self._active:
-            await ctx.cluster.slow_links(self.name, [])
+            await ctx.cluster.slow_links(self.name, [], LinkShape())
             self._active = False
         return {}
 

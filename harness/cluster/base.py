@@ -15,6 +15,7 @@ from pathlib import Path
 import trio
 
 from harness.systems.base import Member, System, Unsupported
+from nemesis.link import LinkShape
 
 Grudge = dict[int, set[int]]
 """A partition: for each node, the nodes it cannot hear."""
@@ -92,18 +93,9 @@ class Cluster(ABC):
     async def restart(self, node: int) -> None:
         """Start a killed node again (no-op if it runs); does not wait for it to be ready."""
 
-    async def slow_links(
-        self,
-        fault: str,
-        nodes: list[int],
-        delay: float = 0.0,
-        jitter: float = 0.0,
-        rate: float = 0.0,
-        loss: float = 0.0,
-    ) -> None:
-        """As ``fault``, delay (seconds, with jitter either way), throttle (bytes per second) and
-        drop packets of (probability) every link touching ``nodes``; no nodes: stop that fault's
-        shaping."""
+    async def slow_links(self, fault: str, nodes: list[int], shape: LinkShape) -> None:
+        """As ``fault``, delay, throttle and drop packets of every link touching ``nodes`` as
+        ``shape`` says; no nodes: stop that fault's shaping."""
         raise Unsupported(f"the {type(self).__name__} backend cannot slow links")
 
     async def lose_unsynced(self, node: int) -> dict:

@@ -35,9 +35,9 @@ from pathlib import Path
 import trio
 
 from harness.cluster.base import Cluster, Grudge
-from harness.cluster.proxy import LinkShape
 from harness.images import LABEL, engine
 from harness.systems.base import Launched, Member
+from nemesis.link import LinkShape, Slowed, shape_between
 from walrus.config import Address
 
 
@@ -60,7 +60,7 @@ class DockerCluster(Cluster):
         self._network = None
         self._containers: dict[int, object] = {}
         self._grudge: Grudge = {}
-        self._slowed: dict[str, tuple[set[int], LinkShape]] = {}
+        self._slowed: Slowed = {}
         self._delayers: dict[tuple[int, int], tuple[int, LinkShape, trio.Process]] = {}
         """(node, peer) -> (the container's PID, the shape, the netq process delaying it)."""
         self._paused: set[int] = set()
@@ -180,30 +180,15 @@ class DockerCluster(Cluster):
         for node in self.nodes:
             await self._apply(node)
 
-    async def slow_links(
-        self,
-        fault: str,
-        nodes: list[int],
-        delay: float = 0.0,
-        jitter: float = 0.0,
-        rate: float = 0.0,
-        loss: float = 0.0,
-    ) -> None:
+    async def slow_links(self, fault: str, nodes: list[int], shape: LinkShape) -> None:
         """As ``fault``, delay, throttle and drop packets of every link touching ``nodes`` (none:
         stop)."""
         if nodes:
-            self._slowed[fault] = (set(nodes), LinkShape(delay, jitter, rate, loss))
+            self._slowed[fault] = (set(nodes), shape)
         else:
             self._slowed.pop(fault, None)
         for node in self.nodes:
             await self._apply(node)
-
-    def _shape(self, a: int, b: int) -> LinkShape:
-        shape = LinkShape()
-        for touched, slow in self._slowed.values():
-            if a in touched or b in touched:
-                shape = shape.merged(slow)
-        return shape
 
     def _rules(self, node: int) -> list[str]:
         """The shell commands that put this node's partition and link shapes in force."""
@@ -214,7 +199,7 @@ class DockerCluster(Cluster):
         ]
         for peer in sorted(self._grudge.get(node, ())):
             script.append(f"iptables -A INPUT -s {self.members[peer].client.host} -j DROP")
-        peers = [(p, self._shape(node, p)) for p in self.nodes if p != node]
+        peers = [(p, shape_between(self._slowed, node, p)) for p in self.nodes if p != node]
         for peer, shape in peers:
             if shape.loss > 0:
                 script.append(
@@ -248,7 +233,7 @@ class DockerCluster(Cluster):
         pid = container.attrs["State"]["Pid"]
         wanted = {}
         for peer in self.nodes:
-            shape = self._shape(node, peer) if peer != node else LinkShape()
+            shape = shape_between(self._slowed, node, peer) if peer != node else LinkShape()
             if shape.delay > 0 or shape.jitter > 0:
                 wanted[peer] = shape
         for (n, peer), (old_pid, shape, proc) in list(self._delayers.items()):

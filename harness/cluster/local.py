@@ -17,8 +17,9 @@ import trio
 
 from harness.cluster.base import Cluster, Grudge
 from harness.cluster.power import PowerMount
-from harness.cluster.proxy import LinkProxy, LinkShape
+from harness.cluster.proxy import LinkProxy
 from harness.systems.base import Launched, Member, Unsupported
+from nemesis.link import LinkShape, Slowed, shape_between
 from walrus.config import Address
 
 
@@ -82,7 +83,7 @@ class LocalCluster(Cluster):
         self._paused: set[int] = set()
         self._proxies: list[LinkProxy] = []
         self._routes: dict[int, dict[int, dict[str, Address]]] = {n: {} for n in self.nodes}
-        self._slowed: dict[str, tuple[set[int], LinkShape]] = {}
+        self._slowed: Slowed = {}
         self._stopped = False
         self._mounts = {
             n: PowerMount(self.data_dir(n), root / f"node-{n}.losefs", system.node_files())
@@ -190,15 +191,7 @@ class LocalCluster(Cluster):
         """Forward every link again."""
         await self.partition({})
 
-    async def slow_links(
-        self,
-        fault: str,
-        nodes: list[int],
-        delay: float = 0.0,
-        jitter: float = 0.0,
-        rate: float = 0.0,
-        loss: float = 0.0,
-    ) -> None:
+    async def slow_links(self, fault: str, nodes: list[int], shape: LinkShape) -> None:
         """As ``fault``, slow every link touching ``nodes`` (no nodes: stop slowing); the
         shapes of several faults on one link combine."""
         if self.system.link_transport != "tcp":
@@ -206,18 +199,14 @@ class LocalCluster(Cluster):
                 f"{self.system.name}'s {self.system.link_transport.upper()} links cannot be "
                 "slowed by the local backend's TCP link proxies"
             )
-        if loss:
+        if shape.loss:
             raise Unsupported("a TCP proxy cannot lose packets: loss is the Docker backend's")
         if nodes:
-            self._slowed[fault] = (set(nodes), LinkShape(delay, jitter, rate))
+            self._slowed[fault] = (set(nodes), shape)
         else:
             self._slowed.pop(fault, None)
         for proxy in self._proxies:
-            shape = LinkShape()
-            for touched, slow in self._slowed.values():
-                if proxy.source in touched or proxy.target in touched:
-                    shape = shape.merged(slow)
-            proxy.set_shape(shape)
+            proxy.set_shape(shape_between(self._slowed, proxy.source, proxy.target))
 
     async def stop(self) -> None:
         """SIGTERM every node (SIGKILL after 10 s) and stop the proxies."""

@@ -23,33 +23,11 @@ import math
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass
 
 import trio
 
 from harness.cluster.base import Grudge
-
-
-@dataclass(frozen=True)
-class LinkShape:
-    """How a link is degraded: seconds of delay and of jitter (either way), bytes per second (0:
-    unlimited), the probability a packet is lost (packet backends only). The default shape
-    changes nothing."""
-
-    delay: float = 0.0
-    jitter: float = 0.0
-    rate: float = 0.0
-    loss: float = 0.0
-
-    def merged(self, other: "LinkShape") -> "LinkShape":
-        """Both at once: the larger delay, jitter and loss, the tighter rate."""
-        rates = [r for r in (self.rate, other.rate) if r > 0]
-        return LinkShape(
-            max(self.delay, other.delay),
-            max(self.jitter, other.jitter),
-            min(rates, default=0.0),
-            max(self.loss, other.loss),
-        )
+from nemesis.link import LinkShape
 
 
 class LinkProxy:

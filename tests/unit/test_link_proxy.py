@@ -4,7 +4,8 @@ from functools import partial
 
 import trio
 
-from harness.cluster.proxy import LinkProxy, LinkShape
+from harness.cluster.proxy import LinkProxy
+from nemesis.link import LinkShape
 
 
 async def _echo(stream: trio.SocketStream) -> None:
