@@ -21,6 +21,7 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import trio
 
@@ -161,7 +162,10 @@ class Schedule:
         self.active: dict[str, Fault] = {}
         self.armed: dict[str, trio.CancelScope] = {}
         """Aimed faults waiting for their event, by name."""
-        self._watch: aim.EventWatch | None = None
+        self._logs: dict[int, Path] = {}
+        """The nodes' event logs; each armed fault reads them with a watch of its own (a shared
+        one would hand an event to whichever armed fault polled first, and the others would
+        never see it)."""
         self.held: dict[tuple[str, int], str] = {}
         self.skipped: list[int] = []
         """Indexes of start steps that found every node they named held by another fault."""
@@ -181,9 +185,7 @@ class Schedule:
         async with trio.open_nursery() as nursery:
             rng = random.Random(f"{self.seed}/heal")
             ctx = FaultContext(cluster, rng, recorder, topics, nursery, drift_bound)
-            if any("trigger" in s.params for s in self.steps):
-                logs = {n: cluster.data_dir(n) / EVENT_LOG for n in cluster.nodes}
-                self._watch = aim.EventWatch(logs)
+            self._logs = {n: cluster.data_dir(n) / EVENT_LOG for n in cluster.nodes}
             try:
                 async with trio.open_nursery() as aimed:
                     try:
@@ -231,7 +233,8 @@ class Schedule:
         """Wait for the trigger's event, then start the fault on the node that wrote it."""
         trigger = step.params["trigger"]
         with scope:
-            event = await self._watch.next(trigger["event"], time.monotonic_ns())
+            watch = aim.EventWatch(self._logs)
+            event = await watch.next(trigger["event"], time.monotonic_ns())
             await trio.sleep(trigger["delay_ms"] / 1000)
         if self.armed.get(step.fault) is scope:
             del self.armed[step.fault]
