@@ -521,14 +521,18 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``walrus-harness``."""
+    from nemesis.aim import EVENTS
+    from nemesis.faults import ALL, catalogue
+
     p = argparse.ArgumentParser(prog="walrus-harness", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     test = sub.add_parser("test", help="run one test: cluster, workload, faults, checks, reports")
     test.add_argument(
         "--nemesis",
         default="partition,kill",
-        help="faults, comma-separated: partition, kill, pause, clock, disk "
-        "(all = these five), drift-unsafe, bitrot, none",
+        help=f"faults, comma-separated: {', '.join(catalogue())}; all "
+        f"({', '.join(ALL)}); none. Aim one at an event as FAULT@EVENT "
+        f"({', '.join(EVENTS)}), e.g. kill@seal",
     )
     test.add_argument("--seed", type=int, default=0)
     add_run_options(test)

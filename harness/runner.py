@@ -29,8 +29,7 @@ from harness.node_events import read_nodes
 from harness.report import write_reports
 from harness.systems import System, WalrusPy, system_from_json
 from harness.workload import WorkloadConfig, drain, register_topics, run_workers
-from nemesis import aim
-from nemesis.schedule import Schedule, Step, fault_names, plan
+from nemesis.schedule import Schedule, Step, base_faults, fault_names, plan
 
 
 @dataclass(frozen=True)
@@ -138,7 +137,7 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
             nursery,
             config.base_image,
             log,
-            power_loss="lose-unsynced" in {aim.split(f)[0] for f in fault_names(config.nemesis)},
+            power_loss="lose-unsynced" in base_faults(fault_names(config.nemesis)),
         )
         try:
             log(f"starting {config.nodes} nodes of {system.describe()}")

@@ -59,6 +59,11 @@ def fault_names(spec: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def base_faults(names: list[str] | tuple[str, ...]) -> set[str]:
+    """The fault kinds behind ``names``: an aimed ``kill@seal`` counts as ``kill``."""
+    return {aim.split(name)[0] for name in names}
+
+
 def make_fault(name: str) -> Fault:
     """The fault a schedule runs under ``name`` (an aimed one is named ``FAULT@EVENT``)."""
     fault = catalogue()[aim.split(name)[0]]()

@@ -12,7 +12,7 @@ from harness.cluster.power import preflight as power_preflight
 from harness.systems.base import System, Unsupported
 from harness.systems.external import External
 from harness.tools import require
-from nemesis import aim
+from nemesis.schedule import base_faults
 
 BACKENDS = ("local", "docker")
 
@@ -20,7 +20,7 @@ BACKENDS = ("local", "docker")
 def preflight(backend: str, base_image: str | None = None, faults: tuple[str, ...] = ()) -> None:
     """Raise, with the fix in one line, if ``backend`` cannot run here (with these faults);
     makes nothing."""
-    bases = {aim.split(f)[0] for f in faults}
+    bases = base_faults(faults)
     if "lose-unsynced" in bases:
         if backend != "local":
             raise Unsupported(

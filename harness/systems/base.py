@@ -19,6 +19,7 @@ import trio
 
 from harness.systems.ops import Dialect
 from nemesis import aim
+from nemesis.schedule import base_faults
 from walrus.client import Client, WalrusError
 from walrus.config import Address
 
@@ -94,7 +95,7 @@ class System(ABC):
 
     def preflight(self, backend: str, faults: list[str], nodes: int) -> None:
         """Raise (Unsupported, ToolMissing...) with one line if this cannot run; make nothing."""
-        refused = sorted({aim.split(f)[0] for f in faults} - self.faults)
+        refused = sorted(base_faults(faults) - self.faults)
         aimed = sorted(f for f in faults if aim.split(f)[1] is not None)
         if aimed and self.black_box:
             raise Unsupported(
