@@ -36,7 +36,7 @@ class GateRun:
         if "lose-unsynced" not in self.nemesis:
             return None
         if backend != "local":
-            return "lose-unsynced runs on the local backend only"
+            return "power loss is gated on the local backend (pytest runs it on Docker too)"
         try:
             power_preflight()
         except Unsupported as exc:

@@ -2,8 +2,9 @@
 
 This kernel has no ``sch_netem``, but iptables can hand packets to a user-space program
 (``-j NFQUEUE``), which decides when each may go on. ``python -m harness.netq --queue N
---delay-ms D --jitter-ms J`` holds every packet of queue N for D ms plus or minus up to J ms,
-then accepts it — packets whose delays cross leave out of order, which is how jitter reorders.
+--delay-ms D --jitter-ms J --reorder P --hold-ms H`` holds every packet of queue N for D ms plus
+or minus up to J ms, and a share P of them H ms more, then accepts it — packets whose delays
+cross leave out of order, which is how jitter and holding reorder.
 It runs on the host, inside a node container's network namespace (``nsenter --net``), so any
 node image works, and it speaks to the kernel through Debian's libnetfilter-queue1 with the
 ctypes binding below (Debian packages no Python binding). SIGTERM releases every held packet and
@@ -67,9 +68,12 @@ def _library() -> ctypes.CDLL:
 class Delayer:
     """Holds each packet of one queue for its delay, then accepts it."""
 
-    def __init__(self, queue: int, delay_s: float, jitter_s: float) -> None:
+    def __init__(
+        self, queue: int, delay_s: float, jitter_s: float, reorder: float = 0.0, hold_s: float = 0.0
+    ) -> None:
         self.lib = _library()
         self.delay_s, self.jitter_s = delay_s, jitter_s
+        self.reorder, self.hold_s = reorder, hold_s
         self.held: list[tuple[float, int, int]] = []
         self._seq = 0
         self._rng = random.Random()
@@ -91,6 +95,8 @@ class Delayer:
         header = self.lib.nfq_get_msg_packet_hdr(nfa)
         packet_id = socket.ntohl(header.contents.packet_id)
         wait = max(0.0, self.delay_s + self._rng.uniform(-self.jitter_s, self.jitter_s))
+        if self.reorder and self._rng.random() < self.reorder:
+            wait += self.hold_s
         self._seq += 1
         heapq.heappush(self.held, (time.monotonic() + wait, self._seq, packet_id))
         return 0
@@ -127,9 +133,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queue", type=int, required=True)
     parser.add_argument("--delay-ms", type=float, required=True)
     parser.add_argument("--jitter-ms", type=float, default=0.0)
+    parser.add_argument("--reorder", type=float, default=0.0, help="share of packets held back")
+    parser.add_argument("--hold-ms", type=float, default=0.0, help="how long they are held")
     args = parser.parse_args(argv)
     try:
-        delayer = Delayer(args.queue, args.delay_ms / 1000, args.jitter_ms / 1000)
+        delayer = Delayer(
+            args.queue,
+            args.delay_ms / 1000,
+            args.jitter_ms / 1000,
+            args.reorder,
+            args.hold_ms / 1000,
+        )
     except OSError as exc:
         print(f"netq: {exc.strerror or exc}", file=sys.stderr)
         return 1

@@ -188,9 +188,10 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
             (run / "audit.json").write_text(json.dumps(_audit_summary(audit_result), indent=1))
         finally:
             with trio.CancelScope(shield=True):
+                tcp = await cluster.tcp_counters()
                 await cluster.stop()
                 await cluster.collect_logs(run / "nodes")
-                _write_links(run, cluster.link_traffic(), notes.get("t0_ns"))
+                _write_links(run, cluster.link_traffic(), notes.get("t0_ns"), tcp)
         nursery.cancel_scope.cancel()
     if not config.keep_data:
         shutil.rmtree(data, ignore_errors=True)
@@ -198,9 +199,14 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
     return notes
 
 
-def _write_links(run: Path, traffic: list[dict] | None, t0_ns: int | None) -> None:
+def _write_links(
+    run: Path,
+    traffic: list[dict] | None,
+    t0_ns: int | None,
+    tcp: dict[int, dict[str, int]] | None = None,
+) -> None:
     """links.json: per link and second, bytes carried and dropped (seconds from the history's
-    start), or why no proxy saw the links."""
+    start), or why no proxy saw the links; with ``tcp``, each node's TCP counters at the end."""
     if traffic is None or t0_ns is None:
         why = (
             "the workload never started"
@@ -223,6 +229,8 @@ def _write_links(run: Path, traffic: list[dict] | None, t0_ns: int | None) -> No
                 for t in traffic
             ],
         }
+    if tcp is not None:
+        doc["tcp"] = {str(node): counters for node, counters in sorted(tcp.items())}
     (run / "links.json").write_text(json.dumps(doc))
 
 

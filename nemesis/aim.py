@@ -4,10 +4,13 @@ Faults on a timer hit the dangerous instants — a rollover, a lease hand-off, a
 luck. An aimed fault ``FAULT@EVENT`` is planned like any other (its steps, parameters and a
 delay drawn from the seed) but a start only *arms* it: from the step's time, the nodes' event
 logs (``docs/events.md``) are watched for the next ``EVENT``, and the fault fires ``delay_ms``
-after it, on the node that wrote it (a partition isolates that node). The start is recorded
-with its trigger: the event, its node, and the lag from the event's true time to the firing,
-measured on the one CLOCK_MONOTONIC the nodes and the harness share on a host. A stop step that
-comes before the event disarms it.
+after it on the event's node: the one that wrote it, except for a takeover, where it is the node
+the silent node's segments moved to (``partition@takeover`` isolates the new segment's leader
+before it has heard of its segment). A partition isolates that node. The delay is drawn from
+0-50 ms, or from the range the name gives: ``kill@seal+5`` (5 ms), ``kill@seal+0-20``. The start
+is recorded with its trigger: the event, its node, and the lag from the event's true time to the
+firing, measured on the one CLOCK_MONOTONIC the nodes and the harness share on a host. A stop
+step that comes before the event disarms it.
 """
 
 import json
@@ -28,10 +31,32 @@ POLL_S = 0.002
 """How often the event logs are read while a fault is armed."""
 
 
+TARGET_FIELD = {"takeover": "moved_to"}
+"""Events whose fault hits a node the event names (the first in this field), not its writer."""
+
+
 def split(name: str) -> tuple[str, str | None]:
-    """``"kill@seal"`` -> ``("kill", "seal")``; a plain name -> ``(name, None)``."""
-    base, _, event = name.partition("@")
-    return base, (event or None)
+    """``"kill@seal+5"`` -> ``("kill", "seal")``; a plain name -> ``(name, None)``."""
+    base, _, aimed = name.partition("@")
+    return base, (aimed.partition("+")[0] or None)
+
+
+def delay_range(name: str) -> tuple[float, float]:
+    """The delay, in ms, an aimed name asks for: ``+D`` is D to D, ``+A-B`` A to B, none 0 to
+    ``MAX_DELAY_MS``; ValueError, in one line, for anything else."""
+    _, plus, text = name.partition("+")
+    if not plus:
+        return 0.0, MAX_DELAY_MS
+    low, dash, high = text.partition("-")
+    try:
+        lo, hi = float(low), float(high if dash else low)
+    except ValueError:
+        raise ValueError(
+            f"{name}: the delay after + is MS or LOW-HIGH in ms, not {text!r}"
+        ) from None
+    if not 0 <= lo <= hi:
+        raise ValueError(f"{name}: the delay range must satisfy 0 <= LOW <= HIGH")
+    return lo, hi
 
 
 @dataclass(frozen=True)
@@ -41,6 +66,8 @@ class NodeEvent:
     kind: str
     node: int
     true_ns: int
+    target: int
+    """The node a fault aimed at this event hits."""
 
 
 class EventWatch:
@@ -68,8 +95,10 @@ class EventWatch:
             for line in lines:
                 try:
                     raw = json.loads(line)
-                    out.append(NodeEvent(raw["kind"], int(raw["node"]), int(raw["true_ns"])))
-                except (ValueError, KeyError, TypeError):
+                    named = raw.get(TARGET_FIELD.get(raw["kind"], ""), None) or [raw["node"]]
+                    node, true_ns = int(raw["node"]), int(raw["true_ns"])
+                    out.append(NodeEvent(raw["kind"], node, true_ns, int(named[0])))
+                except (ValueError, KeyError, TypeError, IndexError):
                     continue
         return out
 

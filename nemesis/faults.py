@@ -38,7 +38,7 @@ class Fault(ABC):
         return await resolve(ctx, params) if "target" in params else []
 
     def aim(self, params: dict, node: int, nodes: list[int]) -> dict:
-        """The planned parameters, aimed at ``node`` (the one that wrote the trigger's event)."""
+        """The planned parameters, aimed at ``node`` (the trigger event's target)."""
         return {**params, "target": "event", "nodes": [node]}
 
     @abstractmethod
@@ -55,7 +55,7 @@ def catalogue() -> dict[str, type[Fault]]:
     """Every fault by name."""
     from nemesis.clock import Clock, DriftUnsafe
     from nemesis.disk import BitRot, Disk, LoseUnsynced
-    from nemesis.link import Delay, Loss, Throttle
+    from nemesis.link import Delay, Duplicate, Loss, Reorder, Throttle
     from nemesis.partition import Partition
     from nemesis.process import Kill, Pause
 
@@ -71,6 +71,8 @@ def catalogue() -> dict[str, type[Fault]]:
         Delay,
         Throttle,
         Loss,
+        Duplicate,
+        Reorder,
     )
     return {f.name: f for f in kinds}
 
@@ -79,5 +81,5 @@ ALL = ("partition", "kill", "pause", "clock", "disk")
 """What ``--nemesis all`` means: every fault a correct node must survive. ``drift-unsafe`` (a clock
 beyond the drift bound) and ``bitrot`` (damage to synced data) are left out: they break the
 node's assumptions on purpose; ``lose-unsynced`` (power loss) too: it needs FUSE and root; and
-the link faults ``delay``, ``throttle`` and ``loss``, which degrade a run and each run on one
-backend only."""
+the link faults (``delay``, ``throttle``, ``loss``, ``duplicate``, ``reorder``), which degrade a
+run, and some of which run on one backend only."""

@@ -1,13 +1,16 @@
-"""Slow links: delay with jitter, and bandwidth limits, on every link of a target set of nodes.
+"""Degraded links: delay with jitter, bandwidth limits, loss, duplication and reordering, on every
+link of a target set of nodes.
 
-Real networks are not only up or cut: they are slow, jittery and narrow, which stretches
+Real networks are not only up or cut: they are slow, jittery, narrow and lossy, which stretches
 timeouts, lease renewals and replication without any node failing. **delay** adds a planned
 delay (20-200 ms) and jitter (none, half or all of it, either way) to every node-to-node link
 touching its targets; **throttle** caps those links at a planned rate (16-256 KiB/s per
-direction); **loss** drops a planned share (2-20 %) of the packets on them. The backend does
-it (the local backend's link proxies: delay and throttle; the Docker backend's iptables, tc and
-NFQUEUE delayer: delay, loss and throttle); stopping restores the links. They may be active at
-once: their shapes combine.
+direction); **loss** drops a planned share (2-20 %) of the packets on them; **duplicate** sends
+a planned share (5-50 %) of them twice; **reorder** holds a planned share (10-50 %) back by
+5-20 ms, so that later packets overtake them. The backend does it (the local backend's link
+proxies: delay and throttle, since a TCP stream cannot lose, repeat or reorder bytes; the Docker
+backend's iptables, tc and NFQUEUE delayer: all five); stopping restores the links. They may be
+active at once: their shapes combine.
 """
 
 import random
@@ -20,22 +23,38 @@ from nemesis.faults import Fault
 @dataclass(frozen=True)
 class LinkShape:
     """How a link is degraded: seconds of delay and of jitter (either way), bytes per second (0:
-    unlimited), the probability a packet is lost (packet backends only). The default shape
-    changes nothing."""
+    unlimited), the probabilities that a packet is lost, sent twice, or held back ``hold``
+    seconds (packet backends only). The default shape changes nothing."""
 
     delay: float = 0.0
     jitter: float = 0.0
     rate: float = 0.0
     loss: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    hold: float = 0.0
+
+    @property
+    def queued(self) -> bool:
+        """True if packets must pass a user-space delayer (delay, jitter or reordering)."""
+        return self.delay > 0 or self.jitter > 0 or self.reorder > 0
+
+    @property
+    def packets_only(self) -> bool:
+        """True if only a packet backend can do this (a stream proxy cannot)."""
+        return self.loss > 0 or self.duplicate > 0 or self.reorder > 0
 
     def merged(self, other: "LinkShape") -> "LinkShape":
-        """Both at once: the larger delay, jitter and loss, the tighter rate."""
+        """Both at once: the tighter rate, the larger of everything else."""
         rates = [r for r in (self.rate, other.rate) if r > 0]
         return LinkShape(
             max(self.delay, other.delay),
             max(self.jitter, other.jitter),
             min(rates, default=0.0),
             max(self.loss, other.loss),
+            max(self.duplicate, other.duplicate),
+            max(self.reorder, other.reorder),
+            max(self.hold, other.hold),
         )
 
 
@@ -56,6 +75,9 @@ def shape_between(slowed: Slowed, a: int, b: int) -> LinkShape:
 DELAYS_MS = (20, 50, 100, 200)
 RATES_KIB = (16, 64, 256)
 LOSSES = (0.02, 0.05, 0.1, 0.2)
+DUPLICATES = (0.05, 0.1, 0.2, 0.5)
+REORDERS = (0.1, 0.25, 0.5)
+HOLDS_MS = (5, 10, 20)
 
 
 class _Slow(Fault):
@@ -131,3 +153,38 @@ class Loss(_Slow):
     def shape(self, params: dict) -> dict:
         """The probability."""
         return {"loss": params["loss"]}
+
+
+class Duplicate(_Slow):
+    """Send a share of the packets on every link touching the targets twice."""
+
+    name = "duplicate"
+
+    @staticmethod
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+        """Targets and a probability."""
+        return {**plan_targets(rng, nodes), "duplicate": rng.choice(DUPLICATES)}
+
+    def shape(self, params: dict) -> dict:
+        """The probability."""
+        return {"duplicate": params["duplicate"]}
+
+
+class Reorder(_Slow):
+    """Hold a share of the packets on every link touching the targets back, so others overtake
+    them."""
+
+    name = "reorder"
+
+    @staticmethod
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+        """Targets, a share and how long it is held."""
+        return {
+            **plan_targets(rng, nodes),
+            "reorder": rng.choice(REORDERS),
+            "hold_ms": rng.choice(HOLDS_MS),
+        }
+
+    def shape(self, params: dict) -> dict:
+        """The share and seconds held."""
+        return {"reorder": params["reorder"], "hold": params["hold_ms"] / 1000}

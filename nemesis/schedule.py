@@ -56,6 +56,11 @@ def fault_names(spec: str) -> list[str]:
             )
         if event is not None and not known[base].aimable:
             raise UnknownFault(f"{name}: {base} cannot be aimed at an event")
+        if event is not None:
+            try:
+                aim.delay_range(name)
+            except ValueError as exc:
+                raise UnknownFault(str(exc)) from None
     return list(dict.fromkeys(names))
 
 
@@ -129,7 +134,7 @@ def plan(
             base, event = aim.split(name)
             params = known[base].plan(rng, nodes, topics)
             if event is not None:
-                delay = round(rng.uniform(0, aim.MAX_DELAY_MS), 1)
+                delay = round(rng.uniform(*aim.delay_range(name)), 1)
                 params["trigger"] = {"event": event, "delay_ms": delay}
             steps.append(Step(round(t, 6), name, "start", params))
             active.add(name)
@@ -248,7 +253,7 @@ class Schedule:
         fault = self.faults[step.fault]
         fired = aim.lag_ms(event)
         with trio.CancelScope(shield=True):
-            params = fault.aim(step.params, event.node, list(ctx.cluster.nodes))
+            params = fault.aim(step.params, event.target, list(ctx.cluster.nodes))
             nodes = admit(self.held, fault, await fault.targets(ctx, params))
             if nodes is None:
                 self.skipped.append(index)
@@ -264,6 +269,7 @@ class Schedule:
                     "trigger": {
                         "event": event.kind,
                         "node": event.node,
+                        "target": event.target,
                         "event_true_ns": event.true_ns,
                         "delay_ms": trigger["delay_ms"],
                         "lag_ms": fired,

@@ -13,7 +13,7 @@ import trio
 from walrus import lease
 from walrus.context import Context
 from walrus.metadata import ProposalError
-from walrus.metastate import OPEN
+from walrus.metastate import OPEN, PENDING
 
 log = logging.getLogger("walrus.node")
 
@@ -90,6 +90,15 @@ class LeaseDuties:
                     self._takeovers_tried.add(attempt)
                     ctx.background(self._takeover, *attempt)
 
+    def _moved_to(self, node: int) -> list[int]:
+        """The nodes now leading the segments that follow ``node``'s sealed-pending-count ones."""
+        leaders = set()
+        for topic in self.ctx.view.topics.values():
+            for seg, nxt in zip(topic.segments, topic.segments[1:], strict=False):
+                if seg.leader == node and seg.state == PENDING:
+                    leaders.add(nxt.leader)
+        return sorted(leaders)
+
     async def _takeover(self, node: int, renew_seq: int) -> None:
         try:
             result = await self.ctx.propose("takeover", node, renew_seq)
@@ -97,5 +106,11 @@ class LeaseDuties:
             self._takeovers_tried.discard((node, renew_seq))
             log.warning("takeover of node %d: %s", node, exc)
             return
-        self.ctx.events.record("takeover", silent=node, renew_seq=renew_seq, result=result)
+        self.ctx.events.record(
+            "takeover",
+            silent=node,
+            renew_seq=renew_seq,
+            result=result,
+            moved_to=self._moved_to(node),
+        )
         log.info("takeover of node %d: %s", node, result)

@@ -22,19 +22,14 @@ def preflight(backend: str, base_image: str | None = None, faults: tuple[str, ..
     makes nothing."""
     bases = base_faults(faults)
     if "lose-unsynced" in bases:
-        if backend != "local":
-            raise Unsupported(
-                "lose-unsynced runs on the local backend only: losefs would have to mount inside "
-                "each node container (/dev/fuse and CAP_SYS_ADMIN), which the node image does "
-                "not carry yet"
-            )
         power_preflight()
-    if "delay" in bases and backend == "docker":
+    if bases & {"delay", "reorder"} and backend == "docker":
         require("libnetfilter-queue")
-    if "loss" in bases and backend != "docker":
+    packets = sorted(bases & {"loss", "duplicate", "reorder"})
+    if packets and backend != "docker":
         raise Unsupported(
-            "loss needs packets: it runs on the Docker backend (iptables statistic); the local "
-            "backend's TCP link proxies cannot lose them"
+            f"{', '.join(packets)} needs packets: it runs on the Docker backend (iptables, "
+            "NFQUEUE); the local backend's TCP link proxies cannot lose, repeat or reorder them"
         )
     if backend == "docker":
         from harness.images import preflight as docker_preflight
@@ -55,13 +50,13 @@ def make_cluster(
     power_loss: bool = False,
 ) -> Cluster:
     """A cluster of ``nodes`` nodes of ``system`` on ``backend``, its data under ``root`` (not
-    started); ``power_loss``: each node's data seen through losefs (local only)."""
+    started); ``power_loss``: each node's data seen through losefs."""
     if isinstance(system, External):
         return ExternalCluster(root, system)
     if backend == "local":
         return LocalCluster(root, nodes, system, nursery, power_loss)
     if backend == "docker":
-        return DockerCluster(root, nodes, system, base_image, log)
+        return DockerCluster(root, nodes, system, base_image, log, power_loss)
     raise ValueError(f"unknown backend {backend!r}: choose from {', '.join(BACKENDS)}")
 
 

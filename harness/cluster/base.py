@@ -146,6 +146,11 @@ class Cluster(ABC):
         None when no proxy of the harness sees the links (containers, UDP links)."""
         return None
 
+    async def tcp_counters(self) -> dict[int, dict[str, int]] | None:
+        """Each running node's TCP counters (``TCP_COUNTERS``) since it last started; None where
+        the nodes share the host's network stack."""
+        return None
+
     def data_dir(self, node: int) -> Path:
         """The node's data directory, as the harness can reach it (for disk faults)."""
         return self.root / f"node-{node}"

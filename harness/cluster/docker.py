@@ -16,9 +16,14 @@ event logs and disk faults work on host paths exactly as with local processes. F
   -d <peer> -j NFQUEUE --queue-num <peer> --queue-bypass`` and, per queue, ``harness.netq`` run
   on the host inside the container's network namespace (``nsenter --net``), holding each packet
   for its delay (jitter reorders packets here, unlike the local backend's stream proxies);
-  duplication is not done;
+  reorder: the same delayer holding a share of the packets back; duplicate: ``iptables -t
+  mangle -A POSTROUTING -d <peer> -m statistic --mode random --probability p -j TEE --gateway
+  <peer>`` (the kernel's TEE target clones the packet to the peer itself, so it arrives twice);
 - kill: SIGKILL (the container exits) and ``start`` again; pause: SIGSTOP / SIGCONT to the node;
-- clock: the system's control file in the bind-mounted data directory.
+- clock: the system's control file in the bind-mounted data directory;
+- lose-unsynced: the data directory is a losefs mount made on the host
+  (``harness.cluster.power``) and bind-mounted as ``/data``; the container is killed, losefs
+  loses what was not synced, and the restart mounts afresh.
 
 Everything created carries the ``walrus-harness`` label and is removed on every exit path;
 ``walrus-harness docker clean`` removes what a crashed harness left behind.
@@ -26,6 +31,7 @@ Everything created carries the ``walrus-harness`` label and is removed on every 
 
 import contextlib
 import ipaddress
+import itertools
 import random
 import signal
 import subprocess
@@ -35,8 +41,9 @@ from pathlib import Path
 import trio
 
 from harness.cluster.base import Cluster, Grudge
+from harness.cluster.power import mounts
 from harness.images import LABEL, engine
-from harness.systems.base import Launched, Member
+from harness.systems.base import Launched, Member, Unsupported
 from nemesis.link import LinkShape, Slowed, shape_between
 from walrus.config import Address
 
@@ -49,7 +56,13 @@ class DockerCluster(Cluster):
     """N node containers; their data under ``root`` on the host."""
 
     def __init__(
-        self, root: Path, nodes: int, system: Launched, base_image: str | None = None, log=print
+        self,
+        root: Path,
+        nodes: int,
+        system: Launched,
+        base_image: str | None = None,
+        log=print,
+        power_loss: bool = False,
     ) -> None:
         self.root = root
         self.nodes = list(range(1, nodes + 1))
@@ -67,6 +80,7 @@ class DockerCluster(Cluster):
         self._run_label = f"{root.resolve()}"
         self.members: dict[int, Member] = {}
         self.image: str | None = None
+        self._mounts = mounts(root, self.nodes if power_loss else [], system.node_files())
 
     async def start(self) -> None:
         """Build or find the image, create the network and the containers, start them in the
@@ -75,7 +89,9 @@ class DockerCluster(Cluster):
         await self.boot()
 
     async def spawn(self, node: int) -> None:
-        """Start the node's container."""
+        """Start the node's container (on a fresh losefs mount, with power loss)."""
+        if node in self._mounts:
+            await self._mounts[node].up()
         await trio.to_thread.run_sync(self._containers[node].start)
 
     def _create(self) -> None:
@@ -112,6 +128,9 @@ class DockerCluster(Cluster):
         for node in self.nodes:
             d = self.data_dir(node)
             d.mkdir(parents=True, exist_ok=True)
+            if node in self._mounts:
+                d = self._mounts[node].mount
+                d.mkdir(parents=True, exist_ok=True)
             command = self.system.container_command(self.members[node], self.members)
             container = self._client.containers.create(
                 self.image,
@@ -159,8 +178,16 @@ class DockerCluster(Cluster):
     async def restart(self, node: int) -> None:
         """Start the container again, with the partition in force."""
         if not await self.alive(node):
-            await trio.to_thread.run_sync(self._containers[node].start)
+            await self.spawn(node)
             await self._apply(node)
+
+    async def lose_unsynced(self, node: int) -> dict:
+        """The power loss of the node: its container killed, what its losefs mount undid (the
+        restart mounts again)."""
+        if node not in self._mounts:
+            raise Unsupported("this cluster was started without losefs mounts (power_loss)")
+        await self.kill(node)
+        return await self._mounts[node].lose()
 
     async def pause(self, node: int) -> None:
         """SIGSTOP the node."""
@@ -195,6 +222,7 @@ class DockerCluster(Cluster):
         script = [
             "iptables -F INPUT",
             "iptables -F OUTPUT",
+            "iptables -t mangle -F POSTROUTING",
             "(tc qdisc del dev eth0 root 2>/dev/null || true)",
         ]
         for peer in sorted(self._grudge.get(node, ())):
@@ -206,7 +234,13 @@ class DockerCluster(Cluster):
                     f"iptables -A INPUT -s {self.members[peer].client.host} -m statistic "
                     f"--mode random --probability {shape.loss:.4f} -j DROP"
                 )
-            if shape.delay > 0 or shape.jitter > 0:
+            if shape.duplicate > 0:
+                host = self.members[peer].client.host
+                script.append(
+                    f"iptables -t mangle -A POSTROUTING -d {host} -m statistic --mode random "
+                    f"--probability {shape.duplicate:.4f} -j TEE --gateway {host}"
+                )
+            if shape.queued:
                 script.append(
                     f"iptables -A OUTPUT -d {self.members[peer].client.host} -j NFQUEUE "
                     f"--queue-num {peer} --queue-bypass"
@@ -234,7 +268,7 @@ class DockerCluster(Cluster):
         wanted = {}
         for peer in self.nodes:
             shape = shape_between(self._slowed, node, peer) if peer != node else LinkShape()
-            if shape.delay > 0 or shape.jitter > 0:
+            if shape.queued:
                 wanted[peer] = shape
         for (n, peer), (old_pid, shape, proc) in list(self._delayers.items()):
             if n == node and (old_pid != pid or wanted.get(peer) != shape):
@@ -246,6 +280,7 @@ class DockerCluster(Cluster):
             argv = ["nsenter", "-t", str(pid), "--net", sys.executable, "-m", "harness.netq"]
             argv += ["--queue", str(peer), "--delay-ms", f"{shape.delay * 1000:g}"]
             argv += ["--jitter-ms", f"{shape.jitter * 1000:g}"]
+            argv += ["--reorder", f"{shape.reorder:g}", "--hold-ms", f"{shape.hold * 1000:g}"]
             log = self.data_dir(node).with_name(f"node-{node}.netq.log")
             with open(log, "ab") as out:
                 proc = await trio.lowlevel.open_process(
@@ -272,6 +307,26 @@ class DockerCluster(Cluster):
             )
         # A node that died meanwhile gets its rules when it is restarted.
 
+    async def tcp_counters(self) -> dict[int, dict[str, int]] | None:
+        """Each running container's TCP counters, read from its /proc/net (its own stack)."""
+        from docker.errors import APIError
+
+        out = {}
+        for node in self.nodes:
+            if not await self.alive(node):
+                continue
+            try:
+                code, text = await trio.to_thread.run_sync(
+                    lambda n=node: self._containers[n].exec_run(
+                        ["cat", "/proc/net/snmp", "/proc/net/netstat"]
+                    )
+                )
+            except APIError:
+                continue
+            if code == 0:
+                out[node] = parse_tcp_counters(text.decode(errors="replace"))
+        return out
+
     async def heal(self) -> None:
         """Flush every node's rules."""
         await self.partition({})
@@ -292,6 +347,8 @@ class DockerCluster(Cluster):
             for _, _, proc in delayers.values():
                 await _end(proc)
             await trio.to_thread.run_sync(self._remove)
+            for mount in self._mounts.values():
+                await mount.down()
 
     def _remove(self) -> None:
         from docker.errors import APIError
@@ -308,6 +365,33 @@ class DockerCluster(Cluster):
         if self._network is not None:
             self._network.remove()
             self._network = None
+
+
+TCP_COUNTERS = {
+    "Tcp.InSegs": "segments_in",
+    "Tcp.RetransSegs": "retransmitted",
+    "TcpExt.TCPDSACKOldSent": "duplicates_in",
+    "TcpExt.TCPOFOQueue": "out_of_order_in",
+    "TcpExt.TCPLossProbes": "loss_probes",
+}
+"""The kernel's TCP counters that show packet faults landing, under the names links.json uses
+(``duplicates_in``: segments that arrived twice, answered with a D-SACK)."""
+
+
+def parse_tcp_counters(text: str) -> dict[str, int]:
+    """``TCP_COUNTERS`` from /proc/net/snmp and /proc/net/netstat (header line, value line)."""
+    lines = [line.split() for line in text.splitlines()]
+    found = {}
+    for names, numbers in itertools.pairwise(lines):
+        paired = len(names) > 1 and numbers[:1] == names[:1] and not names[1].isdigit()
+        if not paired:
+            continue
+        prefix = names[0].rstrip(":")
+        for name, number in zip(names[1:], numbers[1:], strict=False):
+            key = TCP_COUNTERS.get(f"{prefix}.{name}")
+            if key is not None and number.lstrip("-").isdigit():
+                found[key] = int(number)
+    return found
 
 
 async def _end(proc: trio.Process) -> None:

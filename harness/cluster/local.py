@@ -16,7 +16,7 @@ from pathlib import Path
 import trio
 
 from harness.cluster.base import Cluster, Grudge
-from harness.cluster.power import PowerMount
+from harness.cluster.power import mounts
 from harness.cluster.proxy import LinkProxy
 from harness.systems.base import Launched, Member, Unsupported
 from nemesis.link import LinkShape, Slowed, shape_between
@@ -85,10 +85,7 @@ class LocalCluster(Cluster):
         self._routes: dict[int, dict[int, dict[str, Address]]] = {n: {} for n in self.nodes}
         self._slowed: Slowed = {}
         self._stopped = False
-        self._mounts = {
-            n: PowerMount(self.data_dir(n), root / f"node-{n}.losefs", system.node_files())
-            for n in (self.nodes if power_loss else [])
-        }
+        self._mounts = mounts(root, self.nodes if power_loss else [], system.node_files())
 
     async def start(self) -> None:
         """Start the link proxies (TCP links only), then the nodes; wait until all are ready."""
@@ -199,8 +196,11 @@ class LocalCluster(Cluster):
                 f"{self.system.name}'s {self.system.link_transport.upper()} links cannot be "
                 "slowed by the local backend's TCP link proxies"
             )
-        if shape.loss:
-            raise Unsupported("a TCP proxy cannot lose packets: loss is the Docker backend's")
+        if shape.packets_only:
+            raise Unsupported(
+                f"a TCP proxy cannot lose, repeat or reorder packets: {fault} is the Docker "
+                "backend's"
+            )
         if nodes:
             self._slowed[fault] = (set(nodes), shape)
         else:

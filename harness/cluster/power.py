@@ -1,11 +1,15 @@
-"""Power loss on the local backend: each node's data directory seen through a losefs mount.
+"""Power loss: each node's data directory seen through a losefs mount made on the host.
 
 With ``lose-unsynced`` in the nemesis, a node's files live in its usual data directory (the
 backing: what the harness, the checkers and the disk faults read), and the node is started on a
 losefs mount of it (``node-N.losefs`` beside it), which passes everything through and remembers
 what was not made durable. A power loss is: the node killed, losefs told to lose (SIGUSR1), which
 unmounts and undoes the unsynced state on the backing directory, then a fresh mount for the
-restart. Needs root (or fusermount3), /dev/fuse and pyfuse3 (``make install``).
+restart. The local backend starts its node processes on the mount; the Docker backend
+bind-mounts it as the container's ``/data`` (the bind is made anew at every container start, so
+a restarted container sees the fresh mount): FUSE runs on the host, and the node image needs
+neither /dev/fuse nor CAP_SYS_ADMIN. Needs root (or fusermount3), /dev/fuse and pyfuse3 on the
+host (``make install``).
 """
 
 import json
@@ -35,6 +39,11 @@ def preflight() -> None:
         raise Unsupported(
             "lose-unsynced needs pyfuse3 (built against libfuse3): run `make install` as root"
         ) from None
+
+
+def mounts(root: Path, nodes: list[int], keep: tuple[str, ...]) -> dict[int, "PowerMount"]:
+    """A losefs mount for each node's data directory ``root/node-N``, at ``root/node-N.losefs``."""
+    return {n: PowerMount(root / f"node-{n}", root / f"node-{n}.losefs", keep) for n in nodes}
 
 
 class PowerMount:

@@ -1,5 +1,6 @@
 """summary.md: the verdict, what each checker found, and the run's numbers, for people."""
 
+import json
 from pathlib import Path
 
 from harness.checker.result import found
@@ -32,6 +33,27 @@ def aimed_line(nemesis: list[Event], t0_ns: int | None) -> str | None:
             f"within {AIMED_WITHIN_MS:g} ms of their event"
         )
     return line + " (the planned 0-50 ms delay included)."
+
+
+def tcp_line(run: Path) -> str | None:
+    """What the nodes' own TCP stacks counted (Docker runs: packet faults land there)."""
+    try:
+        tcp = json.loads((run / "links.json").read_text()).get("tcp")
+    except (OSError, ValueError):
+        return None
+    if not tcp:
+        return None
+    total = {k: sum(c.get(k, 0) for c in tcp.values()) for k in TCP_WORDS}
+    said = ", ".join(f"{total[k]:,} {words}" for k, words in TCP_WORDS.items())
+    return f"TCP in the node containers (each since its last start; links.json): {said}."
+
+
+TCP_WORDS = {
+    "segments_in": "segments in",
+    "duplicates_in": "arrived twice",
+    "out_of_order_in": "out of order",
+    "retransmitted": "retransmitted",
+}
 
 
 def _median(values: list[float]) -> float:
@@ -106,6 +128,9 @@ def write(
             f"| {f} | {s['ok_per_s']:.1f} | {avail} | {lat.get('p50', 0):.1f} | "
             f"{lat.get('p99', 0):.1f} | {lat.get('max', 0):.1f} |"
         )
+    tcp = tcp_line(run)
+    if tcp:
+        lines += ["", tcp]
     anomalies = _anomalies(results)
     if anomalies:
         lines += ["", "## Anomalies (first of each kind)", ""]

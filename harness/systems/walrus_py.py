@@ -79,6 +79,8 @@ class WalrusPy(Launched):
             "delay",
             "throttle",
             "loss",
+            "duplicate",
+            "reorder",
         }
     )
 

@@ -41,3 +41,28 @@ def test_the_default_node_is_valid_on_degraded_links(tmp_path, backend):
         assert {"delay", "rate", "loss"} & set(event["value"]), event
     found = {k: v.get("counts") for k, v in result.results.items() if isinstance(v, dict)}
     assert result.valid is True, found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", [DOCKER])
+def test_duplicated_and_reordered_packets_reach_the_nodes_tcp_and_the_node_stays_valid(
+    tmp_path, backend
+):
+    config = TestConfig(
+        name="repeated-packets",
+        time_limit=8,
+        nemesis="duplicate,reorder",
+        nemesis_interval=1.5,
+        seed=2,
+        store=tmp_path,
+        backend=backend,
+        workload=WorkloadConfig(rate=200, seed=2),
+    )
+    result = run_test(config, log=lambda m: None)
+    history = (result.path / "history.jsonl").read_text().replace(" ", "")
+    assert '"f":"start-duplicate"' in history and '"f":"start-reorder"' in history
+    tcp = json.loads((result.path / "links.json").read_text())["tcp"]
+    assert sum(c["duplicates_in"] for c in tcp.values()) > 0, tcp
+    assert sum(c["out_of_order_in"] for c in tcp.values()) > 0, tcp
+    assert "arrived twice" in (result.path / "summary.md").read_text()
+    assert result.valid is True

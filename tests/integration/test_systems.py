@@ -102,8 +102,8 @@ def test_bad_systems_are_refused_in_one_line_before_anything_is_made(tmp_path):
         ([*external, "nonsense"], "host:port"),
         ([*external, "127.0.0.1:1", "--nemesis", "partition"], "does not support the nemesis"),
         ([*external, "127.0.0.1:1", "--backend", "docker"], "--backend does not apply"),
-        (["--nemesis", "lose-unsynced", "--backend", "docker"], "local backend only"),
         (["--nemesis", "loss"], "Docker backend"),
+        (["--nemesis", "duplicate,reorder"], "Docker backend"),
         (["--system", "walrus-rs", "--nemesis", "lose-unsynced"], "does not support the nemesis"),
     ):
         one_line_failure(harness("test", *args, "--store", str(store)), words)

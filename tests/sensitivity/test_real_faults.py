@@ -7,6 +7,7 @@ from harness.runner import TestConfig, run_test
 from harness.systems import NodeSpec, WalrusPy
 from harness.systems.base import Unsupported
 from harness.workload import WorkloadConfig
+from tests.integration.conftest import DOCKER
 
 
 @pytest.mark.slow
@@ -59,10 +60,12 @@ def _no_fuse() -> str | None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(_no_fuse() is not None, reason=_no_fuse() or "")
-def test_a_node_that_acknowledges_before_syncing_loses_writes_to_a_power_loss(tmp_path):
+@pytest.mark.parametrize("backend", ["local", DOCKER])
+def test_a_node_that_acknowledges_before_syncing_loses_writes_to_a_power_loss(tmp_path, backend):
     # The default node's power-loss run, which must be valid, is the gate's.
     config = TestConfig(
         name="lose-unsynced-fsync-none",
+        backend=backend,
         time_limit=10,
         nemesis="lose-unsynced",
         nemesis_interval=3,

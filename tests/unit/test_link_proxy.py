@@ -89,3 +89,13 @@ def test_a_throttled_link_carries_no_faster_than_its_rate():
 def test_shapes_combine_to_the_larger_delay_and_the_tighter_rate():
     both = LinkShape(delay=0.05, rate=1000).merged(LinkShape(delay=0.2, jitter=0.1, rate=0))
     assert both == LinkShape(delay=0.2, jitter=0.1, rate=1000)
+
+
+def test_packet_shapes_combine_and_say_what_needs_packets():
+    both = LinkShape(duplicate=0.1, reorder=0.5, hold=0.005).merged(
+        LinkShape(duplicate=0.2, loss=0.05, hold=0.02)
+    )
+    assert both == LinkShape(loss=0.05, duplicate=0.2, reorder=0.5, hold=0.02)
+    assert both.packets_only and both.queued
+    assert not LinkShape(delay=0.1, rate=1000).packets_only
+    assert not LinkShape(duplicate=0.5).queued

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.workload import WorkloadConfig, operation_plan
-from nemesis.aim import EventWatch, NodeEvent
+from nemesis.aim import EventWatch, NodeEvent, delay_range
 from nemesis.faults import catalogue
 from nemesis.schedule import Step, UnknownFault, admit, dumps, fault_names, plan
 
@@ -81,6 +81,8 @@ def test_aimed_faults_are_planned_with_a_trigger_and_refused_where_they_cannot_a
         ("clock@seal", "cannot be aimed"),
         ("kill@lunch", "no event 'lunch'"),
         ("meteor@seal", "unknown nemesis"),
+        ("kill@seal+soon", "MS or LOW-HIGH"),
+        ("kill@seal+20-5", "LOW <= HIGH"),
     ):
         with pytest.raises(UnknownFault, match=words):
             fault_names(bad)
@@ -93,10 +95,21 @@ def test_an_event_watch_sees_only_new_events_and_waits_for_whole_lines(tmp_path)
     assert watch.poll() == []
     with open(log, "a") as f:
         f.write('{"kind": "lease-renew", "node": 1, "true_ns": 7}\n{"kind": "se')
-    assert watch.poll() == [NodeEvent("lease-renew", 1, 7)]
+    assert watch.poll() == [NodeEvent("lease-renew", 1, 7, 1)]
     with open(log, "a") as f:
         f.write('al", "node": 1, "true_ns": 9}\n')
-    assert watch.poll() == [NodeEvent("seal", 1, 9)]
+        f.write('{"kind": "takeover", "node": 1, "true_ns": 11, "moved_to": [3]}\n')
+    assert watch.poll() == [NodeEvent("seal", 1, 9, 1), NodeEvent("takeover", 1, 11, 3)]
+
+
+def test_an_aimed_name_may_choose_its_delay():
+    assert delay_range("kill@seal") == (0.0, 50.0)
+    assert delay_range("kill@seal+5") == (5.0, 5.0)
+    assert delay_range("partition@takeover+0-20") == (0.0, 20.0)
+    assert fault_names("kill@seal+5") == ["kill@seal+5"]
+    steps = plan(["kill@seal+5"], 2, 10, 1, [1, 2, 3], ["t"])
+    starts = [s for s in steps if s.action == "start"]
+    assert starts and all(s.params["trigger"] == {"event": "seal", "delay_ms": 5.0} for s in starts)
 
 
 def test_faults_that_share_a_node_never_act_on_it_together():
