@@ -323,7 +323,8 @@ def load(path: Path) -> tuple[list[Event], list[Op]]:
 
 
 def nemesis_windows(events: Iterable[Event]) -> list[tuple[str, float, float, object]]:
-    """(fault, start ns, stop ns, value) for every start-X/stop-X pair; open ones end at INF."""
+    """(fault, start ns, stop ns, value) for every start-X/stop-X pair, from when the fault
+    began acting to when its stop was done; open ones end at INF."""
     open_: dict[str, tuple[float, object]] = {}
     windows = []
     for e in events:
@@ -331,7 +332,8 @@ def nemesis_windows(events: Iterable[Event]) -> list[tuple[str, float, float, ob
             continue
         kind, _, name = e.f.partition("-")
         if kind == "start":
-            open_[name] = (e.time, e.value)
+            began = e.value.get("began", e.time) if isinstance(e.value, dict) else e.time
+            open_[name] = (began, e.value)
         elif kind == "stop" and name in open_:
             start, value = open_.pop(name)
             windows.append((name, start, e.time, value))

@@ -37,6 +37,10 @@ class History(Protocol):
         """Append an event."""
         ...
 
+    def now(self) -> int:
+        """The history's clock: nanoseconds since it began."""
+        ...
+
 
 class Target(Protocol):
     """The cluster under test, as far as faults act on it."""

@@ -126,6 +126,17 @@ def test_load_pairs_operations(tmp_path):
     assert list(frame["type"]) == ["ok", "info", "ok"]
 
 
+def test_a_fault_window_starts_when_the_fault_began_acting():
+    Event = history.Event
+    events = [
+        Event(0, 9, "nemesis", "info", "start-partition", None, {"grudge": {}, "began": 5}),
+        Event(1, 20, "nemesis", "info", "stop-partition", None, None),
+        Event(2, 30, "nemesis", "info", "start-kill", None, ["n1"]),
+    ]
+    windows = history.nemesis_windows(events)
+    assert [w[:3] for w in windows] == [("partition", 5, 20), ("kill", 30, history.INF)]
+
+
 @pytest.mark.parametrize(
     ("lines", "message"),
     [
