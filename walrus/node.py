@@ -2,10 +2,10 @@
 
 One process, one trio event loop (on node time, see ``walrus.clock``), plus the Raft thread
 (``walrus.metadata``) and the storage engine's commit threads. The loop serves clients on the
-client port and peers on the RPC port, and runs the node's duties: renewing its lease and taking
-over the segments of silent nodes when it leads Raft (``walrus.duties``), keeping local segments
-in step with the metadata (``walrus.writes``), and serving the shared cursor (``walrus.reads``).
-METRICS is rendered by ``walrus.metrics``.
+client port and peers on the RPC port (``walrus.rpc``), each request routed by
+``walrus.dispatch``, and runs the node's duties: renewing its lease and taking over the segments
+of silent nodes when it leads Raft (``walrus.duties``), keeping local segments in step with the
+metadata (``walrus.writes``), and serving the shared cursor (``walrus.reads``).
 """
 
 import contextlib
@@ -19,21 +19,20 @@ from pathlib import Path
 import trio
 from pysyncobj import SyncObjException
 
-from walrus import lease, metrics, protocol
+from walrus import protocol
 from walrus.clock import NodeClock
 from walrus.config import ConfigError, NodeConfig
-from walrus.context import Context, proposal_failure
+from walrus.context import Context
+from walrus.dispatch import Dispatcher
 from walrus.durable import atomic_write_json, make_dirs
 from walrus.duties import LeaseDuties
 from walrus.events import EVENT_LOG, EventLog
-from walrus.metadata import Metadata, ProposalError, Published
-from walrus.metastate import state_json
-from walrus.protocol import Request
+from walrus.metadata import Metadata, Published
 from walrus.reads import Reader
 from walrus.rpc import PeerLink, RpcServer
-from walrus.server import Pending, Session, serve_listeners
+from walrus.server import Session, serve_listeners
 from walrus.storage import NODE_STORE, Store
-from walrus.writes import Writer, register_reply
+from walrus.writes import Writer
 
 log = logging.getLogger("walrus.node")
 
@@ -90,8 +89,6 @@ class Node:
         self.clock = clock
         self.ctx: Context | None = None
         self.writer: Writer | None = None
-        self.reader: Reader | None = None
-        self._last_applied = -1
 
     # --- start-up and shutdown -------------------------------------------------------------
 
@@ -135,7 +132,7 @@ class Node:
             }
             self.ctx = ctx = Context(config, self.clock, store, events, meta, links)
             self.writer = Writer(ctx)
-            self.reader = Reader(ctx)
+            dispatch = Dispatcher(ctx, self.writer, Reader(ctx))
             events.record("start", compat=config.compat)
             async with trio.open_nursery() as nursery:
                 ctx.nursery = nursery
@@ -145,11 +142,11 @@ class Node:
                 nursery.start_soon(
                     serve_listeners,
                     client_listeners,
-                    lambda: Session(self.dispatch_client),
+                    lambda: Session(dispatch.client),
                     protocol.MAX_FRAME,
                     config.limits,
                 )
-                rpc = RpcServer(ctx, self._handle_rpc)
+                rpc = RpcServer(ctx, dispatch.rpc)
                 nursery.start_soon(serve_listeners, rpc_listeners, rpc.session)
                 if config.compat:
                     nursery.start_soon(self._compat_monitor_loop)
@@ -195,82 +192,8 @@ class Node:
         scope.cancel()
 
     def _on_publish(self, pub: Published) -> None:
-        ctx = self.ctx
-        if ctx is None:
-            return
-        previous = ctx.pub
-        ctx.publish(pub)
-        applied = pub.view.applied
-        if previous is None or previous.view.topics is not pub.view.topics:
-            if applied != self._last_applied + 1 or previous is None:
-                self.writer.reconcile_all()
-            else:
-                changed = [
-                    t
-                    for name, t in pub.view.topics.items()
-                    if previous.view.topics.get(name) is not t
-                ]
-                self.writer.reconcile(changed)
-        self._last_applied = applied
-
-    # --- dispatch --------------------------------------------------------------------------
-
-    def dispatch_client(self, body: bytes) -> bytes | Pending:
-        """A client request frame."""
-        return self.handle(protocol.parse(body), 0)
-
-    def _handle_rpc(self, hops: int, command: bytes) -> bytes | Pending:
-        if command.startswith(b"POP "):
-            parts = command.decode(errors="replace").split(" ")
-            if len(parts) not in (3, 4) or not parts[2].isdigit():
-                return protocol.err("POP takes <topic> <segment> [<tag>]")
-            return self.reader.pop(parts[1], int(parts[2]), parts[3] if len(parts) == 4 else "")
-        try:
-            return self.handle(protocol.parse(command), hops)
-        except protocol.ProtocolError as exc:
-            return exc.reply.encode()
-
-    def handle(self, req: Request, hops: int) -> bytes | Pending:
-        """Start serving a parsed request."""
-        ctx = self.ctx
-        if ctx is None or ctx.pub is None:
-            return protocol.unavailable(f"node {self.config.node_id} is starting (no metadata yet)")
-        command = req.command
-        if command in ("PUT", "PUTX"):
-            return self.writer.put(req, hops)
-        if command in ("GET", "GETX"):
-            return self.reader.get(req, hops)
-        if command == "STATE":
-            topic = ctx.view.topic(req.topic)
-            if topic is None:
-                return protocol.unknown_topic(req.topic)
-            return protocol.json_reply(state_json(topic))
-        if command == "METRICS":
-            return ctx.spawn(self._metrics)
-        if command == "REGISTER":
-            return ctx.spawn(self._register, req.topic)
-        return self.reader.scan(req, hops)
-
-    async def _register(self, topic: str) -> bytes:
-        if self.ctx.view.topic(topic) is not None:
-            return protocol.OK
-        try:
-            return register_reply(await self.ctx.propose("register", topic))
-        except ProposalError as exc:
-            return proposal_failure(exc)
-
-    async def _metrics(self) -> bytes:
-        ctx = self.ctx
-        status = await ctx.meta.status()
-        if status is None:
-            return protocol.unavailable("the Raft thread did not answer")
-        now = self.clock.now()
-        lease_state = {
-            "lease_holds": ctx.lease.holds(now),
-            "lease_remaining_s": lease.remaining(self.config.lease, ctx.lease.renew_sent, now),
-        }
-        body = metrics.render(self.config, status, ctx.view, lease_state, self.clock)
-        return protocol.json_reply(body, pretty=True)
+        if self.writer is not None:
+            self.writer.follow(pub)
 
     # --- duties ----------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import trio
 
 from walrus import protocol
 from walrus.context import Context, proposal_failure
-from walrus.metadata import ProposalError
+from walrus.metadata import ProposalError, Published
 from walrus.metastate import OPEN, PENDING, SEALED, SegmentMeta, TopicMeta
 from walrus.protocol import Request
 from walrus.server import Awaiting, Pending
@@ -45,6 +45,7 @@ class Writer:
         self._sealed_here: set[tuple[str, int]] = set()
         self._creating: set[tuple[str, int]] = set()
         self._compat_counts: dict[tuple[str, int], int] = {}
+        self._last_applied = -1
 
     # --- PUT -------------------------------------------------------------------------------
 
@@ -193,18 +194,26 @@ class Writer:
 
     # --- keeping local segments in step with the metadata ----------------------------------
 
-    def reconcile(self, topics: list[TopicMeta]) -> None:
-        """React to new metadata for ``topics``: create open segments led here, seal segments
-        the metadata sealed, report counts of segments taken over from here."""
-        for topic in topics:
-            for seg in topic.segments[-2:]:
-                self._reconcile_segment(topic, seg)
-
-    def reconcile_all(self) -> None:
-        """reconcile() over every segment (after a restart or a snapshot install)."""
-        for topic in self.ctx.view.topics.values():
-            for seg in topic.segments:
-                self._reconcile_segment(topic, seg)
+    def follow(self, pub: Published) -> None:
+        """Publish a new metadata view to the context and bring local segments in step with
+        it: create open segments led here, seal segments the metadata sealed, report counts of
+        segments taken over from here — for the topics that changed, or for every segment when
+        applies were skipped (a restart or a snapshot install)."""
+        ctx = self.ctx
+        previous = ctx.pub
+        ctx.publish(pub)
+        applied = pub.view.applied
+        if previous is None or previous.view.topics is not pub.view.topics:
+            if previous is None or applied != self._last_applied + 1:
+                for topic in pub.view.topics.values():
+                    for seg in topic.segments:
+                        self._reconcile_segment(topic, seg)
+            else:
+                for name, topic in pub.view.topics.items():
+                    if previous.view.topics.get(name) is not topic:
+                        for seg in topic.segments[-2:]:
+                            self._reconcile_segment(topic, seg)
+        self._last_applied = applied
 
     def _reconcile_segment(self, topic: TopicMeta, seg: SegmentMeta) -> None:
         ctx = self.ctx
