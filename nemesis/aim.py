@@ -7,10 +7,12 @@ logs (``docs/events.md``) are watched for the next ``EVENT``, and the fault fire
 after it on the event's node: the one that wrote it, except for a takeover, where it is the node
 the silent node's segments moved to (``partition@takeover`` isolates the new segment's leader
 before it has heard of its segment). A partition isolates that node. The delay is drawn from
-0-50 ms, or from the range the name gives: ``kill@seal+5`` (5 ms), ``kill@seal+0-20``. The start
-is recorded with its trigger: the event, its node, and the lag from the event's true time to the
-firing, measured on the one CLOCK_MONOTONIC the nodes and the harness share on a host. A stop
-step that comes before the event disarms it.
+0-50 ms, or from the range the name gives: ``kill@seal+5`` (5 ms), ``kill@seal+0-20``. Once
+fired, it stays in force for its planned hold (drawn like the schedule's intervals) whatever the
+steps say, so that "pause the new leader right after a takeover" pauses it long enough to matter;
+a stop step that comes before the event disarms it. The start is recorded with its trigger: the
+event, its node, and the lag from the event's true time to the firing, measured on the one
+CLOCK_MONOTONIC the nodes and the harness share on a host.
 """
 
 import json

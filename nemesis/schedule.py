@@ -135,7 +135,8 @@ def plan(
             params = known[base].plan(rng, nodes, topics)
             if event is not None:
                 delay = round(rng.uniform(*aim.delay_range(name)), 1)
-                params["trigger"] = {"event": event, "delay_ms": delay}
+                hold = round(interval * rng.uniform(0.5, 1.5), 3)
+                params["trigger"] = {"event": event, "delay_ms": delay, "hold_s": hold}
             steps.append(Step(round(t, 6), name, "start", params))
             active.add(name)
         t += interval * rng.uniform(0.5, 1.5)
@@ -178,6 +179,10 @@ class Schedule:
         self.active: dict[str, Fault] = {}
         self.armed: dict[str, trio.CancelScope] = {}
         """Aimed faults waiting for their event, by name."""
+        self.holding: dict[str, trio.CancelScope] = {}
+        """Aimed faults that fired and are in force for their planned hold, by name."""
+        self.ending = False
+        """True once the run's time is up: no hold begins after that."""
         self._logs: dict[int, Path] = {}
         """The nodes' event logs; each armed fault reads them with a watch of its own (a shared
         one would hand an event to whichever armed fault polled first, and the others would
@@ -213,7 +218,8 @@ class Schedule:
                             await self._execute(index, step, ctx, aimed)
                         await trio.sleep_until(start + seconds)
                     finally:
-                        for scope in self.armed.values():
+                        self.ending = True
+                        for scope in [*self.armed.values(), *self.holding.values()]:
                             scope.cancel()
             finally:
                 with trio.CancelScope(shield=True):
@@ -226,7 +232,7 @@ class Schedule:
         if step.action == "stop":
             if step.fault in self.armed:
                 self.armed.pop(step.fault).cancel()
-            if step.fault in self.active:
+            if step.fault in self.active and step.fault not in self.holding:
                 await self._stop(fault, ctx)
             return
         if step.fault in self.active or step.fault in self.armed:
@@ -247,7 +253,8 @@ class Schedule:
     async def _aimed(
         self, index: int, step: Step, ctx: FaultContext, scope: trio.CancelScope
     ) -> None:
-        """Wait for the trigger's event, then start the fault on the node that wrote it."""
+        """Wait for the trigger's event, then start the fault on the event's target and hold
+        it."""
         trigger = step.params["trigger"]
         with scope:
             watch = aim.EventWatch(self._logs)
@@ -284,6 +291,22 @@ class Schedule:
                     },
                 },
             )
+        if trigger.get("hold_s") is not None:
+            await self._hold(step.fault, trigger["hold_s"], ctx)
+
+    async def _hold(self, name: str, seconds: float, ctx: FaultContext) -> None:
+        """Keep a fired aimed fault in force for its planned hold, then stop it (the run's end
+        cuts the hold short: the heal stops it then)."""
+        scope = self.holding[name] = trio.CancelScope()
+        if self.ending:
+            scope.cancel()
+        with scope:
+            await trio.sleep(seconds)
+        if self.holding.get(name) is scope:
+            del self.holding[name]
+        if not scope.cancelled_caught and name in self.active:
+            with trio.CancelScope(shield=True):
+                await self._stop(self.faults[name], ctx)
 
     async def _stop(self, fault: Fault, ctx: FaultContext) -> None:
         value = await fault.stop(ctx)

@@ -1,4 +1,5 @@
-"""Faults aimed at events, on real nodes: each fires after its event, on the node that wrote it."""
+"""Faults aimed at events, on real nodes: each fires after its event, on the event's node (the one
+that wrote it; for a takeover, the node the segments moved to)."""
 
 import json
 
@@ -33,8 +34,8 @@ def test_aimed_faults_fire_after_their_event_on_its_node(tmp_path):
         assert event["f"].endswith("@" + trigger["event"])
         assert trigger["lag_ms"] >= trigger["delay_ms"]  # never before the event and its delay
         if event["f"] == "start-kill@seal":
-            assert value["nodes"] == [trigger["node"]]
+            assert value["nodes"] == [trigger["node"]] == [trigger["target"]]
         else:
-            assert value["grudge"][str(trigger["node"])]  # the event's node was cut off
+            assert value["grudge"][str(trigger["target"])]  # the new leader was cut off
     assert "Aimed faults:" in (result.path / "summary.md").read_text()
     assert result.valid is True

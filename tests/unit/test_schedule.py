@@ -109,7 +109,13 @@ def test_an_aimed_name_may_choose_its_delay():
     assert fault_names("kill@seal+5") == ["kill@seal+5"]
     steps = plan(["kill@seal+5"], 2, 10, 1, [1, 2, 3], ["t"])
     starts = [s for s in steps if s.action == "start"]
-    assert starts and all(s.params["trigger"] == {"event": "seal", "delay_ms": 5.0} for s in starts)
+    for s in starts:
+        assert {k: s.params["trigger"][k] for k in ("event", "delay_ms")} == {
+            "event": "seal",
+            "delay_ms": 5.0,
+        }
+        assert 1 <= s.params["trigger"]["hold_s"] <= 3, "held for half to 1.5 intervals"
+    assert starts
 
 
 def test_faults_that_share_a_node_never_act_on_it_together():
