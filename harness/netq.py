@@ -8,7 +8,8 @@ cross leave out of order, which is how jitter and holding reorder.
 It runs on the host, inside a node container's network namespace (``nsenter --net``), so any
 node image works, and it speaks to the kernel through Debian's libnetfilter-queue1 with the
 ctypes binding below (Debian packages no Python binding). SIGTERM releases every held packet and
-exits. The iptables rule should carry ``--queue-bypass``, so packets pass when it is gone.
+exits. The iptables rule should carry ``--queue-bypass``, so packets pass when it is gone (or
+not yet there: it prints ``READY`` once it holds the queue).
 """
 
 import argparse
@@ -24,6 +25,8 @@ import time
 
 NF_ACCEPT = 1
 NFQNL_COPY_META = 1
+READY = "netq: holding queue"
+"""The line netq prints once its queue is bound (packets sent before then pass undelayed)."""
 LIBRARY = "libnetfilter_queue.so.1"
 """Debian's libnetfilter-queue1 (``make install`` puts it there)."""
 
@@ -136,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reorder", type=float, default=0.0, help="share of packets held back")
     parser.add_argument("--hold-ms", type=float, default=0.0, help="how long they are held")
     args = parser.parse_args(argv)
+    stop: list[bool] = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(True))
     try:
         delayer = Delayer(
             args.queue,
@@ -147,9 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"netq: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    stop: list[bool] = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
-    signal.signal(signal.SIGINT, lambda *_: stop.append(True))
+    print(f"{READY} {args.queue}", flush=True)
     delayer.run(stop)
     return 0
 

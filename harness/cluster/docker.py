@@ -40,6 +40,7 @@ from pathlib import Path
 
 import trio
 
+from harness import netq
 from harness.cluster.base import Cluster, Grudge
 from harness.cluster.power import mounts
 from harness.images import LABEL, engine
@@ -282,11 +283,13 @@ class DockerCluster(Cluster):
             argv += ["--jitter-ms", f"{shape.jitter * 1000:g}"]
             argv += ["--reorder", f"{shape.reorder:g}", "--hold-ms", f"{shape.hold * 1000:g}"]
             log = self.data_dir(node).with_name(f"node-{node}.netq.log")
+            start = log.stat().st_size if log.exists() else 0
             with open(log, "ab") as out:
                 proc = await trio.lowlevel.open_process(
                     argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
                 )
             self._delayers[(node, peer)] = (pid, shape, proc)
+            await _ready(proc, log, start)
 
     async def _apply(self, node: int) -> None:
         if not await self.alive(node):
@@ -392,6 +395,23 @@ def parse_tcp_counters(text: str) -> dict[str, int]:
             if key is not None and number.lstrip("-").isdigit():
                 found[key] = int(number)
     return found
+
+
+async def _ready(proc: trio.Process, log: Path, start: int) -> None:
+    """Wait until a delayer says it holds its queue; RuntimeError with its words if it ends or
+    stays silent for 10 s."""
+    with trio.move_on_after(10):
+        while proc.returncode is None:
+            with open(log, "rb") as f:
+                f.seek(start)
+                said = f.read().decode(errors="replace")
+            if netq.READY in said:
+                return
+            await trio.sleep(0.02)
+    with open(log, "rb") as f:
+        f.seek(start)
+        said = f.read().decode(errors="replace").strip()
+    raise RuntimeError(f"the packet delayer did not start: {said or 'no word in 10 s'}")
 
 
 async def _end(proc: trio.Process) -> None:

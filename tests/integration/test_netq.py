@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from harness.images import engine, node_image
+from harness.netq import READY
 from harness.tools import missing_reason
 from tests.integration.conftest import DOCKER
 
@@ -54,9 +55,10 @@ def test_a_queue_holds_packets_for_the_delay_and_releases_them_on_sigterm(backen
         pid = str(a.attrs["State"]["Pid"])
         netq = subprocess.Popen(
             ["nsenter", "-t", pid, "--net", sys.executable, "-m", "harness.netq",
-             "--queue", "2", "--delay-ms", "300"],
+             "--queue", "2", "--delay-ms", "300"], stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
+            assert netq.stdout.readline().startswith(READY)  # packets wait from here on
             assert fastest_connect() >= 0.3  # every SYN waited its 300 ms
         finally:
             netq.terminate()
