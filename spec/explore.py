@@ -1,12 +1,12 @@
 """Breadth-first exploration of the model: every reachable state, every invariant in each.
 
-``python -m spec.explore --config safe|compat|drift`` enumerates the states reachable from the
-initial ones (distinct states, by hash), checks every invariant of ``spec.model`` in each, and
-stops at the first violation with the shortest trace that reaches it, printed step by step in
-words. Without a violation it then checks the liveness property on the explored graph: from
-every state where no fault is in effect, a path without faults leads to every acknowledged value
-being read (backward reachability from the goal states). Exit status 0 when everything holds,
-1 with a counterexample, 2 on bad arguments.
+``python -m spec.explore --config CONFIG`` (``spec.model.CONFIGS``) enumerates the states
+reachable from the initial ones (distinct states, by hash), checks every invariant of
+``spec.model`` in each, and stops at the first violation with the shortest trace that reaches
+it, printed step by step in words. Without a violation it then checks the liveness property on
+the explored graph: from every state where no fault is in effect, a path without faults leads
+to every acknowledged value being read (backward reachability from the goal states). Exit
+status 0 when everything holds, 1 with a counterexample, 2 on bad arguments.
 """
 
 import argparse
@@ -174,6 +174,7 @@ _PLAIN = {
     "Elect": "{node} becomes the metadata leader",
     "CommitRenew": "{node}'s renew commits",
     "Crash": "{node} crashes",
+    "Wipe": "{node} crashes and loses its disk (it restarts knowing its copies are gone)",
     "Restart": "{node} restarts",
     "Isolate": "{node} is partitioned from the other nodes and the metadata",
     "Heal": "{node}'s partition heals",
@@ -213,6 +214,14 @@ def describe(cfg: Config, lbl: tuple, a: State, b: State) -> str:
         return f"{_node(n) if name != 'Takeover' else 'the leader'} commits {_command(b.log[-1])}"
     if name == "SealHere":
         return f"{_node(n)} seals segment {args[1]} locally, as the metadata says"
+    if name == "Replicate":
+        f = args[1]
+        g = len(a.view[n].segs)
+        return f"{_node(n)} sends {_node(f)} entry {len(a.store[f][g - 1].entries)} of segment {g}"
+    if name == "SealFromReplicas":
+        return f"the leader seals segment {args[0]} from its replicas: {_command(b.log[-1])}"
+    if name == "Repair":
+        return f"{_node(n)} repairs its copy of segment {args[1]} from another replica"
     if name == "Get":
         if len(b.delivered) > len(a.delivered):
             return f"GET at {_node(n)} returns value {b.delivered[-1]}"
@@ -251,7 +260,8 @@ def _parser() -> argparse.ArgumentParser:
         choices=sorted(model.CONFIGS),
         default="safe",
         help="safe: the code's design; compat: --compat walrus; drift: a clock "
-        "beyond the drift bound (default: safe)",
+        "beyond the drift bound; replicated, replicated-r1: segments on 3 and 1 replicas with "
+        "one disk loss (default: safe)",
     )
     for f in fields(Config):
         if f.type in (int, "int"):

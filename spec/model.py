@@ -14,8 +14,22 @@ The model follows the code, not an idealised protocol: the metadata commands are
 ``walrus/lease.py``, the append guard, rollover and count report those of ``walrus/writes.py``,
 and the cursor, END, EMPTY and ``unavailable`` rules those of ``walrus/reads.py``.
 ``Config.compat`` switches the same mechanisms off as ``--compat walrus`` does.
+
+``Config.replicas`` (R) is issue 16's data-plane replication, specified before it is built: each
+segment has a leader and R-1 followers chosen when it opens; the leader sends its entries to the
+followers (``Replicate``), and a PUT is acknowledged once a majority of the replicas hold it. A
+taken-over segment is sealed without its old leader once a majority of its replicas answer
+(``SealFromReplicas``: each answering copy is sealed, which fences the old leader, and the count
+is the longest of them: an acknowledged entry is on a majority, and two majorities meet). A
+sealed segment is read from any replica with a whole copy, the read position is written to a
+majority of the replicas before an entry is handed out, and a replica whose copy is short,
+sealed too long or lost is repaired from another (``Repair``). ``Wipe`` loses a node's disk: its
+copies are marked lost (the node knows it came back empty) and count for nothing until
+repaired. The metadata (the Raft journal) is kept across a wipe here: losing a voter's log is a
+Raft membership problem, outside this model. With R = 1 every one of these is the code of today.
 """
 
+import itertools
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -46,6 +60,8 @@ class Config:
     max_crashes: int = 0
     max_cuts: int = 1
     compat: bool = False
+    replicas: int = 1
+    max_wipes: int = 0
 
 
 def drift_bound_holds(cfg: Config) -> bool:
@@ -58,12 +74,14 @@ def drift_bound_holds(cfg: Config) -> bool:
 
 
 class Seg(NamedTuple):
-    """A segment in the metadata: leader, epoch, state, and count once sealed."""
+    """A segment in the metadata: leader, epoch, state, count once sealed, and its replicas
+    (the leader first)."""
 
     leader: int
     epoch: int
     state: str
     count: int | None
+    replicas: tuple[int, ...] = ()
 
 
 class Meta(NamedTuple):
@@ -81,10 +99,12 @@ class Meta(NamedTuple):
 
 
 class Stored(NamedTuple):
-    """A node's file for one segment: its entries (the values) and whether it is sealed."""
+    """A node's copy of one segment: its entries (the values), whether it is sealed, and
+    whether it was lost with the node's disk (and not yet repaired)."""
 
     entries: tuple[int, ...]
     sealed: bool
+    lost: bool = False
 
 
 class Put(NamedTuple):
@@ -106,6 +126,7 @@ class State(NamedTuple):
     cut: tuple[bool, ...]
     crashes: int
     cuts: int
+    wipes: int
     leader: int
     silence: tuple[int, ...]
     lease: tuple[int, ...]
@@ -144,6 +165,7 @@ def init_states(cfg: Config) -> list[State]:
         cut=(False,) * n,
         crashes=0,
         cuts=0,
+        wipes=0,
         leader=NO_LEADER,
         silence=(0,) * n,
         lease=(0,) * n,
@@ -183,6 +205,21 @@ def _next_node(candidates: list[int], after: int) -> int:
     return (later or candidates)[0]
 
 
+def _open(cfg: Config, meta: Meta, leader: int, epoch: int) -> Seg:
+    """A new open segment led by ``leader``: its followers are the next live nodes after it,
+    then, if too few are live, the next others — always R replicas, so that an acknowledgement
+    always needs a majority of R (with fewer live nodes, appends wait rather than weaken)."""
+    live = set(_candidates(cfg, meta))
+    order = sorted(range(cfg.nodes), key=lambda c: (c not in live, c <= leader, c))
+    followers = [c for c in order if c != leader][: cfg.replicas - 1]
+    return Seg(leader, epoch, OPEN, None, (leader, *followers))
+
+
+def majority(seg: Seg) -> int:
+    """How many of the segment's replicas make a majority."""
+    return len(seg.replicas) // 2 + 1
+
+
 def apply_command(cfg: Config, meta: Meta, cmd: tuple) -> Meta:
     """Apply one committed command to a copy of the metadata: the new copy (unchanged where the
     command's condition fails)."""
@@ -192,7 +229,7 @@ def apply_command(cfg: Config, meta: Meta, cmd: tuple) -> Meta:
         if segs:
             return meta
         leader = _candidates(cfg, meta)[0]
-        return meta._replace(segs=(Seg(leader, 1, OPEN, None),), cursor=1)
+        return meta._replace(segs=(_open(cfg, meta, leader, 1),), cursor=1)
     if kind == "renew":
         return meta._replace(alive=_set(meta.alive, cmd[1], True))
     if kind == "rollover":
@@ -202,14 +239,14 @@ def apply_command(cfg: Config, meta: Meta, cmd: tuple) -> Meta:
         cur = segs[-1]
         if not cfg.compat and (len(segs) != seg or cur.epoch != epoch):
             return meta
-        nxt = Seg(_next_node(_candidates(cfg, meta), cur.leader), cur.epoch + 1, OPEN, None)
+        nxt = _open(cfg, meta, _next_node(_candidates(cfg, meta), cur.leader), cur.epoch + 1)
         return meta._replace(segs=(*segs[:-1], cur._replace(state=SEALED, count=count), nxt))
     if kind == "takeover":
         node = cmd[1]
         meta = meta._replace(alive=_set(meta.alive, node, False))
         if segs and segs[-1].leader == node:
             cur = segs[-1]
-            nxt = Seg(_next_node(_candidates(cfg, meta), node), cur.epoch + 1, OPEN, None)
+            nxt = _open(cfg, meta, _next_node(_candidates(cfg, meta), node), cur.epoch + 1)
             meta = meta._replace(segs=(*segs[:-1], cur._replace(state=PENDING), nxt))
         return meta
     if kind == "report":
@@ -261,9 +298,20 @@ def accepts_appends(cfg: Config, s: State, n: int) -> bool:
     if cur.leader != n or cur.state != OPEN or seg in s.rolling[n]:
         return False
     stored = s.store[n][seg - 1]
-    if stored.sealed:
+    if stored.sealed or stored.lost:
         return False
     return cfg.compat or (len(stored.entries) < cfg.max_entries and s.lease[n] > 0)
+
+
+def _holding(s: State, seg: Seg, g: int, v: int, offset: int) -> int:
+    """How many of segment ``g``'s replicas hold value ``v`` at ``offset`` (lost copies hold
+    nothing)."""
+    count = 0
+    for r in seg.replicas:
+        copy = s.store[r][g - 1]
+        if not copy.lost and len(copy.entries) > offset and copy.entries[offset] == v:
+            count += 1
+    return count
 
 
 # --- actions ----------------------------------------------------------------------------------
@@ -393,6 +441,9 @@ def FinishPut(cfg: Config, s: State, n: int, v: int) -> State | None:
     p = s.puts[v - 1]
     if p is None or p.phase != "seq" or p.node != n or not s.up[n]:
         return None
+    seg = s.view[n].segs[p.seg - 1]
+    if not cfg.compat and _holding(s, seg, p.seg, v, p.offset) < majority(seg):
+        return None
     s = s._replace(puts=_set(s.puts, v - 1, p._replace(phase="acked")))
     if cfg.compat:
         count = s.compat_count[n][p.seg - 1] + 1
@@ -422,7 +473,8 @@ def SealForRollover(cfg: Config, s: State, n: int) -> State | None:
 
 def ProposeRollover(cfg: Config, s: State, n: int) -> State | None:
     """Node ``n``'s rollover commits: the count it sealed at (compat: its in-memory count, from
-    the monitor, for whatever segment is current)."""
+    the monitor, for whatever segment is current), once a majority of the replicas hold that
+    many entries."""
     if not connected(s, n) or not s.view[n].segs:
         return None
     segs = s.view[n].segs
@@ -436,6 +488,8 @@ def ProposeRollover(cfg: Config, s: State, n: int) -> State | None:
         if seg is None or segs[seg - 1].state != OPEN:
             return None
         count = len(s.store[n][seg - 1].entries)
+        if cfg.replicas > 1 and _high_water(s, segs[seg - 1], seg) < count:
+            return None  # the count must be held by a majority before it commits
     cmd = ("rollover", seg, segs[seg - 1].epoch, count)
     if cmd in s.log[s.applied[n] :]:
         return None
@@ -464,13 +518,16 @@ def Takeover(cfg: Config, s: State, m: int) -> State | None:
 
 def ReportCount(cfg: Config, s: State, n: int, seg: int) -> State | None:
     """Node ``n``, back after its segment ``seg`` was taken over, seals it locally and reports
-    the count it holds."""
+    the count it holds (with replicas, ``SealFromReplicas`` does this instead: the old leader's
+    tail may be on its copy alone, and a count must be held by a majority)."""
     segs = s.view[n].segs
-    if not connected(s, n) or not 1 <= seg <= len(segs):
+    if cfg.replicas > 1 or not connected(s, n) or not 1 <= seg <= len(segs):
         return None
     if segs[seg - 1].leader != n or segs[seg - 1].state != PENDING:
         return None
     stored = s.store[n][seg - 1]
+    if stored.lost:
+        return None
     cmd = ("report", seg, len(stored.entries))
     if cmd in s.log[s.applied[n] :]:
         return None
@@ -484,26 +541,130 @@ def SealHere(cfg: Config, s: State, n: int, seg: int) -> State | None:
     if not s.up[n] or not 1 <= seg <= len(segs):
         return None
     stored = s.store[n][seg - 1]
-    if segs[seg - 1].leader != n or segs[seg - 1].state != SEALED or stored.sealed:
+    if segs[seg - 1].leader != n or segs[seg - 1].state != SEALED or stored.sealed or stored.lost:
         return None
     row = _set(s.store[n], seg - 1, stored._replace(sealed=True))
     return s._replace(store=_set(s.store, n, row))
+
+
+def Replicate(cfg: Config, s: State, n: int, f: int) -> State | None:
+    """Node ``n``, leading its open segment, sends follower ``f`` the next entry ``f`` lacks; a
+    follower whose copy is sealed (fenced by ``SealFromReplicas``) or lost refuses it."""
+    if cfg.compat or not _reachable(s, n, f) or not s.up[n] or n == f or not s.view[n].segs:
+        return None
+    segs = s.view[n].segs
+    g = len(segs)
+    seg = segs[-1]
+    if seg.leader != n or seg.state != OPEN or f not in seg.replicas:
+        return None
+    mine, theirs = s.store[n][g - 1], s.store[f][g - 1]
+    if mine.lost or theirs.sealed or theirs.lost or len(theirs.entries) >= len(mine.entries):
+        return None
+    if mine.entries[: len(theirs.entries)] != theirs.entries:
+        return None
+    copy = theirs._replace(entries=mine.entries[: len(theirs.entries) + 1])
+    return s._replace(store=_set(s.store, f, _set(s.store[f], g - 1, copy)))
+
+
+def Resign(cfg: Config, s: State, n: int) -> State | None:
+    """Node ``n``, back with its disk lost, still leads the open segment: it gives it up (a
+    takeover of itself, so that ``SealFromReplicas`` seals it from the other copies) — else its
+    renewals would keep the segment, which it can no longer append to, open for ever."""
+    if cfg.compat or cfg.replicas < 2 or not connected(s, n) or not s.view[n].segs:
+        return None
+    segs = s.view[n].segs
+    if segs[-1].leader != n or segs[-1].state != OPEN or not s.store[n][len(segs) - 1].lost:
+        return None
+    if ("takeover", n) in s.log[s.applied[n] :]:
+        return None
+    return _commit(cfg, s, ("takeover", n))
+
+
+def SealFromReplicas(cfg: Config, s: State, g: int) -> State | None:
+    """The metadata leader seals taken-over segment ``g`` without its old leader: once a
+    majority of its replicas answer (up, reachable, copy not lost), each of those copies is
+    sealed — no append lands on it after — the count is the longest of them, and each is
+    brought to that copy before the count commits, so that the count is held by a majority
+    (a tail held by one copy alone would be lost with that copy's disk)."""
+    ldr = s.leader
+    if cfg.compat or cfg.replicas < 2 or ldr == NO_LEADER or not connected(s, ldr):
+        return None
+    segs = s.view[ldr].segs
+    if not 1 <= g <= len(segs) or segs[g - 1].state != PENDING:
+        return None
+    seg = segs[g - 1]
+    answering = [r for r in seg.replicas if _reachable(s, ldr, r) and not s.store[r][g - 1].lost]
+    if len(answering) < majority(seg):
+        return None
+    longest = max((s.store[r][g - 1].entries for r in answering), key=len)
+    cmd = ("report", g, len(longest))
+    if cmd in s.log[s.applied[ldr] :]:
+        return None
+    store = s.store
+    for r in answering:
+        store = _set(store, r, _set(store[r], g - 1, Stored(longest, True)))
+    return _commit(cfg, s._replace(store=store), cmd)
+
+
+def Repair(cfg: Config, s: State, n: int, g: int) -> State | None:
+    """Node ``n``, a replica of segment ``g``, copies it from another replica: a sealed
+    segment's first ``count`` entries (its copy short, lost, unsealed or longer — an old
+    leader's unacknowledged tail), or an open segment's entries from its leader (its copy lost
+    with its disk)."""
+    if cfg.compat or cfg.replicas < 2 or not s.up[n]:
+        return None
+    segs = s.view[n].segs
+    if not 1 <= g <= len(segs) or n not in segs[g - 1].replicas:
+        return None
+    seg = segs[g - 1]
+    mine = s.store[n][g - 1]
+    if seg.state == SEALED:
+        if not mine.lost and mine.sealed and len(mine.entries) == seg.count:
+            return None
+        sources = [
+            r
+            for r in seg.replicas
+            if r != n
+            and _reachable(s, n, r)
+            and not s.store[r][g - 1].lost
+            and len(s.store[r][g - 1].entries) >= seg.count
+        ]
+        if not sources:
+            return None
+        copy = Stored(s.store[sources[0]][g - 1].entries[: seg.count], True)
+    elif seg.state == OPEN and mine.lost and seg.leader != n:
+        source = s.store[seg.leader][g - 1]
+        if not _reachable(s, n, seg.leader) or source.lost:
+            return None
+        copy = Stored(source.entries, False)
+    else:
+        return None
+    return s._replace(store=_set(s.store, n, _set(s.store[n], g - 1, copy)))
 
 
 def _pop(cfg: Config, s: State, h: int, seg: int) -> tuple[str, int]:
     """What holder ``h`` answers a POP of ``seg``: ("entry", offset), ("end", 0), ("empty", 0)
     or ("unavailable", 0)."""
     view = s.view[h]
-    if not 1 <= seg <= len(view.segs) or view.segs[seg - 1].leader != h:
+    if not 1 <= seg <= len(view.segs):
         return "unavailable", 0
     meta = view.segs[seg - 1]
-    slot_seg, slot_off = s.slot[h]
+    stored = s.store[h][seg - 1]
+    whole = stored.sealed and len(stored.entries) == meta.count
+    if cfg.replicas > 1 and meta.state == SEALED:
+        if h not in meta.replicas or stored.lost or not whole:
+            return "unavailable", 0
+    elif meta.leader != h or stored.lost:
+        return "unavailable", 0
+    where = _position(cfg, s, h, meta, seg)
+    if where is None:
+        return "unavailable", 0
+    slot_seg, slot_off = where
     if slot_seg > seg:
         return "end", 0
     position = slot_off if slot_seg == seg else 0
-    stored = s.store[h][seg - 1]
     if cfg.compat or meta.state == OPEN:
-        available = len(stored.entries)
+        available = _high_water(s, meta, seg) if cfg.replicas > 1 else len(stored.entries)
     elif meta.state == SEALED:
         available = meta.count
     else:
@@ -518,6 +679,8 @@ def _pop(cfg: Config, s: State, h: int, seg: int) -> tuple[str, int]:
         return "end", 0
     if seg in s.rolling[h] or s.lease[h] <= 0 or stored.sealed:
         return "unavailable", 0
+    if position < len(stored.entries):
+        return "unavailable", 0  # entries not yet on a majority: it cannot tell
     return "empty", 0
 
 
@@ -525,9 +688,40 @@ def _reachable(s: State, n: int, h: int) -> bool:
     return h == n or (s.up[h] and not s.cut[h] and not s.cut[n])
 
 
-def _hand_out(s: State, h: int, seg: int, offset: int) -> State:
+def _high_water(s: State, meta: Seg, g: int) -> int:
+    """How many entries of open segment ``g`` a majority of its replicas hold: only those may
+    be read (an entry on fewer copies is not acknowledged and could still be lost)."""
+    lengths = sorted(
+        (len(s.store[r][g - 1].entries) for r in meta.replicas if not s.store[r][g - 1].lost),
+        reverse=True,
+    )
+    return lengths[majority(meta) - 1] if len(lengths) >= majority(meta) else 0
+
+
+def _position(cfg: Config, s: State, h: int, meta: Seg, g: int) -> tuple[int, int] | None:
+    """The read position holder ``h`` serves segment ``g`` from: its own (R = 1), or the
+    furthest of those a majority of the replicas it reaches hold (None: no majority)."""
+    if cfg.replicas < 2:
+        return s.slot[h]
+    seen = [r for r in meta.replicas if _reachable(s, h, r) and not s.store[r][g - 1].lost]
+    if len(seen) < majority(meta):
+        return None
+    return max(s.slot[r] for r in seen)
+
+
+def _hand_out(cfg: Config, s: State, h: int, seg: int, offset: int) -> State:
+    """Holder ``h`` hands out the entry at ``offset``: the next position is written first — to
+    ``h`` (R = 1), or to every replica it reaches (a majority, or ``_position`` said no)."""
     v = s.store[h][seg - 1].entries[offset]
-    return s._replace(slot=_set(s.slot, h, (seg, offset + 1)), delivered=(*s.delivered, v))
+    slot = s.slot
+    if cfg.replicas < 2:
+        slot = _set(slot, h, (seg, offset + 1))
+    else:
+        meta = s.view[h].segs[seg - 1]
+        for r in meta.replicas:
+            if _reachable(s, h, r) and not s.store[r][seg - 1].lost:
+                slot = _set(slot, r, max(slot[r], (seg, offset + 1)))
+    return s._replace(slot=slot, delivered=(*s.delivered, v))
 
 
 def Get(cfg: Config, s: State, n: int) -> State | None:
@@ -548,7 +742,7 @@ def Get(cfg: Config, s: State, n: int) -> State | None:
                 return None
             answer, offset = _pop(cfg, s, meta.leader, seg)
             if answer == "entry":
-                s = _hand_out(s, meta.leader, seg, offset)
+                s = _hand_out(cfg, s, meta.leader, seg, offset)
                 return s._replace(compat_cursor=_set(s.compat_cursor, n, (seg, got + 1)))
             if answer == "empty" and meta.state == SEALED:
                 seg, got = seg + 1, 0
@@ -559,12 +753,19 @@ def Get(cfg: Config, s: State, n: int) -> State | None:
             return None
         return None
     seg = s.view[n].cursor
-    holder = segs[seg - 1].leader
-    if not _reachable(s, n, holder):
+    meta = segs[seg - 1]
+    holders = [meta.leader]
+    if cfg.replicas > 1 and meta.state == SEALED:
+        holders += [r for r in meta.replicas if r != meta.leader]
+    for holder in holders:
+        if _reachable(s, n, holder):
+            answer, offset = _pop(cfg, s, holder, seg)
+            if answer != "unavailable":
+                break
+    else:
         return None
-    answer, offset = _pop(cfg, s, holder, seg)
     if answer == "entry":
-        return _hand_out(s, holder, seg, offset)
+        return _hand_out(cfg, s, holder, seg, offset)
     if answer == "empty":
         return s._replace(empty_unread=_acked(s) - set(s.delivered))
     if answer == "end" and connected(s, n) and ("advance", seg) not in s.log[s.applied[n] :]:
@@ -578,13 +779,26 @@ def Crash(cfg: Config, s: State, n: int) -> State | None:
     PUTs it had not answered end with unknown outcome."""
     if not s.up[n] or s.crashes >= cfg.max_crashes:
         return None
+    return _down(cfg, s._replace(crashes=s.crashes + 1), n)
+
+
+def Wipe(cfg: Config, s: State, n: int) -> State | None:
+    """Node ``n`` is killed and its disk lost: it comes back with every copy it held marked
+    lost and no read position (its metadata copy is kept: see the module's note)."""
+    if not s.up[n] or s.wipes >= cfg.max_wipes:
+        return None
+    s = _down(cfg, s._replace(wipes=s.wipes + 1), n)
+    lost = (Stored((), False, True),) * cfg.max_segments
+    return s._replace(store=_set(s.store, n, lost), slot=_set(s.slot, n, (0, 0)))
+
+
+def _down(cfg: Config, s: State, n: int) -> State:
     puts = tuple(
         p._replace(phase="info") if p is not None and p.phase == "seq" and p.node == n else p
         for p in s.puts
     )
     return s._replace(
         up=_set(s.up, n, False),
-        crashes=s.crashes + 1,
         lease=_set(s.lease, n, 0),
         renew=_set(s.renew, n, None),
         incarnation=_set(s.incarnation, n, s.incarnation[n] + 1),
@@ -617,7 +831,7 @@ def Heal(cfg: Config, s: State, n: int) -> State | None:
     return s._replace(cut=_set(s.cut, n, False))
 
 
-FAULTS = frozenset({"Crash", "Isolate"})
+FAULTS = frozenset({"Crash", "Isolate", "Wipe"})
 """The actions that inject faults; the liveness check runs without them."""
 
 
@@ -633,8 +847,10 @@ def successors(cfg: Config, s: State):
         SealForRollover,
         ProposeRollover,
         Takeover,
+        Resign,
         Get,
         Crash,
+        Wipe,
         Restart,
         Isolate,
         Heal,
@@ -654,10 +870,20 @@ def successors(cfg: Config, s: State):
                 yield ("FinishPut", (p.node, v)), nxt
     for n in nodes:
         for seg in range(1, len(s.view[n].segs) + 1):
-            for action in (ReportCount, SealHere):
+            for action in (ReportCount, SealHere, Repair):
                 nxt = action(cfg, s, n, seg)
                 if nxt is not None:
                     yield (action.__name__, (n, seg)), nxt
+    if cfg.replicas > 1:
+        for n in nodes:
+            for f in nodes:
+                nxt = Replicate(cfg, s, n, f)
+                if nxt is not None:
+                    yield ("Replicate", (n, f)), nxt
+        for seg in range(1, len(s.meta.segs) + 1):
+            nxt = SealFromReplicas(cfg, s, seg)
+            if nxt is not None:
+                yield ("SealFromReplicas", (seg,)), nxt
 
 
 def within_bounds(cfg: Config, s: State) -> bool:
@@ -689,14 +915,13 @@ def AckedReadable(cfg: Config, s: State) -> str | None:
         )
         if seg.leader != p.node:
             return f"{where} was acknowledged by a node that does not lead the segment"
-        entries = s.store[p.node][p.seg - 1].entries
-        if len(entries) <= p.offset or entries[p.offset] != v:
+        if not _holding(s, seg, p.seg, v, p.offset):
             return f"{where} is no longer stored"
         if v in delivered:
             continue
         if seg.state == SEALED and p.offset >= seg.count:
             return f"{where} lies beyond the segment's sealed count {seg.count}: never readable"
-        slot_seg, slot_off = s.slot[p.node]
+        slot_seg, slot_off = max(s.slot[r] for r in seg.replicas)
         if s.meta.cursor > p.seg or slot_seg > p.seg or (slot_seg == p.seg and slot_off > p.offset):
             return f"{where} was passed by the cursor without being delivered"
     return None
@@ -720,13 +945,24 @@ def ReadOnceInOrder(cfg: Config, s: State) -> str | None:
 
 
 def SealedCountExact(cfg: Config, s: State) -> str | None:
-    """A sealed segment's count is the number of entries its leader stores for it."""
+    """A sealed segment's count is the number of entries its leader stores for it; with
+    replicas, the count is held whole by some copy, and no two copies differ below it."""
     for i, seg in enumerate(s.meta.segs, 1):
-        if seg.state == SEALED:
+        if seg.state != SEALED:
+            continue
+        if cfg.replicas < 2:
             stored = len(s.store[seg.leader][i - 1].entries)
             if stored != seg.count:
                 node = seg.leader + 1
                 return f"segment {i} is sealed at count {seg.count}; node {node} stores {stored}"
+            continue
+        copies = [s.store[r][i - 1].entries for r in seg.replicas if not s.store[r][i - 1].lost]
+        if not any(len(c) >= seg.count for c in copies):
+            return f"segment {i} is sealed at count {seg.count}, which no copy holds whole"
+        for a, b in itertools.combinations(copies, 2):
+            k = min(len(a), len(b), seg.count)
+            if a[:k] != b[:k]:
+                return f"the copies of segment {i} differ below its sealed count {seg.count}"
     return None
 
 
@@ -746,7 +982,9 @@ def CursorBounds(cfg: Config, s: State) -> str | None:
         if seg == 0:
             continue
         meta = s.meta.segs[seg - 1]
-        if off > len(s.store[n][seg - 1].entries) or (meta.state == SEALED and off > meta.count):
+        held = [s.store[r][seg - 1] for r in (meta.replicas if cfg.replicas > 1 else (n,))]
+        longest = max((len(c.entries) for c in held if not c.lost), default=off)
+        if off > longest or (meta.state == SEALED and off > meta.count):
             return f"node {n + 1}'s read position {off} in segment {seg} is out of bounds"
     return None
 
@@ -776,6 +1014,30 @@ CONFIGS = {
     "safe": Config(),
     "compat": Config(values=3, max_entries=2, max_segments=3, max_crashes=1, compat=True),
     "drift": Config(rates=(1, 4)),
+    "replicated": Config(
+        nodes=3,
+        values=1,
+        max_time=0,
+        rates=(1,),
+        max_cuts=0,
+        max_crashes=0,
+        replicas=3,
+        max_wipes=1,
+    ),
+    "replicated-r1": Config(
+        nodes=3,
+        values=1,
+        max_time=0,
+        rates=(1,),
+        max_cuts=0,
+        max_crashes=0,
+        replicas=1,
+        max_wipes=1,
+    ),
 }
-"""The named configurations: the code's design, ``--compat walrus``, and a clock drift beyond
-``rho`` (one clock at a quarter of another's speed)."""
+"""The named configurations: the code's design, ``--compat walrus``, a clock drift beyond
+``rho`` (one clock at a quarter of another's speed), and replicated segments (issue 16) on three
+nodes with one disk loss, at R = 3 and at R = 1 (where the disk loss loses an acknowledged
+value). The replicated ones let no time pass (``max_time=0``: the wiped leader's own
+``Resign`` is then the only takeover) to stay within minutes; with time they grow past
+millions of states."""

@@ -67,7 +67,7 @@ def test_bad_bounds_are_refused(capsys):
 def test_spec_and_model_name_the_same_actions_and_invariants():
     text = TLA.read_text()
     next_block = text[text.index("FaultFree ==") : text.index("Spec ==")]
-    tla_actions = set(re.findall(r"\b([A-Z][A-Za-z]+)\((?:n|n, v|n, g)\)", next_block))
+    tla_actions = set(re.findall(r"\b([A-Z][A-Za-z]+)\((?:n|n, v|n, g|n, f|g)\)", next_block))
     tla_actions |= {"Tick"} if "\\/ Tick" in next_block else set()
     model_actions = {
         name
@@ -89,3 +89,26 @@ def test_the_tla_module_parses():
     assert tla.parse(TLA.read_text()) is not None
     with pytest.raises(ValueError):
         tla.parse(TLA.read_text().replace("now' = now + 1", "now' = = now + 1"))
+
+
+def test_at_r1_one_disk_loss_loses_an_acknowledged_value_in_six_steps():
+    outcome = explore.explore(model.CONFIGS["replicated-r1"])
+    assert outcome.violated == "AckedReadable"
+    assert outcome.actions == ["Elect", "Create", "CommitRenew", "BeginPut", "FinishPut", "Wipe"]
+
+
+def test_at_r3_a_put_waits_for_a_majority_and_survives_its_leaders_disk():
+    cfg = model.CONFIGS["replicated"]
+    s = model.init_states(cfg)[0]
+    for action in (model.Elect, model.Create, model.CommitRenew, model.BeginPut):
+        s = action(cfg, s, 0)
+    assert s.meta.segs[0].replicas == (0, 1, 2)
+    assert model.FinishPut(cfg, s, 0, 1) is None, "acknowledged on the leader alone"
+    s = model.FinishPut(cfg, model.Replicate(cfg, s, 0, 1), 0, 1)
+    assert s.puts[0].phase == "acked"
+    s = model.Wipe(cfg, s, 0)
+    assert all(inv(cfg, s) is None for inv in model.INVARIANTS)
+    s = model.Resign(cfg, model.Restart(cfg, s, 0), 0)
+    s = model.SealFromReplicas(cfg, s, 1)
+    assert s.meta.segs[0].state == model.SEALED and s.meta.segs[0].count == 1
+    assert all(inv(cfg, s) is None for inv in model.INVARIANTS)
