@@ -34,7 +34,8 @@ POLL_S = 0.002
 
 
 TARGET_FIELD = {"takeover": "moved_to"}
-"""Events whose fault hits a node the event names (the first in this field), not its writer."""
+"""Events whose fault hits a node the event names (the first in this field), not its writer; one
+that names none (a takeover of a node that led nothing) triggers nothing."""
 
 
 def split(name: str) -> tuple[str, str | None]:
@@ -68,8 +69,8 @@ class NodeEvent:
     kind: str
     node: int
     true_ns: int
-    target: int
-    """The node a fault aimed at this event hits."""
+    target: int | None
+    """The node a fault aimed at this event hits; None: the event triggers nothing."""
 
 
 class EventWatch:
@@ -97,9 +98,11 @@ class EventWatch:
             for line in lines:
                 try:
                     raw = json.loads(line)
-                    named = raw.get(TARGET_FIELD.get(raw["kind"], ""), None) or [raw["node"]]
                     node, true_ns = int(raw["node"]), int(raw["true_ns"])
-                    out.append(NodeEvent(raw["kind"], node, true_ns, int(named[0])))
+                    field = TARGET_FIELD.get(raw["kind"])
+                    named = raw.get(field) if field in raw else [node]
+                    target = int(named[0]) if named else None
+                    out.append(NodeEvent(raw["kind"], node, true_ns, target))
                 except (ValueError, KeyError, TypeError, IndexError):
                     continue
         return out
@@ -108,7 +111,7 @@ class EventWatch:
         """The first ``kind`` event whose true time is at or after ``after_ns``."""
         while True:
             for event in self.poll():
-                if event.kind == kind and event.true_ns >= after_ns:
+                if event.kind == kind and event.true_ns >= after_ns and event.target is not None:
                     return event
             await trio.sleep(POLL_S)
 

@@ -100,6 +100,9 @@ def test_an_event_watch_sees_only_new_events_and_waits_for_whole_lines(tmp_path)
         f.write('al", "node": 1, "true_ns": 9}\n')
         f.write('{"kind": "takeover", "node": 1, "true_ns": 11, "moved_to": [3]}\n')
     assert watch.poll() == [NodeEvent("seal", 1, 9, 1), NodeEvent("takeover", 1, 11, 3)]
+    with open(log, "a") as f:
+        f.write('{"kind": "takeover", "node": 1, "true_ns": 12, "moved_to": []}\n')
+    assert watch.poll() == [NodeEvent("takeover", 1, 12, None)], "it moved nothing: no target"
 
 
 def test_an_aimed_name_may_choose_its_delay():
