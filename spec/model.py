@@ -30,7 +30,7 @@ Raft membership problem, outside this model. With R = 1 every one of these is th
 """
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 OPEN = "open"
@@ -1010,30 +1010,16 @@ def healed(s: State) -> bool:
     return all(s.up) and not any(s.cut)
 
 
+_REPLICATED = Config(
+    nodes=3, values=1, max_time=0, rates=(1,), max_cuts=0, max_crashes=0, replicas=3, max_wipes=1
+)
+
 CONFIGS = {
     "safe": Config(),
     "compat": Config(values=3, max_entries=2, max_segments=3, max_crashes=1, compat=True),
     "drift": Config(rates=(1, 4)),
-    "replicated": Config(
-        nodes=3,
-        values=1,
-        max_time=0,
-        rates=(1,),
-        max_cuts=0,
-        max_crashes=0,
-        replicas=3,
-        max_wipes=1,
-    ),
-    "replicated-r1": Config(
-        nodes=3,
-        values=1,
-        max_time=0,
-        rates=(1,),
-        max_cuts=0,
-        max_crashes=0,
-        replicas=1,
-        max_wipes=1,
-    ),
+    "replicated": _REPLICATED,
+    "replicated-r1": replace(_REPLICATED, replicas=1),
 }
 """The named configurations: the code's design, ``--compat walrus``, a clock drift beyond
 ``rho`` (one clock at a quarter of another's speed), and replicated segments (issue 16) on three

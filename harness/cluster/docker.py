@@ -400,18 +400,18 @@ def parse_tcp_counters(text: str) -> dict[str, int]:
 async def _ready(proc: trio.Process, log: Path, start: int) -> None:
     """Wait until a delayer says it holds its queue; RuntimeError with its words if it ends or
     stays silent for 10 s."""
+
+    def said() -> str:
+        with open(log, "rb") as f:
+            f.seek(start)
+            return f.read().decode(errors="replace")
+
     with trio.move_on_after(10):
         while proc.returncode is None:
-            with open(log, "rb") as f:
-                f.seek(start)
-                said = f.read().decode(errors="replace")
-            if netq.READY in said:
+            if netq.READY in said():
                 return
             await trio.sleep(0.02)
-    with open(log, "rb") as f:
-        f.seek(start)
-        said = f.read().decode(errors="replace").strip()
-    raise RuntimeError(f"the packet delayer did not start: {said or 'no word in 10 s'}")
+    raise RuntimeError(f"the packet delayer did not start: {said().strip() or 'no word in 10 s'}")
 
 
 async def _end(proc: trio.Process) -> None:
