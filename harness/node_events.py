@@ -20,6 +20,7 @@ REQUIRED = {
     "append": ("topic", "segment", "offset", "count", "epoch"),
     "seal": ("topic", "segment", "count"),
     "takeover": ("silent", "result"),
+    "disk-lost": ("result",),
     "cursor": ("topic", "segment", "offset", "first", "tags", "values"),
 }
 """Every event kind and the fields it must carry besides the common ones (``kind``, ``node``,

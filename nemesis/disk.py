@@ -12,6 +12,12 @@ throws away everything its disk had not made durable — contents not fsynced, n
 durable by an fsync of their directory — through the losefs mount the backend put under the
 node, then restarts it. A node that acknowledges before fdatasync loses acknowledged writes.
 
+**wipe** (not in ``all``: with one copy of each segment it loses data by design) kills a
+topic's leader and deletes its store — every segment and read position: a lost disk — and
+restarts it on stop. The Raft journal beside the store is kept: a voter that forgets its log
+breaks Raft itself, which only a membership change can handle. A node that keeps one copy of a
+segment loses what it held; one that replicates segments must lose nothing.
+
 **bitrot** (not in ``all``) flips a bit inside a record a client has seen, followed by intact
 records: damage to synced data. The node must refuse to start, naming the file and byte — never
 serve the corrupt entry.
@@ -19,6 +25,7 @@ serve the corrupt entry.
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -190,3 +197,24 @@ class LoseUnsynced(Disk):
         self._node = nodes[0]
         lost = await ctx.cluster.lose_unsynced(self._node)
         return {"node": self._node, **lost}
+
+
+class Wipe(Disk):
+    """A lost disk: kill a topic's leader and delete its store; restart it (empty) on stop."""
+
+    name = "wipe"
+
+    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
+        """Kill and delete."""
+        self._node = nodes[0]
+        await ctx.cluster.kill(self._node)
+        store = ctx.cluster.data_dir(self._node) / NODE_STORE
+        files = _segments(ctx.cluster.data_dir(self._node))
+        size = sum(path.stat().st_size for _, _, path in files)
+        await trio.to_thread.run_sync(lambda: shutil.rmtree(store, ignore_errors=True))
+        return {
+            "node": self._node,
+            "deleted": str(store),
+            "segments": [[topic, segment] for topic, segment, _ in files],
+            "bytes": size,
+        }

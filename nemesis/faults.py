@@ -54,7 +54,7 @@ class Fault(ABC):
 def catalogue() -> dict[str, type[Fault]]:
     """Every fault by name."""
     from nemesis.clock import Clock, DriftUnsafe
-    from nemesis.disk import BitRot, Disk, LoseUnsynced
+    from nemesis.disk import BitRot, Disk, LoseUnsynced, Wipe
     from nemesis.link import Delay, Duplicate, Loss, Reorder, Throttle
     from nemesis.partition import Partition
     from nemesis.process import Kill, Pause
@@ -68,6 +68,7 @@ def catalogue() -> dict[str, type[Fault]]:
         DriftUnsafe,
         BitRot,
         LoseUnsynced,
+        Wipe,
         Delay,
         Throttle,
         Loss,
@@ -80,6 +81,7 @@ def catalogue() -> dict[str, type[Fault]]:
 ALL = ("partition", "kill", "pause", "clock", "disk")
 """What ``--nemesis all`` means: every fault a correct node must survive. ``drift-unsafe`` (a clock
 beyond the drift bound) and ``bitrot`` (damage to synced data) are left out: they break the
-node's assumptions on purpose; ``lose-unsynced`` (power loss) too: it needs FUSE and root; and
-the link faults (``delay``, ``throttle``, ``loss``, ``duplicate``, ``reorder``), which degrade a
+node's assumptions on purpose; ``lose-unsynced`` (power loss) too: it needs FUSE and root;
+``wipe`` (a lost disk), which a node keeping one copy of a segment cannot survive; and the link
+faults (``delay``, ``throttle``, ``loss``, ``duplicate``, ``reorder``), which degrade a
 run, and some of which run on one backend only."""

@@ -56,6 +56,10 @@ class Context:
         self.rolling: set[tuple[str, int]] = set()
         """(topic, segment) being rolled over here: the writer adds and removes, the reader
         answers ``unavailable`` for them rather than EMPTY."""
+        self.store_lost = False
+        """This node's store was found empty after the node had joined the cluster (its disk
+        was lost) and the metadata does not say so yet: until it does, the node neither
+        appends, nor creates segments, nor hands out entries."""
         self.pub: Published | None = None
         self.view_changed = trio.Event()
         self.nursery: trio.Nursery | None = None

@@ -300,6 +300,11 @@ class Metadata(SyncObj):
         return self._apply(lambda: self._machine.report_count(topic, segment, count, req))
 
     @replicated
+    def cmd_disk_lost(self, node: int, req: str) -> str:
+        """Replicated MetaMachine.disk_lost."""
+        return self._apply(lambda: self._machine.disk_lost(node, req))
+
+    @replicated
     def cmd_advance_cursor(self, topic: str, segment: int, req: str) -> str:
         """Replicated MetaMachine.advance_cursor."""
         return self._apply(lambda: self._machine.advance_cursor(topic, segment, req))

@@ -6,9 +6,10 @@ so a retried or late command finds the world changed and does nothing; each also
 request id, and the result of a command already applied is returned again for that id.
 
 Topics hold a list of segments numbered from 1. The last segment is the open one; every earlier
-one is ``sealed`` (count known) or ``sealed-pending-count`` (taken over from a silent node that
-has not yet reported how many entries it holds). The topic's shared cursor names the segment
-being read.
+one is ``sealed`` (count known), ``sealed-pending-count`` (taken over from a silent node that
+has not yet reported how many entries it holds) or ``lost`` (every copy of it went with a lost
+disk: ``disk_lost``; readers pass over it, and what it held is gone). The topic's shared cursor
+names the segment being read.
 
 ``compat=True`` reproduces Walrus 0.3 (DESIGN §3): the first leader is chosen over every node,
 rollover seals whatever segment is current with the count it is given, and the next leader is
@@ -23,6 +24,7 @@ from walrus.codec import crc32c
 OPEN = "open"
 SEALED = "sealed"
 PENDING = "sealed-pending-count"
+LOST = "lost"
 
 _RESULTS_KEPT = 4096
 
@@ -215,15 +217,46 @@ class MetaMachine:
 
         return self._once(req, run)
 
+    def disk_lost(self, node: int, req: str) -> str:
+        """``node`` came back with an empty store: every segment it held is ``lost`` (an open
+        one is replaced, as in a takeover, by a new segment on the next live node); "lost N"
+        names how many segments went.
+
+        With one copy per segment (the node that wrote it) nothing can restore them; the
+        metadata says so rather than leaving readers waiting for entries no node has.
+        """
+
+        def run() -> str:
+            if self.compat:
+                return "stale: no disk-loss accounting in compat mode"
+            if node not in self.renew_seq:
+                return f"stale: unknown node {node}"
+            lost = 0
+            for t in list(self.topics.values()):
+                segments = list(t.segments)
+                for i, seg in enumerate(segments):
+                    if seg.leader == node and seg.state != LOST:
+                        segments[i] = replace(seg, state=LOST)
+                        lost += 1
+                cur = segments[-1]
+                if cur.state == LOST:
+                    leader = _next_node(self._candidates(), node)
+                    segments.append(SegmentMeta(cur.id + 1, leader, cur.epoch + 1, OPEN))
+                self._set_topic(replace(t, segments=tuple(segments)))
+            return f"lost {lost}"
+
+        return self._once(req, run)
+
     def advance_cursor(self, topic: str, segment: int, req: str) -> str:
-        """Move the cursor from ``segment`` (sealed, count known, fully read) to the next."""
+        """Move the cursor from ``segment`` (sealed with a known count and fully read, or lost)
+        to the next."""
 
         def run() -> str:
             t = self.topics.get(topic)
             if t is None or t.cursor != segment:
                 return "stale: cursor elsewhere"
             seg = t.segment(segment)
-            if seg.state != SEALED:
+            if seg.state not in (SEALED, LOST):
                 return "stale: segment not sealed with a known count"
             self._set_topic(replace(t, cursor=segment + 1))
             return "advanced"
@@ -242,5 +275,6 @@ def state_json(topic: TopicMeta) -> dict:
         "segment_leaders": {str(s.id): s.leader for s in topic.segments},
         "segment_epochs": {str(s.id): s.epoch for s in topic.segments},
         "pending_seals": [s.id for s in topic.segments if s.state == PENDING],
+        "lost_segments": [s.id for s in topic.segments if s.state == LOST],
         "cursor_segment": topic.cursor,
     }

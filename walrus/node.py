@@ -96,6 +96,11 @@ class Node:
         """Run until cancelled, SIGINT or SIGTERM; then stop cleanly. Started (``task_status``)
         once it serves clients."""
         config = self.config
+        # The store is made before the Raft journal on a first start: a journal without a
+        # store is a node that lost its disk.
+        store_lost = (
+            not (config.data_dir / NODE_STORE).exists() and (config.data_dir / "raft").exists()
+        )
         store = Store(config.data_dir / NODE_STORE, fsync=config.fsync)
         events = EventLog(config.data_dir / EVENT_LOG, config.node_id, self.clock)
         for note in store.recovery_notes:
@@ -131,6 +136,7 @@ class Node:
                 if nid != config.node_id
             }
             self.ctx = ctx = Context(config, self.clock, store, events, meta, links)
+            ctx.store_lost = store_lost and not config.compat
             self.writer = Writer(ctx)
             dispatch = Dispatcher(ctx, self.writer, Reader(ctx))
             events.record("start", compat=config.compat)
@@ -148,6 +154,9 @@ class Node:
                 )
                 rpc = RpcServer(ctx, dispatch.rpc)
                 nursery.start_soon(serve_listeners, rpc_listeners, rpc.session)
+                if ctx.store_lost:
+                    log.warning("the store is empty but the Raft journal is not: disk lost")
+                    nursery.start_soon(self.writer.declare_store_lost)
                 if config.compat:
                     nursery.start_soon(self._compat_monitor_loop)
                 else:

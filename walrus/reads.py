@@ -6,7 +6,8 @@ or a peer. That holder keeps the read position (durably, in its store's cursor f
 out the next entry, or answers:
 
 - ``END``: the segment is sealed, its count known, and every entry handed out; the asking node
-  then proposes ``advance_cursor`` and asks the next segment's holder;
+  then proposes ``advance_cursor`` and asks the next segment's holder (a segment the metadata
+  marks ``lost`` is passed over the same way, without asking anyone);
 - ``EMPTY``: the segment is the open one, this holder leads it under a valid lease and is not
   rolling it over, and every entry is handed out — only then is the queue certainly empty;
 - ``ERR unavailable ...``: it cannot tell (count pending, no lease, rollover under way); the
@@ -29,7 +30,7 @@ import trio
 from walrus import protocol
 from walrus.context import Context
 from walrus.metadata import ProposalError
-from walrus.metastate import OPEN, PENDING, SEALED, TopicMeta
+from walrus.metastate import LOST, OPEN, PENDING, SEALED, TopicMeta
 from walrus.protocol import Request
 from walrus.server import Deferred, Pending
 from walrus.storage import Cursor, StorageError
@@ -79,7 +80,10 @@ class Reader:
             if compat and seg.state == SEALED and delivered >= seg.count:
                 self._compat_cursors[topic.name] = [segment + 1, 0]
                 continue
-            reply = await self._ask_pop(seg.leader, topic.name, segment, req.tag, hops)
+            if seg.state == LOST:
+                reply = END
+            else:
+                reply = await self._ask_pop(seg.leader, topic.name, segment, req.tag, hops)
             if reply.startswith(b"OK "):
                 if compat:
                     cursor[1] += 1
@@ -160,7 +164,7 @@ class Reader:
             replies = [reply for _, reply in waiting]
             meta = ctx.view.topic(topic)
             seg = meta.segment(segment) if meta else None
-            if seg is None or seg.leader != ctx.me:
+            if seg is None or seg.leader != ctx.me or seg.state == LOST or ctx.store_lost:
                 for reply in replies:
                     reply.set(
                         protocol.unavailable(

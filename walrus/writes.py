@@ -5,7 +5,9 @@ guard), the segment has room and this node's lease holds; the clock is read *aft
 is taken, so a pause anywhere before that read only makes the check stricter. The holder of a
 full segment seals it locally first (no append can land after the count is taken), then
 proposes the rollover with that exact count. A node whose open segments were taken over while
-it was silent seals them on return and reports the true count.
+it was silent seals them on return and reports the true count. A node that comes back with its
+store gone (a lost disk) has the metadata mark every segment it held ``lost`` before it writes
+again: with one copy per segment, what they held is gone, and saying so lets readers move on.
 
 In ``--compat walrus`` mode the same path runs with those mechanisms off, as Walrus 0.3 does:
 no lease expiry and no room check; an in-memory count (lost on restart) is read after each
@@ -20,7 +22,7 @@ import trio
 from walrus import protocol
 from walrus.context import Context, proposal_failure
 from walrus.metadata import ProposalError, Published
-from walrus.metastate import OPEN, PENDING, SEALED, SegmentMeta, TopicMeta
+from walrus.metastate import LOST, OPEN, PENDING, SEALED, SegmentMeta, TopicMeta
 from walrus.protocol import Request
 from walrus.server import Awaiting, Pending
 from walrus.storage import SegmentSealed, StorageError
@@ -58,6 +60,10 @@ class Writer:
         seg = topic.current
         if seg.leader != ctx.me:
             return ctx.forward(seg.leader, req.encode(), hops)
+        if ctx.store_lost:
+            return protocol.unavailable(
+                f"node {ctx.me} lost its store; the metadata does not record it yet"
+            )
         key = (topic.name, seg.id)
         if key in self.ctx.rolling:
             return ctx.spawn(self._put_after_change, req, hops, seg)
@@ -217,7 +223,7 @@ class Writer:
 
     def _reconcile_segment(self, topic: TopicMeta, seg: SegmentMeta) -> None:
         ctx = self.ctx
-        if seg.leader != ctx.me:
+        if seg.leader != ctx.me or seg.state == LOST or ctx.store_lost:
             return
         key = (topic.name, seg.id)
         if seg.state == OPEN:
@@ -264,6 +270,28 @@ class Writer:
                     log.warning("count report of %s/%d: %s; retrying", name, seg.id, exc)
         finally:
             self._reporting.discard(key)
+
+    async def declare_store_lost(self) -> None:
+        """Have the metadata mark every segment this node held ``lost`` (its store is gone),
+        then write and serve again; retried until it commits."""
+        ctx = self.ctx
+        while True:
+            try:
+                result = await ctx.propose("disk_lost", ctx.me)
+                break
+            except ProposalError as exc:
+                log.warning("recording the lost store: %s; retrying", exc)
+        lost = [
+            [topic.name, seg.id]
+            for topic in ctx.view.topics.values()
+            for seg in topic.segments
+            if seg.leader == ctx.me and seg.state == LOST
+        ]
+        ctx.events.record("disk-lost", result=result, segments=lost)
+        ctx.store_lost = False
+        for topic in ctx.view.topics.values():
+            for seg in topic.segments:
+                self._reconcile_segment(topic, seg)
 
 
 def register_reply(result: str) -> bytes:

@@ -189,6 +189,7 @@ def _cluster_facts(states: dict[str, dict], events: list[NodeEvent] | None) -> d
             "sealed_entries": sum(state.get("sealed_segments", {}).values()),
             "leaders": sorted(set(state.get("segment_leaders", {}).values())),
             "leader_changes": sum(1 for a, b in zip(*_leader_runs(state), strict=False) if a != b),
+            "lost_segments": len(state.get("lost_segments", [])),
         }
         for topic, state in states.items()
     }
@@ -197,6 +198,7 @@ def _cluster_facts(states: dict[str, dict], events: list[NodeEvent] | None) -> d
     return {
         "topics": topics,
         "takeovers": sum(_moved(e) for e in events if e.kind == "takeover"),
+        "disks_lost": sum(1 for e in events if e.kind == "disk-lost"),
         "node_starts": sum(1 for e in events if e.kind == "start"),
         "lease_losses": sum(1 for e in events if e.kind == "lease-loss"),
     }

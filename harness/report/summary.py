@@ -60,6 +60,16 @@ def _median(values: list[float]) -> float:
     return values[len(values) // 2]
 
 
+def lost_part(segments: int) -> str:
+    """The ", N lost with a disk" note when the metadata marks segments lost, else nothing."""
+    return f", {segments} lost with a disk" if segments else ""
+
+
+def disks_part(disks: int) -> str:
+    """The ", N stores lost" note when nodes came back with their store gone, else nothing."""
+    return f", {disks} stores lost" if disks else ""
+
+
 def write(
     run: Path, results: dict, test: dict, plots: list[str], nemesis: list[Event] = ()
 ) -> None:
@@ -86,13 +96,14 @@ def write(
     if facts:
         per_topic = "; ".join(
             f"{t}: {f['segments']} segments ({f.get('sealed_entries', 0)} entries in the sealed "
-            f"ones), leaders {f['leaders']}, {f['leader_changes']} changes"
+            f"ones{lost_part(f.get('lost_segments', 0))}), leaders {f['leaders']}, "
+            f"{f['leader_changes']} changes"
             for t, f in facts.get("topics", {}).items()
         )
         events = (
             f"{facts['takeovers']} segments taken over from silent nodes, "
             f"{facts['lease_losses']} lease losses, {facts['node_starts']} node "
-            "starts (restarts included); "
+            f"starts (restarts included){disks_part(facts.get('disks_lost', 0))}; "
             if "takeovers" in facts
             else ""
         )

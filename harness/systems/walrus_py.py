@@ -76,6 +76,7 @@ class WalrusPy(Launched):
             "drift-unsafe",
             "bitrot",
             "lose-unsynced",
+            "wipe",
             "delay",
             "throttle",
             "loss",

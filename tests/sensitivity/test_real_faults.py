@@ -79,3 +79,27 @@ def test_a_node_that_acknowledges_before_syncing_loses_writes_to_a_power_loss(tm
     assert '"f":"start-lose-unsynced"' in history.replace(" ", "")
     totals = result.results["totals"]
     assert totals["counts"].get("lost", 0) > 0, totals
+
+
+@pytest.mark.slow
+def test_a_lost_disk_loses_the_writes_of_a_node_keeping_one_copy(tmp_path):
+    """``wipe`` deletes a leader's store: with one copy per segment its acknowledged entries are
+    gone; the node says so (``disk-lost``, segments marked lost) and the verifier finds them
+    lost once readers pass over the lost segments."""
+    config = TestConfig(
+        name="wipe-one-copy",
+        time_limit=20,
+        nemesis="wipe",
+        nemesis_interval=5,
+        seed=1,
+        store=tmp_path,
+        workload=WorkloadConfig(rate=200, seed=1),
+        system=WalrusPy(NodeSpec(max_segment_entries=200)),
+    )
+    result = run_test(config, log=lambda m: None)
+    totals = result.results["totals"]
+    assert totals["valid"] is False, totals
+    assert totals["counts"].get("lost", 0) > 0, totals
+    assert result.results["drained"] and all(result.results["drained"].values())
+    events = "".join(p.read_text() for p in (result.path / "nodes").glob("*/events.jsonl"))
+    assert '"kind":"disk-lost"' in events

@@ -2,7 +2,7 @@
 
 import itertools
 
-from walrus.metastate import OPEN, PENDING, SEALED, MetaMachine, state_json
+from walrus.metastate import LOST, OPEN, PENDING, SEALED, MetaMachine, state_json
 
 
 def machine(compat=False) -> MetaMachine:
@@ -92,6 +92,29 @@ def test_report_count_and_cursor():
     assert m.advance_cursor("t", 1, "a3").startswith("stale")
     assert m.view().topic("t").cursor == 2
     assert m.advance_cursor("t", 2, "a4").startswith("stale")  # the open segment
+
+
+def test_a_lost_store_marks_what_its_node_led_lost_and_moves_the_open_segment():
+    m = machine()
+    m.register("t", "r")
+    first = m.view().topic("t").current
+    m.rollover("t", first.id, first.epoch, 5, "r1")
+    second = m.view().topic("t").current
+    m.rollover("t", second.id, second.epoch, 3, "r2")
+    t = m.view().topic("t")
+    assert [s.leader for s in t.segments] == [first.leader, second.leader, t.current.leader]
+    assert m.disk_lost(first.leader, "d1") == "lost 1"
+    t = m.view().topic("t")
+    assert [s.state for s in t.segments] == [LOST, SEALED, OPEN]
+    assert m.advance_cursor("t", 1, "a1") == "advanced"  # readers pass over a lost segment
+    leader = t.current.leader
+    assert m.disk_lost(leader, "d2") == "lost 1"  # the open one: lost, and the next opens
+    t = m.view().topic("t")
+    assert [s.state for s in t.segments] == [LOST, SEALED, LOST, OPEN]
+    assert t.current.leader != leader and t.current.epoch == t.segments[2].epoch + 1
+    assert state_json(t)["lost_segments"] == [1, 3]
+    assert m.disk_lost(leader, "d3") == "lost 0"
+    assert machine(compat=True).disk_lost(1, "d").startswith("stale")
 
 
 def test_views_are_snapshots():

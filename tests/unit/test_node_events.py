@@ -19,6 +19,7 @@ def test_every_kind_parses_with_its_fields():
         "append": {"topic": "t", "segment": 1, "offset": 0, "count": 2, "epoch": 1},
         "seal": {"topic": "t", "segment": 1, "count": 2},
         "takeover": {"silent": 2, "renew_seq": 7, "result": "taken-over 1"},
+        "disk-lost": {"result": "lost 2"},
         "cursor": {
             "topic": "t",
             "segment": 1,
