@@ -79,21 +79,28 @@ def _bench_cluster(args: argparse.Namespace) -> int:
     security = tuple(args.security.split(","))
     if not set(security) <= {"secure", "insecure"}:
         raise ValueError("--security takes secure, insecure or both (comma-separated)")
-    result = cluster.run(modes, args.clients, args.window, args.duration, security=security)
+    replicas = tuple(int(r) for r in args.replicas.split(",") if r.isdigit())
+    if not replicas or len(replicas) != len(args.replicas.split(",")):
+        raise ValueError("--replicas takes copies per segment, comma-separated (e.g. 1,3)")
+    result = cluster.run(
+        modes, args.clients, args.window, args.duration, security=security, replicas=replicas
+    )
     print(
-        f"{'op':<5}{'fsync':<8}{'security':<10}{'clients':>8}{'ops/s':>12}{'p50 ms':>9}"
-        f"{'p99 ms':>9}{'max ms':>9}{'errors':>8}"
+        f"{'op':<5}{'fsync':<8}{'security':<10}{'replicas':>9}{'clients':>8}{'ops/s':>12}"
+        f"{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}"
     )
     for r in result["runs"]:
         print(
-            f"{r['op']:<5}{r['fsync']:<8}{r['security']:<10}{r['clients']:>8}"
+            f"{r['op']:<5}{r['fsync']:<8}{r['security']:<10}{r['replicas']:>9}{r['clients']:>8}"
             f"{r['ops_per_s']:>12,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['max_ms']:>9.1f}"
             f"{r['errors']:>8}"
         )
     for n in result["nodes"]:
         startup = ", ".join(f"{v:.2f}" for v in n["startup_s"].values())
         rss = ", ".join(f"{v:.0f}" for v in n["rss_mb"].values())
-        print(f"fsync {n['fsync']}: node start-up {startup} s; RSS {rss} MB")
+        print(
+            f"fsync {n['fsync']}, {n['replicas']} replicas: node start-up {startup} s; RSS {rss} MB"
+        )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
@@ -342,6 +349,7 @@ def _system(args: argparse.Namespace):
                 fsync=args.fsync,
                 lease_ms=args.lease_ms,
                 drift=args.drift,
+                replicas=args.replicas,
             ),
             plain=args.black_box,
         )
@@ -514,6 +522,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compat", choices=["walrus"], help="run the nodes in Walrus 0.3 mode")
     p.add_argument("--max-segment-entries", type=int, help="nodes' rollover size")
     p.add_argument("--fsync", default="each", help="nodes' fsync policy")
+    p.add_argument(
+        "--replicas", type=int, help="walrus-py: copies of each segment (the node's default: 1)"
+    )
     p.add_argument("--lease-ms", type=int, default=2000, help="nodes' lease duration")
     p.add_argument("--drift", type=float, default=0.1, help="nodes' drift bound")
     p.add_argument("--keep-data", action="store_true", help="keep the nodes' data directories")
@@ -611,6 +622,9 @@ def parser() -> argparse.ArgumentParser:
         "--security",
         default="secure",
         help="secure (with the cluster secret; default), insecure, or secure,insecure",
+    )
+    cl.add_argument(
+        "--replicas", default="1", help="copies of each segment to run, e.g. 1,3 (default 1)"
     )
     cl.add_argument("--json", help="write the results as JSON here")
     cl.set_defaults(run=_bench_cluster)

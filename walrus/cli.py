@@ -49,6 +49,12 @@ def add_node_options(p: argparse.ArgumentParser) -> None:
         default="each",
         help="each (ack after fdatasync; default), none, or interval:<ms>",
     )
+    g.add_argument(
+        "--replicas",
+        type=int,
+        help="copies of each segment, on its leader and R-1 followers; a PUT is acknowledged once "
+        "a majority hold it (default 1; --compat walrus: 1)",
+    )
     g.add_argument("--lease-ms", type=int, default=2000, help="lease duration L (default 2000)")
     g.add_argument("--drift", type=float, default=0.1, help="clock drift bound rho (default 0.1)")
     g.add_argument(
@@ -164,6 +170,7 @@ def node_config(
         fsync=fsync,
         lease=lease,
         compat=args.compat == "walrus",
+        replicas=args.replicas or 1,
         secret=secret,
         limits=limits,
         raft=RaftSettings(password=None if secret is None else raft_password(secret)),
@@ -246,6 +253,7 @@ def _cluster_up(args: argparse.Namespace) -> int:
         ),
         "--fsync",
         args.fsync,
+        *(["--replicas", str(args.replicas)] if args.replicas else []),
         "--lease-ms",
         str(args.lease_ms),
         "--drift",

@@ -59,6 +59,9 @@ class NodeConfig:
     fsync: FsyncPolicy = field(default_factory=lambda: FsyncPolicy("each"))
     lease: LeaseConfig = field(default_factory=LeaseConfig)
     compat: bool = False
+    replicas: int = 1
+    """Copies of each segment (its leader's and R-1 followers'); a PUT is acknowledged once a
+    majority of them hold it."""
     raft: RaftSettings = field(default_factory=RaftSettings)
     limits: Limits = field(default_factory=Limits)
     """What one client may cost the node (connections, requests read ahead, idle time)."""
@@ -75,6 +78,12 @@ class NodeConfig:
             raise ConfigError(f"node id {self.node_id} is not among the cluster's nodes ({known})")
         if self.max_segment_entries < 1:
             raise ConfigError("max segment entries must be at least 1")
+        if not 1 <= self.replicas <= len(self.peers):
+            raise ConfigError(
+                f"--replicas must be between 1 and the {len(self.peers)} nodes, not {self.replicas}"
+            )
+        if self.compat and self.replicas != 1:
+            raise ConfigError("--compat walrus keeps one copy of each segment: --replicas 1")
         for routes, what in ((self.rpc_routes, "RPC"), (self.raft_routes, "Raft")):
             for nid in routes:
                 if nid not in self.peers or nid == self.node_id:
@@ -111,6 +120,8 @@ class NodeConfig:
             for p in sorted(self.peers.values(), key=lambda p: p.id)
         )
         text += f";compat={self.compat}"
+        if self.replicas != 1:
+            text += f";replicas={self.replicas}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

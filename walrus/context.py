@@ -14,6 +14,7 @@ from walrus.config import NodeConfig
 from walrus.events import EventLog
 from walrus.metadata import Metadata, ProposalError, Published
 from walrus.metastate import MetaView
+from walrus.replication import Replication
 from walrus.rpc import MAX_HOPS, PeerLink, envelope
 from walrus.server import Deferred, Pending
 from walrus.storage import Store
@@ -60,6 +61,7 @@ class Context:
         """This node's store was found empty after the node had joined the cluster (its disk
         was lost) and the metadata does not say so yet: until it does, the node neither
         appends, nor creates segments, nor hands out entries."""
+        self.replication = Replication(self)
         self.pub: Published | None = None
         self.view_changed = trio.Event()
         self.nursery: trio.Nursery | None = None
@@ -113,6 +115,10 @@ class Context:
                 log.exception("background task %s failed", getattr(fn, "__name__", fn))
 
         self.nursery.start_soon(run)
+
+    async def call(self, node: int, command: bytes) -> bytes:
+        """Send a node-to-node command of this node's own to ``node``; its reply."""
+        return await self.links[node].call(envelope(0, self.view.applied, command)).reply()
 
     def forward(self, node: int, command: bytes, hops: int) -> Pending | bytes:
         """Send a command to ``node`` over node RPC; its reply is the reply."""

@@ -2,7 +2,8 @@
 
 A client frame is parsed and served here or forwarded (PUT to the open segment's leader, the
 read path's POP to the holder of the cursor's segment); a peer's RPC command is either ``POP``
-(the read path's hand-out at the holder, ``walrus.reads``) or a client command it forwarded,
+(the read path's hand-out at the holder, ``walrus.reads``), ``APPEND`` (a segment leader's
+entries for a follower, ``walrus.replication``), or a client command it forwarded,
 served with its hop count so that a forwarding loop ends. REGISTER and METRICS are answered
 here; METRICS is rendered by ``walrus.metrics``, a pure function of the node's state.
 """
@@ -13,6 +14,7 @@ from walrus.metadata import ProposalError
 from walrus.metastate import state_json
 from walrus.protocol import Request
 from walrus.reads import Reader
+from walrus.replication import Append
 from walrus.server import Pending
 from walrus.writes import Writer, register_reply
 
@@ -31,6 +33,12 @@ class Dispatcher:
 
     def rpc(self, hops: int, command: bytes) -> bytes | Pending:
         """A command a peer sent over the node RPC, ``hops`` forwards from its client."""
+        if command.startswith(b"APPEND "):
+            try:
+                batch = Append.decode(command)
+            except protocol.ProtocolError as exc:
+                return exc.reply.encode()
+            return self.ctx.spawn(self.ctx.replication.append, batch)
         if command.startswith(b"POP "):
             parts = command.decode(errors="replace").split(" ")
             if len(parts) not in (3, 4) or not parts[2].isdigit():

@@ -111,6 +111,7 @@ class Metadata(SyncObj):
         compat: bool,
         settings: RaftSettings,
         publish: Callable[[Published], None],
+        replicas: int = 1,
     ) -> None:
         # Attributes set before SyncObj.__init__ are local, never part of a snapshot.
         self._node_id = node_id
@@ -162,7 +163,7 @@ class Metadata(SyncObj):
             else settings.max_timeout + random.uniform(settings.min_timeout, settings.max_timeout)
         )
         self._SyncObj__raftElectionDeadline = clock.now() + first
-        self._machine = MetaMachine(sorted(raft_addresses), compat)
+        self._machine = MetaMachine(sorted(raft_addresses), compat, replicas)
         self.addOnTickCallback(self._on_tick)
 
     # --- the raft thread -------------------------------------------------------------------

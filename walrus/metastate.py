@@ -11,6 +11,11 @@ has not yet reported how many entries it holds) or ``lost`` (every copy of it we
 disk: ``disk_lost``; readers pass over it, and what it held is gone). The topic's shared cursor
 names the segment being read.
 
+With ``replicas`` R > 1 each segment is held by its leader and R-1 followers, chosen when it
+opens: the next live nodes after the leader in id order, then others, so that there are always
+R (an acknowledgement needs a majority of R; with fewer live nodes appends wait rather than
+weaken). ``spec/model.py``'s ``_open`` is the same rule.
+
 ``compat=True`` reproduces Walrus 0.3 (DESIGN §3): the first leader is chosen over every node,
 rollover seals whatever segment is current with the count it is given, and the next leader is
 chosen round-robin over every node, dead or alive.
@@ -31,13 +36,15 @@ _RESULTS_KEPT = 4096
 
 @dataclass(frozen=True)
 class SegmentMeta:
-    """One segment: who leads (wrote) it, under which epoch, its state, its count once known."""
+    """One segment: who leads (wrote) it, under which epoch, its state, its count once known,
+    and the nodes holding its copies (the leader first)."""
 
     id: int
     leader: int
     epoch: int
     state: str
     count: int | None = None
+    replicas: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,11 +92,12 @@ def _next_node(candidates: list[int], after: int) -> int:
 class MetaMachine:
     """The metadata state machine. ``nodes`` is the cluster's fixed membership."""
 
-    def __init__(self, nodes: list[int], compat: bool = False) -> None:
+    def __init__(self, nodes: list[int], compat: bool = False, replicas: int = 1) -> None:
         if not nodes:
             raise ValueError("a cluster needs at least one node")
         self.nodes = tuple(sorted(nodes))
         self.compat = compat
+        self.replicas = replicas
         self.alive = frozenset(self.nodes)
         self.renew_seq: dict[int, int] = {n: 0 for n in self.nodes}
         self.topics: dict[str, TopicMeta] = {}
@@ -122,6 +130,14 @@ class MetaMachine:
             return list(self.nodes)
         return sorted(self.alive) or list(self.nodes)
 
+    def _open(self, segment: int, leader: int, epoch: int) -> SegmentMeta:
+        """A new open segment led by ``leader``, with its R-1 followers: the next live nodes
+        after it in id order, then the next others."""
+        live = set(self._candidates())
+        order = sorted(self.nodes, key=lambda n: (n not in live, n <= leader, n))
+        followers = tuple(n for n in order if n != leader)[: self.replicas - 1]
+        return SegmentMeta(segment, leader, epoch, OPEN, replicas=(leader, *followers))
+
     # --- commands --------------------------------------------------------------------------------
 
     def register(self, topic: str, req: str) -> str:
@@ -132,7 +148,7 @@ class MetaMachine:
                 return "exists"
             candidates = self._candidates()
             leader = candidates[crc32c(topic.encode()) % len(candidates)]
-            first = SegmentMeta(1, leader, 1, OPEN)
+            first = self._open(1, leader, 1)
             self._set_topic(TopicMeta(topic, (first,), cursor=1))
             return "created"
 
@@ -171,7 +187,7 @@ class MetaMachine:
                 return f"stale: segment {segment} epoch {epoch} is not open"
             sealed = replace(cur, state=SEALED, count=count)
             leader = _next_node(self._candidates(), cur.leader)
-            nxt = SegmentMeta(cur.id + 1, leader, cur.epoch + 1, OPEN)
+            nxt = self._open(cur.id + 1, leader, cur.epoch + 1)
             self._set_topic(replace(t, segments=(*t.segments[:-1], sealed, nxt)))
             return f"rolled {nxt.id} {leader}"
 
@@ -194,7 +210,7 @@ class MetaMachine:
                     continue
                 pending = replace(cur, state=PENDING)
                 leader = _next_node(self._candidates(), node)
-                nxt = SegmentMeta(cur.id + 1, leader, cur.epoch + 1, OPEN)
+                nxt = self._open(cur.id + 1, leader, cur.epoch + 1)
                 self._set_topic(replace(t, segments=(*t.segments[:-1], pending, nxt)))
                 moved += 1
             return f"taken-over {moved}"
@@ -241,7 +257,7 @@ class MetaMachine:
                 cur = segments[-1]
                 if cur.state == LOST:
                     leader = _next_node(self._candidates(), node)
-                    segments.append(SegmentMeta(cur.id + 1, leader, cur.epoch + 1, OPEN))
+                    segments.append(self._open(cur.id + 1, leader, cur.epoch + 1))
                 self._set_topic(replace(t, segments=tuple(segments)))
             return f"lost {lost}"
 
@@ -274,6 +290,7 @@ def state_json(topic: TopicMeta) -> dict:
         "sealed_segments": sealed,
         "segment_leaders": {str(s.id): s.leader for s in topic.segments},
         "segment_epochs": {str(s.id): s.epoch for s in topic.segments},
+        "segment_replicas": {str(s.id): list(s.replicas) for s in topic.segments},
         "pending_seals": [s.id for s in topic.segments if s.state == PENDING],
         "lost_segments": [s.id for s in topic.segments if s.state == LOST],
         "cursor_segment": topic.cursor,

@@ -5,7 +5,9 @@ One process, one trio event loop (on node time, see ``walrus.clock``), plus the 
 client port and peers on the RPC port (``walrus.rpc``), each request routed by
 ``walrus.dispatch``, and runs the node's duties: renewing its lease and taking over the segments
 of silent nodes when it leads Raft (``walrus.duties``), keeping local segments in step with the
-metadata (``walrus.writes``), and serving the shared cursor (``walrus.reads``).
+metadata (``walrus.writes``), serving the shared cursor (``walrus.reads``), and, with
+``--replicas`` above 1, copying the segments it leads to their followers
+(``walrus.replication``).
 """
 
 import contextlib
@@ -120,6 +122,7 @@ class Node:
                     config.compat,
                     config.raft,
                     lambda pub: token.run_sync_soon(self._on_publish, pub),
+                    config.replicas,
                 )
             except SyncObjException:
                 raise ConfigError(f"Raft port {config.me.raft} is already in use") from None

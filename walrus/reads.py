@@ -180,7 +180,7 @@ class Reader:
             position = slot.offset if slot.segment == segment else 0
             stored = ctx.store.count(topic, segment) if ctx.store.has_segment(topic, segment) else 0
             if ctx.config.compat or seg.state == OPEN:
-                available = stored
+                available = min(stored, ctx.replication.high_water(topic, segment))
             elif seg.state == SEALED:
                 available = seg.count
             else:
@@ -218,7 +218,14 @@ class Reader:
                 for i, (reply, payload) in enumerate(zip(replies, entries, strict=False)):
                     reply.set(protocol.getx_reply(segment, position + i, payload))
             if take < len(replies):
-                tail = self._at_tail(topic, seg)
+                tail = (
+                    self._at_tail(topic, seg)
+                    if position + take >= stored
+                    else protocol.unavailable(
+                        f"entries of segment {segment} of {topic} are not yet on a majority of "
+                        "its copies"
+                    )
+                )
                 for reply in replies[take:]:
                     reply.set(tail)
 

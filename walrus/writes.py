@@ -89,6 +89,9 @@ class Writer:
             return protocol.unavailable(f"storage: {exc}")
         if not ctx.config.compat and pending.first + 1 >= ctx.config.max_segment_entries:
             self._start_rollover(topic, seg)
+        if len(seg.replicas) > 1:
+            ctx.replication.lead(topic.name, seg.id, seg.epoch, seg.replicas)
+            return ctx.spawn(self._acknowledge, pending, req, topic, seg)
         return Awaiting(lambda: self._acknowledge(pending, req, topic, seg), pending.done)
 
     def _guard(self, topic: TopicMeta, seg: SegmentMeta):
@@ -113,6 +116,16 @@ class Writer:
             offset = await pending.wait()
         except StorageError as exc:
             return protocol.indeterminate(f"storage failed while writing: {exc}")
+        if len(seg.replicas) > 1:
+            replication = self.ctx.replication
+            replication.grew(topic.name, seg.id)
+            rep = replication.lead(topic.name, seg.id, seg.epoch, seg.replicas)
+            timeout = self.ctx.config.forward_timeout
+            if not await replication.wait_majority(rep, offset + 1, timeout):
+                return protocol.indeterminate(
+                    f"written at node {self.ctx.me}, but not on a majority of segment {seg.id}'s "
+                    f"{len(seg.replicas)} copies within {self.ctx.config.forward_timeout:g} s"
+                )
         self.ctx.events.flush()
         if self.ctx.config.compat:
             await self._compat_count(topic.name, seg)
@@ -163,6 +176,8 @@ class Writer:
             count = await ctx.store.seal_async(name, seg.id)
             self._sealed_here.add(key)
             ctx.events.record("seal", topic=name, segment=seg.id, count=count)
+            if len(seg.replicas) > 1:
+                await self._until_on_majority(name, seg, count)
             while True:
                 current = ctx.view.topic(name).segment(seg.id)
                 if current.state != OPEN:
@@ -174,6 +189,17 @@ class Writer:
                     log.warning("rollover of %s/%d: %s; retrying", name, seg.id, exc)
         finally:
             self.ctx.rolling.discard(key)
+
+    async def _until_on_majority(self, name: str, seg: SegmentMeta, count: int) -> None:
+        """Wait until a majority of the segment's copies hold ``count`` entries (a rollover's
+        count must be), or the metadata moved the segment on."""
+        ctx = self.ctx
+        ctx.replication.grew(name, seg.id)
+        rep = ctx.replication.lead(name, seg.id, seg.epoch, seg.replicas)
+        while ctx.view.topic(name).segment(seg.id).state == OPEN:
+            if await ctx.replication.wait_majority(rep, count, ctx.config.lease.duration):
+                return
+            log.warning("rollover of %s/%d: %d entries not yet on a majority", name, seg.id, count)
 
     async def _compat_count(self, name: str, seg: SegmentMeta) -> None:
         """Walrus 0.3: count in memory, and past the limit propose a rollover at that count,
@@ -223,13 +249,19 @@ class Writer:
 
     def _reconcile_segment(self, topic: TopicMeta, seg: SegmentMeta) -> None:
         ctx = self.ctx
-        if seg.leader != ctx.me or seg.state == LOST or ctx.store_lost:
+        if seg.state == LOST or ctx.store_lost:
+            return
+        if ctx.me in seg.replicas[1:]:
+            self._follow_segment(topic, seg)
+        if seg.leader != ctx.me:
             return
         key = (topic.name, seg.id)
         if seg.state == OPEN:
             if not ctx.store.has_segment(*key) and key not in self._creating:
                 self._creating.add(key)
                 ctx.background(self._create, key)
+            if len(seg.replicas) > 1:
+                ctx.replication.lead(topic.name, seg.id, seg.epoch, seg.replicas)
         elif seg.state == PENDING:
             if key not in self._reporting:
                 self._reporting.add(key)
@@ -237,6 +269,18 @@ class Writer:
         elif seg.state == SEALED and key not in self._sealed_here and key not in self.ctx.rolling:
             self._sealed_here.add(key)
             ctx.background(self._seal_here, topic.name, seg)
+
+    def _follow_segment(self, topic: TopicMeta, seg: SegmentMeta) -> None:
+        """A follower seals its copy once the metadata sealed the segment and the copy holds
+        the count (a shorter copy is still sent the rest by the leader)."""
+        store = self.ctx.store
+        key = (topic.name, seg.id)
+        if seg.state != SEALED or key in self._sealed_here or not store.has_segment(*key):
+            return
+        info = store.info(*key)
+        if not info.sealed and info.count == seg.count:
+            self._sealed_here.add(key)
+            self.ctx.background(self._seal_here, topic.name, seg)
 
     async def _create(self, key: tuple[str, int]) -> None:
         try:

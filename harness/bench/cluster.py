@@ -153,13 +153,16 @@ def run(
     duration: float,
     root: Path | None = None,
     security: tuple[str, ...] = ("secure",),
+    replicas: tuple[int, ...] = (1,),
 ) -> dict:
     """Run the benchmark for each fsync policy (and each of ``secure``, with the cluster secret,
-    and ``insecure``, without); returns the JSON document."""
+    and ``insecure``, without, and each number of copies per segment); returns the JSON
+    document."""
     rows, nodes = [], []
-    for fsync, secure in ((f, s) for f in fsync_modes for s in security):
+    runs = ((f, s, r) for f in fsync_modes for s in security for r in replicas)
+    for fsync, secure, copies in runs:
         with tempfile.TemporaryDirectory(dir=root) as tmp:
-            args = ["--fsync", fsync, "--log-level", "WARNING"]
+            args = ["--fsync", fsync, "--replicas", str(copies), "--log-level", "WARNING"]
             if secure == "insecure":
                 args.append("--insecure")
             cluster = BenchCluster(Path(tmp), args)
@@ -178,6 +181,7 @@ def run(
                             "op": op.upper(),
                             "fsync": fsync,
                             "security": secure,
+                            "replicas": copies,
                             "clients": clients,
                             "ops_per_s": done / elapsed,
                             "p50_ms": float(np.percentile(arr, 50)),
@@ -190,6 +194,7 @@ def run(
                     {
                         "fsync": fsync,
                         "security": secure,
+                        "replicas": copies,
                         "startup_s": cluster.startup_s,
                         "rss_mb": cluster.rss_mb(),
                     }

@@ -35,6 +35,8 @@ class NodeSpec:
     fsync: str = "each"
     lease_ms: int = 2000
     drift: float = 0.1
+    replicas: int | None = None
+    """Copies of each segment; None: the node's default."""
     extra_args: tuple[str, ...] = ()
 
     def args(self) -> list[str]:
@@ -44,6 +46,8 @@ class NodeSpec:
             out += ["--compat", "walrus"]
         if self.max_segment_entries is not None:
             out += ["--max-segment-entries", str(self.max_segment_entries)]
+        if self.replicas is not None:
+            out += ["--replicas", str(self.replicas)]
         return out + list(self.extra_args)
 
 
@@ -107,6 +111,8 @@ class WalrusPy(Launched):
         ]
         if self.spec.max_segment_entries:
             notes.append(f"{self.spec.max_segment_entries} entries per segment")
+        if self.spec.replicas is not None:
+            notes.append(f"{self.spec.replicas} replicas")
         return self.name + (f" ({', '.join(notes)})" if notes else "")
 
     def local_command(

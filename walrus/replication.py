@@ -1,0 +1,294 @@
+"""Data-plane replication: a segment's leader copies its entries to the segment's followers.
+
+With ``--replicas R`` every segment has R copies, on its leader and the R-1 followers the
+metadata chose when it opened (``walrus.metastate``). The leader sequences appends under its
+lease as with one copy, and a stream per follower sends them on over the node RPC in batches:
+
+    APPEND <topic> <segment> <epoch> <first> <n>\\n<n payloads, each a 4-byte length and bytes>
+
+The follower appends what it lacks of them at its own length (entries are the leader's, one
+leader per segment, so a resent prefix is identical and skipped) and answers ``OK <length>``
+once that many are committed under its fsync policy, or ``ERR behind <length>`` when the batch
+starts past its end, or ``ERR fenced ...`` when the segment is no longer open for it (sealed
+there, or taken over in the metadata, or of another epoch): the lease epoch fences the data
+plane too. A PUT is acknowledged once a majority of the copies (the leader's counted) hold it —
+Kafka's ``acks=all`` over an ISR of a fixed size, Raft's commit rule without a log per
+partition: any acknowledged entry is on at least one copy of every majority. Only entries on a
+majority are read (the *high water*, as in Kafka), and a rollover is proposed only once its
+count is.
+"""
+
+import heapq
+import itertools
+import logging
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import trio
+
+from walrus import protocol
+from walrus.metastate import OPEN, SEALED
+from walrus.storage import SegmentSealed, StorageError
+
+log = logging.getLogger("walrus.replication")
+
+BATCH_ENTRIES = 512
+"""Most entries one APPEND carries."""
+BATCH_BYTES = 1 << 20
+"""Most payload bytes one APPEND carries (one entry more than this if it alone is larger)."""
+RETRY_AFTER = 0.1
+"""Seconds a stream waits before resending after a failed APPEND."""
+
+_LENGTH = struct.Struct(">I")
+
+
+@dataclass(frozen=True)
+class Append:
+    """One APPEND: entries of (topic, segment) under ``epoch``, the first at offset ``first``."""
+
+    topic: str
+    segment: int
+    epoch: int
+    first: int
+    payloads: tuple[bytes, ...]
+
+    def encode(self) -> bytes:
+        """The RPC command."""
+        head = f"APPEND {self.topic} {self.segment} {self.epoch} {self.first} {len(self.payloads)}"
+        body = b"".join(_LENGTH.pack(len(p)) + p for p in self.payloads)
+        return head.encode() + b"\n" + body
+
+    @classmethod
+    def decode(cls, command: bytes) -> "Append":
+        """Parse an APPEND command; ProtocolError if malformed."""
+        head, sep, body = command.partition(b"\n")
+        parts = head.decode(errors="replace").split(" ")
+        if not sep or len(parts) != 6 or not all(p.isdigit() for p in parts[2:]):
+            raise protocol.ProtocolError(
+                "ERR APPEND takes <topic> <segment> <epoch> <first> <n>, then the payloads"
+            )
+        n = int(parts[5])
+        payloads, at = [], 0
+        for _ in range(n):
+            if at + 4 > len(body):
+                raise protocol.ProtocolError("ERR APPEND payloads cut short")
+            (size,) = _LENGTH.unpack_from(body, at)
+            payloads.append(bytes(body[at + 4 : at + 4 + size]))
+            at += 4 + size
+        if at != len(body):
+            raise protocol.ProtocolError("ERR APPEND payloads do not match their count")
+        return cls(parts[1], int(parts[2]), int(parts[3]), int(parts[4]), tuple(payloads))
+
+
+def high_water(lengths: Sequence[int], replicas: int) -> int:
+    """How many entries a majority of ``replicas`` copies hold, given the lengths known (the
+    copies not heard from count as empty)."""
+    majority = replicas // 2 + 1
+    known = sorted(lengths, reverse=True)
+    return known[majority - 1] if len(known) >= majority else 0
+
+
+@dataclass
+class _Stream:
+    """What the leader knows of one follower's copy."""
+
+    follower: int
+    acked: int = 0
+    """Entries the follower said it holds committed."""
+
+
+@dataclass
+class Replicated:
+    """One segment this node leads, and its copies' progress."""
+
+    topic: str
+    segment: int
+    epoch: int
+    replicas: tuple[int, ...]
+    streams: dict[int, _Stream] = field(default_factory=dict)
+    changed: trio.Event = field(default_factory=trio.Event)
+    """Set (and replaced) whenever the local copy grows: the streams wait on it."""
+    waiting: list[tuple[int, int, trio.Event]] = field(default_factory=list)
+    """(length, ticket, event) heap of acknowledgements waiting for a majority."""
+    streams_running: int = 0
+
+    def poke(self) -> None:
+        """Wake the streams: the local copy grew."""
+        self.changed.set()
+        self.changed = trio.Event()
+
+    def release(self, high_water: int) -> None:
+        """Wake the acknowledgements a majority now holds."""
+        while self.waiting and self.waiting[0][0] <= high_water:
+            heapq.heappop(self.waiting)[2].set()
+
+
+class Replication:
+    """The leader's side: one ``Replicated`` per segment it leads with R > 1, each with a
+    stream task per follower; and the follower's side, ``append``."""
+
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+        self._segments: dict[tuple[str, int], Replicated] = {}
+        self._tickets = itertools.count()
+
+    # --- leader --------------------------------------------------------------------------
+
+    def lead(self, topic: str, segment: int, epoch: int, replicas: tuple[int, ...]) -> Replicated:
+        """The replication state of a segment led here, its streams started on first use."""
+        key = (topic, segment)
+        rep = self._segments.get(key)
+        if rep is None:
+            rep = self._segments[key] = Replicated(topic, segment, epoch, replicas)
+            for follower in replicas[1:]:
+                stream = rep.streams[follower] = _Stream(follower)
+                rep.streams_running += 1
+                self.ctx.background(self._stream, rep, stream)
+        return rep
+
+    def grew(self, topic: str, segment: int) -> None:
+        """The local copy of a segment led here grew (or was sealed): send it on."""
+        rep = self._segments.get((topic, segment))
+        if rep is not None:
+            rep.poke()
+            rep.release(self.high_water(topic, segment))
+
+    def high_water(self, topic: str, segment: int) -> int:
+        """Entries of a segment led here that a majority of its copies hold."""
+        rep = self._segments.get((topic, segment))
+        local = self._local(topic, segment)
+        if rep is None:
+            return local
+        lengths = [local, *(s.acked for s in rep.streams.values())]
+        return high_water(lengths, len(rep.replicas))
+
+    async def wait_majority(self, rep: Replicated, length: int, timeout: float) -> bool:
+        """Wait until a majority of the copies hold ``length`` entries; False on timeout."""
+        if self.high_water(rep.topic, rep.segment) >= length:
+            return True
+        event = trio.Event()
+        heapq.heappush(rep.waiting, (length, next(self._tickets), event))
+        with trio.move_on_after(timeout):
+            await event.wait()
+        return event.is_set()
+
+    def _local(self, topic: str, segment: int) -> int:
+        store = self.ctx.store
+        return store.count(topic, segment) if store.has_segment(topic, segment) else 0
+
+    async def _stream(self, rep: Replicated, stream: _Stream) -> None:
+        """Send the follower what it lacks, until the segment is sealed and the follower has it
+        all — or, once the segment is no longer open, until a send fails (a copy left short
+        then is repair's to complete)."""
+        try:
+            await self._send_all(rep, stream)
+        finally:
+            rep.streams_running -= 1
+            if rep.streams_running == 0:
+                self._segments.pop((rep.topic, rep.segment), None)
+
+    async def _send_all(self, rep: Replicated, stream: _Stream) -> None:
+        ctx = self.ctx
+        while True:
+            local = self._local(rep.topic, rep.segment)
+            if stream.acked >= local:
+                if self._sealed_here(rep):
+                    return
+                await rep.changed.wait()
+                continue
+            try:
+                payloads = await ctx.store.read_async(
+                    rep.topic, rep.segment, stream.acked, BATCH_ENTRIES
+                )
+            except StorageError as exc:
+                log.warning("replicating %s/%d: %s", rep.topic, rep.segment, exc)
+                return
+            payloads = _fit(payloads)
+            batch = Append(rep.topic, rep.segment, rep.epoch, stream.acked, tuple(payloads))
+            reply = await ctx.call(stream.follower, batch.encode())
+            if reply.startswith(b"OK "):
+                stream.acked = max(stream.acked, int(reply[3:]))
+                rep.release(self.high_water(rep.topic, rep.segment))
+            elif reply.startswith(b"ERR behind "):
+                stream.acked = int(reply.split(b" ")[2])
+            elif reply.startswith(b"ERR fenced"):
+                log.info("%s/%d: node %d: %s", rep.topic, rep.segment, stream.follower, reply)
+                return
+            elif self._still_open(rep):
+                await trio.sleep(RETRY_AFTER)
+            else:
+                return
+
+    def _still_open(self, rep: Replicated) -> bool:
+        topic = self.ctx.view.topic(rep.topic)
+        seg = topic.segment(rep.segment) if topic else None
+        return seg is not None and seg.state == OPEN
+
+    def _sealed_here(self, rep: Replicated) -> bool:
+        store = self.ctx.store
+        key = (rep.topic, rep.segment)
+        return store.has_segment(*key) and store.info(*key).sealed
+
+    # --- follower ------------------------------------------------------------------------
+
+    async def append(self, batch: Append) -> bytes:
+        """Take a leader's APPEND for a segment this node follows."""
+        ctx = self.ctx
+        key = (batch.topic, batch.segment)
+        topic = ctx.view.topic(batch.topic)
+        seg = topic.segment(batch.segment) if topic else None
+        if seg is None or ctx.me not in seg.replicas[1:] or seg.epoch != batch.epoch:
+            return protocol.err(
+                f"fenced: node {ctx.me} follows no segment {batch.segment} of "
+                f"{batch.topic} at epoch {batch.epoch}"
+            )
+        if ctx.store_lost:
+            return protocol.unavailable(f"node {ctx.me} lost its store")
+        if seg.state not in (OPEN, SEALED):
+            return protocol.err(f"fenced: segment {batch.segment} of {batch.topic} is {seg.state}")
+        store = ctx.store
+        if not store.has_segment(*key):
+            if seg.state != OPEN:
+                return protocol.err(f"fenced: no copy of sealed segment {batch.segment} here")
+            store.create_segment(*key)
+        have = store.count(*key)
+        if batch.first > have:
+            return b"ERR behind %d" % have
+        fresh = batch.payloads[have - batch.first :]
+        if seg.state == SEALED:
+            fresh = fresh[: max(0, seg.count - have)]
+        if fresh:
+            first = have
+
+            def guard(offset: int, count: int) -> None:
+                if offset != first:
+                    raise _Raced
+
+            try:
+                pending = store.begin_append(batch.topic, batch.segment, fresh, guard)
+                await pending.wait()
+            except _Raced:
+                return protocol.unavailable("another APPEND of this segment is under way")
+            except SegmentSealed:
+                return protocol.err(f"fenced: segment {batch.segment} is sealed here")
+            except StorageError as exc:
+                return protocol.unavailable(f"storage: {exc}")
+        have = store.count(*key)
+        if seg.state == SEALED and have == seg.count and not store.info(*key).sealed:
+            await store.seal_async(*key)
+        return b"OK %d" % have
+
+
+class _Raced(Exception):
+    """Two APPENDs of one segment met: the later one is resent."""
+
+
+def _fit(payloads: list[bytes]) -> list[bytes]:
+    """The longest prefix within BATCH_BYTES (at least one entry)."""
+    total = 0
+    for i, p in enumerate(payloads):
+        total += len(p)
+        if total > BATCH_BYTES and i:
+            return payloads[:i]
+    return payloads
