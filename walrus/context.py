@@ -45,6 +45,7 @@ class Context:
         events: EventLog,
         meta: Metadata,
         links: dict[int, PeerLink],
+        data_links: dict[int, PeerLink],
     ) -> None:
         self.config = config
         self.me = config.node_id
@@ -53,6 +54,10 @@ class Context:
         self.events = events
         self.meta = meta
         self.links = links
+        self.data_links = data_links
+        """A second connection to each peer for the data plane's own verbs (replication,
+        sealing, repair): replies on a link come back in order, so a forwarded PUT waiting for
+        its majority must never hold up the APPEND acknowledgement that majority needs."""
         self.lease = LeaseState(config.lease)
         self.rolling: set[tuple[str, int]] = set()
         """(topic, segment) being rolled over here: the writer adds and removes, the reader
@@ -117,8 +122,8 @@ class Context:
         self.nursery.start_soon(run)
 
     async def call(self, node: int, command: bytes) -> bytes:
-        """Send a node-to-node command of this node's own to ``node``; its reply."""
-        return await self.links[node].call(envelope(0, self.view.applied, command)).reply()
+        """Send a data-plane command of this node's own to ``node``; its reply."""
+        return await self.data_links[node].call(envelope(0, self.view.applied, command)).reply()
 
     def forward(self, node: int, command: bytes, hops: int) -> Pending | bytes:
         """Send a command to ``node`` over node RPC; its reply is the reply."""

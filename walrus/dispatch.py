@@ -3,7 +3,8 @@
 A client frame is parsed and served here or forwarded (PUT to the open segment's leader, the
 read path's POP to the holder of the cursor's segment); a peer's RPC command is either ``POP``
 (the read path's hand-out at the holder, ``walrus.reads``), ``APPEND`` (a segment leader's
-entries for a follower, ``walrus.replication``), or a client command it forwarded,
+entries for a follower, ``walrus.replication``), ``SEAL``/``FETCH``/``FILL`` (a replicated
+segment's copies after its leader, ``walrus.recovery``), or a client command it forwarded,
 served with its hop count so that a forwarding loop ends. REGISTER and METRICS are answered
 here; METRICS is rendered by ``walrus.metrics``, a pure function of the node's state.
 """
@@ -14,6 +15,7 @@ from walrus.metadata import ProposalError
 from walrus.metastate import state_json
 from walrus.protocol import Request
 from walrus.reads import Reader
+from walrus.recovery import Recovery
 from walrus.replication import Append
 from walrus.server import Pending
 from walrus.writes import Writer, register_reply
@@ -22,10 +24,11 @@ from walrus.writes import Writer, register_reply
 class Dispatcher:
     """Routes each request of a client or a peer to the writer, the reader, or an answer."""
 
-    def __init__(self, ctx: Context, writer: Writer, reader: Reader) -> None:
+    def __init__(self, ctx: Context, writer: Writer, reader: Reader, recovery: Recovery) -> None:
         self.ctx = ctx
         self.writer = writer
         self.reader = reader
+        self.recovery = recovery
 
     def client(self, body: bytes) -> bytes | Pending:
         """A client request frame."""
@@ -39,6 +42,8 @@ class Dispatcher:
             except protocol.ProtocolError as exc:
                 return exc.reply.encode()
             return self.ctx.spawn(self.ctx.replication.append, batch)
+        if command.startswith((b"SEAL ", b"FETCH ", b"FILL ")):
+            return self.ctx.spawn(self.recovery.serve, command)
         if command.startswith(b"POP "):
             parts = command.decode(errors="replace").split(" ")
             if len(parts) not in (3, 4) or not parts[2].isdigit():

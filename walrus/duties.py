@@ -3,7 +3,8 @@
 Every node renews its lease every L/4 through the metadata and logs each renewal that commits
 (``lease-acquire``/``lease-renew``) and each lapse (``lease-loss``); the node leading Raft also
 watches every other node's renewals and proposes a takeover of a node silent for longer than
-L(1+rho) on its own clock (``walrus.lease``), so that its open segments move on.
+L(1+rho) on its own clock (``walrus.lease``), so that its open segments move on — and, with
+replicated segments, seals each taken-over one from its replicas (``walrus.recovery``).
 """
 
 import logging
@@ -14,6 +15,7 @@ from walrus import lease
 from walrus.context import Context
 from walrus.metadata import ProposalError
 from walrus.metastate import OPEN, PENDING
+from walrus.recovery import Recovery
 
 log = logging.getLogger("walrus.node")
 
@@ -21,8 +23,9 @@ log = logging.getLogger("walrus.node")
 class LeaseDuties:
     """Renewing this node's lease, watching it lapse, and taking over silent nodes."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, recovery: Recovery) -> None:
         self.ctx = ctx
+        self.recovery = recovery
         self._takeovers_tried: set[tuple[int, int]] = set()
 
     async def renew_loop(self) -> None:
@@ -89,6 +92,10 @@ class LeaseDuties:
                 if attempt not in self._takeovers_tried:
                     self._takeovers_tried.add(attempt)
                     ctx.background(self._takeover, *attempt)
+            for topic in view.topics.values():
+                for seg in topic.segments:
+                    if seg.state == PENDING and len(seg.replicas) > 1:
+                        self.recovery.seal_pending(topic.name, seg)
 
     def _moved_to(self, node: int) -> list[int]:
         """The nodes now leading the segments that follow ``node``'s sealed-pending-count ones."""

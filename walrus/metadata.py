@@ -306,6 +306,16 @@ class Metadata(SyncObj):
         return self._apply(lambda: self._machine.disk_lost(node, req))
 
     @replicated
+    def cmd_repaired(self, topic: str, segment: int, node: int, req: str) -> str:
+        """Replicated MetaMachine.repaired."""
+        return self._apply(lambda: self._machine.repaired(topic, segment, node, req))
+
+    @replicated
+    def cmd_take(self, topic: str, segment: int, first: int, count: int, req: str) -> str:
+        """Replicated MetaMachine.take."""
+        return self._apply(lambda: self._machine.take(topic, segment, first, count, req))
+
+    @replicated
     def cmd_advance_cursor(self, topic: str, segment: int, req: str) -> str:
         """Replicated MetaMachine.advance_cursor."""
         return self._apply(lambda: self._machine.advance_cursor(topic, segment, req))

@@ -45,6 +45,9 @@ class SegmentMeta:
     state: str
     count: int | None = None
     replicas: tuple[int, ...] = ()
+    lost: frozenset[int] = frozenset()
+    """Replicas whose copy went with their disk and is not yet repaired: they count for
+    nothing (no answer to a seal, no reads) until they hold the segment again."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,9 @@ class TopicMeta:
     name: str
     segments: tuple[SegmentMeta, ...]
     cursor: int
+    position: int = 0
+    """The next entry to hand out in the cursor's segment when that segment is replicated
+    (``take``); one copy's position lives in its holder's store instead."""
 
     @property
     def current(self) -> SegmentMeta:
@@ -234,32 +240,73 @@ class MetaMachine:
         return self._once(req, run)
 
     def disk_lost(self, node: int, req: str) -> str:
-        """``node`` came back with an empty store: every segment it held is ``lost`` (an open
-        one is replaced, as in a takeover, by a new segment on the next live node); "lost N"
-        names how many segments went.
+        """``node`` came back with an empty store: its copy of every segment it held is lost.
+        A segment whose every copy is lost is ``lost`` (readers pass over it; with one copy
+        per segment that is every segment the node led); an open segment it led is taken over
+        (sealed from the other copies, or lost) and the next opens on the next live node; one
+        it follows goes on without that copy (a majority of the others acknowledges, and the
+        copy is repaired once the segment is sealed). "lost N" names how many segments went
+        entirely.
 
-        With one copy per segment (the node that wrote it) nothing can restore them; the
-        metadata says so rather than leaving readers waiting for entries no node has.
-        """
+        The metadata says so rather than leaving readers waiting for entries no node has, and
+        so that an empty copy is never counted as a short one."""
 
         def run() -> str:
             if self.compat:
                 return "stale: no disk-loss accounting in compat mode"
             if node not in self.renew_seq:
                 return f"stale: unknown node {node}"
-            lost = 0
+            gone = 0
             for t in list(self.topics.values()):
                 segments = list(t.segments)
                 for i, seg in enumerate(segments):
-                    if seg.leader == node and seg.state != LOST:
-                        segments[i] = replace(seg, state=LOST)
-                        lost += 1
+                    if node not in seg.replicas or seg.state == LOST:
+                        continue
+                    lost = seg.lost | {node}
+                    state = seg.state
+                    if lost >= set(seg.replicas):
+                        state = LOST
+                        gone += 1
+                    elif state == OPEN and seg.leader == node:
+                        state = PENDING
+                    segments[i] = replace(seg, state=state, lost=lost)
                 cur = segments[-1]
-                if cur.state == LOST:
-                    leader = _next_node(self._candidates(), node)
+                if cur.state != OPEN:
+                    leader = _next_node(self._candidates(), cur.leader)
                     segments.append(self._open(cur.id + 1, leader, cur.epoch + 1))
                 self._set_topic(replace(t, segments=tuple(segments)))
-            return f"lost {lost}"
+            return f"lost {gone}"
+
+        return self._once(req, run)
+
+    def repaired(self, topic: str, segment: int, node: int, req: str) -> str:
+        """``node`` holds its copy of ``segment`` again: a sealed one fetched whole from another
+        replica, or an open one that has caught up with its leader."""
+
+        def run() -> str:
+            t = self.topics.get(topic)
+            seg = t.segment(segment) if t else None
+            if seg is None or seg.state not in (OPEN, SEALED) or node not in seg.lost:
+                return "stale: not a lost copy of an open or sealed segment"
+            segments = list(t.segments)
+            segments[segment - 1] = replace(seg, lost=seg.lost - {node})
+            self._set_topic(replace(t, segments=tuple(segments)))
+            return "repaired"
+
+        return self._once(req, run)
+
+    def take(self, topic: str, segment: int, first: int, count: int, req: str) -> str:
+        """Hand out ``count`` entries of the cursor's replicated ``segment`` from ``first``, if
+        the position is still ``first``: "took", or "stale: ..." when another holder did."""
+
+        def run() -> str:
+            t = self.topics.get(topic)
+            if t is None or t.cursor != segment:
+                return "stale: cursor elsewhere"
+            if t.position != first:
+                return f"stale: position is {t.position}"
+            self._set_topic(replace(t, position=first + count))
+            return "took"
 
         return self._once(req, run)
 
@@ -274,7 +321,7 @@ class MetaMachine:
             seg = t.segment(segment)
             if seg.state not in (SEALED, LOST):
                 return "stale: segment not sealed with a known count"
-            self._set_topic(replace(t, cursor=segment + 1))
+            self._set_topic(replace(t, cursor=segment + 1, position=0))
             return "advanced"
 
         return self._once(req, run)
@@ -291,7 +338,13 @@ def state_json(topic: TopicMeta) -> dict:
         "segment_leaders": {str(s.id): s.leader for s in topic.segments},
         "segment_epochs": {str(s.id): s.epoch for s in topic.segments},
         "segment_replicas": {str(s.id): list(s.replicas) for s in topic.segments},
+        "lost_copies": {str(s.id): sorted(s.lost) for s in topic.segments if s.lost},
         "pending_seals": [s.id for s in topic.segments if s.state == PENDING],
         "lost_segments": [s.id for s in topic.segments if s.state == LOST],
         "cursor_segment": topic.cursor,
+        **(
+            {"cursor_position": topic.position}
+            if len(topic.segment(topic.cursor).replicas) > 1
+            else {}
+        ),
     }

@@ -31,6 +31,7 @@ from walrus.duties import LeaseDuties
 from walrus.events import EVENT_LOG, EventLog
 from walrus.metadata import Metadata, Published
 from walrus.reads import Reader
+from walrus.recovery import Recovery
 from walrus.rpc import PeerLink, RpcServer
 from walrus.server import Session, serve_listeners
 from walrus.storage import NODE_STORE, Store
@@ -126,27 +127,17 @@ class Node:
                 )
             except SyncObjException:
                 raise ConfigError(f"Raft port {config.me.raft} is already in use") from None
-            links = {
-                nid: PeerLink(
-                    nid,
-                    config.rpc_target(nid),
-                    config.node_id,
-                    config.fingerprint(),
-                    config.rpc_key,
-                    config.forward_timeout,
-                )
-                for nid in config.peers
-                if nid != config.node_id
-            }
-            self.ctx = ctx = Context(config, self.clock, store, events, meta, links)
+            links, data_links = _links(config), _links(config)
+            self.ctx = ctx = Context(config, self.clock, store, events, meta, links, data_links)
             ctx.store_lost = store_lost and not config.compat
-            self.writer = Writer(ctx)
-            dispatch = Dispatcher(ctx, self.writer, Reader(ctx))
+            recovery = Recovery(ctx)
+            self.writer = Writer(ctx, recovery)
+            dispatch = Dispatcher(ctx, self.writer, Reader(ctx), recovery)
             events.record("start", compat=config.compat)
             async with trio.open_nursery() as nursery:
                 ctx.nursery = nursery
                 meta.start()
-                for link in links.values():
+                for link in (*links.values(), *data_links.values()):
                     nursery.start_soon(link.run)
                 nursery.start_soon(
                     serve_listeners,
@@ -163,7 +154,7 @@ class Node:
                 if config.compat:
                     nursery.start_soon(self._compat_monitor_loop)
                 else:
-                    duties = LeaseDuties(ctx)
+                    duties = LeaseDuties(ctx, recovery)
                     nursery.start_soon(duties.renew_loop)
                     nursery.start_soon(duties.lease_watch)
                     nursery.start_soon(duties.leader_loop)
@@ -219,6 +210,22 @@ class Node:
             await trio.sleep(self.config.monitor_interval)
             if self.ctx.pub is not None:
                 await self.writer.compat_monitor()
+
+
+def _links(config: NodeConfig) -> dict[int, PeerLink]:
+    """One pipelined RPC connection to each peer."""
+    return {
+        nid: PeerLink(
+            nid,
+            config.rpc_target(nid),
+            config.node_id,
+            config.fingerprint(),
+            config.rpc_key,
+            config.forward_timeout,
+        )
+        for nid in config.peers
+        if nid != config.node_id
+    }
 
 
 def run_node(config: NodeConfig) -> None:

@@ -17,6 +17,12 @@ POPs for one topic are served in batches: positions are handed out together and 
 one atomic write before any reply leaves, so a crash can lose a delivery's reply but never deliver
 an entry twice.
 
+A replicated segment (``--replicas`` above 1) keeps its read position in the metadata instead:
+each batch commits ``take`` (the position moves from where the holder saw it, or not at all)
+before its replies leave, so the position survives the loss of any node, and a sealed segment
+is served by any replica holding a whole copy — its leader first while it lives. The open
+segment is still served by its leader alone, up to the entries a majority of copies hold.
+
 ``--compat walrus`` runs the same path as Walrus 0.3: each node keeps its own cursor in memory
 (segment and how many it delivered) and skips a sealed segment once its own count is reached; the
 holder answers EMPTY at the end of whatever it stores, lease or not.
@@ -28,9 +34,9 @@ from collections import defaultdict, deque
 import trio
 
 from walrus import protocol
-from walrus.context import Context
+from walrus.context import Context, proposal_failure
 from walrus.metadata import ProposalError
-from walrus.metastate import LOST, OPEN, PENDING, SEALED, TopicMeta
+from walrus.metastate import LOST, OPEN, PENDING, SEALED, SegmentMeta, TopicMeta
 from walrus.protocol import Request
 from walrus.server import Deferred, Pending
 from walrus.storage import Cursor, StorageError
@@ -83,7 +89,7 @@ class Reader:
             if seg.state == LOST:
                 reply = END
             else:
-                reply = await self._ask_pop(seg.leader, topic.name, segment, req.tag, hops)
+                reply = await self._ask_holders(seg, topic.name, req.tag, hops)
             if reply.startswith(b"OK "):
                 if compat:
                     cursor[1] += 1
@@ -105,6 +111,21 @@ class Reader:
             if trio.current_time() >= deadline:
                 return reply
             await ctx.wait_view_change(min(0.5, max(0.0, deadline - trio.current_time())))
+
+    async def _ask_holders(self, seg: SegmentMeta, topic: str, tag: str, hops: int) -> bytes:
+        """POP from the segment's leader — or, for a sealed replicated segment, from the first
+        of its replicas (live ones first) that can hand it out; the last answer if none can."""
+        holders = [seg.leader]
+        if seg.state == SEALED and len(seg.replicas) > 1:
+            alive = self.ctx.view.alive
+            usable = [r for r in seg.replicas if r not in seg.lost]
+            holders = sorted(usable, key=lambda r: (r not in alive, r != seg.leader, r))
+        reply = protocol.unavailable(f"no replica of segment {seg.id} of {topic} can serve it")
+        for holder in holders:
+            reply = await self._ask_pop(holder, topic, seg.id, tag, hops)
+            if not reply.startswith(b"ERR unavailable"):
+                return reply
+        return reply
 
     async def _ask_pop(self, holder: int, topic: str, segment: int, tag: str, hops: int) -> bytes:
         if holder == self.ctx.me:
@@ -164,20 +185,23 @@ class Reader:
             replies = [reply for _, reply in waiting]
             meta = ctx.view.topic(topic)
             seg = meta.segment(segment) if meta else None
-            if seg is None or seg.leader != ctx.me or seg.state == LOST or ctx.store_lost:
+            refusal = self._refusal(topic, segment, seg)
+            if refusal is not None:
                 for reply in replies:
-                    reply.set(
-                        protocol.unavailable(
-                            f"node {ctx.me} does not hold segment {segment} of {topic}"
-                        )
-                    )
+                    reply.set(refusal)
                 continue
-            slot = self._slot(topic)
-            if slot.segment > segment:
+            replicated = len(seg.replicas) > 1
+            if replicated:
+                at = (meta.cursor, meta.position)
+            else:
+                slot = self._slot(topic)
+                at = (slot.segment, slot.offset)
+            if at[0] > segment or (replicated and at[0] < segment):
+                answer = END if at[0] > segment else protocol.unavailable("the cursor moved")
                 for reply in replies:
-                    reply.set(END)
+                    reply.set(answer)
                 continue
-            position = slot.offset if slot.segment == segment else 0
+            position = at[1] if at[0] == segment else 0
             stored = ctx.store.count(topic, segment) if ctx.store.has_segment(topic, segment) else 0
             if ctx.config.compat or seg.state == OPEN:
                 available = min(stored, ctx.replication.high_water(topic, segment))
@@ -193,7 +217,6 @@ class Reader:
                     for reply in replies:
                         reply.set(protocol.unavailable(f"storage: {exc}"))
                     continue
-                new = Cursor(segment, position + take)
                 # Logged before the position is persisted: a crash in between leaves an entry
                 # logged as handed out that is handed out again later (the checker then
                 # ignores the first), never one handed out but not logged.
@@ -201,20 +224,18 @@ class Reader:
                     "cursor",
                     topic=topic,
                     segment=segment,
-                    offset=new.offset,
+                    offset=position + take,
                     first=position,
                     tags=[tag for tag, _ in waiting[:take]],
                     values=[
                         p.decode("utf-8", "replace") if len(p) <= 1024 else None for p in entries
                     ],
                 )
-                try:
-                    await trio.to_thread.run_sync(ctx.store.set_cursor, topic, new)
-                except StorageError as exc:
+                failure = await self._persist(topic, segment, position, take, replicated)
+                if failure is not None:
                     for reply in replies:
-                        reply.set(protocol.unavailable(f"storage: {exc}"))
+                        reply.set(failure)
                     continue
-                self._slots[topic] = new
                 for i, (reply, payload) in enumerate(zip(replies, entries, strict=False)):
                     reply.set(protocol.getx_reply(segment, position + i, payload))
             if take < len(replies):
@@ -228,6 +249,43 @@ class Reader:
                 )
                 for reply in replies[take:]:
                     reply.set(tail)
+
+    def _refusal(self, topic: str, segment: int, seg: SegmentMeta | None) -> bytes | None:
+        """Why this node cannot serve POPs of ``segment`` (None: it can). One copy: only its
+        leader; replicated: the leader of the open segment, any replica holding a whole copy
+        of a sealed one."""
+        ctx = self.ctx
+        refusal = protocol.unavailable(f"node {ctx.me} does not hold segment {segment} of {topic}")
+        if seg is None or seg.state == LOST or ctx.store_lost or ctx.me not in seg.replicas:
+            return refusal
+        if seg.state != SEALED or len(seg.replicas) == 1:
+            return None if seg.leader == ctx.me else refusal
+        key = (topic, segment)
+        whole = ctx.store.has_segment(*key) and ctx.store.count(*key) >= seg.count
+        return None if whole and ctx.me not in seg.lost else refusal
+
+    async def _persist(
+        self, topic: str, segment: int, position: int, take: int, replicated: bool
+    ) -> bytes | None:
+        """Move the read position past ``take`` entries before they are handed out: in the
+        metadata for a replicated segment (``take``, so that it survives any one node), else
+        in this node's store. The reply for every POP of the batch if it did not move."""
+        ctx = self.ctx
+        if replicated:
+            try:
+                result = await ctx.propose("take", topic, segment, position, take)
+            except ProposalError as exc:
+                return proposal_failure(exc)
+            if result != "took":
+                return protocol.unavailable(f"the read position moved on ({result})")
+            return None
+        new = Cursor(segment, position + take)
+        try:
+            await trio.to_thread.run_sync(ctx.store.set_cursor, topic, new)
+        except StorageError as exc:
+            return protocol.unavailable(f"storage: {exc}")
+        self._slots[topic] = new
+        return None
 
     def _at_tail(self, topic: str, seg) -> bytes:
         """The answer for a POP finding everything in ``seg`` handed out."""
@@ -265,8 +323,19 @@ class Reader:
         seg = topic.segment(segment)
         if seg is None:
             return protocol.err(f"no segment {segment} in {req.topic}")
-        if seg.leader != ctx.me:
-            return ctx.forward(seg.leader, req.encode(), hops)
+        holder = seg.leader
+        if len(seg.replicas) > 1 and seg.state != OPEN:
+            # a replica whose copy is not lost (whole, once sealed): this node if it is one,
+            # else the leader first
+            usable = [r for r in seg.replicas if r not in seg.lost]
+            if ctx.me in usable and (
+                seg.state != SEALED or self._refusal(req.topic, segment, seg) is None
+            ):
+                holder = ctx.me
+            elif usable:
+                holder = min(usable, key=lambda r: (r != seg.leader, r))
+        if holder != ctx.me:
+            return ctx.forward(holder, req.encode(), hops)
         key = (req.topic, segment)
         stored = ctx.store.count(*key) if ctx.store.has_segment(*key) else 0
         try:

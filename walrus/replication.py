@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import trio
 
 from walrus import protocol
+from walrus.metadata import ProposalError
 from walrus.metastate import OPEN, SEALED
 from walrus.storage import SegmentSealed, StorageError
 
@@ -55,30 +56,44 @@ class Append:
 
     def encode(self) -> bytes:
         """The RPC command."""
-        head = f"APPEND {self.topic} {self.segment} {self.epoch} {self.first} {len(self.payloads)}"
-        body = b"".join(_LENGTH.pack(len(p)) + p for p in self.payloads)
-        return head.encode() + b"\n" + body
+        head = f"APPEND {self.topic} {self.segment} {self.epoch} {self.first}"
+        return head.encode() + pack(self.payloads)
 
     @classmethod
     def decode(cls, command: bytes) -> "Append":
         """Parse an APPEND command; ProtocolError if malformed."""
-        head, sep, body = command.partition(b"\n")
-        parts = head.decode(errors="replace").split(" ")
-        if not sep or len(parts) != 6 or not all(p.isdigit() for p in parts[2:]):
+        head, payloads = unpack(command, "APPEND")
+        parts = head.split(" ")
+        if len(parts) != 5 or not all(p.isdigit() for p in parts[2:]):
             raise protocol.ProtocolError(
                 "ERR APPEND takes <topic> <segment> <epoch> <first> <n>, then the payloads"
             )
-        n = int(parts[5])
-        payloads, at = [], 0
-        for _ in range(n):
-            if at + 4 > len(body):
-                raise protocol.ProtocolError("ERR APPEND payloads cut short")
-            (size,) = _LENGTH.unpack_from(body, at)
-            payloads.append(bytes(body[at + 4 : at + 4 + size]))
-            at += 4 + size
-        if at != len(body):
-            raise protocol.ProtocolError("ERR APPEND payloads do not match their count")
-        return cls(parts[1], int(parts[2]), int(parts[3]), int(parts[4]), tuple(payloads))
+        return cls(parts[1], int(parts[2]), int(parts[3]), int(parts[4]), payloads)
+
+
+def pack(payloads: Sequence[bytes]) -> bytes:
+    """`` <n>\\n`` and the payloads, each a 4-byte length and its bytes: the tail of an APPEND
+    command and of a FETCH reply."""
+    return b" %d\n" % len(payloads) + b"".join(_LENGTH.pack(len(p)) + p for p in payloads)
+
+
+def unpack(message: bytes, what: str) -> tuple[str, tuple[bytes, ...]]:
+    """(the text before `` <n>``, the payloads) of a message ``pack`` ended; ProtocolError
+    naming ``what`` if malformed."""
+    head, sep, body = message.partition(b"\n")
+    text, _, count = head.decode(errors="replace").rpartition(" ")
+    if not sep or not count.isdigit():
+        raise protocol.ProtocolError(f"ERR {what} takes a count, then the payloads")
+    payloads, at = [], 0
+    for _ in range(int(count)):
+        if at + 4 > len(body):
+            raise protocol.ProtocolError(f"ERR {what} payloads cut short")
+        (size,) = _LENGTH.unpack_from(body, at)
+        payloads.append(bytes(body[at + 4 : at + 4 + size]))
+        at += 4 + size
+    if at != len(body):
+        raise protocol.ProtocolError(f"ERR {what} payloads do not match their count")
+    return text, tuple(payloads)
 
 
 def high_water(lengths: Sequence[int], replicas: int) -> int:
@@ -132,6 +147,7 @@ class Replication:
         self.ctx = ctx
         self._segments: dict[tuple[str, int], Replicated] = {}
         self._tickets = itertools.count()
+        self._repairing: set[tuple[str, int, int]] = set()
 
     # --- leader --------------------------------------------------------------------------
 
@@ -160,7 +176,11 @@ class Replication:
         local = self._local(topic, segment)
         if rep is None:
             return local
-        lengths = [local, *(s.acked for s in rep.streams.values())]
+        meta = self.ctx.view.topic(topic)
+        seg = meta.segment(segment) if meta else None
+        lost = seg.lost if seg else frozenset()
+        # a copy lost with its disk no longer holds what it acknowledged
+        lengths = [local, *(s.acked for s in rep.streams.values() if s.follower not in lost)]
         return high_water(lengths, len(rep.replicas))
 
     async def wait_majority(self, rep: Replicated, length: int, timeout: float) -> bool:
@@ -210,6 +230,7 @@ class Replication:
             if reply.startswith(b"OK "):
                 stream.acked = max(stream.acked, int(reply[3:]))
                 rep.release(self.high_water(rep.topic, rep.segment))
+                self._caught_up(rep, stream)
             elif reply.startswith(b"ERR behind "):
                 stream.acked = int(reply.split(b" ")[2])
             elif reply.startswith(b"ERR fenced"):
@@ -219,6 +240,29 @@ class Replication:
                 await trio.sleep(RETRY_AFTER)
             else:
                 return
+
+    def _caught_up(self, rep: Replicated, stream: _Stream) -> None:
+        """A follower whose copy was lost holds everything this leader does again: have the
+        metadata count it (once at a time)."""
+        meta = self.ctx.view.topic(rep.topic)
+        seg = meta.segment(rep.segment) if meta else None
+        key = (rep.topic, rep.segment, stream.follower)
+        if (
+            seg is not None
+            and stream.follower in seg.lost
+            and stream.acked >= self._local(rep.topic, rep.segment)
+            and key not in self._repairing
+        ):
+            self._repairing.add(key)
+            self.ctx.background(self._record_repaired, key)
+
+    async def _record_repaired(self, key: tuple[str, int, int]) -> None:
+        try:
+            await self.ctx.propose("repaired", *key)
+        except ProposalError as exc:
+            log.warning("%s/%d: node %d caught up, not yet recorded: %s", *key, exc)
+        finally:
+            self._repairing.discard(key)
 
     def _still_open(self, rep: Replicated) -> bool:
         topic = self.ctx.view.topic(rep.topic)
@@ -238,6 +282,8 @@ class Replication:
         key = (batch.topic, batch.segment)
         topic = ctx.view.topic(batch.topic)
         seg = topic.segment(batch.segment) if topic else None
+        # A copy lost with this node's disk takes appends again from offset 0 (the store
+        # holds nothing of it from before), until the leader has it recorded repaired.
         if seg is None or ctx.me not in seg.replicas[1:] or seg.epoch != batch.epoch:
             return protocol.err(
                 f"fenced: node {ctx.me} follows no segment {batch.segment} of "

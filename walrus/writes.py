@@ -24,6 +24,7 @@ from walrus.context import Context, proposal_failure
 from walrus.metadata import ProposalError, Published
 from walrus.metastate import LOST, OPEN, PENDING, SEALED, SegmentMeta, TopicMeta
 from walrus.protocol import Request
+from walrus.recovery import Recovery
 from walrus.server import Awaiting, Pending
 from walrus.storage import SegmentSealed, StorageError
 
@@ -41,8 +42,9 @@ class LeaseExpired(Exception):
 class Writer:
     """Appends for the topics whose open segment this node leads."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, recovery: Recovery) -> None:
         self.ctx = ctx
+        self.recovery = recovery
         self._reporting: set[tuple[str, int]] = set()
         self._sealed_here: set[tuple[str, int]] = set()
         self._creating: set[tuple[str, int]] = set()
@@ -249,10 +251,14 @@ class Writer:
 
     def _reconcile_segment(self, topic: TopicMeta, seg: SegmentMeta) -> None:
         ctx = self.ctx
-        if seg.state == LOST or ctx.store_lost:
+        if seg.state == LOST or ctx.store_lost or ctx.me not in seg.replicas:
             return
-        if ctx.me in seg.replicas[1:]:
-            self._follow_segment(topic, seg)
+        if len(seg.replicas) > 1 and seg.state != OPEN:
+            # A taken-over segment is sealed from its replicas by the Raft leader
+            # (walrus.recovery); once sealed, each replica settles its own copy.
+            if seg.state == SEALED:
+                self._settle_copy(topic, seg)
+            return
         if seg.leader != ctx.me:
             return
         key = (topic.name, seg.id)
@@ -270,16 +276,20 @@ class Writer:
             self._sealed_here.add(key)
             ctx.background(self._seal_here, topic.name, seg)
 
-    def _follow_segment(self, topic: TopicMeta, seg: SegmentMeta) -> None:
-        """A follower seals its copy once the metadata sealed the segment and the copy holds
-        the count (a shorter copy is still sent the rest by the leader)."""
+    def _settle_copy(self, topic: TopicMeta, seg: SegmentMeta) -> None:
+        """This node's copy of a sealed replicated segment: sealed here if it holds the count
+        (a longer one holds an old leader's unacknowledged tail, never read), else repaired
+        from another replica."""
         store = self.ctx.store
         key = (topic.name, seg.id)
-        if seg.state != SEALED or key in self._sealed_here or not store.has_segment(*key):
+        if key in self._sealed_here:
             return
-        info = store.info(*key)
-        if not info.sealed and info.count == seg.count:
-            self._sealed_here.add(key)
+        whole = store.has_segment(*key) and store.count(*key) >= seg.count
+        if self.ctx.me in seg.lost or not whole:
+            self.recovery.repair(topic.name, seg)
+            return
+        self._sealed_here.add(key)
+        if not store.info(*key).sealed:
             self.ctx.background(self._seal_here, topic.name, seg)
 
     async def _create(self, key: tuple[str, int]) -> None:
@@ -329,7 +339,7 @@ class Writer:
             [topic.name, seg.id]
             for topic in ctx.view.topics.values()
             for seg in topic.segments
-            if seg.leader == ctx.me and seg.state == LOST
+            if ctx.me in seg.lost and seg.state == LOST
         ]
         ctx.events.record("disk-lost", result=result, segments=lost)
         ctx.store_lost = False

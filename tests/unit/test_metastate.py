@@ -150,3 +150,53 @@ def test_state_json_has_walrus_keys():
     assert state["last_sealed_entry_offset"] == 4
     assert set(state["segment_leaders"]) == {"1", "2"}
     assert state["leader_node"] == state["segment_leaders"]["2"]
+
+
+def test_replicas_are_the_leader_and_the_next_live_nodes():
+    m = MetaMachine([1, 2, 3, 4], replicas=3)
+    m.register("t", "r")
+    seg = m.view().topic("t").current
+    assert seg.replicas[0] == seg.leader and len(set(seg.replicas)) == 3
+    others = [n for n in (1, 2, 3, 4) if n != seg.leader]
+    assert (
+        m.takeover(others[0], 0, "x") == "taken-over 0"
+    )  # not alive any more: left out of the next segments
+    m.rollover("t", seg.id, seg.epoch, 4, "r2")
+    nxt = m.view().topic("t").current
+    assert others[0] not in nxt.replicas and len(nxt.replicas) == 3
+
+
+def test_a_lost_copy_of_a_replicated_segment_is_marked_and_repaired():
+    m = MetaMachine([1, 2, 3], replicas=3)
+    m.register("t", "r")
+    first = m.view().topic("t").current
+    m.rollover("t", first.id, first.epoch, 5, "r1")
+    second = m.view().topic("t").current
+    follower = second.replicas[1]
+    assert m.disk_lost(follower, "d0") == "lost 0"
+    t = m.view().topic("t")
+    assert t.current.id == 2 and t.current.state == OPEN  # goes on without that copy
+    assert t.current.lost == {follower}
+    node = second.leader
+    assert m.disk_lost(node, "d1") == "lost 0"  # the other copies hold everything
+    t = m.view().topic("t")
+    assert t.segment(1).state == SEALED and t.segment(1).lost == {node, follower}
+    assert t.segment(2).state == PENDING and t.segment(2).lost == {node, follower}
+    assert t.current.state == OPEN and t.current.id == 3
+    assert m.repaired("t", 2, node, "p1").startswith("stale")  # sealed from replicas first
+    assert m.repaired("t", 1, node, "p2") == "repaired"
+    assert m.view().topic("t").segment(1).lost == {follower}
+
+
+def test_take_moves_the_read_position_only_from_where_it_was():
+    m = MetaMachine([1, 2, 3], replicas=3)
+    m.register("t", "r")
+    assert m.take("t", 1, 0, 3, "k1") == "took"
+    assert m.take("t", 1, 0, 3, "k2").startswith("stale")  # another holder saw 0 too
+    assert m.take("t", 2, 3, 1, "k3").startswith("stale")  # not the cursor's segment
+    assert m.take("t", 1, 3, 2, "k4") == "took"
+    assert state_json(m.view().topic("t"))["cursor_position"] == 5
+    seg = m.view().topic("t").current
+    m.rollover("t", seg.id, seg.epoch, 5, "r1")
+    assert m.advance_cursor("t", 1, "a1") == "advanced"
+    assert m.view().topic("t").position == 0

@@ -107,6 +107,44 @@ class Store:
             fsync_dir(topic_dir)
             self._segments[(topic, segment)] = seg
 
+    def install_sealed(self, topic: str, segment: int, payloads: Sequence[bytes]) -> None:
+        """Replace a segment's copy (or make one) with exactly ``payloads``, sealed: written to a
+        file beside it, sealed durably, then renamed over it (a crash leaves the old copy or the
+        new, never a mix). For a replica brought to a count another copy holds."""
+        topic_dir = self._topic_dir(topic)
+        path = layout.segment_path(self.root, topic, segment)
+        staged = path.with_suffix(".install")
+        with self._lock:
+            if self._closed:
+                raise StoreClosed("the store is closed")
+            if not topic_dir.exists():
+                topic_dir.mkdir()
+                fsync_dir(self._topics_dir)
+        staged.unlink(missing_ok=True)
+        copy = Segment(staged, topic, segment, self.policy, self.max_payload, create=True)
+        try:
+            if payloads:
+                copy.append(payloads)
+            copy.seal()
+        finally:
+            copy.close()
+        with self._lock:
+            old = self._segments.pop((topic, segment), None)
+        if old is not None:
+            old.close()
+        staged.rename(path)
+        fsync_dir(topic_dir)
+        with self._lock:
+            self._segments[(topic, segment)] = Segment(
+                path, topic, segment, self.policy, self.max_payload
+            )
+
+    async def install_sealed_async(
+        self, topic: str, segment: int, payloads: Sequence[bytes]
+    ) -> None:
+        """install_sealed() from a trio task."""
+        await trio.to_thread.run_sync(self.install_sealed, topic, segment, payloads)
+
     def has_segment(self, topic: str, segment: int) -> bool:
         """True if this store holds a file for the segment."""
         return (topic, segment) in self._segments
