@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 test: install
-	$(PY) -m pytest -q -m 'slow or not slow'
+	$(PY) -m pytest -q -m 'slow or not slow' --durations=25
 
 test-fast: install
 	$(PY) -m pytest -q
