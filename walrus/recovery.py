@@ -51,9 +51,8 @@ class Recovery:
         """Answer a SEAL, FETCH or FILL (from a peer, or from this node itself)."""
         parts = command.decode(errors="replace").split(" ")
         verb, args = parts[0], parts[1:]
-        numbers = args[1:]
         shapes = {"SEAL": 2, "FETCH": 4, "FILL": 4}
-        if len(args) != shapes.get(verb) or not all(n.isdigit() for n in numbers[:2]):
+        if len(args) != shapes.get(verb) or not all(n.isdigit() for n in args[1:3]):
             return protocol.err(f"malformed {verb}: {command[:80]!r}")
         topic, segment = args[0], int(args[1])
         seg = self._segment(topic, segment)

@@ -239,15 +239,18 @@ class Writer:
         applied = pub.view.applied
         if previous is None or previous.view.topics is not pub.view.topics:
             if previous is None or applied != self._last_applied + 1:
-                for topic in pub.view.topics.values():
-                    for seg in topic.segments:
-                        self._reconcile_segment(topic, seg)
+                self._reconcile_all()
             else:
                 for name, topic in pub.view.topics.items():
                     if previous.view.topics.get(name) is not topic:
                         for seg in topic.segments[-2:]:
                             self._reconcile_segment(topic, seg)
         self._last_applied = applied
+
+    def _reconcile_all(self) -> None:
+        for topic in self.ctx.view.topics.values():
+            for seg in topic.segments:
+                self._reconcile_segment(topic, seg)
 
     def _reconcile_segment(self, topic: TopicMeta, seg: SegmentMeta) -> None:
         ctx = self.ctx
@@ -343,9 +346,7 @@ class Writer:
         ]
         ctx.events.record("disk-lost", result=result, segments=lost)
         ctx.store_lost = False
-        for topic in ctx.view.topics.values():
-            for seg in topic.segments:
-                self._reconcile_segment(topic, seg)
+        self._reconcile_all()
 
 
 def register_reply(result: str) -> bytes:
