@@ -4,8 +4,9 @@ Four runs of the default node — partitions and kills, pauses and clock skew, d
 loss (``lose-unsynced``, local backend) — must all be valid, and two controls must be invalid,
 so the gate proves it can fail: the same partitions and kills against ``--compat walrus``
 (Walrus 0.3's unsafe design, small segments), and the power loss against a node that
-acknowledges before it syncs (``--fsync none``). The time limit of each run is set so that the
-whole gate fits ``--budget-s``. Exit 0 only if every run reached its expected verdict.
+acknowledges before it syncs (``--fsync none``) and keeps one copy of each segment (with three,
+the two copies not powered off still hold what it forgot). The time limit of each run is set so
+that the whole gate fits ``--budget-s``. Exit 0 only if every run reached its expected verdict.
 """
 
 import time
@@ -59,7 +60,7 @@ RUNS = (
     GateRun(
         "lose-unsynced",
         14,
-        NodeSpec(fsync="none", max_segment_entries=50),
+        NodeSpec(fsync="none", max_segment_entries=50, replicas=1),
         False,
         "control-fsync-none",
     ),

@@ -12,6 +12,7 @@ from walrus.config import (
     ConfigError,
     NodeConfig,
     Peer,
+    default_replicas,
     env_int,
 )
 
@@ -52,8 +53,8 @@ def add_node_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--replicas",
         type=int,
-        help="copies of each segment, on its leader and R-1 followers; a PUT is acknowledged once "
-        "a majority hold it (default 1; --compat walrus: 1)",
+        help="copies of each segment, on its leader and R-1 followers; a PUT is acknowledged "
+        "once a majority hold it (default 3 on 3 or more nodes, else 1; --compat walrus: 1)",
     )
     g.add_argument("--lease-ms", type=int, default=2000, help="lease duration L (default 2000)")
     g.add_argument("--drift", type=float, default=0.1, help="clock drift bound rho (default 0.1)")
@@ -170,7 +171,7 @@ def node_config(
         fsync=fsync,
         lease=lease,
         compat=args.compat == "walrus",
-        replicas=args.replicas or 1,
+        replicas=args.replicas or default_replicas(len(peers), args.compat == "walrus"),
         secret=secret,
         limits=limits,
         raft=RaftSettings(password=None if secret is None else raft_password(secret)),

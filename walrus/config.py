@@ -46,6 +46,12 @@ class Peer:
     raft: Address
 
 
+def default_replicas(nodes: int, compat: bool) -> int:
+    """Copies of each segment when none is asked for: three (a majority survives one lost disk)
+    on a cluster of three or more, one otherwise and under ``--compat walrus``."""
+    return 1 if compat or nodes < 3 else 3
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     """Everything a node needs to start. ``peers`` includes this node itself."""

@@ -6,7 +6,7 @@ import pytest
 import trio
 
 from harness.cluster import make_cluster
-from harness.systems import WalrusPy
+from harness.systems import NodeSpec, WalrusPy
 from nemesis import partition
 from tests.integration.conftest import BACKEND_PARAMS
 from walrus.client import AsyncClient, DefiniteError, WalrusError
@@ -29,9 +29,11 @@ async def put_until_ok(addr, topic, prefix, attempted, timeout=30):
 
 
 def test_a_partitioned_holder_loses_its_segment_and_reports_on_heal(tmp_path, backend):
+    """One copy per segment: only the holder knows the count, and it reports on heal."""
+
     async def main():
         async with trio.open_nursery() as nursery:
-            cluster = make_cluster(backend, tmp_path, 3, WalrusPy(), nursery)
+            cluster = make_cluster(backend, tmp_path, 3, WalrusPy(NodeSpec(replicas=1)), nursery)
             async with cluster:
                 addr1 = cluster.client_address(1)
                 async with AsyncClient(*addr1) as c:

@@ -72,7 +72,7 @@ def test_a_node_that_acknowledges_before_syncing_loses_writes_to_a_power_loss(tm
         seed=1,
         store=tmp_path,
         workload=WorkloadConfig(rate=300, seed=1),
-        system=WalrusPy(NodeSpec(fsync="none")),
+        system=WalrusPy(NodeSpec(fsync="none", replicas=1)),
     )
     result = run_test(config, log=lambda m: None)
     history = (result.path / "history.jsonl").read_text()
@@ -94,7 +94,7 @@ def test_a_lost_disk_loses_the_writes_of_a_node_keeping_one_copy(tmp_path):
         seed=1,
         store=tmp_path,
         workload=WorkloadConfig(rate=200, seed=1),
-        system=WalrusPy(NodeSpec(max_segment_entries=200)),
+        system=WalrusPy(NodeSpec(max_segment_entries=200, replicas=1)),
     )
     result = run_test(config, log=lambda m: None)
     totals = result.results["totals"]
