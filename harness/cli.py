@@ -6,6 +6,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from harness.mutants import MUTANTS
+
 
 def _bench_storage(args: argparse.Namespace) -> int:
     from harness.bench import storage
@@ -350,11 +352,14 @@ def _system(args: argparse.Namespace):
                 lease_ms=args.lease_ms,
                 drift=args.drift,
                 replicas=args.replicas,
+                mutant=args.mutant,
             ),
             plain=args.black_box,
         )
-    if args.compat or args.black_box:
-        raise ValueError(f"--compat and --black-box are walrus-py options; {args.system} is not")
+    if args.compat or args.black_box or args.mutant:
+        raise ValueError(
+            f"--compat, --black-box and --mutant are walrus-py options; {args.system} is not"
+        )
     if args.system == "walrus-rs":
         from harness.systems.walrus_rs import WalrusRs
 
@@ -401,6 +406,7 @@ def _test_config(args: argparse.Namespace, nemesis: str, seed: int):
     return TestConfig(
         name=args.name
         or ("compat-" if args.compat else "")
+        + (f"{args.mutant}-" if args.mutant else "")
         + ("queue" if system.name == "walrus-py" else system.name),
         backend=backend,
         nodes=nodes,
@@ -520,10 +526,18 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="walrus-py: drive the node with plain PUT/GET only, as any foreign Walrus",
     )
     p.add_argument("--compat", choices=["walrus"], help="run the nodes in Walrus 0.3 mode")
+    p.add_argument(
+        "--mutant",
+        choices=sorted(MUTANTS),
+        help="walrus-py, local: run the nodes with this planted bug (harness/mutants.py), to "
+        "see a fault or checker catch it",
+    )
     p.add_argument("--max-segment-entries", type=int, help="nodes' rollover size")
     p.add_argument("--fsync", default="each", help="nodes' fsync policy")
     p.add_argument(
-        "--replicas", type=int, help="walrus-py: copies of each segment (the node's default: 1)"
+        "--replicas",
+        type=int,
+        help="walrus-py: copies of each segment (the node's default: 3 on 3+ nodes, else 1)",
     )
     p.add_argument("--lease-ms", type=int, default=2000, help="nodes' lease duration")
     p.add_argument("--drift", type=float, default=0.1, help="nodes' drift bound")
@@ -624,7 +638,9 @@ def parser() -> argparse.ArgumentParser:
         help="secure (with the cluster secret; default), insecure, or secure,insecure",
     )
     cl.add_argument(
-        "--replicas", default="1", help="copies of each segment to run, e.g. 1,3 (default 1)"
+        "--replicas",
+        default="3",
+        help="copies of each segment to run, e.g. 1,3 (default 3: the node's on 3 nodes)",
     )
     cl.add_argument("--json", help="write the results as JSON here")
     cl.set_defaults(run=_bench_cluster)

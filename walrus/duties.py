@@ -93,8 +93,8 @@ class LeaseDuties:
                     self._takeovers_tried.add(attempt)
                     ctx.background(self._takeover, *attempt)
             for topic in view.topics.values():
-                for seg in topic.segments:
-                    if seg.state == PENDING and len(seg.replicas) > 1:
+                for seg in topic.pending:
+                    if len(seg.replicas) > 1:
                         self.recovery.seal_pending(topic.name, seg)
 
     def _moved_to(self, node: int) -> list[int]:

@@ -23,6 +23,7 @@ chosen round-robin over every node, dead or alive.
 
 from collections import OrderedDict
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from walrus.codec import crc32c
 
@@ -65,6 +66,12 @@ class TopicMeta:
     def current(self) -> SegmentMeta:
         """The open segment (always the last)."""
         return self.segments[-1]
+
+    @cached_property
+    def pending(self) -> tuple[SegmentMeta, ...]:
+        """The segments whose count is not known yet (computed once per version of the topic:
+        the Raft leader looks at every topic several times per lease)."""
+        return tuple(s for s in self.segments if s.state == PENDING)
 
     def segment(self, segment_id: int) -> SegmentMeta | None:
         """The segment with that id, or None."""
@@ -339,7 +346,7 @@ def state_json(topic: TopicMeta) -> dict:
         "segment_epochs": {str(s.id): s.epoch for s in topic.segments},
         "segment_replicas": {str(s.id): list(s.replicas) for s in topic.segments},
         "lost_copies": {str(s.id): sorted(s.lost) for s in topic.segments if s.lost},
-        "pending_seals": [s.id for s in topic.segments if s.state == PENDING],
+        "pending_seals": [s.id for s in topic.pending],
         "lost_segments": [s.id for s in topic.segments if s.state == LOST],
         "cursor_segment": topic.cursor,
         **(

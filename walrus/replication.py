@@ -40,6 +40,8 @@ BATCH_BYTES = 1 << 20
 """Most payload bytes one APPEND carries (one entry more than this if it alone is larger)."""
 RETRY_AFTER = 0.1
 """Seconds a stream waits before resending after a failed APPEND."""
+IDLE_RECHECK = 1.0
+"""Seconds an idle stream waits before it looks again whether its segment is still open."""
 
 _LENGTH = struct.Struct(">I")
 
@@ -213,9 +215,10 @@ class Replication:
         while True:
             local = self._local(rep.topic, rep.segment)
             if stream.acked >= local:
-                if self._sealed_here(rep):
-                    return
-                await rep.changed.wait()
+                if self._sealed_here(rep) or not self._still_open(rep):
+                    return  # all sent, and nothing more will be (a taken-over copy is repair's)
+                with trio.move_on_after(IDLE_RECHECK):
+                    await rep.changed.wait()
                 continue
             try:
                 payloads = await ctx.store.read_async(

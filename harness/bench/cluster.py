@@ -153,7 +153,7 @@ def run(
     duration: float,
     root: Path | None = None,
     security: tuple[str, ...] = ("secure",),
-    replicas: tuple[int, ...] = (1,),
+    replicas: tuple[int, ...] = (3,),
 ) -> dict:
     """Run the benchmark for each fsync policy (and each of ``secure``, with the cluster secret,
     and ``insecure``, without, and each number of copies per segment); returns the JSON

@@ -76,6 +76,11 @@ class System(ABC):
         return self.dialect.black_box
 
     @property
+    def keeps_event_logs(self) -> bool:
+        """True if its nodes write the event logs aimed faults watch (``docs/events.md``)."""
+        return not self.black_box
+
+    @property
     def lease_s(self) -> float | None:
         """Its lease duration, for the lease checker (None: it has no leases we can check)."""
         return None
@@ -97,7 +102,7 @@ class System(ABC):
         """Raise (Unsupported, ToolMissing...) with one line if this cannot run; make nothing."""
         refused = sorted(base_faults(faults) - self.faults)
         aimed = sorted(f for f in faults if aim.split(f)[1] is not None)
-        if aimed and self.black_box:
+        if aimed and not self.keeps_event_logs:
             raise Unsupported(
                 f"{', '.join(aimed)}: aimed faults watch the nodes' event logs, which "
                 f"{self.name} does not write"

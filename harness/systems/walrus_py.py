@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, ClassVar
 
 import trio
 
-from harness.systems.base import Command, Launched, Member, all_ready, topic_state
+from harness.systems.base import (
+    Command,
+    Launched,
+    Member,
+    Unsupported,
+    all_ready,
+    topic_state,
+)
 from harness.systems.ops import WALRUS_PY, Dialect, Extended, Plain
 from walrus.auth import SECRET_FILE, secret_args
 from walrus.client import Client, WalrusError
@@ -38,6 +45,8 @@ class NodeSpec:
     replicas: int | None = None
     """Copies of each segment; None: the node's default."""
     extra_args: tuple[str, ...] = ()
+    mutant: str | None = None
+    """A planted bug (``harness.mutants``) to run the nodes with; local backend only."""
 
     def args(self) -> list[str]:
         """The ``walrus node`` options for this spec."""
@@ -94,6 +103,20 @@ class WalrusPy(Launched):
         """Extended, or plain with our node's own error contract."""
         return Plain(WALRUS_PY) if self.plain else Extended()
 
+    def preflight(self, backend: str, faults: list[str], nodes: int) -> None:
+        """The base checks, and a planted bug only on the local backend."""
+        super().preflight(backend, faults, nodes)
+        if self.spec.mutant and backend != "local":
+            raise Unsupported(
+                f"planted bugs run on the local backend only (the {backend} node image "
+                "holds only the walrus package)"
+            )
+
+    @property
+    def keeps_event_logs(self) -> bool:
+        """Always: black-box only means the checkers do not read them."""
+        return True
+
     @property
     def lease_s(self) -> float | None:
         """L, unless black-box (no events to check leases with)."""
@@ -113,6 +136,8 @@ class WalrusPy(Launched):
             notes.append(f"{self.spec.max_segment_entries} entries per segment")
         if self.spec.replicas is not None:
             notes.append(f"{self.spec.replicas} replicas")
+        if self.spec.mutant:
+            notes.append(f"planted bug {self.spec.mutant}")
         return self.name + (f" ({', '.join(notes)})" if notes else "")
 
     def local_command(
@@ -124,7 +149,10 @@ class WalrusPy(Launched):
         extra = [*self.spec.args(), "--exit-with-parent", *secret_args(data_dir.parent)]
         for peer, via in sorted(routes.items()):
             extra += ["--route", f"{peer}={via['rpc']},{via['raft']}"]
-        return Command(node_command(member.id, peers_of(members), data_dir, extra))
+        argv = node_command(member.id, peers_of(members), data_dir, extra)
+        if self.spec.mutant:  # python -m walrus ... -> python -m harness.mutants NAME ...
+            argv[1:3] = ["-m", "harness.mutants", self.spec.mutant]
+        return Command(argv)
 
     def image(self, client, base: str | None, log) -> str:
         """The node image built from this checkout's ``walrus`` package."""
