@@ -42,6 +42,8 @@ RETRY_AFTER = 0.1
 """Seconds a stream waits before resending after a failed APPEND."""
 IDLE_RECHECK = 1.0
 """Seconds an idle stream waits before it looks again whether its segment is still open."""
+EXPIRE_EVERY = 0.05
+"""Seconds between looks for acknowledgements whose wait for a majority has timed out."""
 
 _LENGTH = struct.Struct(">I")
 
@@ -126,8 +128,12 @@ class Replicated:
     streams: dict[int, _Stream] = field(default_factory=dict)
     changed: trio.Event = field(default_factory=trio.Event)
     """Set (and replaced) whenever the local copy grows: the streams wait on it."""
-    waiting: list[tuple[int, int, trio.Event]] = field(default_factory=list)
-    """(length, ticket, event) heap of acknowledgements waiting for a majority."""
+    waiting: list[tuple[int, int, "_Waiter"]] = field(default_factory=list)
+    """(length, ticket, waiter) heap of acknowledgements waiting for a majority."""
+    on_majority: int = 0
+    """The high water last released: entries a majority of the copies hold."""
+    expiring: bool = False
+    """Whether a task is timing the waiters out (one per segment, not a timer per PUT)."""
     streams_running: int = 0
 
     def poke(self) -> None:
@@ -137,8 +143,31 @@ class Replicated:
 
     def release(self, high_water: int) -> None:
         """Wake the acknowledgements a majority now holds."""
+        self.on_majority = max(self.on_majority, high_water)
         while self.waiting and self.waiting[0][0] <= high_water:
-            heapq.heappop(self.waiting)[2].set()
+            waiter = heapq.heappop(self.waiting)[2]
+            waiter.held = True
+            waiter.event.set()
+
+    def expire(self, now: float) -> None:
+        """Wake, unheld, the waiters whose time is up."""
+        if any(w.deadline <= now for _, _, w in self.waiting):
+            for _, _, w in self.waiting:
+                if w.deadline <= now:
+                    w.event.set()
+            self.waiting = [e for e in self.waiting if e[2].deadline > now]
+            heapq.heapify(self.waiting)
+
+
+class _Waiter:
+    """An acknowledgement waiting for a majority: woken held, or at its deadline unheld."""
+
+    __slots__ = ("deadline", "event", "held")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.event = trio.Event()
+        self.held = False
 
 
 class Replication:
@@ -189,11 +218,22 @@ class Replication:
         """Wait until a majority of the copies hold ``length`` entries; False on timeout."""
         if self.high_water(rep.topic, rep.segment) >= length:
             return True
-        event = trio.Event()
-        heapq.heappush(rep.waiting, (length, next(self._tickets), event))
-        with trio.move_on_after(timeout):
-            await event.wait()
-        return event.is_set()
+        waiter = _Waiter(trio.current_time() + timeout)
+        heapq.heappush(rep.waiting, (length, next(self._tickets), waiter))
+        if not rep.expiring:
+            rep.expiring = True
+            self.ctx.background(self._expire, rep)
+        await waiter.event.wait()
+        return waiter.held
+
+    async def _expire(self, rep: Replicated) -> None:
+        """Time out ``rep``'s waiters (to within EXPIRE_EVERY) while it has any."""
+        try:
+            while rep.waiting:
+                await trio.sleep(EXPIRE_EVERY)
+                rep.expire(trio.current_time())
+        finally:
+            rep.expiring = False
 
     def _local(self, topic: str, segment: int) -> int:
         store = self.ctx.store
