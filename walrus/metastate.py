@@ -95,6 +95,11 @@ class MetaView:
         """The topic, or None if it was never registered."""
         return self.topics.get(name)
 
+    def segment(self, name: str, segment_id: int) -> SegmentMeta | None:
+        """A topic's segment, or None if either is unknown."""
+        topic = self.topics.get(name)
+        return topic.segment(segment_id) if topic else None
+
 
 def _next_node(candidates: list[int], after: int) -> int:
     """Round-robin: the first candidate after ``after`` in id order, wrapping around."""

@@ -55,7 +55,7 @@ class Recovery:
         if len(args) != shapes.get(verb) or not all(n.isdigit() for n in args[1:3]):
             return protocol.err(f"malformed {verb}: {command[:80]!r}")
         topic, segment = args[0], int(args[1])
-        seg = self._segment(topic, segment)
+        seg = self.ctx.view.segment(topic, segment)
         if seg is None or self.ctx.me not in seg.replicas:
             return protocol.err(f"node {self.ctx.me} holds no copy of {topic}/{segment}")
         if self.ctx.store_lost:
@@ -73,10 +73,6 @@ class Recovery:
             return protocol.unavailable(f"no source gave {topic}/{segment} its entries")
         except StorageError as exc:
             return protocol.unavailable(f"storage: {exc}")
-
-    def _segment(self, topic: str, segment: int) -> SegmentMeta | None:
-        meta = self.ctx.view.topic(topic)
-        return meta.segment(segment) if meta else None
 
     async def _seal(self, topic: str, segment: int) -> bytes:
         store = self.ctx.store
@@ -99,7 +95,7 @@ class Recovery:
         """Bring this node's copy to ``count`` entries, sealed, fetching what it lacks from
         the first source that has it; False if none did."""
         store = self.ctx.store
-        seg = self._segment(topic, segment)
+        seg = self.ctx.view.segment(topic, segment)
         lost = seg is None or self.ctx.me in seg.lost
         mine = store.count(topic, segment) if store.has_segment(topic, segment) else 0
         if lost:
@@ -237,7 +233,7 @@ class Recovery:
         try:
             while not await self.fill(topic, seg.id, seg.count, others):
                 await trio.sleep(RETRY_AFTER)
-            while ctx.me in self._segment(topic, seg.id).lost:
+            while ctx.me in self.ctx.view.segment(topic, seg.id).lost:
                 try:
                     if (await ctx.propose("repaired", topic, seg.id, ctx.me)).startswith("stale"):
                         break

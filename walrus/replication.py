@@ -151,10 +151,10 @@ class Replicated:
 
     def expire(self, now: float) -> None:
         """Wake, unheld, the waiters whose time is up."""
-        if any(w.deadline <= now for _, _, w in self.waiting):
-            for _, _, w in self.waiting:
-                if w.deadline <= now:
-                    w.event.set()
+        expired = [w for _, _, w in self.waiting if w.deadline <= now]
+        if expired:
+            for w in expired:
+                w.event.set()
             self.waiting = [e for e in self.waiting if e[2].deadline > now]
             heapq.heapify(self.waiting)
 
@@ -207,8 +207,7 @@ class Replication:
         local = self._local(topic, segment)
         if rep is None:
             return local
-        meta = self.ctx.view.topic(topic)
-        seg = meta.segment(segment) if meta else None
+        seg = self.ctx.view.segment(topic, segment)
         lost = seg.lost if seg else frozenset()
         # a copy lost with its disk no longer holds what it acknowledged
         lengths = [local, *(s.acked for s in rep.streams.values() if s.follower not in lost)]
@@ -287,8 +286,7 @@ class Replication:
     def _caught_up(self, rep: Replicated, stream: _Stream) -> None:
         """A follower whose copy was lost holds everything this leader does again: have the
         metadata count it (once at a time)."""
-        meta = self.ctx.view.topic(rep.topic)
-        seg = meta.segment(rep.segment) if meta else None
+        seg = self.ctx.view.segment(rep.topic, rep.segment)
         key = (rep.topic, rep.segment, stream.follower)
         if (
             seg is not None
@@ -308,8 +306,7 @@ class Replication:
             self._repairing.discard(key)
 
     def _still_open(self, rep: Replicated) -> bool:
-        topic = self.ctx.view.topic(rep.topic)
-        seg = topic.segment(rep.segment) if topic else None
+        seg = self.ctx.view.segment(rep.topic, rep.segment)
         return seg is not None and seg.state == OPEN
 
     def _sealed_here(self, rep: Replicated) -> bool:
@@ -323,8 +320,7 @@ class Replication:
         """Take a leader's APPEND for a segment this node follows."""
         ctx = self.ctx
         key = (batch.topic, batch.segment)
-        topic = ctx.view.topic(batch.topic)
-        seg = topic.segment(batch.segment) if topic else None
+        seg = ctx.view.segment(batch.topic, batch.segment)
         # A copy lost with this node's disk takes appends again from offset 0 (the store
         # holds nothing of it from before), until the leader has it recorded repaired.
         if seg is None or ctx.me not in seg.replicas[1:] or seg.epoch != batch.epoch:

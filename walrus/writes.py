@@ -91,14 +91,15 @@ class Writer:
             return protocol.unavailable(f"storage: {exc}")
         if not ctx.config.compat and pending.first + 1 >= ctx.config.max_segment_entries:
             self._start_rollover(topic, seg)
-        ready = pending.done
         if len(seg.replicas) > 1:
             rep = ctx.replication.lead(topic.name, seg.id, seg.epoch, seg.replicas)
             length = pending.first + 1
 
-            def ready() -> bool:
+            def ready() -> bool:  # written here and on a majority of the copies
                 return pending.done() and rep.on_majority >= length
 
+        else:
+            ready = pending.done
         return Awaiting(lambda: self._acknowledge(pending, req, topic, seg), ready)
 
     def _guard(self, topic: TopicMeta, seg: SegmentMeta):

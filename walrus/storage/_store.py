@@ -99,13 +99,17 @@ class Store:
                 raise StoreClosed("the store is closed")
             if (topic, segment) in self._segments:
                 raise SegmentExists(topic, segment)
-            if not topic_dir.exists():
-                topic_dir.mkdir()
-                fsync_dir(self._topics_dir)
+            self._make_topic_dir(topic_dir)
             path = layout.segment_path(self.root, topic, segment)
             seg = Segment(path, topic, segment, self.policy, self.max_payload, create=True)
             fsync_dir(topic_dir)
             self._segments[(topic, segment)] = seg
+
+    def _make_topic_dir(self, topic_dir: Path) -> None:
+        """Make a topic's directory, durably, if it is missing (under the lock)."""
+        if not topic_dir.exists():
+            topic_dir.mkdir()
+            fsync_dir(self._topics_dir)
 
     def install_sealed(self, topic: str, segment: int, payloads: Sequence[bytes]) -> None:
         """Replace a segment's copy (or make one) with exactly ``payloads``, sealed: written to a
@@ -117,9 +121,7 @@ class Store:
         with self._lock:
             if self._closed:
                 raise StoreClosed("the store is closed")
-            if not topic_dir.exists():
-                topic_dir.mkdir()
-                fsync_dir(self._topics_dir)
+            self._make_topic_dir(topic_dir)
         staged.unlink(missing_ok=True)
         copy = Segment(staged, topic, segment, self.policy, self.max_payload, create=True)
         try:
