@@ -121,9 +121,11 @@ class Context:
 
         self.nursery.start_soon(run)
 
-    async def call(self, node: int, command: bytes) -> bytes:
-        """Send a data-plane command of this node's own to ``node``; its reply."""
-        return await self.data_links[node].call(envelope(0, self.view.applied, command)).reply()
+    async def call(self, node: int, command: bytes, applied: int | None = None) -> bytes:
+        """Send a data-plane command of this node's own to ``node``; its reply. ``node`` runs
+        it once it has applied the metadata up to ``applied`` (default: all applied here)."""
+        applied = self.view.applied if applied is None else applied
+        return await self.data_links[node].call(envelope(0, applied, command)).reply()
 
     def forward(self, node: int, command: bytes, hops: int) -> Pending | bytes:
         """Send a command to ``node`` over node RPC; its reply is the reply."""

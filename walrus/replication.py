@@ -2,7 +2,9 @@
 
 With ``--replicas R`` every segment has R copies, on its leader and the R-1 followers the
 metadata chose when it opened (``walrus.metastate``). The leader sequences appends under its
-lease as with one copy, and a stream per follower sends them on over the node RPC in batches:
+lease as with one copy, and a stream per follower sends them on over the node RPC in batches,
+from memory and as soon as they are sequenced (the leader's own write runs beside the
+followers'):
 
     APPEND <topic> <segment> <epoch> <first> <n>\\n<n payloads, each a 4-byte length and bytes>
 
@@ -43,6 +45,9 @@ RETRY_AFTER = 0.1
 IDLE_RECHECK = 1.0
 """Seconds an idle stream waits before it looks again whether its segment is still open."""
 EXPIRE_EVERY = 0.05
+TAIL_ENTRIES = 8192
+"""Most recently sequenced entries a leader keeps in memory for its streams (a follower further
+behind is sent entries read back from the store)."""
 """Seconds between looks for acknowledgements whose wait for a majority has timed out."""
 
 _LENGTH = struct.Struct(">I")
@@ -125,6 +130,11 @@ class Replicated:
     segment: int
     epoch: int
     replicas: tuple[int, ...]
+    applied: int = 0
+    """The metadata this node had applied when it took the segment on: a follower must have
+    applied as much (it then knows the segment) before it takes an APPEND — not all the
+    metadata applied here since, which would hold every APPEND up until renews and rollovers
+    of other segments reach the follower."""
     streams: dict[int, _Stream] = field(default_factory=dict)
     changed: trio.Event = field(default_factory=trio.Event)
     """Set (and replaced) whenever the local copy grows: the streams wait on it."""
@@ -135,6 +145,41 @@ class Replicated:
     expiring: bool = False
     """Whether a task is timing the waiters out (one per segment, not a timer per PUT)."""
     streams_running: int = 0
+    tail_base: int = 0
+    tail: list[bytes] = field(default_factory=list)
+    """Entries sequenced here lately, from offset ``tail_base``: the streams send them from
+    memory, before they are durable here — the leader's own write runs beside its followers'
+    (Ongaro's thesis, §10.2.1), so a PUT waits for the slower of the two, not their sum."""
+
+    @property
+    def tail_end(self) -> int:
+        """Entries sequenced here (written or on their way), as far as the tail knows."""
+        return self.tail_base + len(self.tail)
+
+    def sequenced(self, first: int, payloads: Sequence[bytes]) -> None:
+        """Entries were sequenced here at ``first``: keep them for the streams, and wake them."""
+        if first != self.tail_end:  # a gap (a restart, a dropped tail): start afresh
+            self.tail_base, self.tail = first, []
+        self.tail.extend(payloads)
+        if len(self.tail) > TAIL_ENTRIES:
+            drop = len(self.tail) - TAIL_ENTRIES // 2
+            del self.tail[:drop]
+            self.tail_base += drop
+        self.poke()
+
+    def from_tail(self, offset: int, max_count: int) -> list[bytes] | None:
+        """Up to ``max_count`` entries from ``offset`` out of memory; None if not held there."""
+        i = offset - self.tail_base
+        if i < 0 or i >= len(self.tail):
+            return None
+        return self.tail[i : i + max_count]
+
+    def trim(self) -> None:
+        """Forget the entries every follower holds."""
+        drop = min(s.acked for s in self.streams.values()) - self.tail_base
+        if drop > 0:
+            del self.tail[:drop]
+            self.tail_base += drop
 
     def poke(self) -> None:
         """Wake the streams: the local copy grew."""
@@ -187,7 +232,8 @@ class Replication:
         key = (topic, segment)
         rep = self._segments.get(key)
         if rep is None:
-            rep = self._segments[key] = Replicated(topic, segment, epoch, replicas)
+            rep = Replicated(topic, segment, epoch, replicas, self.ctx.view.applied)
+            self._segments[key] = rep
             for follower in replicas[1:]:
                 stream = rep.streams[follower] = _Stream(follower)
                 rep.streams_running += 1
@@ -252,25 +298,33 @@ class Replication:
     async def _send_all(self, rep: Replicated, stream: _Stream) -> None:
         ctx = self.ctx
         while True:
-            local = self._local(rep.topic, rep.segment)
-            if stream.acked >= local:
+            written = self._local(rep.topic, rep.segment)
+            if stream.acked >= max(written, rep.tail_end):
                 if self._sealed_here(rep) or not self._still_open(rep):
                     return  # all sent, and nothing more will be (a taken-over copy is repair's)
                 with trio.move_on_after(IDLE_RECHECK):
                     await rep.changed.wait()
                 continue
-            try:
-                payloads = await ctx.store.read_async(
-                    rep.topic, rep.segment, stream.acked, BATCH_ENTRIES
-                )
-            except StorageError as exc:
-                log.warning("replicating %s/%d: %s", rep.topic, rep.segment, exc)
-                return
+            payloads = rep.from_tail(stream.acked, BATCH_ENTRIES)
+            if payloads is None and stream.acked >= written:
+                # no longer in memory, and not yet written here: wait for the write
+                with trio.move_on_after(RETRY_AFTER):
+                    await rep.changed.wait()
+                continue
+            if payloads is None:
+                try:
+                    payloads = await ctx.store.read_async(
+                        rep.topic, rep.segment, stream.acked, BATCH_ENTRIES
+                    )
+                except StorageError as exc:
+                    log.warning("replicating %s/%d: %s", rep.topic, rep.segment, exc)
+                    return
             payloads = _fit(payloads)
             batch = Append(rep.topic, rep.segment, rep.epoch, stream.acked, tuple(payloads))
-            reply = await ctx.call(stream.follower, batch.encode())
+            reply = await ctx.call(stream.follower, batch.encode(), rep.applied)
             if reply.startswith(b"OK "):
                 stream.acked = max(stream.acked, int(reply[3:]))
+                rep.trim()
                 rep.release(self.high_water(rep.topic, rep.segment))
                 self._caught_up(rep, stream)
             elif reply.startswith(b"ERR behind "):

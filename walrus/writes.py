@@ -93,6 +93,7 @@ class Writer:
             self._start_rollover(topic, seg)
         if len(seg.replicas) > 1:
             rep = ctx.replication.lead(topic.name, seg.id, seg.epoch, seg.replicas)
+            rep.sequenced(pending.first, (req.payload,))
             length = pending.first + 1
 
             def ready() -> bool:  # written here and on a majority of the copies
