@@ -16,6 +16,7 @@ def test_the_repositorys_workloads_load_and_cover_the_issue():
         "backlog": any(w.backlog_messages for w in loads),
         "16 topics 1 KiB": any(w.shape == (16, 1024) for w in loads),
         "kill the leader": any(w.nemesis == "kill-leader" for w in loads),
+        "cut the leader off": any(w.nemesis == "partition-leader" for w in loads),
     }
     assert all(kinds.values()), kinds
     for w in loads:
@@ -41,7 +42,7 @@ def _write(tmp_path, text):
         ("rateSteps: [0.5, 3]\n", "rateSteps"),
         ("rateOfMax: 0\n", "rateOfMax"),
         ("- a list\n", "a YAML mapping"),
-        ("nemesis: flood\n", "nemesis 'flood' is not one of kill-leader"),
+        ("nemesis: flood\n", "nemesis 'flood' is not one of kill-leader, partition-leader"),
         ("nemesis: kill-leader\nrateSteps: [0.5]\n", "fixed-rate workload only"),
         ("topics: [1\n", "not YAML"),
     ],

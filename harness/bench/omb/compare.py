@@ -229,36 +229,48 @@ class _Run:
         if w.finds_max:
             rate, ph, ok = self.find_max(w)
             return [self.entry(w, ph, sustained=ok)]
-        rate = w.producer_rate or (w.rate_of_max or 1.0) * self.max_for(w)
         if w.nemesis:
-            return [self._nemesis(w, rate)]
+            return [self._nemesis(w)]
+        rate = self._fixed_rate(w)
         return [self.entry(w, self.phase(w, f"fixed {rate:,.0f}/s", rate))]
 
-    def _nemesis(self, w: Workload, rate: float) -> dict:
-        slots = self.slots(w)
-        server, topic = self.server, slots[0][0].topic
-        killed: list[str] = []
+    def _fixed_rate(self, w: Workload) -> float:
+        return w.producer_rate or (w.rate_of_max or 1.0) * self.max_for(w)
 
-        def kill() -> None:  # the leader at that moment
+    def _nemesis(self, w: Workload) -> dict:
+        server = self.server
+        kill = w.nemesis == "kill-leader"
+        why = None if kill else server.uncuttable()
+        if why is not None:  # before any phase: a rate search would be for nothing
+            raise RuntimeError(why)
+        rate = self._fixed_rate(w)
+        slots = self.slots(w)
+        topic = slots[0][0].topic
+        struck: list[str] = []
+
+        def begin() -> None:  # on the leader at that moment
             victim = server.leader(topic)
             if victim is not None:
-                server.kill(victim)
-                killed.append(victim)
+                (server.kill if kill else server.isolate)(victim)
+                struck.append(victim)
 
-        def restart() -> None:
-            for victim in killed:
+        def end() -> None:
+            if not kill:
+                server.heal()
+            for victim in struck if kill else ():
                 server.restart(victim)
 
-        fault = Fault(w.nemesis_at_s, w.nemesis_down_s, kill, restart)
-        ph = self.phase(w, f"fixed {rate:,.0f}/s, kill the leader", rate, slots=slots, fault=fault)
-        if not killed:
+        fault = Fault(w.nemesis_at_s, w.nemesis_down_s, begin, end)
+        what = "kill the leader" if kill else "cut the leader off"
+        ph = self.phase(w, f"fixed {rate:,.0f}/s, {what}", rate, slots=slots, fault=fault)
+        if not struck:
             raise RuntimeError(f"no leader known for {topic} when the nemesis struck")
         attempts = sum(ph.published) + ph.publish_errors
         return self.entry(
             w,
             ph,
             nemesis=w.nemesis,
-            killed=killed[0],
+            **{"killed" if kill else "isolated": struck[0]},
             fault_s=list(ph.fault_s),
             error_rate=ph.publish_errors / attempts if attempts else None,
             recovery_s=recovery_s(ph, rate),
@@ -366,14 +378,14 @@ def sustained_entry(r: dict) -> bool:
 
 
 def recovery_s(ph: Phase, rate: float) -> float | None:
-    """Seconds from the kill to the end of the first 1-second window after it in which the
+    """Seconds from the fault's start to the end of the first 1-second window after it in which the
     target rate was published again (90 %) without errors; None if it never was."""
     if not ph.fault_s:
         return None
-    killed = ph.fault_s[0]
-    for second in range(math.ceil(killed), len(ph.published)):
+    began = ph.fault_s[0]
+    for second in range(math.ceil(began), len(ph.published)):
         if ph.published[second] >= 0.9 * ph.target_rate and ph.errors[second] == 0:
-            return second + 1 - killed
+            return second + 1 - began
     return None
 
 

@@ -88,16 +88,17 @@ def make_adapter(slot: Slot) -> Adapter:
 
 @dataclass(frozen=True)
 class Fault:
-    """A node killed ``at_s`` seconds into a phase and started again ``down_s`` later."""
+    """A fault that begins ``at_s`` seconds into a phase and ends ``down_s`` later (a node
+    killed and started again, or cut off and healed)."""
 
     at_s: float
     down_s: float
-    kill: Callable[[], None]
-    restart: Callable[[], None]
+    begin: Callable[[], None]
+    end: Callable[[], None]
 
 
 def _nemesis(fault: Fault, t0_ns: int, done: threading.Event, log: list) -> None:
-    for action, at in ((fault.kill, fault.at_s), (fault.restart, fault.at_s + fault.down_s)):
+    for action, at in ((fault.begin, fault.at_s), (fault.end, fault.at_s + fault.down_s)):
         if done.wait(max(0.0, (t0_ns + at * 1e9 - time.monotonic_ns()) / 1e9)):
             return
         action()
@@ -249,7 +250,7 @@ class Phase:
     first_error: str = ""
     label: str = ""
     fault_s: tuple[float, ...] = ()
-    """When the fault's node was killed and restarted, in seconds from the phase's start."""
+    """When the fault began and ended, in seconds from the phase's start."""
 
     @property
     def measured(self) -> slice:

@@ -63,6 +63,8 @@ def _throughput(results: list[dict], series: list[dict], colors: dict, path: Pat
                 color=colors[_key(r)],
                 linestyle="--" if r["driver_bound"] else "-",
             )
+            if len(r.get("fault_s") or ()) == 2:  # the nemesis's window, shaded
+                ax.axvspan(*r["fault_s"], color=colors[_key(r)], alpha=0.08)
         ax.set_title(workload, fontsize=9)
         ax.set_ylabel("published / s")
         ax.set_ylim(bottom=0)

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.bench.omb import cut
 from harness.bench.omb.adapters import quiet
 from harness.cluster.local import free_base_port
 from harness.systems.base import Launched, Member
@@ -62,8 +63,8 @@ class Process:
     env: dict = field(default_factory=dict)
     popen: subprocess.Popen | None = None
 
-    def start(self) -> None:
-        """Start (or start again, keeping its files)."""
+    def start(self) -> int:
+        """Start (or start again, keeping its files); the process id."""
         with open(self.log, "ab") as log:
             self.popen = subprocess.Popen(
                 self.argv,
@@ -72,21 +73,31 @@ class Process:
                 env={**os.environ, **self.env},
                 start_new_session=True,
             )
+        return self.popen.pid
 
 
 class Server:
-    """A started system; ``stop`` frees everything."""
+    """A started system; ``stop`` frees everything. Its nodes run in cgroups of their own where
+    the machine allows (``cut``), so that one can be cut off from the others."""
 
     endpoint: Endpoint
 
     def __init__(self) -> None:
         self.nodes: dict[str, Process] = {}
         self.helpers: list[multiprocessing.Process] = []
+        self.peer_ports: dict[str, list[int]] = {}
+        """Per node, the ports its peers reach it on (none for a one-process system)."""
+        self._cut = None if cut.unavailable() else cut.Cut(f"walrus-bench-{os.getpid()}-{id(self)}")
 
     def spawn(self, name: str, argv: list[str], log: Path, env: dict | None = None) -> None:
         """Start a node process named ``name``."""
         self.nodes[name] = Process(argv, log, env or {})
-        self.nodes[name].start()
+        self._start(name)
+
+    def _start(self, name: str) -> None:
+        pid = self.nodes[name].start()
+        if self._cut is not None:
+            self._cut.place(name, pid)
 
     def leader(self, topic: str) -> str | None:
         """The node that leads ``topic`` (what ``kill-leader`` kills); None if unknown."""
@@ -101,7 +112,25 @@ class Server:
 
     def restart(self, name: str) -> None:
         """Start a killed node again on its files."""
-        self.nodes[name].start()
+        self._start(name)
+
+    def uncuttable(self) -> str | None:
+        """Why ``isolate`` cannot work here, or None if it can."""
+        if len(self.peer_ports) < 2:
+            return "it runs as one process: there is no link between nodes to cut"
+        return cut.unavailable() if self._cut is None else None
+
+    def isolate(self, name: str) -> None:
+        """Cut one node off from the others (clients still reach every node)."""
+        why = self.uncuttable()
+        if why is not None:
+            raise RuntimeError(why)
+        self._cut.isolate(name, self.peer_ports)
+
+    def heal(self) -> None:
+        """Undo ``isolate``."""
+        if self._cut is not None:
+            self._cut.heal()
 
     def stop(self) -> None:
         """Stop every process (SIGTERM, then SIGKILL after 10 s)."""
@@ -114,6 +143,8 @@ class Server:
             proc.join(max(0.1, deadline - time.monotonic()))
             if proc.is_alive():
                 proc.kill()
+        if self._cut is not None:
+            self._cut.remove()
 
 
 def _wait(what: str, check, timeout: float = 90.0) -> None:
@@ -206,6 +237,7 @@ class LaunchedServer(Server):
                 {name: Address("127.0.0.1", p) for name, p in ports.items()},
             )
         self.members = members
+        self.peer_ports = {str(n): [a.port for a in m.links.values()] for n, m in members.items()}
         try:
             for stage in system.boot(sorted(members)).stages:
                 for n in stage:
@@ -298,6 +330,7 @@ class NatsServer(Server):
         super().__init__()
         client = [_free_port() for _ in range(3)]
         route = [_free_port() for _ in range(3)]
+        self.peer_ports = {f"n{i + 1}": [route[i]] for i in range(3)}
         try:
             for i in range(3):
                 d = root / f"n{i + 1}"

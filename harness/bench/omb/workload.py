@@ -9,7 +9,9 @@ own for a machine where runs last seconds, not hours: ``testDurationSeconds``,
 highest sustainable rate found for the same shape) and ``rateSteps`` (a list of such fractions:
 a latency-throughput curve), and a nemesis for the fixed-rate workload: ``nemesis: kill-leader``
 (SIGKILL the node leading the first topic — for NATS the stream's leader, for Redis its one
-server — ``nemesisAtSeconds`` into the phase, restarted ``nemesisDownSeconds`` later).
+server — ``nemesisAtSeconds`` into the phase, restarted ``nemesisDownSeconds`` later) or
+``nemesis: partition-leader`` (cut that node off from the other nodes for as long, clients still
+reaching every node: ``harness.bench.omb.cut``).
 """
 
 from dataclasses import dataclass, field, replace
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-NEMESES = ("kill-leader",)
+NEMESES = ("kill-leader", "partition-leader")
 """The faults a benchmark workload can inject."""
 
 WORKLOADS = Path(__file__).resolve().parent.parent / "workloads"
