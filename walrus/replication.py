@@ -3,8 +3,7 @@
 With ``--replicas R`` every segment has R copies, on its leader and the R-1 followers the
 metadata chose when it opened (``walrus.metastate``). The leader sequences appends under its
 lease as with one copy, and a stream per follower sends them on over the node RPC in batches,
-from memory and as soon as they are sequenced (the leader's own write runs beside the
-followers'):
+from memory, once they are committed here:
 
     APPEND <topic> <segment> <epoch> <first> <n>\\n<n payloads, each a 4-byte length and bytes>
 
@@ -148,16 +147,18 @@ class Replicated:
     tail_base: int = 0
     tail: list[bytes] = field(default_factory=list)
     """Entries sequenced here lately, from offset ``tail_base``: the streams send them from
-    memory, before they are durable here — the leader's own write runs beside its followers'
-    (Ongaro's thesis, §10.2.1), so a PUT waits for the slower of the two, not their sum."""
+    memory instead of reading them back from the store. Only once committed here, though:
+    Raft's leader may write beside its followers (Ongaro's thesis, §10.2.1) because a
+    follower truncates a conflicting suffix; ours cannot, so a leader back from a power loss
+    with fewer entries than it sent must never meet copies longer than its own."""
 
     @property
     def tail_end(self) -> int:
-        """Entries sequenced here (written or on their way), as far as the tail knows."""
+        """Entries sequenced here (committed or on their way), as far as the tail knows."""
         return self.tail_base + len(self.tail)
 
     def sequenced(self, first: int, payloads: Sequence[bytes]) -> None:
-        """Entries were sequenced here at ``first``: keep them for the streams, and wake them."""
+        """Entries were sequenced here at ``first``: keep them for the streams."""
         if first != self.tail_end:  # a gap (a restart, a dropped tail): start afresh
             self.tail_base, self.tail = first, []
         self.tail.extend(payloads)
@@ -165,7 +166,6 @@ class Replicated:
             drop = len(self.tail) - TAIL_ENTRIES // 2
             del self.tail[:drop]
             self.tail_base += drop
-        self.poke()
 
     def from_tail(self, offset: int, max_count: int) -> list[bytes] | None:
         """Up to ``max_count`` entries from ``offset`` out of memory; None if not held there."""
@@ -298,19 +298,14 @@ class Replication:
     async def _send_all(self, rep: Replicated, stream: _Stream) -> None:
         ctx = self.ctx
         while True:
-            written = self._local(rep.topic, rep.segment)
-            if stream.acked >= max(written, rep.tail_end):
+            written = self._local(rep.topic, rep.segment)  # committed here
+            if stream.acked >= written:
                 if self._sealed_here(rep) or not self._still_open(rep):
                     return  # all sent, and nothing more will be (a taken-over copy is repair's)
                 with trio.move_on_after(IDLE_RECHECK):
                     await rep.changed.wait()
                 continue
-            payloads = rep.from_tail(stream.acked, BATCH_ENTRIES)
-            if payloads is None and stream.acked >= written:
-                # no longer in memory, and not yet written here: wait for the write
-                with trio.move_on_after(RETRY_AFTER):
-                    await rep.changed.wait()
-                continue
+            payloads = rep.from_tail(stream.acked, min(BATCH_ENTRIES, written - stream.acked))
             if payloads is None:
                 try:
                     payloads = await ctx.store.read_async(

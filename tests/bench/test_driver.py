@@ -29,7 +29,7 @@ def test_against_the_null_server_a_fixed_rate_is_kept_and_measured(tmp_path):
     server = NullServer(tmp_path)
     try:
         producers, consumers = _slots(server, producers=2)
-        ph = run_phase(producers, consumers, 400.0, 0.5, 2.0, 100)
+        ph = run_phase(producers, consumers, 400.0, 0.5, 2.0, 100, drain_s=5.0)
     finally:
         server.stop()
     total = sum(ph.published)
@@ -91,7 +91,7 @@ def test_against_our_cluster_everything_published_is_consumed_once(tmp_path):
     server = LaunchedServer(tmp_path, WalrusPy(NodeSpec()), log=lambda m: None)
     try:
         producers, consumers = _slots(server, producers=2, consumers=2)
-        ph = run_phase(producers, consumers, 300.0, 0.5, 2.0, 100)
+        ph = run_phase(producers, consumers, 300.0, 0.5, 2.0, 100, drain_s=5.0)
     finally:
         server.stop()
     _all_consumed(ph)
@@ -104,7 +104,7 @@ def test_against_our_cluster_everything_published_is_consumed_once(tmp_path):
 def test_the_redis_streams_adapter(tmp_path):
     server = RedisServer(tmp_path, "always")
     try:
-        ph = run_phase(*_slots(server, producers=2, consumers=2), 300.0, 0.5, 2.0, 100)
+        ph = run_phase(*_slots(server, producers=2, consumers=2), 300.0, 0.5, 2.0, 100, drain_s=5.0)
     finally:
         server.stop()
     _all_consumed(ph)
@@ -117,7 +117,7 @@ def test_the_redis_streams_adapter(tmp_path):
 def test_the_nats_jetstream_adapter_on_a_replicated_stream(tmp_path):
     server = NatsServer(tmp_path, replicas=3)
     try:
-        ph = run_phase(*_slots(server, producers=2, consumers=2), 300.0, 0.5, 2.0, 100)
+        ph = run_phase(*_slots(server, producers=2, consumers=2), 300.0, 0.5, 2.0, 100, drain_s=5.0)
     finally:
         server.stop()
     _all_consumed(ph)

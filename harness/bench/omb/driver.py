@@ -31,6 +31,8 @@ WINDOW = 16
 """Publishes in flight per producer connection."""
 PRODUCER_PROCESSES = 2
 CONSUMER_PROCESSES = 1
+QUIET_NS = 500_000_000
+"""A draining consumer stops once nothing has arrived for this long."""
 HIST_MAX_US = 120_000_000
 PERCENTILES = {"p50": 50.0, "p99": 99.0, "p999": 99.9, "p9999": 99.99}
 
@@ -117,6 +119,7 @@ class Plan:
     rate_per_slot: float  # messages/s; math.inf: as fast as the window allows
     message_size: int = 100
     limit_per_slot: int | None = None  # stop after this many (backlog building)
+    drain_s: float = 0.0  # consumers go on this long at most after the producers stop
 
 
 class _Stats:
@@ -193,8 +196,11 @@ async def _produce(slot: Slot, plan: Plan, stats: _Stats, end_ns: int, warm_ns: 
 async def _consume(slot: Slot, plan: Plan, stats: _Stats, end_ns: int, warm_ns: int) -> None:
     adapter = make_adapter(slot)
     await adapter.connect()
+    drain_end_ns, last_ns = end_ns + int(plan.drain_s * 1e9), end_ns
     try:
-        while time.monotonic_ns() < end_ns:
+        while (now := time.monotonic_ns()) < end_ns or (
+            now < drain_end_ns and now - last_ns < QUIET_NS
+        ):
             try:
                 got = await adapter.receive()
             except PublishError:
@@ -204,6 +210,7 @@ async def _consume(slot: Slot, plan: Plan, stats: _Stats, end_ns: int, warm_ns: 
             if not got:
                 await asyncio.sleep(0.001)
                 continue
+            last_ns = now
             stats.consumed[stats.bucket(now, plan.t0_ns)] += len(got)
             for message in got:
                 sent = sent_at(message)
@@ -312,9 +319,12 @@ def run_phase(
     message_size: int,
     limit_per_producer: int | None = None,
     fault: Fault | None = None,
+    drain_s: float = 0.0,
 ) -> Phase:
     """Run producers at ``rate`` messages/s in all (math.inf: unthrottled) and consumers; their
-    measurements merged. RuntimeError with the first worker's error if one failed."""
+    measurements merged. With ``drain_s`` the consumers go on after the producers stop, until
+    nothing arrived for QUIET_NS or ``drain_s`` passed (what they take then counts in the last
+    second). RuntimeError with the first worker's error if one failed."""
     prepare(producers + consumers)
     ctx = multiprocessing.get_context("spawn")
     t0 = time.monotonic_ns() + 1_500_000_000  # every process started and connected by then
@@ -335,6 +345,7 @@ def run_phase(
                     per_slot,
                     message_size,
                     limit_per_producer,
+                    drain_s,
                 )
             )
     procs = []
@@ -361,7 +372,7 @@ def run_phase(
     if nemesis is not None:
         nemesis.join()
         if len(fault_log) == 1:  # the phase ended while the node was down
-            fault.restart()
+            fault.end()
     if errors:
         raise RuntimeError(f"benchmark worker failed: {errors[0]}")
     seconds = max(len(r["published"]) for r in reports)
