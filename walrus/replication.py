@@ -44,10 +44,10 @@ RETRY_AFTER = 0.1
 IDLE_RECHECK = 1.0
 """Seconds an idle stream waits before it looks again whether its segment is still open."""
 EXPIRE_EVERY = 0.05
+"""Seconds between looks for acknowledgements whose wait for a majority has timed out."""
 TAIL_ENTRIES = 8192
 """Most recently sequenced entries a leader keeps in memory for its streams (a follower further
 behind is sent entries read back from the store)."""
-"""Seconds between looks for acknowledgements whose wait for a majority has timed out."""
 
 _LENGTH = struct.Struct(">I")
 
