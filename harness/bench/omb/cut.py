@@ -66,15 +66,12 @@ class Cut:
         """Cut ``node`` off from every other node: ``peer_ports`` maps each node to the ports
         its peers reach it on."""
         own = peer_ports[node]
-        others = [p for n, ports in peer_ports.items() if n != node for p in ports]
-        rules = [["--path", self._path(node), "--dport", p] for p in others]
-        rules += [["--path", self._path(node), "--sport", p] for p in own]
-        rules += [
-            ["--path", self._path(n), "--dport", p] for n in peer_ports if n != node for p in own
-        ]
-        for path_flag, path, port_flag, port in rules:
-            rule = ["OUTPUT", "-p", "tcp", "-m", "cgroup", path_flag, path, port_flag, str(port)]
-            rule += ["-j", "DROP"]
+        drops = [(node, "--dport", p) for n, ps in peer_ports.items() if n != node for p in ps]
+        drops += [(node, "--sport", p) for p in own]
+        drops += [(n, "--dport", p) for n in peer_ports if n != node for p in own]
+        for sender, direction, port in drops:
+            rule = ["OUTPUT", "-p", "tcp", "-m", "cgroup", "--path", self._path(sender)]
+            rule += [direction, str(port), "-j", "DROP"]
             subprocess.run(["iptables", "-I", *rule], check=True, capture_output=True)
             self._rules.append(rule)
 
@@ -90,5 +87,5 @@ class Cut:
         for group in self._root.glob(f"{self._tag}-*"):
             try:
                 group.rmdir()
-            except OSError:  # a process of the node outlived it: the empty group stays behind
+            except OSError:  # a process of the node is still in it: the group stays behind
                 continue
