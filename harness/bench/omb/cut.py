@@ -14,6 +14,7 @@ root, a cgroup v2 hierarchy and iptables with the cgroup match; ``unavailable()`
 missing.
 """
 
+import functools
 import os
 import shutil
 import subprocess
@@ -26,8 +27,9 @@ def _cgroup2_root() -> Path | None:
     return next((r for r in _ROOTS if (r / "cgroup.controllers").exists()), None)
 
 
+@functools.cache
 def unavailable() -> str | None:
-    """Why a partition cannot be made on this machine, or None if it can."""
+    """Why a partition cannot be made on this machine, or None if it can (asked once)."""
     if os.geteuid() != 0:
         return "a partition needs root (iptables rules and cgroups)"
     if _cgroup2_root() is None:
