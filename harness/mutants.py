@@ -25,11 +25,24 @@ EARLY_WINDOW = 0.05
 (bounded, so that a rollover held up by a fault elsewhere does not widen its window)."""
 
 
+class _Waiting:
+    """A PUT queued behind early-answered ones: its reply, once its turn has come."""
+
+    def __init__(self) -> None:
+        import trio
+
+        self.done = trio.Event()
+        self.reply = b""
+
+    async def wait(self) -> bytes:
+        await self.done.wait()
+        return self.reply
+
+
 def _ack_during_rollover() -> None:
     import trio
 
     from walrus import metastate, protocol
-    from walrus.server import Deferred
     from walrus.writes import Writer
 
     right = Writer.put
@@ -37,7 +50,7 @@ def _ack_during_rollover() -> None:
     metastate._next_node = lambda candidates, after: (
         after if after in candidates else next_node(candidates, after)
     )
-    queues: dict[str, list] = {}  # topic -> [(request, hops, Deferred or None)], in arrival order
+    queues: dict[str, list] = {}  # topic -> [(request, hops, _Waiting or None)], in arrival order
     opened: dict[str, float] = {}  # topic -> when its queue opened (a rollover was first met)
 
     async def drain(self: Writer, name: str, seg_id: int) -> None:
@@ -50,7 +63,8 @@ def _ack_during_rollover() -> None:
             reply = right(self, req, hops)
             reply = reply if isinstance(reply, bytes) else await reply.reply()
             if waiting is not None:
-                waiting.set(reply)
+                waiting.reply = reply
+                waiting.done.set()
         del queues[name]
 
     def put(self: Writer, req, hops: int):
@@ -69,9 +83,9 @@ def _ack_during_rollover() -> None:
         if rolling and trio.current_time() - opened[topic.name] < EARLY_WINDOW:
             queue.append((req, hops, None))
             return protocol.OK
-        waiting = Deferred()
+        waiting = _Waiting()
         queue.append((req, hops, waiting))
-        return waiting
+        return ctx.spawn(waiting.wait)
 
     Writer.put = put
 
