@@ -12,9 +12,9 @@ from harness.workload import WorkloadConfig
 def test_a_kill_aimed_at_the_seal_loses_what_was_acknowledged_during_the_rollover(tmp_path):
     config = TestConfig(
         name="ack-during-rollover-kill-at-seal",
-        time_limit=12,
+        time_limit=20,
         nemesis="kill@seal+0-10",
-        nemesis_interval=3,
+        nemesis_interval=2,
         seed=1,
         store=tmp_path,
         # PUTs only until the drain: a black box cannot rule out that a GET whose reply was
