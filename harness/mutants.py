@@ -15,6 +15,16 @@ process, before ``walrus node`` starts (``python -m harness.mutants NAME node ..
   is a Raft commit wide, so faults on a timer rarely land in it and ``kill@seal`` does.
   Answers only plain PUT this way (a PUTX reply names a position not yet chosen), so it is run
   ``--black-box``.
+- ``lease-stamped-late``: a committed renewal is not taken as the lease at once; the node's
+  next look (every 100 ms) stamps the lease with the time of that look instead of the time the
+  renewal was sent. Without a fault the lease then ends at most 0.1 s late, inside the margin
+  the takeover wait keeps (``walrus.lease``), so no run can tell. A pause that begins between
+  the renewal's sending and that look, and lasts past the takeover, ends with the node stamping
+  a fresh lease on waking and appending to a segment already handed on: the lease checker sees
+  appends after the committed lease's end and two writers of one topic. The window is about a
+  tenth of each renewal interval, so pauses on a timer rarely begin in it and ``pause@lease-renew``
+  does. (With replicated segments the followers refuse those appends, so nothing stale is
+  acknowledged and the queue checker has nothing to see.)
 """
 
 import sys
@@ -90,7 +100,44 @@ def _ack_during_rollover() -> None:
     Writer.put = put
 
 
-MUTANTS: dict[str, Callable[[], None]] = {"ack-during-rollover": _ack_during_rollover}
+STAMP_EVERY = 0.1
+"""Seconds between the looks ``lease-stamped-late`` takes at its committed renews."""
+
+
+def _lease_stamped_late() -> None:
+    import trio
+
+    from walrus.duties import LeaseDuties
+
+    renew_once, lease_watch = LeaseDuties._renew_once, LeaseDuties.lease_watch
+    due: set[int] = set()  # ids of the duties holding a committed renew not yet stamped
+
+    async def renew(self: LeaseDuties) -> None:
+        before = self.ctx.lease.renew_sent
+        await renew_once(self)
+        if self.ctx.lease.renew_sent != before:  # committed: the lease is stamped later
+            self.ctx.lease.renew_sent = before
+            due.add(id(self))
+
+    async def stamp(self: LeaseDuties) -> None:
+        while True:
+            await trio.sleep(STAMP_EVERY)
+            if id(self) in due:
+                due.discard(id(self))
+                self.ctx.lease.renew_sent = self.ctx.clock.now()
+
+    async def watch(self: LeaseDuties) -> None:
+        self.ctx.nursery.start_soon(stamp, self)
+        await lease_watch(self)
+
+    LeaseDuties._renew_once = renew
+    LeaseDuties.lease_watch = watch
+
+
+MUTANTS: dict[str, Callable[[], None]] = {
+    "ack-during-rollover": _ack_during_rollover,
+    "lease-stamped-late": _lease_stamped_late,
+}
 """Every planted bug, by name (importing this module imports no part of the node)."""
 
 

@@ -1,5 +1,7 @@
-"""A bug that lives in a narrow window — a PUT acknowledged while its segment rolls over, before
-it is written (``harness/mutants.py``) — is caught by a kill aimed at the seal."""
+"""Bugs that live in narrow windows (``harness/mutants.py``) are caught by faults aimed there: a
+PUT acknowledged while its segment rolls over, before it is written, by a kill aimed at the seal;
+a lease stamped when the node next looks instead of when its renewal was sent, by a pause aimed
+at the renewal."""
 
 import pytest
 
@@ -27,3 +29,26 @@ def test_a_kill_aimed_at_the_seal_loses_what_was_acknowledged_during_the_rollove
     assert totals["valid"] is False and totals["counts"].get("lost", 0) > 0, totals
     history = (result.path / "history.jsonl").read_text()
     assert '"trigger"' in history  # the kill was the aimed one
+
+
+@pytest.mark.slow
+def test_a_pause_aimed_at_a_renewal_shows_a_lease_stamped_late(tmp_path):
+    config = TestConfig(
+        name="lease-stamped-late-pause-at-renew",
+        time_limit=30,
+        nemesis="pause@lease-renew+0-10",
+        nemesis_interval=6,
+        seed=2,
+        store=tmp_path,
+        # three topics, so that every node likely leads one and any paused node was writing
+        workload=WorkloadConfig(rate=800, topics=3, seed=2),
+        system=WalrusPy(NodeSpec(mutant="lease-stamped-late")),
+    )
+    result = run_test(config, log=lambda m: None)
+    lease = result.results["lease"]
+    assert lease["valid"] is False, lease
+    assert set(lease["counts"]) <= {
+        "append_after_expiry_node_clock",
+        "append_after_expiry_true_time",
+        "overlapping_writers",
+    }, lease
