@@ -110,20 +110,20 @@ def _lease_stamped_late() -> None:
     from walrus.duties import LeaseDuties
 
     renew_once, lease_watch = LeaseDuties._renew_once, LeaseDuties.lease_watch
-    due: set[int] = set()  # ids of the duties holding a committed renew not yet stamped
+    due: set[LeaseDuties] = set()  # holding a committed renew not yet stamped
 
     async def renew(self: LeaseDuties) -> None:
         before = self.ctx.lease.renew_sent
         await renew_once(self)
         if self.ctx.lease.renew_sent != before:  # committed: the lease is stamped later
             self.ctx.lease.renew_sent = before
-            due.add(id(self))
+            due.add(self)
 
     async def stamp(self: LeaseDuties) -> None:
         while True:
             await trio.sleep(STAMP_EVERY)
-            if id(self) in due:
-                due.discard(id(self))
+            if self in due:
+                due.discard(self)
                 self.ctx.lease.renew_sent = self.ctx.clock.now()
 
     async def watch(self: LeaseDuties) -> None:
