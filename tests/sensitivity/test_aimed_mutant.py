@@ -52,3 +52,5 @@ def test_a_pause_aimed_at_a_renewal_shows_a_lease_stamped_late(tmp_path):
         "append_after_expiry_true_time",
         "overlapping_writers",
     }, lease
+    history = (result.path / "history.jsonl").read_text()
+    assert '"trigger"' in history  # the pause was the aimed one
