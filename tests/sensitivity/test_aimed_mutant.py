@@ -5,9 +5,17 @@ at the renewal."""
 
 import pytest
 
-from harness.runner import TestConfig, run_test
+from harness.runner import RunResult, TestConfig, run_test
 from harness.systems import NodeSpec, WalrusPy
 from harness.workload import WorkloadConfig
+
+
+def _aimed_run(config: TestConfig) -> RunResult:
+    """Run ``config``; its results, once its history shows an aimed fault fired."""
+    result = run_test(config, log=lambda m: None)
+    history = (result.path / "history.jsonl").read_text()
+    assert '"trigger"' in history  # the fault was the aimed one
+    return result
 
 
 @pytest.mark.slow
@@ -24,11 +32,8 @@ def test_a_kill_aimed_at_the_seal_loses_what_was_acknowledged_during_the_rollove
         workload=WorkloadConfig(rate=300, put_ratio=1.0, seed=1),
         system=WalrusPy(NodeSpec(max_segment_entries=50, mutant="ack-during-rollover"), plain=True),
     )
-    result = run_test(config, log=lambda m: None)
-    totals = result.results["totals"]
+    totals = _aimed_run(config).results["totals"]
     assert totals["valid"] is False and totals["counts"].get("lost", 0) > 0, totals
-    history = (result.path / "history.jsonl").read_text()
-    assert '"trigger"' in history  # the kill was the aimed one
 
 
 @pytest.mark.slow
@@ -44,13 +49,10 @@ def test_a_pause_aimed_at_a_renewal_shows_a_lease_stamped_late(tmp_path):
         workload=WorkloadConfig(rate=800, topics=3, seed=2),
         system=WalrusPy(NodeSpec(mutant="lease-stamped-late")),
     )
-    result = run_test(config, log=lambda m: None)
-    lease = result.results["lease"]
+    lease = _aimed_run(config).results["lease"]
     assert lease["valid"] is False, lease
     assert set(lease["counts"]) <= {
         "append_after_expiry_node_clock",
         "append_after_expiry_true_time",
         "overlapping_writers",
     }, lease
-    history = (result.path / "history.jsonl").read_text()
-    assert '"trigger"' in history  # the pause was the aimed one

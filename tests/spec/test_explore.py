@@ -14,9 +14,9 @@ TLA = Path(__file__).resolve().parents[2] / "spec" / "WalrusLease.tla"
 @pytest.mark.slow
 @pytest.mark.parametrize("bounds", [{"values": 1}, {"max_time": 1}], ids=str)
 def test_the_safe_model_satisfies_every_invariant_and_liveness(bounds):
-    # Each the safe bounds with one of them lowered: one value with both ticks of time (leases
-    # expire), or both values (their order) within one tick. Together they take about a third
-    # of the full safe bounds' time; `python -m spec.explore --config safe` explores those.
+    # The safe bounds with one of them lowered: one value over both ticks (leases expire), or
+    # both values (their order) within one tick. Together about a third of the full bounds'
+    # time; `python -m spec.explore --config safe` explores the full bounds.
     outcome = explore.explore(replace(model.CONFIGS["safe"], **bounds))
     assert outcome.ok, (outcome.violated, outcome.reason, outcome.trace)
     assert outcome.states > 100_000
