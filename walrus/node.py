@@ -12,6 +12,7 @@ metadata (``walrus.writes``), serving the shared cursor (``walrus.reads``), and,
 
 import contextlib
 import errno
+import gc
 import json
 import logging
 import os
@@ -169,6 +170,11 @@ class Node:
                     config.me.rpc,
                     config.me.raft,
                 )
+                # Everything made so far (numba, llvmlite, the modules: ~117,000 objects) lives
+                # as long as the process. Left to the collector, each full pass walks all of it,
+                # 50-70 ms with the loop stopped, about once a second under load: that pause was
+                # the publish p99. Frozen, a full pass walks only what was made since.
+                gc.freeze()
                 task_status.started()
         finally:
             with trio.CancelScope(shield=True):
