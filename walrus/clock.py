@@ -69,10 +69,8 @@ class NodeClock:
         self._true = true_clock
         self._lock = threading.Lock()
         t = true_clock()
-        self._base_true = t
-        self._base_node = t
+        self._base = (t, t, 1.0)  # (true, node, rate): replaced whole, so read without the lock
         self._offset = 0.0
-        self._rate = 1.0
         self._checked = -math.inf
         self._stamp: tuple[int, int] | None = None
         self.error: str | None = None
@@ -106,18 +104,19 @@ class NodeClock:
             self.error = str(exc)
             return
         self.error = None
-        self._base_node += (true_now - self._base_true) * self._rate
-        self._base_true = true_now
-        self._rate = rate
+        base_true, base_node, old_rate = self._base
+        self._base = (true_now, base_node + (true_now - base_true) * old_rate, rate)
         self._offset = offset
 
     def now(self) -> float:
         """Node time in seconds: monotonic, bent by the rate, never moved by the offset."""
         t = self._true()
-        with self._lock:
-            if self._control is not None and t - self._checked >= RELOAD_INTERVAL:
-                self._reload(t)
-            return self._base_node + (t - self._base_true) * self._rate
+        if self._control is not None and t - self._checked >= RELOAD_INTERVAL:
+            with self._lock:
+                if t - self._checked >= RELOAD_INTERVAL:
+                    self._reload(t)
+        base_true, base_node, rate = self._base
+        return base_node + (t - base_true) * rate
 
     def wall(self) -> float:
         """The node's wall-clock reading: node time plus the offset."""
@@ -127,7 +126,7 @@ class NodeClock:
     @property
     def rate(self) -> float:
         """The rate in force (node seconds per true second)."""
-        return self._rate
+        return self._base[2]
 
     @property
     def offset(self) -> float:

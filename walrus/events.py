@@ -45,10 +45,13 @@ class EventLog:
         self._buffer.append(json.dumps(event, separators=(",", ":")) + "\n")
         self.flush()
 
-    def record_append(self, topic: str, segment: int, offset: int, count: int, epoch: int) -> None:
-        """Buffer an ``append`` event (topic names need no JSON escaping)."""
+    def record_append(
+        self, topic: str, segment: int, offset: int, count: int, epoch: int, node_time: float
+    ) -> None:
+        """Buffer an ``append`` event sequenced at ``node_time`` (the node clock's reading the
+        lease was checked at; topic names need no JSON escaping)."""
         self._buffer.append(
-            f'{{"true_ns":{time.monotonic_ns()},"node_time":{self._clock.now()!r},'
+            f'{{"true_ns":{time.monotonic_ns()},"node_time":{node_time!r},'
             f'"node":{self._node},"kind":"append","topic":"{topic}","segment":{segment},'
             f'"offset":{offset},"count":{count},"epoch":{epoch}}}\n'
         )

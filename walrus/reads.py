@@ -38,7 +38,7 @@ from walrus.context import Context, proposal_failure
 from walrus.metadata import ProposalError
 from walrus.metastate import LOST, OPEN, PENDING, SEALED, SegmentMeta, TopicMeta
 from walrus.protocol import Request
-from walrus.server import Deferred, Pending
+from walrus.server import Awaiting, Deferred, Pending
 from walrus.storage import Cursor, StorageError
 
 log = logging.getLogger("walrus.reads")
@@ -61,9 +61,34 @@ class Reader:
 
     def get(self, req: Request, hops: int) -> bytes | Pending:
         """Start a GET/GETX."""
-        if self.ctx.view.topic(req.topic) is None:
+        ctx = self.ctx
+        topic = ctx.view.topic(req.topic)
+        if topic is None:
             return protocol.unknown_topic(req.topic)
-        return self.ctx.spawn(self._get, req, hops)
+        seg = topic.segment(topic.cursor)
+        if (
+            not ctx.config.compat
+            and seg is not None
+            and seg.state != LOST
+            and seg.leader == ctx.me
+            and not (seg.state == SEALED and len(seg.replicas) > 1)
+        ):
+            # The cursor's segment is held here, its leader the one holder to ask: queue the
+            # POP now, with no task of its own (the common case, and a GET's whole cost).
+            popped = self.pop(topic.name, seg.id, req.tag)
+            return Awaiting(lambda: self._got(popped, req, hops), popped.done)
+        return ctx.spawn(self._get, req, hops)
+
+    async def _got(self, popped: Deferred, req: Request, hops: int) -> bytes:
+        """The reply to a GET whose POP was queued here: an entry or EMPTY as it stands; past
+        the segment's end, or unavailable, the full path from the start (POP is idempotent
+        when it hands nothing out)."""
+        reply = await popped.reply()
+        if reply.startswith(b"OK "):
+            return reply if req.command == "GETX" else protocol.ok(reply.split(b" ", 3)[3])
+        if reply != END and not reply.startswith(b"ERR unavailable"):
+            return reply  # EMPTY, or an error retrying would not mend
+        return await self._get(req, hops)
 
     async def _get(self, req: Request, hops: int) -> bytes:
         if self.ctx.config.compat:
@@ -281,7 +306,7 @@ class Reader:
             return None
         new = Cursor(segment, position + take)
         try:
-            await trio.to_thread.run_sync(ctx.store.set_cursor, topic, new)
+            await ctx.store.set_cursor_async(topic, new)
         except StorageError as exc:
             return protocol.unavailable(f"storage: {exc}")
         self._slots[topic] = new

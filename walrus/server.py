@@ -59,8 +59,10 @@ class Deferred(Pending):
         return self._event.is_set()
 
     async def reply(self) -> bytes:
-        """Wait for the reply."""
-        await self._event.wait()
+        """Wait for the reply (at once, with no checkpoint, once it is set: the writer of
+        replies checkpoints when it sends)."""
+        if not self._event.is_set():
+            await self._event.wait()
         return self._value
 
 

@@ -107,14 +107,16 @@ class Writer:
         ctx = self.ctx
         limit = ctx.config.max_segment_entries
         compat = ctx.config.compat
+        clock, lease, events = ctx.clock, ctx.lease, ctx.events
 
         def guard(first: int, count: int) -> None:
+            now = clock.now()
             if not compat:
                 if first + count > limit:
                     raise SegmentFull
-                if not ctx.lease.holds(ctx.clock.now()):
+                if not lease.holds(now):
                     raise LeaseExpired
-            ctx.events.record_append(topic.name, seg.id, first, count, seg.epoch)
+            events.record_append(topic.name, seg.id, first, count, seg.epoch, now)
 
         return guard
 

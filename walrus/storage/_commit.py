@@ -38,9 +38,11 @@ class Request:
     async def wait(self) -> int:
         """For a request begun from trio: wait until committed; returns the first offset.
 
-        If the task is cancelled while waiting, the records may still be written.
+        If the task is cancelled while waiting, the records may still be written. Once
+        committed it returns at once, with no checkpoint (the caller's I/O checkpoints).
         """
-        await self._trio[1].wait()
+        if not self._trio[1].is_set():
+            await self._trio[1].wait()
         if self.error is not None:
             raise self.error
         return self.first

@@ -268,6 +268,14 @@ class Store:
             with self._lock:
                 self._unsynced_cursors.add(path)
 
+    async def set_cursor_async(self, topic: str, cursor: Cursor) -> None:
+        """``set_cursor`` from trio: in a worker thread when it waits for the disk (policy
+        ``each``), else at once (a write and a rename cost less than the hop to a thread)."""
+        if self.policy.mode == "each":
+            await trio.to_thread.run_sync(self.set_cursor, topic, cursor)
+        else:
+            self.set_cursor(topic, cursor)
+
     # --- lifecycle -------------------------------------------------------------------------
 
     def _sync_loop(self) -> None:
