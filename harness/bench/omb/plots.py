@@ -7,7 +7,7 @@ Four figures, as OMB's own charts and HdrHistogram's plots draw them:
 - ``latency.png``: publish and end-to-end latency by percentile, on a log axis out to p99.99
   (the x axis is 1/(1 - percentile), so the tail gets the room);
 - ``latency_vs_throughput.png``: p99 publish latency against the rate actually published, one
-  curve per system from the rate-step workload;
+  curve per system from the rate-step workload (our node's also through the original's rates);
 - ``summary.png``: the highest sustainable rate per system and variant, and p99 at the fixed
   rate; Kafka's published figures as grey reference lines, labelled as not measured here.
 
@@ -42,8 +42,13 @@ def _ok(results: list[dict]) -> list[dict]:
     return [r for r in results if "error" not in r]
 
 
+def _stepped(entry: dict) -> bool:
+    """A point of a latency-throughput curve: a rate step, or a rate another system's step set."""
+    return "step" in entry or "at_rate_of" in entry
+
+
 def _throughput(results: list[dict], series: list[dict], colors: dict, path: Path) -> bool:
-    shown = [r for r in _ok(results) if "step" not in r]
+    shown = [r for r in _ok(results) if not _stepped(r)]
     workloads = sorted({r["workload"] for r in shown})
     if not workloads:
         return False
@@ -78,7 +83,7 @@ def _throughput(results: list[dict], series: list[dict], colors: dict, path: Pat
 
 
 def _latency(results: list[dict], colors: dict, path: Path) -> bool:
-    chosen = [r for r in _ok(results) if "step" not in r and r.get("publish_latency_quantiles")]
+    chosen = [r for r in _ok(results) if not _stepped(r) and r.get("publish_latency_quantiles")]
     workloads = sorted({r["workload"] for r in chosen})
     if not workloads:
         return False
@@ -115,7 +120,7 @@ def _latency(results: list[dict], colors: dict, path: Path) -> bool:
 
 
 def _curve(results: list[dict], colors: dict, path: Path) -> bool:
-    steps = [r for r in _ok(results) if "step" in r]
+    steps = [r for r in _ok(results) if _stepped(r)]
     if not steps:
         return False
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -123,7 +128,7 @@ def _curve(results: list[dict], colors: dict, path: Path) -> bool:
     for r in steps:
         by_key[_key(r)].append(r)
     for key, entries in by_key.items():
-        entries.sort(key=lambda r: r["step"])
+        entries.sort(key=lambda r: r["target_rate"])
         ax.plot(
             [r["publish_rate"] for r in entries],
             [r["publish_latency_ms"]["p99"] for r in entries],
@@ -134,7 +139,11 @@ def _curve(results: list[dict], colors: dict, path: Path) -> bool:
     ax.set_xlabel("published / s")
     ax.set_ylabel("p99 publish latency (ms)")
     ax.set_yscale("log")
-    ax.set_title("latency against throughput (rate steps, 10 % to 100 % of each one's max)")
+    ax.set_title(
+        "latency against throughput (rate steps, 10 % to 100 % of each one's max;\n"
+        "walrus-py also at walrus-rs's step rates)",
+        fontsize=10,
+    )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
     fig.tight_layout()
