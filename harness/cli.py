@@ -264,7 +264,8 @@ def _bench_compare(args: argparse.Namespace) -> int:
     loads = [workload.load(p) for p in paths]
     if args.quick:
         loads = [w.quick() for w in loads]
-    print(f"bench compare: {', '.join(systems)}; workloads {', '.join(w.name for w in loads)}")
+    order = ", ".join(compare.measure_order(systems))
+    print(f"bench compare: {order}; workloads {', '.join(w.name for w in loads)}")
     result = compare.run(systems, loads, Path(args.out), src, log=lambda m: print(m, flush=True))
     print(f"wrote {Path(args.out) / 'results.json'}, series.csv, {', '.join(result['plots'])}")
     return 0

@@ -8,7 +8,8 @@ left out of every ratio, since it measures the driver, not the system.
 A workload with ``producerRate: 0`` searches for the highest *sustainable* rate (OMB's notion):
 one unthrottled phase shows what the system can take at all, then fixed-rate phases from 90 % of
 that, each 25 % lower than the last, until one keeps up — publish rate within 5 % of the target,
-no publish errors, and a backlog that does not grow by more than half a second's worth. That rate
+no publish errors, and a backlog that does not grow by more than half a second's worth — and,
+if one failed before it, once more halfway back up to the rate that failed. That rate
 is remembered per (topics, message size) and is what ``rateOfMax`` and ``rateSteps`` refer to.
 A workload with a backlog first publishes it with the consumers stopped, then consumes while
 producing at its rate, and reports how long the backlog took to drain.
@@ -196,11 +197,18 @@ class _Run:
         probe = self.phase(w, "unthrottled", math.inf, warmup_s=1.0, duration_s=3.0)
         rate = max(1.0, probe.publish_rate * 0.9)
         ph = probe
+        failed = None
         for _ in range(5):
             ph = self.phase(w, f"search {rate:,.0f}/s", rate)
             if sustained(ph, rate):
+                if failed is not None:  # once halfway back up towards the rate that failed
+                    higher = (rate + failed) / 2
+                    again = self.phase(w, f"search {higher:,.0f}/s", higher)
+                    if sustained(again, higher):
+                        rate, ph = higher, again
                 self.maxes[w.shape] = rate
                 return rate, ph, True
+            failed = rate
             rate *= 0.75
         self.maxes[w.shape] = rate / 0.75
         return rate / 0.75, ph, False
