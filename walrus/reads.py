@@ -70,11 +70,10 @@ class Reader:
             not ctx.config.compat
             and seg is not None
             and seg.state != LOST
-            and seg.leader == ctx.me
-            and not (seg.state == SEALED and len(seg.replicas) > 1)
+            and self._holders(seg) == [ctx.me]
         ):
-            # The cursor's segment is held here, its leader the one holder to ask: queue the
-            # POP now, with no task of its own (the common case, and a GET's whole cost).
+            # This node is the one holder to ask: queue the POP now, with no task of its own
+            # (the common case, and a GET's whole cost).
             popped = self.pop(topic.name, seg.id, req.tag)
             return Awaiting(lambda: self._got(popped, req, hops), popped.done)
         return ctx.spawn(self._get, req, hops)
@@ -85,7 +84,7 @@ class Reader:
         when it hands nothing out)."""
         reply = await popped.reply()
         if reply.startswith(b"OK "):
-            return reply if req.command == "GETX" else protocol.ok(reply.split(b" ", 3)[3])
+            return _entry_reply(req, reply)
         if reply != END and not reply.startswith(b"ERR unavailable"):
             return reply  # EMPTY, or an error retrying would not mend
         return await self._get(req, hops)
@@ -118,10 +117,7 @@ class Reader:
             if reply.startswith(b"OK "):
                 if compat:
                     cursor[1] += 1
-                if req.command == "GETX":
-                    return reply
-                _, _, _, payload = reply.split(b" ", 3)
-                return protocol.ok(payload)
+                return _entry_reply(req, reply)
             if reply == END or (compat and reply == protocol.EMPTY and seg.state == SEALED):
                 if compat:
                     self._compat_cursors[topic.name] = [segment + 1, 0]
@@ -137,16 +133,20 @@ class Reader:
                 return reply
             await ctx.wait_view_change(min(0.5, max(0.0, deadline - trio.current_time())))
 
-    async def _ask_holders(self, seg: SegmentMeta, topic: str, tag: str, hops: int) -> bytes:
-        """POP from the segment's leader — or, for a sealed replicated segment, from the first
-        of its replicas (live ones first) that can hand it out; the last answer if none can."""
-        holders = [seg.leader]
+    def _holders(self, seg: SegmentMeta) -> list[int]:
+        """The nodes to ask for a POP of ``seg``, in order: its leader; for a sealed replicated
+        segment, every replica whose copy is not lost, live ones and the leader first."""
         if seg.state == SEALED and len(seg.replicas) > 1:
             alive = self.ctx.view.alive
             usable = [r for r in seg.replicas if r not in seg.lost]
-            holders = sorted(usable, key=lambda r: (r not in alive, r != seg.leader, r))
+            return sorted(usable, key=lambda r: (r not in alive, r != seg.leader, r))
+        return [seg.leader]
+
+    async def _ask_holders(self, seg: SegmentMeta, topic: str, tag: str, hops: int) -> bytes:
+        """POP from the segment's leader — or, for a sealed replicated segment, from the first
+        of its replicas (live ones first) that can hand it out; the last answer if none can."""
         reply = protocol.unavailable(f"no replica of segment {seg.id} of {topic} can serve it")
-        for holder in holders:
+        for holder in self._holders(seg):
             reply = await self._ask_pop(holder, topic, seg.id, tag, hops)
             if not reply.startswith(b"ERR unavailable"):
                 return reply
@@ -379,3 +379,9 @@ class Reader:
                 "entries": [e.decode("utf-8", "replace") for e in entries],
             }
         )
+
+
+def _entry_reply(req: Request, reply: bytes) -> bytes:
+    """A holder's ``OK <segment> <offset> <payload>`` as the client's reply: whole for GETX,
+    the payload alone for GET."""
+    return reply if req.command == "GETX" else protocol.ok(reply.split(b" ", 3)[3])

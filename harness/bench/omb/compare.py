@@ -393,15 +393,19 @@ def ratios(results: list[dict]) -> list[dict]:
             for f in both
             if mine[f]["publish_latency_ms"]["p99"] < theirs[f]["publish_latency_ms"]["p99"]
         ]
-        met = (len(lower) == len(both) if both else None) if target else None
-        why = "not a target: a faster system is measured at higher rates" if not target else None
+        if not target:
+            met, why = None, "not a target: a faster system is measured at higher rates"
+        elif not both:
+            met, why = None, "no rate step measured for both"
+        else:
+            met, why = len(lower) == len(both), None
         out.append(
             {
                 "ratio": name,
                 "value": f"{len(lower)} of {len(both)}",
                 "target": target,
                 "met": met,
-                **({"why": why or "no rate step measured for both"} if met is None else {}),
+                **({"why": why} if why else {}),
             }
         )
 
@@ -455,6 +459,11 @@ def _rate(rate: float) -> str:
     return "unthrottled" if math.isinf(rate) else f"{rate:,.0f}/s"
 
 
+def reference_steps(results: list[dict]) -> list[dict]:
+    """The rate steps the reference of ``MATCHED`` sustained, whose rates our node also runs."""
+    return [r for r in results if r["system"] == MATCHED[1] and "step" in r and sustained_entry(r)]
+
+
 def measure_order(systems: list[str]) -> list[str]:
     """The systems in the order they are measured: as asked, except that the reference of
     ``MATCHED`` comes just before our node when both are asked (its step rates are needed)."""
@@ -488,7 +497,6 @@ def run(
     """Every workload on every variant; results.json, series.csv and the plots in ``out``; the
     document (its ``plots`` names the figures written)."""
     out.mkdir(parents=True, exist_ok=True)
-    ours, reference = MATCHED
     chosen = variants(measure_order(systems), walrus_src)
     ceiling = driver_ceiling(workloads[0], log)
     log(f"driver ceiling: {ceiling:,.0f} msg/s against the null server")
@@ -505,12 +513,7 @@ def run(
                 )
                 continue
             try:
-                matched = [
-                    r
-                    for r in results
-                    if v.system == ours and r["system"] == reference and "step" in r
-                    and sustained_entry(r)
-                ]  # fmt: skip
+                matched = reference_steps(results) if v.system == MATCHED[0] else []
                 r = _Run(v, server, ceiling, log, matched)
                 for w in workloads:
                     try:
