@@ -278,7 +278,8 @@ def run_test(config: TestConfig, log=print) -> RunResult:
             first = first.exceptions[0]
         error = f"the run did not finish: {type(first).__name__}: {first}"
         log(error)
-        results = {"valid": "unknown", "error": error}
+        where = "".join(traceback.format_exception(first))
+        results = {"valid": "unknown", "error": error, "traceback": where}
         (run / "results.json").write_text(json.dumps(results, indent=1))
         return RunResult(run, results)
     log("checking")

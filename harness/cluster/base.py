@@ -14,6 +14,7 @@ from pathlib import Path
 
 import trio
 
+from harness.cluster.power import losefs_log
 from harness.systems.base import Member, System, Unsupported
 from nemesis.link import LinkShape
 
@@ -132,14 +133,18 @@ class Cluster(ABC):
         """True if the node's process runs (paused counts as running)."""
 
     async def collect_logs(self, dest: Path) -> None:
-        """Copy each node's files worth keeping (the system names them) into ``dest/<node>/``."""
+        """Copy each node's files worth keeping (the system names them) into ``dest/<node>/``,
+        and the log of its losefs mount, if it had one, as ``losefs.log``."""
         for node in self.nodes:
             out = dest / str(node)
             out.mkdir(parents=True, exist_ok=True)
+            data = self.data_dir(node)
             for name in self.system.node_files():
-                src = self.data_dir(node) / name
+                src = data / name
                 if src.exists():
                     shutil.copy(src, out / name)
+            if losefs_log(data).exists():
+                shutil.copy(losefs_log(data), out / "losefs.log")
 
     def link_traffic(self) -> list[dict] | None:
         """Bytes each node-to-node link carried and dropped, per second (``LinkProxy.traffic``);

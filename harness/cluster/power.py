@@ -41,6 +41,11 @@ def preflight() -> None:
         ) from None
 
 
+def losefs_log(backing: Path) -> Path:
+    """Where the losefs mount of ``backing`` writes its output: ``node-N.losefs.log``."""
+    return backing.with_name(backing.name + ".losefs.log")
+
+
 def mounts(root: Path, nodes: list[int], keep: tuple[str, ...]) -> dict[int, "PowerMount"]:
     """A losefs mount for each node's data directory ``root/node-N``, at ``root/node-N.losefs``."""
     return {n: PowerMount(root / f"node-{n}", root / f"node-{n}.losefs", keep) for n in nodes}
@@ -60,9 +65,10 @@ class PowerMount:
         """Mount (no-op if mounted); RuntimeError with losefs's words if it does not come up."""
         if self._proc is not None and self._proc.returncode is None:
             return
+        _unmount(self.mount)  # a mount whose losefs died (lstat: ENOTCONN) is in the way
         self.backing.mkdir(parents=True, exist_ok=True)
         self.mount.mkdir(parents=True, exist_ok=True)
-        log = self.backing.with_name(self.backing.name + ".losefs.log")
+        log = losefs_log(self.backing)
         argv = [sys.executable, "-m", "losefs", str(self.backing), str(self.mount)]
         argv += ["--keep", ",".join(self.keep), "--report", str(self._report)]
         with open(log, "ab") as out:
@@ -100,5 +106,25 @@ class PowerMount:
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
-        if os.path.ismount(self.mount):
-            subprocess.run(["umount", "-l", str(self.mount)], capture_output=True)
+        _unmount(self.mount)
+
+
+_OCTAL = str.maketrans({c: f"\\{ord(c):03o}" for c in " \t\n\\"})
+"""How /proc/self/mounts writes the characters that would break its fields."""
+
+
+def _listed(mount: Path) -> bool:
+    """True if the kernel lists a mount at ``mount``: a live one, or one whose FUSE server is
+    gone, which ``os.path.ismount`` calls no mount because it cannot stat it."""
+    where = os.path.abspath(mount).translate(_OCTAL)
+    try:
+        with open("/proc/self/mounts") as table:
+            return any(line.split()[1] == where for line in table if line.strip())
+    except OSError:
+        return os.path.ismount(mount)
+
+
+def _unmount(mount: Path) -> None:
+    """Detach whatever is mounted at ``mount`` (nothing if nothing is)."""
+    if _listed(mount):
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)

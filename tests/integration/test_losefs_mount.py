@@ -88,3 +88,25 @@ def test_a_clean_unmount_keeps_everything_and_a_remount_sees_it(tmp_path):
             await power.down()
 
     assert trio.run(main) == b"never synced"
+
+
+def test_a_mount_whose_losefs_died_is_detached_and_mounted_again(tmp_path):
+    backing, mount = tmp_path / "d", tmp_path / "d.losefs"
+
+    async def main() -> tuple[int, bytes]:
+        power = PowerMount(backing, mount, ())
+        await power.up()
+        (mount / "f").write_bytes(b"kept")
+        os.killpg(power._proc.pid, 9)  # losefs gone, its mount left: stat says ENOTCONN
+        await power._proc.wait()
+        with pytest.raises(OSError) as dead:
+            os.stat(mount)
+        await power.up()
+        try:
+            return dead.value.errno, (mount / "f").read_bytes()
+        finally:
+            await power.down()
+
+    errno_seen, data = trio.run(main)
+    assert errno_seen == 107  # ENOTCONN: the dead mount the restart had to get past
+    assert data == b"kept"
