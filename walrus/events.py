@@ -1,14 +1,15 @@
 """The node's event log, ``<data-dir>/events.jsonl``: evidence for the lease checker.
 
-One JSON object per line; lines go out with single ``write`` calls, so they never interleave and
-a crash cuts at most the last line. Append events, the hot path, are buffered and written before
+One JSON object per line; lines go out with single ``write`` calls, so they never interleave and a
+crash cuts at most the last line, which the next start trims away before it appends (else its first
+line would be glued to the cut one). Append events, the hot path, are buffered and written before
 the append is acknowledged (``flush``, also called every 50 ms): a crash can lose the events of
 appends that were never acknowledged, never those of acknowledged ones. Every event carries
 ``true_ns`` (the machine's CLOCK_MONOTONIC, shared by every node on the host and the harness) and
-``node_time`` (this node's own clock, which drifts at its rate: what its leases are timed on),
-so the checker can place it on one true timeline and also see what the node believed; events
-other than appends also carry ``node_wall``, the node's wall-clock reading (node time plus its
-offset). The kinds and their fields are in ``docs/events.md``; the harness reads the logs with
+``node_time`` (this node's own clock, which drifts at its rate: what its leases are timed on), so
+the checker can place it on one true timeline and also see what the node believed; events other
+than appends also carry ``node_wall``, the node's wall-clock reading (node time plus its offset).
+The kinds and their fields are in ``docs/events.md``; the harness reads the logs with
 ``harness.node_events``, which checks each line against that schema.
 """
 
@@ -27,7 +28,8 @@ class EventLog:
     """Appends events for one node."""
 
     def __init__(self, path: Path, node: int, clock: NodeClock) -> None:
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        _trim_cut_line(self._fd)
         self._node = node
         self._clock = clock
         self._buffer: list[str] = []
@@ -61,9 +63,25 @@ class EventLog:
         if self._buffer:
             data = "".join(self._buffer).encode()
             self._buffer.clear()
-            os.write(self._fd, data)
+            while data:
+                data = data[os.write(self._fd, data) :]
 
     def close(self) -> None:
         """Flush and close the file."""
         self.flush()
         os.close(self._fd)
+
+
+def _trim_cut_line(fd: int, chunk: int = 1 << 16) -> None:
+    """Truncate the file after its last newline: the end of a line a crash cut short."""
+    end = os.fstat(fd).st_size
+    while end > 0:
+        start = max(0, end - chunk)
+        tail = os.pread(fd, end - start, start)
+        newline = tail.rfind(b"\n")
+        if newline >= 0:
+            end = start + newline + 1
+            break
+        end = start
+    if end != os.fstat(fd).st_size:
+        os.ftruncate(fd, end)

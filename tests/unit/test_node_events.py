@@ -5,6 +5,8 @@ import json
 import pytest
 
 from harness.node_events import REQUIRED, EventLogError, parse, read, read_nodes
+from walrus.clock import NodeClock
+from walrus.events import EventLog
 
 COMMON = {"node": 1, "true_ns": 5, "node_time": 0.1}
 
@@ -61,3 +63,21 @@ def test_a_torn_last_line_is_skipped_and_a_bad_one_named(tmp_path):
     log.write_text(good + "not json\n" + good)
     with pytest.raises(EventLogError, match=r"events.jsonl:2: not JSON"):
         read(log)
+
+
+@pytest.mark.parametrize("cut", ['{"kind": "st', '{"kind": "start", "node": 1, "true'])
+def test_a_restart_trims_the_line_a_crash_cut_before_it_appends(tmp_path, cut):
+    log = tmp_path / "1" / "events.jsonl"
+    log.parent.mkdir()
+    good = json.dumps({"kind": "start", **COMMON}) + "\n"
+    log.write_text(good + good + cut)
+    events = EventLog(log, 1, NodeClock())
+    events.record("start", compat=False)
+    events.close()
+    assert [e.node_time for e in read(log)][:2] == [0.1, 0.1]
+    assert len(read(log)) == 3
+    log.write_text(cut)  # cut in its first line: nothing before it survives
+    events = EventLog(log, 1, NodeClock())
+    events.record("stop")
+    events.close()
+    assert [e.kind for e in read(log)] == ["stop"]
