@@ -14,6 +14,7 @@ from walrus.storage import (
     ReadPastEnd,
     SegmentExists,
     SegmentSealed,
+    StorageError,
     Store,
     StoreClosed,
     UnknownSegment,
@@ -356,3 +357,32 @@ def test_a_cursor_is_as_durable_as_the_policy_makes_appends(
             threading.Event().wait(0.01)
         assert len(mine) == later, synced
         assert store.cursor("t") == Cursor(0, 3)
+
+
+@pytest.mark.parametrize("policy", ["none", "interval:20"])
+def test_a_cursor_a_power_loss_left_empty_is_dropped_where_the_policy_never_synced_it(
+    tmp_path, policy
+):
+    """The name renamed into place, none of its bytes: the topic is read from its start again
+    (entries handed out twice, never skipped), and the node's recovery notes say so."""
+    with Store(tmp_path, fsync=policy) as store:
+        store.create_segment("t", 0)
+        store.set_cursor("t", Cursor(0, 3))
+    (tmp_path / "topics" / "t.topic" / "cursor.json").write_bytes(b"")
+    with Store(tmp_path, fsync=policy) as store:
+        assert store.cursor("t") is None
+        assert len(store.recovery_notes) == 1
+        assert "t is read from its start" in store.recovery_notes[0]
+        store.set_cursor("t", Cursor(0, 1))
+        assert store.cursor("t") == Cursor(0, 1)
+
+
+def test_an_unreadable_cursor_under_each_is_damage_and_stays_an_error(tmp_path):
+    with Store(tmp_path, fsync="each") as store:
+        store.create_segment("t", 0)
+        store.set_cursor("t", Cursor(0, 3))
+    (tmp_path / "topics" / "t.topic" / "cursor.json").write_bytes(b"")
+    with Store(tmp_path, fsync="each") as store:
+        assert store.recovery_notes == []
+        with pytest.raises(StorageError, match="unreadable cursor"):
+            store.cursor("t")

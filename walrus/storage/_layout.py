@@ -26,9 +26,21 @@ def segment_path(root: Path, topic: str, segment: int) -> Path:
     return topic_dir(root, topic) / f"{segment:020d}{SEGMENT_SUFFIX}"
 
 
+CURSOR_FILE = "cursor.json"
+"""A topic's cursor file, in its directory."""
+
+
 def cursor_path(root: Path, topic: str) -> Path:
     """A topic's durable cursor."""
-    return topic_dir(root, topic) / "cursor.json"
+    return topic_dir(root, topic) / CURSOR_FILE
+
+
+def cursor_files(root: Path) -> list[tuple[str, Path]]:
+    """(topic, file) of every cursor file under the store, sorted."""
+    return [
+        (check_topic(path.parent.name.removesuffix(TOPIC_SUFFIX)), path)
+        for path in sorted(topics_dir(root).glob(f"*{TOPIC_SUFFIX}/{CURSOR_FILE}"))
+    ]
 
 
 def segment_files(root: Path) -> list[tuple[str, int, Path]]:

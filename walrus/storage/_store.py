@@ -62,12 +62,32 @@ class Store:
             self._segments[(topic, seg.segment)] = seg
             if seg.recovery_note:
                 self.recovery_notes.append(seg.recovery_note)
+        self._recover_cursors()
         self._unsynced_cursors: set[Path] = set()
         self._syncer: threading.Thread | None = None
         self._stop_syncer = threading.Event()
         if self.policy.mode == "interval":
             self._syncer = threading.Thread(target=self._sync_loop, name="store-sync", daemon=True)
             self._syncer.start()
+
+    def _recover_cursors(self) -> None:
+        """Drop each cursor a power loss left unreadable, where the policy allowed it.
+
+        Unless the policy is ``each``, a cursor is renamed into place without a sync, and a power
+        loss can keep the new name with none of its bytes (an empty file). Such a cursor moved
+        back to the topic's start: the file is removed (the topic's entries are handed out again,
+        as ``set_cursor`` allows) and a recovery note says so. Under ``each`` an unreadable
+        cursor is damage, and reading it stays an error.
+        """
+        if self.policy.mode == "each":
+            return
+        for topic, path in layout.cursor_files(self.root):
+            try:
+                self.cursor(topic)
+            except StorageError as exc:
+                path.unlink()
+                fsync_dir(path.parent)
+                self.recovery_notes.append(f"{exc}: removed, {topic} is read from its start")
 
     def __enter__(self) -> "Store":
         return self
@@ -253,7 +273,8 @@ class Store:
         """Replace the cursor of ``topic`` as durably as the fsync policy makes appends: synced
         before it returns under ``each``, by the syncer within the interval under ``interval``,
         left to the page cache under ``none``. A crash of the process loses no cursor under any
-        policy; a power loss may move one back (entries handed out again), never forward."""
+        policy; a power loss may move one back (entries handed out again, under ``none`` or
+        ``interval`` at worst from the start: see ``_recover_cursors``), never forward."""
         topic_dir = self._topic_dir(topic)
         if cursor.segment < 0 or cursor.offset < 0:
             raise ValueError(f"a cursor is non-negative, not {cursor}")
