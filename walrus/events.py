@@ -29,7 +29,8 @@ class EventLog:
 
     def __init__(self, path: Path, node: int, clock: NodeClock) -> None:
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        _trim_cut_line(self._fd)
+        self.trimmed = _trim_cut_line(self._fd)
+        """Bytes of a line a crash cut short, trimmed from the end of the log on opening."""
         self._node = node
         self._clock = clock
         self._buffer: list[str] = []
@@ -72,9 +73,10 @@ class EventLog:
         os.close(self._fd)
 
 
-def _trim_cut_line(fd: int, chunk: int = 1 << 16) -> None:
-    """Truncate the file after its last newline: the end of a line a crash cut short."""
-    end = os.fstat(fd).st_size
+def _trim_cut_line(fd: int, chunk: int = 1 << 16) -> int:
+    """Truncate the file after its last newline (the end of a line a crash cut short); how many
+    bytes that removed."""
+    size = end = os.fstat(fd).st_size
     while end > 0:
         start = max(0, end - chunk)
         tail = os.pread(fd, end - start, start)
@@ -83,5 +85,6 @@ def _trim_cut_line(fd: int, chunk: int = 1 << 16) -> None:
             end = start + newline + 1
             break
         end = start
-    if end != os.fstat(fd).st_size:
+    if end != size:
         os.ftruncate(fd, end)
+    return size - end

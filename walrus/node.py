@@ -109,6 +109,8 @@ class Node:
         events = EventLog(config.data_dir / EVENT_LOG, config.node_id, self.clock)
         for note in store.recovery_notes:
             log.warning("storage recovery: %s", note)
+        if events.trimmed:
+            log.warning("event log: trimmed %d bytes of a line a crash cut short", events.trimmed)
         meta = None
         try:
             client_listeners = await _listen(config.me.client, "client")

@@ -72,12 +72,17 @@ def test_a_restart_trims_the_line_a_crash_cut_before_it_appends(tmp_path, cut):
     good = json.dumps({"kind": "start", **COMMON}) + "\n"
     log.write_text(good + good + cut)
     events = EventLog(log, 1, NodeClock())
+    assert events.trimmed == len(cut)
     events.record("start", compat=False)
     events.close()
     assert [e.node_time for e in read(log)][:2] == [0.1, 0.1]
     assert len(read(log)) == 3
     log.write_text(cut)  # cut in its first line: nothing before it survives
     events = EventLog(log, 1, NodeClock())
+    assert events.trimmed == len(cut)
     events.record("stop")
     events.close()
     assert [e.kind for e in read(log)] == ["stop"]
+    events = EventLog(log, 1, NodeClock())
+    events.close()
+    assert events.trimmed == 0
