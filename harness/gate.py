@@ -123,27 +123,11 @@ def run_gate(store: Path, budget_s: float = 300.0, backend: str = "local", log=p
             f"{relative(result.path)}"
         )
         if not ok and "error" in result.results:
-            log(f"      {result.results['error']}")
-            log(innermost_frame(result.results.get("traceback", "")))
+            at = result.results.get("raised_at")
+            log(f"      {result.results['error']}" + (f" (raised in {at})" if at else ""))
     write_summaries(directory, rows, runs[0][0])
     log(
         f"gate {'passed' if not failures else 'FAILED'}: {len(runs) - failures} of {len(runs)} "
         f"runs as expected; {relative(directory / 'summary.md')}"
     )
     return 0 if not failures else 1
-
-
-OURS = ("/harness/", "/nemesis/", "/walrus/", "/losefs/")
-"""Where the project's own frames are, in a traceback's ``File`` lines."""
-
-
-def innermost_frame(traceback_text: str) -> str:
-    """The innermost frame of a traceback in the project's own code (else the innermost), as
-    its ``File ...`` line and code line, indented."""
-    lines = traceback_text.splitlines()
-    frames = [i for i, line in enumerate(lines) if line.lstrip().startswith("File ")]
-    ours = [i for i in frames if any(part in lines[i] for part in OURS)]
-    if not frames:
-        return "      (no traceback)"
-    at = (ours or frames)[-1]
-    return "\n".join("      " + line.strip() for line in lines[at : at + 2])

@@ -26,6 +26,7 @@ from harness.checker.suite import check_run
 from harness.cluster import make_cluster, preflight
 from harness.history import Header, Recorder
 from harness.node_events import read_nodes
+from harness.raised import raised_at
 from harness.report import write_reports
 from harness.systems import System, WalrusPy, system_from_json
 from harness.workload import WorkloadConfig, drain, register_topics, run_workers
@@ -278,8 +279,12 @@ def run_test(config: TestConfig, log=print) -> RunResult:
             first = first.exceptions[0]
         error = f"the run did not finish: {type(first).__name__}: {first}"
         log(error)
-        where = "".join(traceback.format_exception(first))
-        results = {"valid": "unknown", "error": error, "traceback": where}
+        results = {
+            "valid": "unknown",
+            "error": error,
+            "raised_at": raised_at(first),
+            "traceback": "".join(traceback.format_exception(first)),
+        }
         (run / "results.json").write_text(json.dumps(results, indent=1))
         return RunResult(run, results)
     log("checking")

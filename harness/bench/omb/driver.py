@@ -18,14 +18,13 @@ import math
 import multiprocessing
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
 
 from harness.bench.omb.adapters import Adapter, PublishError, payload, sent_at
+from harness.raised import raised_at
 
 WINDOW = 16
 """Publishes in flight per producer connection."""
@@ -234,9 +233,7 @@ def _worker(plan: Plan, conn) -> None:
     try:
         conn.send(("ok", asyncio.run(_run(plan))))
     except BaseException as exc:  # reported to the coordinator, which says it in one line
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        at = f"{Path(where.filename).name}:{where.lineno}"
-        conn.send(("error", f"{type(exc).__name__}: {exc} (in {where.name}, {at})"))
+        conn.send(("error", f"{type(exc).__name__}: {exc} (in {raised_at(exc)})"))
     finally:
         conn.close()
 
