@@ -65,7 +65,7 @@ class PowerMount:
         """Mount (no-op if mounted); RuntimeError with losefs's words if it does not come up."""
         if self._proc is not None and self._proc.returncode is None:
             return
-        _unmount(self.mount)  # a mount whose losefs died (lstat: ENOTCONN) is in the way
+        await _unmount(self.mount)  # a mount whose losefs died (lstat: ENOTCONN) is in the way
         self.backing.mkdir(parents=True, exist_ok=True)
         self.mount.mkdir(parents=True, exist_ok=True)
         log = losefs_log(self.backing)
@@ -106,25 +106,10 @@ class PowerMount:
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
-        _unmount(self.mount)
+        await _unmount(self.mount)
 
 
-_OCTAL = str.maketrans({c: f"\\{ord(c):03o}" for c in " \t\n\\"})
-"""How /proc/self/mounts writes the characters that would break its fields."""
-
-
-def _listed(mount: Path) -> bool:
-    """True if the kernel lists a mount at ``mount``: a live one, or one whose FUSE server is
-    gone, which ``os.path.ismount`` calls no mount because it cannot stat it."""
-    where = os.path.abspath(mount).translate(_OCTAL)
-    try:
-        with open("/proc/self/mounts") as table:
-            return any(line.split()[1] == where for line in table if line.strip())
-    except OSError:
-        return os.path.ismount(mount)
-
-
-def _unmount(mount: Path) -> None:
-    """Detach whatever is mounted at ``mount`` (nothing if nothing is)."""
-    if _listed(mount):
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+async def _unmount(mount: Path) -> None:
+    """Detach whatever is mounted at ``mount``, a mount whose losefs died included (stat on it
+    fails with ENOTCONN, so ``os.path.ismount`` calls it no mount); nothing if none is."""
+    await trio.run_process(["umount", "-l", str(mount)], check=False, capture_stderr=True)
