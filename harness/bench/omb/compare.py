@@ -350,78 +350,79 @@ def ratios(results: list[dict]) -> list[dict]:
     """The issue's targets, each as a ratio between two systems measured in this run: the
     value, the target, whether it was met, and why not when it cannot be judged (a system
     missing, or a result within reach of the driver's ceiling)."""
-    out = []
-
-    def rate_ratio(name: str, ours: list[dict], theirs: list[dict], target: float) -> None:
-        if not ours or not theirs:
-            out.append({"ratio": name, "value": None, "target": target, "met": None,
-                        "why": "not measured in this run"})  # fmt: skip
-        elif ours[0]["driver_bound"] or theirs[0]["driver_bound"]:
-            out.append({"ratio": name, "value": None, "target": target, "met": None,
-                        "why": "driver-bound: left out"})  # fmt: skip
-        else:
-            value = ours[0]["publish_rate"] / theirs[0]["publish_rate"]
-            out.append({"ratio": name, "value": value, "target": target, "met": value >= target})
-
     top = "max-rate-1-topic-100b"
-    rate_ratio(
-        "walrus-py fsync=each / walrus-rs sync=each, max sustainable rate",
-        _pick(results, "walrus-py", "fsync=each", top),
-        _pick(results, "walrus-rs", "sync=each", top),
-        5.0,
-    )
-    rate_ratio(
-        "walrus-py fsync=none / nats replicas=1, max sustainable rate",
-        _pick(results, "walrus-py", "fsync=none", top),
-        _pick(results, "nats", "replicas=1 sync=none", top),
-        1.0,
-    )
     steps = "rate-steps-1-topic-100b"
     ours = _pick(results, "walrus-py", "fsync=each", steps)
     theirs = {r["step"]: r for r in _pick(results, "walrus-rs", "sync=each", steps)}
-    same_rate = {r["at_rate_of"]["step"]: r for r in ours if "at_rate_of" in r}
-    same_fraction = {r["step"]: r for r in ours if "step" in r}
+    return [
+        _rate_ratio(
+            "walrus-py fsync=each / walrus-rs sync=each, max sustainable rate",
+            _pick(results, "walrus-py", "fsync=each", top),
+            _pick(results, "walrus-rs", "sync=each", top),
+            5.0,
+        ),
+        _rate_ratio(
+            "walrus-py fsync=none / nats replicas=1, max sustainable rate",
+            _pick(results, "walrus-py", "fsync=none", top),
+            _pick(results, "nats", "replicas=1 sync=none", top),
+            1.0,
+        ),
+        _lower_p99(
+            "walrus-rs sync=each rate steps both sustain where walrus-py fsync=each, at the same "
+            "rate, has the lower p99",
+            {r["at_rate_of"]["step"]: r for r in ours if "at_rate_of" in r},
+            theirs,
+            "every one",
+        ),
+        _lower_p99(
+            "rate steps (each at its fraction of its own max) where walrus-py fsync=each has the "
+            "lower p99",
+            {r["step"]: r for r in ours if "step" in r},
+            theirs,
+            None,
+        ),
+    ]
 
-    def lower_p99(name: str, mine: dict[float, dict], target: str | None) -> None:
-        both = [
-            f
-            for f in sorted(set(mine) & set(theirs))
-            if sustained_entry(mine[f]) and sustained_entry(theirs[f])
-        ]
-        lower = [
-            f
-            for f in both
-            if mine[f]["publish_latency_ms"]["p99"] < theirs[f]["publish_latency_ms"]["p99"]
-        ]
-        if not target:
-            met, why = None, "not a target: a faster system is measured at higher rates"
-        elif not both:
-            met, why = None, "no rate step measured for both"
-        else:
-            met, why = len(lower) == len(both), None
-        out.append(
-            {
-                "ratio": name,
-                "value": f"{len(lower)} of {len(both)}",
-                "target": target,
-                "met": met,
-                **({"why": why} if why else {}),
-            }
-        )
 
-    lower_p99(
-        "walrus-rs sync=each rate steps both sustain where walrus-py fsync=each, at the same "
-        "rate, has the lower p99",
-        same_rate,
-        "every one",
-    )
-    lower_p99(
-        "rate steps (each at its fraction of its own max) where walrus-py fsync=each has the "
-        "lower p99",
-        same_fraction,
-        None,
-    )
-    return out
+def _rate_ratio(name: str, ours: list[dict], theirs: list[dict], target: float) -> dict:
+    """Our highest sustainable rate over theirs, against ``target``."""
+    if not ours or not theirs:
+        return {"ratio": name, "value": None, "target": target, "met": None,
+                "why": "not measured in this run"}  # fmt: skip
+    if ours[0]["driver_bound"] or theirs[0]["driver_bound"]:
+        return {"ratio": name, "value": None, "target": target, "met": None,
+                "why": "driver-bound: left out"}  # fmt: skip
+    value = ours[0]["publish_rate"] / theirs[0]["publish_rate"]
+    return {"ratio": name, "value": value, "target": target, "met": value >= target}
+
+
+def _lower_p99(
+    name: str, mine: dict[float, dict], theirs: dict[float, dict], target: str | None
+) -> dict:
+    """At how many of the steps both sustain ours has the lower p99 (keyed alike: by step)."""
+    both = [
+        f
+        for f in sorted(set(mine) & set(theirs))
+        if sustained_entry(mine[f]) and sustained_entry(theirs[f])
+    ]
+    lower = [
+        f
+        for f in both
+        if mine[f]["publish_latency_ms"]["p99"] < theirs[f]["publish_latency_ms"]["p99"]
+    ]
+    if not target:
+        met, why = None, "not a target: a faster system is measured at higher rates"
+    elif not both:
+        met, why = None, "no rate step measured for both"
+    else:
+        met, why = len(lower) == len(both), None
+    return {
+        "ratio": name,
+        "value": f"{len(lower)} of {len(both)}",
+        "target": target,
+        "met": met,
+        **({"why": why} if why else {}),
+    }
 
 
 def sustained_entry(r: dict) -> bool:
