@@ -32,7 +32,9 @@ def make_dirs(path: Path) -> None:
 
 def atomic_write(path: Path, data: bytes, sync: bool = True) -> None:
     """Replace ``path`` with ``data`` so that a crash of the process leaves either the old or the
-    new file; with ``sync``, a power loss too (the file and its directory fsynced)."""
+    new file; with ``sync``, a power loss too (the file and its directory fsynced). Without it,
+    once anything syncs the directory the new name can outlive its bytes: a power loss may
+    leave ``path`` empty, and its reader must take that for "never written" or "damaged"."""
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:

@@ -14,7 +14,10 @@ its entries, so the answer follows the sync), the term and vote replaced atomica
 before ``setCurrentTerm`` returns (a vote is granted after it), and the snapshot file fsynced
 before the entries it covers are dropped. ``durable_journal`` hands it to pysyncobj in place of
 its own while a ``SyncObj`` is built. The commit index is saved without a sync: Raft recomputes
-it, and pysyncobj clamps a saved one to the journal's end.
+it, and pysyncobj clamps a saved one to the journal's end. It has a file of its own
+(``journal.commit``): an unsynced rename can outlive its bytes once anything syncs the directory
+(a compaction does), and sharing the term and vote's file, it would take them with it and leave
+a node that cannot start. Unreadable after a power loss, it reads as none saved.
 
 Record: u32 body length, u32 CRC-32C of the body, then the body (u64 index, u64 term, command).
 On open, a short or damaged *last* record is a torn append and is cut off; damage followed by
@@ -51,12 +54,14 @@ class DurableJournal(Journal):
         self.path = Path(path)
         self.snapshot = None if snapshot is None else Path(snapshot)
         self.meta_path = self.path.with_name(self.path.name + ".meta")
+        self.commit_path = self.path.with_name(self.path.name + ".commit")
         self._entries: list[tuple[bytes, int, int]] = []
         self._ends: list[int] = []
         """File offset just past each entry's record."""
         self.recovery_note: str | None = None
         self._meta = self._read_meta()
-        self._meta_saved = True
+        self._commit = self._read_commit()
+        self._commit_saved = True
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         if os.fstat(self._fd).st_size == 0:
             self._reset([])
@@ -72,6 +77,14 @@ class DurableJournal(Journal):
             return {}
         except ValueError as exc:
             raise JournalDamaged(f"{self.meta_path}: unreadable ({exc})") from exc
+
+    def _read_commit(self) -> int:
+        """The saved commit index; 1 (none) when its file is missing or a power loss left it
+        unreadable (a journal of an older node kept it with the term and vote)."""
+        try:
+            return int(json.loads(self.commit_path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return self._meta.get("commit", 1)
 
     def _load(self) -> None:
         data = os.pread(self._fd, os.fstat(self._fd).st_size, 0)
@@ -157,18 +170,17 @@ class DurableJournal(Journal):
 
     def setRaftCommitIndex(self, raftCommitIndex: int) -> None:
         """Remember the commit index (saved lazily: Raft recomputes it)."""
-        self._meta["commit"] = raftCommitIndex
-        self._meta_saved = False
+        self._commit = raftCommitIndex
+        self._commit_saved = False
 
     def getRaftCommitIndex(self) -> int:
         """The commit index last saved (1 when none was)."""
-        return self._meta.get("commit", 1)
+        return self._commit
 
     def setCurrentTerm(self, term: int, votedForNodeId) -> None:
         """Save the term and vote; on stable storage when this returns."""
-        self._meta["term"], self._meta["vote"] = term, votedForNodeId
+        self._meta = {"term": term, "vote": votedForNodeId}
         atomic_write_json(self.meta_path, self._meta)
-        self._meta_saved = True
 
     def getCurrentTerm(self) -> int:
         """The saved term (0 when none was)."""
@@ -179,10 +191,10 @@ class DurableJournal(Journal):
         return self._meta.get("vote")
 
     def onOneSecondTimer(self) -> None:
-        """Save a changed commit index, without a sync."""
-        if not self._meta_saved:
-            atomic_write_json(self.meta_path, self._meta, sync=False)
-            self._meta_saved = True
+        """Save a changed commit index, without a sync, in its own file."""
+        if not self._commit_saved:
+            atomic_write_json(self.commit_path, self._commit, sync=False)
+            self._commit_saved = True
 
 
 def _record(command: bytes, idx: int, term: int) -> bytes:

@@ -118,3 +118,30 @@ def test_every_answer_it_backs_is_synced_first(tmp_path, monkeypatch):
     (tmp_path / "dump").write_bytes(b"snapshot")
     j.deleteEntriesTo(1)
     assert calls[0] == ("fsync", "dump")
+
+
+def test_saving_the_commit_index_never_rewrites_the_term_and_vote(tmp_path):
+    """The unsynced save goes to a file of its own: the synced term and vote's file is the one
+    setCurrentTerm wrote, whatever a power loss does to the other."""
+    j = journal(tmp_path)
+    j.setCurrentTerm(2, "me")
+    written = (tmp_path / "journal.meta").stat()
+    j.setRaftCommitIndex(3)
+    j.onOneSecondTimer()
+    after = (tmp_path / "journal.meta").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+    assert (tmp_path / "journal.commit").read_text() == "3"
+
+
+@pytest.mark.parametrize("left", [b"", b"{", b'"x"'])
+def test_a_commit_index_a_power_loss_left_unreadable_reads_as_none_saved(tmp_path, left):
+    j = journal(tmp_path)
+    j.setCurrentTerm(2, "me")
+    j.setRaftCommitIndex(3)
+    j = reopen(j)
+    assert j.getRaftCommitIndex() == 3
+    j._destroy()
+    (tmp_path / "journal.commit").write_bytes(left)
+    j = DurableJournal(j.path, j.snapshot)
+    assert (j.getCurrentTerm(), j.getVotedForNodeId(), j.getRaftCommitIndex()) == (2, "me", 1)
+    assert list(j) == ENTRIES
