@@ -22,6 +22,11 @@ REQUIRED = {
     "takeover": ("silent", "result"),
     "disk-lost": ("result",),
     "cursor": ("topic", "segment", "offset", "first", "tags", "values"),
+    "meta-apply": ("index", "term", "hash", "cmd"),
+    "meta-ack": ("index", "term", "hash", "cmd"),
+    "meta-truncate": ("start", "end", "applied", "commit", "dropped", "leader"),
+    "meta-refuse": ("index", "term", "sent_term", "applied", "commit"),
+    "meta-snapshot": ("index", "term", "installed"),
 }
 """Every event kind and the fields it must carry besides the common ones (``kind``, ``node``,
 ``true_ns``, ``node_time``)."""
@@ -56,6 +61,26 @@ class NodeEvent:
     result: str | None = None
     compat: bool = False
     node_wall: float | None = None
+    index: int | None = None
+    """``meta-*``: a Raft log index (the entry applied, acknowledged, refused; a snapshot's)."""
+    term: int | None = None
+    hash: str | None = None
+    """``meta-apply``, ``meta-ack``: the entry's command, hashed."""
+    cmd: str | None = None
+    """``meta-apply``, ``meta-ack``: the command's name (``renew``, ``rollover``, ``noop``...)."""
+    start: int | None = None
+    """``meta-truncate``: the first index deleted (``end`` the last)."""
+    end: int | None = None
+    applied: int | None = None
+    """``meta-truncate``, ``meta-refuse``: the last index the node had applied."""
+    commit: int | None = None
+    dropped: tuple[tuple[int, int, str], ...] = ()
+    """``meta-truncate``: (index, term, hash) of the first entries deleted."""
+    sent_term: int | None = None
+    leader: int | None = None
+    """``meta-truncate``: the node whose AppendEntries made the truncation."""
+    installed: bool = False
+    """``meta-snapshot``: installed from the leader (else loaded from the node's dump file)."""
 
 
 _FIELDS = set(NodeEvent.__dataclass_fields__)
@@ -73,7 +98,10 @@ def parse(raw: dict, where: str = "event") -> NodeEvent:
     for name in ("tags", "values"):
         if name in fields:
             fields[name] = tuple(fields[name] or ())
+    if "dropped" in fields:
+        fields["dropped"] = tuple(tuple(entry) for entry in fields["dropped"] or ())
     fields["compat"] = bool(fields.get("compat", False))
+    fields["installed"] = bool(fields.get("installed", False))
     return NodeEvent(**fields)
 
 

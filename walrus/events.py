@@ -10,11 +10,13 @@ appends that were never acknowledged, never those of acknowledged ones. Every ev
 the checker can place it on one true timeline and also see what the node believed; events other
 than appends also carry ``node_wall``, the node's wall-clock reading (node time plus its offset).
 The kinds and their fields are in ``docs/events.md``; the harness reads the logs with
-``harness.node_events``, which checks each line against that schema.
+``harness.node_events``, which checks each line against that schema. The metadata's Raft thread
+records its ``meta-*`` events here too: the buffer and the writes are under a lock.
 """
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -34,6 +36,7 @@ class EventLog:
         self._node = node
         self._clock = clock
         self._buffer: list[str] = []
+        self._lock = threading.Lock()
 
     def record(self, kind: str, **fields: object) -> None:
         """Write one event now (after any buffered ones), stamped with true and node time."""
@@ -45,22 +48,30 @@ class EventLog:
             "kind": kind,
             **fields,
         }
-        self._buffer.append(json.dumps(event, separators=(",", ":")) + "\n")
-        self.flush()
+        line = json.dumps(event, separators=(",", ":")) + "\n"
+        with self._lock:
+            self._buffer.append(line)
+            self._flush()
 
     def record_append(
         self, topic: str, segment: int, offset: int, count: int, epoch: int, node_time: float
     ) -> None:
         """Buffer an ``append`` event sequenced at ``node_time`` (the node clock's reading the
         lease was checked at; topic names need no JSON escaping)."""
-        self._buffer.append(
+        line = (
             f'{{"true_ns":{time.monotonic_ns()},"node_time":{node_time!r},'
             f'"node":{self._node},"kind":"append","topic":"{topic}","segment":{segment},'
             f'"offset":{offset},"count":{count},"epoch":{epoch}}}\n'
         )
+        with self._lock:
+            self._buffer.append(line)
 
     def flush(self) -> None:
         """Write every buffered event."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
         if self._buffer:
             data = "".join(self._buffer).encode()
             self._buffer.clear()
@@ -68,9 +79,10 @@ class EventLog:
                 data = data[os.write(self._fd, data) :]
 
     def close(self) -> None:
-        """Flush and close the file."""
-        self.flush()
-        os.close(self._fd)
+        """Flush and close the file (after the metadata's Raft thread has stopped)."""
+        with self._lock:
+            self._flush()
+            os.close(self._fd)
 
 
 def _trim_cut_line(fd: int, chunk: int = 1 << 16) -> int:

@@ -6,16 +6,22 @@ to the trio loop with ``TrioToken.run_sync_soon`` — in apply order, so the eve
 sees a lease extension before the state it was committed after. Proposals from trio never
 block: they pass a callback, which wakes a trio event, under a timeout.
 
-Settings follow DESIGN §3: ``appendEntriesUseBatch=False`` (commit latency over batching), a
-large ``connectionTimeout``, no fork for snapshots, a journal and a dump file so the metadata
-survives restarts — the journal our own (``walrus.raft_journal``), synced before pysyncobj
-answers what it backs, so it survives a power loss too. pysyncobj unpickles what arrives on its
-port: its ``password`` option is exposed, and it binds to the address given, never to every
-interface.
+pysyncobj's Raft comes through ``walrus.raft``, whose follower appends by Raft's rules (pysyncobj's
+deletes entries it has applied). Settings: ``appendEntriesUseBatch=False`` (commit latency over
+batching), a large ``connectionTimeout``, no fork for snapshots, a journal and a dump file so the
+metadata survives restarts — the journal our own (``walrus.raft_journal``), synced before
+pysyncobj answers what it backs, so it survives a power loss too. pysyncobj unpickles what
+arrives on its port: its ``password`` option is exposed, and it binds to the address given,
+never to every interface.
+
+Every entry applied, every proposal this node is told committed, every truncation, refusal and
+snapshot goes to the event log (``meta-*`` events, ``docs/events.md``): the metadata checker
+holds the nodes' logs against each other from them.
 """
 
 import collections
 import contextlib
+import hashlib
 import logging
 import random
 import threading
@@ -24,12 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import trio
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+from pysyncobj import FAIL_REASON, SyncObjConf, replicated
 from pysyncobj.node import TCPNode
 
 from walrus.clock import NodeClock, patch_pysyncobj
 from walrus.durable import make_dirs
 from walrus.metastate import MetaMachine, MetaView
+from walrus.raft import Entry, Raft
 from walrus.raft_journal import durable_journal
 
 log = logging.getLogger("walrus.metadata")
@@ -98,7 +105,19 @@ class RaftSettings:
     password: str | None = None
 
 
-class Metadata(SyncObj):
+Record = Callable[..., None]
+"""The event log's ``record(kind, **fields)``: callable from the Raft thread."""
+
+DROPPED_LISTED = 20
+"""Entries a ``meta-truncate`` event lists (its ``start`` and ``end`` cover them all)."""
+
+
+def digest(command: bytes) -> str:
+    """A log entry's command as 16 hex digits: enough to tell two commands apart."""
+    return hashlib.blake2b(command, digest_size=8).hexdigest()
+
+
+class Metadata(Raft):
     """The replicated metadata of one node. Construct it on the thread that runs trio."""
 
     def __init__(
@@ -112,9 +131,13 @@ class Metadata(SyncObj):
         settings: RaftSettings,
         publish: Callable[[Published], None],
         replicas: int = 1,
+        record: Record | None = None,
     ) -> None:
         # Attributes set before SyncObj.__init__ are local, never part of a snapshot.
         self._node_id = node_id
+        self._record = record or (lambda kind, **fields: None)
+        self._applying: dict = {}
+        """The entry being applied: index, term, hash and command name (``on_apply``)."""
         self._ids = {addr: nid for nid, addr in raft_addresses.items()}
         self._clock = clock
         self._publish_to = publish
@@ -241,27 +264,45 @@ class Metadata(SyncObj):
             "connected": {self._ids[str(n)]: self.isNodeConnected(n) for n in self.otherNodes},
         }
 
-    def _SyncObj__onMessageReceived(self, node, message):
-        """Keep the leader's next index for a follower from moving forward on a rejection.
+    # --- what the log does, to the event log (Raft thread) ---------------------------------
 
-        pysyncobj's leader pipelines append_entries and advances its next index optimistically;
-        a follower rejecting several of them answers each with a reset — to the conflicting
-        index for one, to the end of its log for another — and the leader obeys them in turn.
-        A follower holding a conflicting uncommitted tail then ping-pongs between the two for
-        ever and never catches up (seen under partitions and restarts). Raft only ever lowers
-        the next index on a rejection; so do we.
-        """
-        if (
-            isinstance(message, dict)
-            and message.get("type") == "next_node_idx"
-            and message.get("reset")
-            and not message.get("success")
-            and self._isLeader()
-        ):
-            current = self._SyncObj__raftNextIndex.get(node)
-            if current is not None and message.get("next_node_idx", 0) > current:
-                message = {**message, "next_node_idx": current}
-        return SyncObj._SyncObj__onMessageReceived(self, node, message)
+    def on_apply(self, index: int, term: int, command: bytes) -> None:
+        """Record ``meta-apply``; keep the entry for a proposal's ``meta-ack``."""
+        self._applying = {
+            "index": index,
+            "term": term,
+            "hash": digest(command),
+            "cmd": self.command_name(command),
+        }
+        self._record("meta-apply", **self._applying)
+
+    def on_truncate(
+        self, start: int, dropped: list[Entry], applied: int, commit: int, leader: object
+    ) -> None:
+        """Record ``meta-truncate``."""
+        self._record(
+            "meta-truncate",
+            start=start,
+            end=dropped[-1][1],
+            applied=applied,
+            commit=commit,
+            dropped=[[e[1], e[2], digest(e[0])] for e in dropped[:DROPPED_LISTED]],
+            leader=self._ids.get(str(leader)),
+        )
+
+    def on_refuse(self, index: int, held: int, sent: int, applied: int, commit: int) -> None:
+        """Record ``meta-refuse``."""
+        self._record(
+            "meta-refuse", index=index, term=held, sent_term=sent, applied=applied, commit=commit
+        )
+
+    def on_snapshot(self, index: int, term: int, installed: bool) -> None:
+        """Record ``meta-snapshot``."""
+        self._record("meta-snapshot", index=index, term=term, installed=installed)
+
+    def _acknowledged(self) -> None:
+        """A proposal of this node's committed: pysyncobj says so while applying its entry."""
+        self._record("meta-ack", **self._applying)
 
     # --- replicated commands (bodies must never raise: pysyncobj would apply them again) ----
 
@@ -327,10 +368,16 @@ class Metadata(SyncObj):
 
         Raises ProposalError if it did not commit within ``timeout`` or failed.
         """
-        outcome = await _from_raft_thread(
-            lambda done: getattr(self, f"cmd_{command}")(*args, callback=lambda r, e: done((r, e))),
-            timeout,
-        )
+
+        def start(done: Callable[[object], None]) -> None:
+            def callback(result: object, error: int) -> None:
+                if error == FAIL_REASON.SUCCESS:
+                    self._acknowledged()
+                done((result, error))
+
+            getattr(self, f"cmd_{command}")(*args, callback=callback)
+
+        outcome = await _from_raft_thread(start, timeout)
         if outcome is None:
             raise ProposalError(f"{command} did not commit within {timeout:g} s", definite=False)
         result, error = outcome

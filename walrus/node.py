@@ -127,6 +127,7 @@ class Node:
                     config.raft,
                     lambda pub: token.run_sync_soon(self._on_publish, pub),
                     config.replicas,
+                    events.record,
                 )
             except SyncObjException:
                 raise ConfigError(f"Raft port {config.me.raft} is already in use") from None

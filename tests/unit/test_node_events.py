@@ -30,6 +30,18 @@ def test_every_kind_parses_with_its_fields():
             "tags": ["a", ""],
             "values": ["x", None],
         },
+        "meta-apply": {"index": 4, "term": 2, "hash": "ab", "cmd": "renew"},
+        "meta-ack": {"index": 4, "term": 2, "hash": "ab", "cmd": "renew"},
+        "meta-truncate": {
+            "start": 5,
+            "end": 6,
+            "applied": 4,
+            "commit": 4,
+            "dropped": [(5, 2, "cd"), (6, 2, "ef")],
+            "leader": 3,
+        },
+        "meta-refuse": {"index": 3, "term": 1, "sent_term": 2, "applied": 4, "commit": 4},
+        "meta-snapshot": {"index": 9, "term": 2, "installed": True},
     }
     assert set(samples) == set(REQUIRED)
     for kind, fields in samples.items():
