@@ -37,6 +37,8 @@ class Row:
     acked_put_per_s: float
     availability: float | None
     path: Path
+    truncation_lines: int | None = None
+    """Node log lines of pysyncobj deleting applied entries (None: not counted)."""
 
     def anomaly_text(self) -> str:
         """``kind=count`` pairs."""
@@ -59,6 +61,7 @@ def row_of(nemesis: str, seed: int, result: RunResult) -> Row:
         perf.get("put", {}).get("ok_per_s", 0.0),
         ok / total if total else None,
         result.path,
+        r.get("cluster", {}).get("applied_truncation_lines"),
     )
 
 
@@ -106,6 +109,7 @@ def write_summaries(directory: Path, rows: list[Row], base: TestConfig) -> None:
                 "ops",
                 "acked_put_per_s",
                 "availability",
+                "applied_truncation_lines",
                 "run",
             ]
         )
@@ -119,6 +123,7 @@ def write_summaries(directory: Path, rows: list[Row], base: TestConfig) -> None:
                     r.ops,
                     f"{r.acked_put_per_s:.1f}",
                     "" if r.availability is None else f"{r.availability:.3f}",
+                    "" if r.truncation_lines is None else r.truncation_lines,
                     r.path.relative_to(directory),
                 ]
             )
@@ -131,15 +136,17 @@ def write_summaries(directory: Path, rows: list[Row], base: TestConfig) -> None:
         "",
         "![verdicts](verdicts.png)",
         "",
-        "| nemesis | seed | verdict | anomalies | ops | acked PUT/s | availability | run |",
-        "|---|---|---|---|---|---|---|---|",
+        "| nemesis | seed | verdict | anomalies | ops | acked PUT/s | availability "
+        "| 'truncating already-applied' lines | run |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         avail = "-" if r.availability is None else f"{r.availability:.1%}"
         rel = r.path.relative_to(directory)
+        cut = "-" if r.truncation_lines is None else r.truncation_lines
         lines.append(
             f"| `{r.nemesis}` | {r.seed} | {WORDS[r.verdict]} | {r.anomaly_text()} | "
-            f"{r.ops} | {r.acked_put_per_s:.1f} | {avail} | [{rel}]({rel}/summary.md) |"
+            f"{r.ops} | {r.acked_put_per_s:.1f} | {avail} | {cut} | [{rel}]({rel}/summary.md) |"
         )
     (directory / "summary.md").write_text("\n".join(lines) + "\n")
     heatmap(rows, directory / "verdicts.png")

@@ -304,6 +304,9 @@ def run_test(config: TestConfig, log=print) -> RunResult:
         error = f"checking failed: {type(exc).__name__}: {exc}"
         log(error)
         results = {"valid": "unknown", "error": error, "traceback": traceback.format_exc()}
+    results.setdefault("cluster", {})["applied_truncation_lines"] = count_lines(
+        run / "nodes", APPLIED_TRUNCATION
+    )
     # the host's CLOCK_MONOTONIC at history time 0: node events' true times minus it are run
     # times (shrink places an anomaly's node events among the fault windows with it)
     results["t0_ns"] = notes["t0_ns"]
@@ -320,6 +323,19 @@ def run_test(config: TestConfig, log=print) -> RunResult:
     except Exception as exc:  # results.json is written; the figures are a view of it
         log(f"the reports could not be drawn: {type(exc).__name__}: {exc}")
     return RunResult(run, results)
+
+
+APPLIED_TRUNCATION = "truncating already-applied"
+"""pysyncobj's CRITICAL line for a follower deleting entries it applied (``walrus/raft.py``)."""
+
+
+def count_lines(nodes: Path, text: str) -> int:
+    """How many lines of the collected ``nodes/*/node.log`` contain ``text``."""
+    found = 0
+    for path in nodes.glob("*/node.log"):
+        with open(path, errors="replace") as f:
+            found += sum(text in line for line in f)
+    return found
 
 
 def node_ids(config: TestConfig) -> list[int]:

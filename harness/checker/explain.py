@@ -143,6 +143,60 @@ def _beyond_count(a: Anomaly, d: Describe) -> str:
     )
 
 
+def _command(c: Mapping | None) -> str:
+    if c is None:
+        return "nothing"
+    return f"{c['cmd']} (term {c['term']}, {c['hash']})"
+
+
+def _apply_divergence(a: Anomaly, d: Describe) -> str:
+    x, y = a.facts["commands"]
+    return (
+        f"nodes {a.nodes[0]} and {a.nodes[1]} applied different metadata commands at Raft index "
+        f"{a.facts['index']}: {_command(x)} and {_command(y)}"
+    )
+
+
+def _reapplied_differently(a: Anomaly, d: Describe) -> str:
+    f = a.facts
+    return (
+        f"node {a.nodes[0]} applied Raft index {f['index']} twice, first {_command(f['first'])} "
+        f"then {_command(f['then'])}"
+    )
+
+
+def _log_matching(a: Anomaly, d: Describe) -> str:
+    f = a.facts
+    x, y = f["commands"]
+    return (
+        f"nodes {a.nodes[0]} and {a.nodes[1]} both applied Raft index {f['matched_index']} of "
+        f"term {f['matched_term']}, yet at index {f['index']} they applied {_command(x)} and "
+        f"{_command(y)}"
+    )
+
+
+def _committed_lost(a: Anomaly, d: Describe) -> str:
+    f = a.facts
+    if f.get("refused"):
+        return (
+            f"node {a.nodes[0]} was sent an entry of term {f['sent_term']} at Raft index "
+            f"{f['index']}, where it had committed one of term {f['held_term']} (applied "
+            f"{f['applied']}, commit {f['commit']}): the leader lacked a committed entry"
+        )
+    return (
+        f"node {a.nodes[0]} was told {_command(f['acknowledged'])} committed at Raft index "
+        f"{f['index']}, but node {a.nodes[1]} applied past it with {_command(f['applied'])} there"
+    )
+
+
+def _applied_truncated(a: Anomaly, d: Describe) -> str:
+    f = a.facts
+    return (
+        f"node {a.nodes[0]} deleted Raft entries {f['start']}-{f['end']} from its log, having "
+        f"applied up to {f['applied']} (commit {f['commit']})"
+    )
+
+
 RENDER: dict[str, Callable[[Anomaly, Describe], str]] = {
     "VFresh": _vfresh,
     "VRepet": _vrepet,
@@ -162,6 +216,11 @@ RENDER: dict[str, Callable[[Anomaly, Describe], str]] = {
     "acknowledged_not_stored": _not_stored,
     "phantom": _phantom,
     "acknowledged_beyond_count": _beyond_count,
+    "apply_divergence": _apply_divergence,
+    "reapplied_differently": _reapplied_differently,
+    "log_matching": _log_matching,
+    "committed_lost": _committed_lost,
+    "applied_truncated": _applied_truncated,
 }
 """Every anomaly kind a checker reports, and how it reads."""
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import columns, history
-from harness.checker import lease, perf, queue, storage, totals
+from harness.checker import lease, metadata, perf, queue, storage, totals
 from harness.checker.explain import explain
 from harness.checker.resolve import apply, resolve_info_gets
 from harness.checker.result import CheckResult, not_applicable
@@ -34,6 +34,7 @@ def is_black_box(history_path: Path, c: Columns) -> bool:
 BLACK_BOX_WHY = {
     "lease": "a black-box system reports no positions, epochs or node event logs",
     "storage": "a black-box system cannot list what it stores",
+    "metadata": "a black-box system writes no event log of its Raft entries",
 }
 
 
@@ -149,6 +150,11 @@ CHECKERS: dict[str, Callable[[Inputs], CheckResult | None]] = {
     ),
     "perf": lambda i: perf.check(i.ops, i.windows, i.end),
     "storage": _storage,
+    "metadata": lambda i: (
+        not_applicable(BLACK_BOX_WHY["metadata"])
+        if i.black_box and not i.events
+        else metadata.check(i.events)
+    ),
 }
 """Every checker, by the name its result has in results.json, in the order they run."""
 

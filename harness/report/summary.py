@@ -107,7 +107,12 @@ def write(
             if "takeovers" in facts
             else ""
         )
-        lines += ["", "## What the faults did", "", events + per_topic]
+        raft = (
+            f"; {facts['applied_truncation_lines']} node log lines 'truncating already-applied'"
+            if "applied_truncation_lines" in facts
+            else ""
+        )
+        lines += ["", "## What the faults did", "", events + per_topic + raft]
     aimed = aimed_line(list(nemesis), results.get("t0_ns"))
     if aimed:
         lines += ["", aimed]

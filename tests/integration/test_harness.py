@@ -152,7 +152,9 @@ def test_check_exit_codes(tmp_path):
     assert harness("check", "--black-box", str(undecided)).returncode == 2
     events = tmp_path / "nodes" / "1"
     events.mkdir(parents=True)
-    (events / "events.jsonl").write_text("")
+    applied = {"kind": "meta-apply", "node": 1, "true_ns": 1, "node_time": 0.0, "index": 2}
+    applied |= {"term": 1, "hash": "0", "cmd": "noop"}  # the metadata checker's evidence
+    (events / "events.jsonl").write_text(json.dumps(applied) + "\n")
     out = tmp_path / "results.json"
     ok = harness("check", str(positioned), "--events", str(tmp_path / "nodes"), "--out", str(out))
     assert ok.returncode == 0 and json.loads(out.read_text())["valid"] is True

@@ -68,6 +68,15 @@ def simulate():
         ops.append(Op(100 + i, "get", "t", f"v{i}", t * 1e9, (t + 0.01) * 1e9, "ok", len(ops), 0))
         t += 0.05
     ops.append(Op(200, "get", "t", None, t * 1e9, (t + 0.01) * 1e9, "ok", len(ops), 0))
+    for index, cmd in ((2, "noop"), (3, "register"), (4, "renew"), (5, "rollover")):
+        for node in (1, 2):  # both nodes applied the same metadata entries
+            e = {
+                "kind": "meta-apply",
+                "node": node,
+                "true_ns": index * 10**8 + node,
+                "node_time": 0,
+            }
+            events.append({**e, "index": index, "term": 1, "hash": f"{cmd}-{index}", "cmd": cmd})
     state = {
         "t": {
             "segment_leaders": {"1": 1, "2": 2},
