@@ -25,6 +25,16 @@ process, before ``walrus node`` starts (``python -m harness.mutants NAME node ..
   tenth of each renewal interval, so pauses on a timer rarely begin in it and ``pause@lease-renew``
   does. (With replicated segments the followers refuse those appends, so nothing stale is
   acknowledged and the queue checker has nothing to see.)
+- ``raft-as-shipped``: the metadata's Raft follower as pysyncobj 0.3.17 ships it, which deletes
+  every entry after an AppendEntries' previous one, applied or not (``walrus/raft.py``): the node
+  as it was before that correction. A follower that rejoins a new leader behind it deletes
+  entries it applied (the metadata checker's ``applied_truncated``); with a leader that dies
+  before it sends the rest (``kill@meta-truncate``), committed entries can be lost.
+- ``apply-before-commit``: a metadata follower applies every entry it appends, before any leader
+  says it is committed. With three nodes no run can tell (an entry on two of three is never
+  overwritten); with five, a metadata leader cut off with one follower keeps appending there,
+  the follower applies what the majority side then overwrites (``apply_divergence``), and
+  refuses the majority's entries once healed (``committed_lost``).
 """
 
 import sys
@@ -134,9 +144,23 @@ def _lease_stamped_late() -> None:
     LeaseDuties.lease_watch = watch
 
 
+def _raft_as_shipped() -> None:
+    from walrus.raft import Raft
+
+    Raft._append = lambda self, node, message: message
+
+
+def _apply_before_commit() -> None:
+    from walrus.raft import Raft
+
+    Raft._commit_bound = lambda self, leader_commit, vouched: self._SyncObj__getCurrentLogIndex()
+
+
 MUTANTS: dict[str, Callable[[], None]] = {
     "ack-during-rollover": _ack_during_rollover,
     "lease-stamped-late": _lease_stamped_late,
+    "raft-as-shipped": _raft_as_shipped,
+    "apply-before-commit": _apply_before_commit,
 }
 """Every planted bug, by name (importing this module imports no part of the node)."""
 

@@ -6,8 +6,10 @@ delay drawn from the seed) but a start only *arms* it: from the step's time, the
 logs (``docs/events.md``) are watched for the next ``EVENT``, and the fault fires ``delay_ms``
 after it on the event's node: the one that wrote it, except for a takeover, where it is the node
 the silent node's segments moved to (``partition@takeover`` isolates the new segment's leader
-before it has heard of its segment). A partition isolates that node. The delay is drawn from
-0-50 ms, or from the range the name gives: ``kill@seal+5`` (5 ms), ``kill@seal+0-20``. Once
+before it has heard of its segment), and for a truncation of the metadata's Raft log, the leader
+whose AppendEntries made it (``kill@meta-truncate`` kills that leader right after). A partition
+isolates that node. The delay is drawn from 0-50 ms, or from the range the name gives:
+``kill@seal+5`` (5 ms), ``kill@seal+0-20``. Once
 fired, it stays in force for its planned hold (drawn like the schedule's intervals) whatever the
 steps say, so that "pause the new leader right after a takeover" pauses it long enough to matter;
 a stop step that comes before the event disarms it. The start is recorded with its trigger: the
@@ -23,7 +25,16 @@ from pathlib import Path
 
 import trio
 
-EVENTS = ("seal", "lease-acquire", "lease-renew", "lease-loss", "takeover", "cursor", "start")
+EVENTS = (
+    "seal",
+    "lease-acquire",
+    "lease-renew",
+    "lease-loss",
+    "takeover",
+    "cursor",
+    "start",
+    "meta-truncate",
+)
 """The event kinds a fault can be aimed at."""
 
 MAX_DELAY_MS = 50.0
@@ -33,9 +44,9 @@ POLL_S = 0.002
 """How often the event logs are read while a fault is armed."""
 
 
-TARGET_FIELD = {"takeover": "moved_to"}
-"""Events whose fault hits a node the event names (the first in this field), not its writer; one
-that names none (a takeover of a node that led nothing) triggers nothing."""
+TARGET_FIELD = {"takeover": "moved_to", "meta-truncate": "leader"}
+"""Events whose fault hits a node the event names (in this field, or the first of its list), not
+its writer; one that names none (a takeover of a node that led nothing) triggers nothing."""
 
 
 def split(name: str) -> tuple[str, str | None]:
@@ -100,8 +111,10 @@ class EventWatch:
                     raw = json.loads(line)
                     node, true_ns = int(raw["node"]), int(raw["true_ns"])
                     field = TARGET_FIELD.get(raw["kind"])
-                    named = raw.get(field) if field in raw else [node]
-                    target = int(named[0]) if named else None
+                    named = raw.get(field) if field in raw else node
+                    if isinstance(named, list):
+                        named = named[0] if named else None
+                    target = None if named is None else int(named)
                     out.append(NodeEvent(raw["kind"], node, true_ns, target))
                 except (ValueError, KeyError, TypeError, IndexError):
                     continue

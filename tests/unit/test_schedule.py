@@ -103,6 +103,9 @@ def test_an_event_watch_sees_only_new_events_and_waits_for_whole_lines(tmp_path)
     with open(log, "a") as f:
         f.write('{"kind": "takeover", "node": 1, "true_ns": 12, "moved_to": []}\n')
     assert watch.poll() == [NodeEvent("takeover", 1, 12, None)], "it moved nothing: no target"
+    with open(log, "a") as f:
+        f.write('{"kind": "meta-truncate", "node": 1, "true_ns": 13, "leader": 2}\n')
+    assert watch.poll() == [NodeEvent("meta-truncate", 1, 13, 2)], "the leader that made it"
 
 
 def test_an_aimed_name_may_choose_its_delay():
