@@ -130,12 +130,12 @@ class Metadata(Raft):
         compat: bool,
         settings: RaftSettings,
         publish: Callable[[Published], None],
+        record: Record,
         replicas: int = 1,
-        record: Record | None = None,
     ) -> None:
         # Attributes set before SyncObj.__init__ are local, never part of a snapshot.
         self._node_id = node_id
-        self._record = record or (lambda kind, **fields: None)
+        self._record = record
         self._applying: dict = {}
         """The entry being applied: index, term, hash and command name (``on_apply``)."""
         self._ids = {addr: nid for nid, addr in raft_addresses.items()}

@@ -126,8 +126,8 @@ class Node:
                     config.compat,
                     config.raft,
                     lambda pub: token.run_sync_soon(self._on_publish, pub),
-                    config.replicas,
                     events.record,
+                    config.replicas,
                 )
             except SyncObjException:
                 raise ConfigError(f"Raft port {config.me.raft} is already in use") from None
