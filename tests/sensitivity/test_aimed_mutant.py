@@ -1,7 +1,13 @@
 """Bugs that live in narrow windows (``harness/mutants.py``) are caught by faults aimed there: a
 PUT acknowledged while its segment rolls over, before it is written, by a kill aimed at the seal;
 a lease stamped when the node next looks instead of when its renewal was sent, by a pause aimed
-at the renewal."""
+at the renewal.
+
+The kill must land inside a rollover's Raft commit, a few milliseconds: a run of 20 s catches it
+most times, not every time (seed 1 missed it once in four runs here on 2026-12-07), so that test
+tries a second seed when the first catches nothing."""
+
+from dataclasses import replace
 
 import pytest
 
@@ -32,7 +38,11 @@ def test_a_kill_aimed_at_the_seal_loses_what_was_acknowledged_during_the_rollove
         workload=WorkloadConfig(rate=300, put_ratio=1.0, seed=1),
         system=WalrusPy(NodeSpec(max_segment_entries=50, mutant="ack-during-rollover"), plain=True),
     )
-    totals = _aimed_run(config).results["totals"]
+    for seed in (1, 2):
+        run = replace(config, seed=seed, workload=replace(config.workload, seed=seed))
+        totals = _aimed_run(run).results["totals"]
+        if totals["valid"] is False:
+            break
     assert totals["valid"] is False and totals["counts"].get("lost", 0) > 0, totals
 
 
