@@ -18,7 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from harness.checker.result import counts_of
+from harness.checker.result import counts_of, details_of
 from harness.checker.verdict import WORDS
 from harness.cluster import preflight
 from harness.runner import RunResult, TestConfig, run_test
@@ -48,7 +48,7 @@ class Row:
 def row_of(nemesis: str, seed: int, result: RunResult) -> Row:
     """Summarise one run."""
     r = result.results
-    perf = r.get("perf", {}).get("details", {}).get("all", {})
+    perf = details_of(r, "perf").get("all", {})
     counts = [perf.get(f, {}) for f in ("put", "get")]
     total = sum(c.get("ok", 0) + c.get("fail", 0) + c.get("info", 0) for c in counts)
     ok = sum(c.get("ok", 0) for c in counts)

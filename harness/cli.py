@@ -185,8 +185,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from harness.checker.result import found
-    from harness.checker.suite import CHECKERS, check_run
+    from harness.checker.result import checker_results, found
+    from harness.checker.suite import Evidence, check_run
     from harness.checker.verdict import EXIT_CODES, WORDS
     from harness.history import HistoryError
     from harness.node_events import read_nodes
@@ -200,22 +200,21 @@ def _check(args: argparse.Namespace) -> int:
     if audit_path.exists():
         audit = {"states": json.loads(audit_path.read_text()).get("states", {})}
     try:
-        results = check_run(
+        evidence = Evidence.read(
             history_path,
-            events,
-            audit,
-            args.lease_ms / 1000,
+            events=events,
+            audit=audit,
+            lease_s=args.lease_ms / 1000,
             black_box=True if args.black_box else None,
         )
+        results = check_run(evidence)
     except HistoryError as exc:
         raise ValueError(f"{history_path}: {exc}") from None
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1, default=str))
     print(WORDS[results["valid"]] + ("  (black box)" if results["black_box"] else ""))
-    for name in CHECKERS:
-        r = results.get(name)
-        if r is not None:
-            print(f"  {name:<7} {WORDS[r['valid']]:<8} {found(r)}")
+    for name, r in checker_results(results).items():
+        print(f"  {name:<8} {WORDS[r['valid']]:<8} {found(r)}")
     return EXIT_CODES[results["valid"]]
 
 

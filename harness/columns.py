@@ -260,20 +260,26 @@ class _Refused(Exception):
     """A line the columnar reader will not take: ``history.load`` says why."""
 
 
-Loaded = tuple[list[Event], Columns]
-"""A history as ``load`` returns it: its nemesis events and its operations."""
+@dataclass(frozen=True)
+class Loaded:
+    """A history as ``load`` reads it, once: its header, nemesis events and operations."""
+
+    header: history.Header
+    nemesis: list[Event]
+    ops: Columns
 
 
 def load(path: Path) -> Loaded:
-    """(nemesis events, operations as columns) of a history file.
+    """A history file, read once.
 
     Raises HistoryError, as ``history.load`` does, for a history that breaks the format.
     """
     try:
-        return _load(path)
+        nemesis, ops = _load(path)
     except _Refused:
         history.load(path)  # raises the format's own error, naming the line
         raise HistoryError(f"{path}: a line the columnar reader cannot take") from None
+    return Loaded(history.read_header(path), nemesis, ops)
 
 
 def _load(path: Path) -> tuple[list[Event], Columns]:

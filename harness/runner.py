@@ -22,7 +22,8 @@ from pathlib import Path
 import trio
 
 from harness import columns
-from harness.checker.suite import check_run
+from harness.checker.result import RESULTS_VERSION
+from harness.checker.suite import Evidence, check_run
 from harness.cluster import make_cluster, preflight
 from harness.history import Header, Recorder
 from harness.node_events import read_nodes
@@ -31,6 +32,9 @@ from harness.report import write_reports
 from harness.systems import System, WalrusPy, system_from_json
 from harness.workload import WorkloadConfig, drain, register_topics, run_workers
 from nemesis.schedule import Schedule, Step, base_faults, fault_names, plan
+
+TEST_VERSION = 1
+"""The shape of test.json this code writes (one with no ``version`` field has the same)."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ class TestConfig:
 
     def to_json(self) -> dict:
         """As written to test.json."""
-        out = asdict(self)
+        out = {"version": TEST_VERSION, **asdict(self)}
         out["store"] = str(self.store)
         out["system"] = {
             "name": self.system.name,
@@ -271,7 +275,8 @@ def run_test(config: TestConfig, log=print) -> RunResult:
     try:
         notes = trio.run(_execute, config, run, log)
     except KeyboardInterrupt:
-        (run / "results.json").write_text(json.dumps({"valid": "unknown", "error": "interrupted"}))
+        interrupted = {"version": RESULTS_VERSION, "valid": "unknown", "error": "interrupted"}
+        (run / "results.json").write_text(json.dumps(interrupted))
         raise
     except Exception as exc:  # the run broke off: its directory says why, the verdict is unknown
         first = exc
@@ -280,6 +285,7 @@ def run_test(config: TestConfig, log=print) -> RunResult:
         error = f"the run did not finish: {type(first).__name__}: {first}"
         log(error)
         results = {
+            "version": RESULTS_VERSION,
             "valid": "unknown",
             "error": error,
             "raised_at": raised_at(first),
@@ -291,19 +297,24 @@ def run_test(config: TestConfig, log=print) -> RunResult:
     loaded = None
     try:
         loaded = columns.load(run / "history.jsonl")
-        results = check_run(
-            run / "history.jsonl",
+        evidence = Evidence(
+            loaded,
             read_nodes(run / "nodes"),
             notes["audit"],
             config.system.lease_s,
             notes["workload_end_ns"],
-            black_box=config.system.black_box,
-            loaded=loaded,
+            config.system.black_box,
         )
+        results = check_run(evidence)
     except Exception as exc:  # the history or the node logs could not be read at all
         error = f"checking failed: {type(exc).__name__}: {exc}"
         log(error)
-        results = {"valid": "unknown", "error": error, "traceback": traceback.format_exc()}
+        results = {
+            "version": RESULTS_VERSION,
+            "valid": "unknown",
+            "error": error,
+            "traceback": traceback.format_exc(),
+        }
     results.setdefault("cluster", {})["applied_truncation_lines"] = count_lines(
         run / "nodes", APPLIED_TRUNCATION
     )

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from harness.checker.result import checker_results, counts_of
+from harness.checker.result import anomalies_of, counts_of
 from harness.replay import Original, original
 from harness.runner import TestConfig, run_test
 from nemesis.schedule import Step, dumps
@@ -97,10 +97,8 @@ def anomaly_spans(results: dict, kind: str) -> list[tuple[float, float]]:
     witnesses = results.get("witnesses", {})
     t0 = results.get("t0_ns")
     spans = []
-    for r in checker_results(results):
-        for a in r.get("anomalies", []):
-            if a.get("kind") != kind:
-                continue
+    for _, a in anomalies_of(results):
+        if a.get("kind") == kind:
             ns = []
             for i in a.get("ops", []):
                 w = witnesses.get(str(i))

@@ -5,7 +5,7 @@ checkers and reports."""
 import json
 from pathlib import Path
 
-from harness.checker.suite import check_run
+from harness.checker.suite import Evidence, check_run
 from harness.history import INF, Op
 from harness.node_events import parse
 from harness.report import write_reports
@@ -72,7 +72,10 @@ def write_run(
         **(test or {}),
     }
     (directory / "test.json").write_text(json.dumps(test))
-    results = check_run(directory / "history.jsonl", [parse(e) for e in events], audit, lease_s)
+    evidence = Evidence.read(
+        directory / "history.jsonl", events=[parse(e) for e in events], audit=audit, lease_s=lease_s
+    )
+    results = check_run(evidence)
     (directory / "results.json").write_text(json.dumps(results))
     write_reports(directory, results, max(o.inv for o in ops))
     return results, moved

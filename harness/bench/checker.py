@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness import columns
 from harness.checker import queue, totals
-from harness.checker.suite import check_run
+from harness.checker.suite import Evidence, check_run
 
 
 def generate(
@@ -82,7 +82,7 @@ def run(operations: int, path: Path | None = None) -> dict:
     else:
         generated = None
     t0 = time.perf_counter()
-    _, c = columns.load(path)
+    c = columns.load(path).ops
     t1 = time.perf_counter()
     q = queue.check(c)
     t2 = time.perf_counter()
@@ -90,7 +90,7 @@ def run(operations: int, path: Path | None = None) -> dict:
     t3 = time.perf_counter()
     operations = len(c)
     del c
-    results = check_run(path, None, None, None)
+    results = check_run(Evidence.read(path))
     t4 = time.perf_counter()
     return {
         "operations": operations,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from harness import columns
 from harness.bench.checker import generate
-from harness.checker.suite import check_run
+from harness.checker.suite import Evidence, check_run
 from harness.report import write_reports
 from harness.serve.app import make_server
 from harness.serve.browser import chromium, load_seconds
@@ -61,7 +61,7 @@ def make_run(store: Path, operations: int) -> tuple[Path, dict]:
     )
     t = time.perf_counter()
     loaded = columns.load(run / "history.jsonl")
-    results = check_run(run / "history.jsonl", None, None, None, loaded=loaded)
+    results = check_run(Evidence(loaded))
     (run / "results.json").write_text(json.dumps(results))
     stages["check_s"] = time.perf_counter() - t
     t = time.perf_counter()

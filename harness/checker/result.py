@@ -4,10 +4,13 @@ One shape for all of them, as Elle separates an anomaly's data from its explanat
 says *what* it found — the kind, the topic, the operations that witness it (by invoke index),
 the nodes, positions and true times involved, and a few kind-specific facts — and
 ``harness.checker.explain`` turns that into the one line people read, at the edge, when the
-results are written. Summaries, campaigns, ``check`` and the reports all read this shape
-(``to_json`` / ``counts_of``), never a checker's own.
+results are written. Summaries, campaigns, ``check``, the reports, ``serve``, ``replay`` and
+``shrink`` read a run's results.json only through the accessors at the end of this module
+(``checker_results``, ``result_of``, ``details_of``, ``anomalies_of``, ``counts_of``,
+``fault_windows``), which know every shape results.json has had.
 """
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -83,18 +86,52 @@ def not_applicable(why: str) -> CheckResult:
     return CheckResult(NOT_APPLICABLE, details={"why": why})
 
 
-def checker_results(results: dict) -> list[dict]:
-    """The stored result of every checker in a run's results.json."""
-    return [r for r in results.values() if isinstance(r, dict) and "counts" in r and "valid" in r]
+RESULTS_VERSION = 2
+"""The shape of results.json this code writes: 2 keeps every checker's result under
+``checkers``; 1 (no ``version`` field) kept each at the top level under its name."""
+
+VERSION_1_CHECKERS = ("queue", "totals", "lease", "perf", "storage")
+"""The checkers a version-1 results.json could hold, at its top level."""
+
+
+def checker_results(results: dict) -> dict[str, dict]:
+    """Every checker's stored result in a run's results.json, by name, in the order they ran."""
+    if results.get("version", 1) >= 2:
+        return dict(results.get("checkers", {}))
+    return {n: results[n] for n in VERSION_1_CHECKERS if isinstance(results.get(n), dict)}
+
+
+def result_of(results: dict, name: str) -> dict:
+    """The stored result of checker ``name`` ({} when the run has none)."""
+    return checker_results(results).get(name, {})
+
+
+def details_of(results: dict, name: str) -> dict:
+    """The details of checker ``name``'s stored result ({} when the run has none)."""
+    return result_of(results, name).get("details", {})
+
+
+def anomalies_of(results: dict) -> list[tuple[str, dict]]:
+    """Every stored anomaly, with the name of the checker that found it, in checker order."""
+    return [(n, a) for n, r in checker_results(results).items() for a in r.get("anomalies", [])]
 
 
 def counts_of(results: dict) -> dict[str, int]:
     """Every anomaly count of a run's results.json, by kind, over every checker."""
     out: dict[str, int] = {}
-    for r in checker_results(results):
+    for r in checker_results(results).values():
         for kind, n in r["counts"].items():
             out[kind] = out.get(kind, 0) + n
     return out
+
+
+def fault_windows(results: dict) -> list[tuple[str, float, float, object]]:
+    """The run's fault windows as the checkers saw them: (fault, start ns, stop ns, value), a
+    window still open at the end stopping at infinity."""
+    return [
+        (name, start, math.inf if stop is None else stop, value)
+        for name, start, stop, value in results.get("fault_windows", [])
+    ]
 
 
 def found(result: dict) -> str:

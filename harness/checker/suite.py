@@ -16,18 +16,18 @@ from harness import columns, history
 from harness.checker import lease, metadata, perf, queue, storage, totals
 from harness.checker.explain import explain
 from harness.checker.resolve import apply, resolve_info_gets
-from harness.checker.result import CheckResult, not_applicable
+from harness.checker.result import RESULTS_VERSION, CheckResult, not_applicable
 from harness.checker.verdict import UNKNOWN, merge
 from harness.columns import NO, Columns
 from harness.node_events import NodeEvent
 
 
-def is_black_box(history_path: Path, c: Columns) -> bool:
+def is_black_box(loaded: columns.Loaded) -> bool:
     """What the history says of itself: its header, else whether any acknowledged put carries a
     position (a black box's plain PUT reports none)."""
-    header = history.read_header(history_path)
-    if header.black_box is not None:
-        return header.black_box
+    if loaded.header.black_box is not None:
+        return loaded.header.black_box
+    c = loaded.ops
     return not bool(np.any(c.acked_put & (c.seg != NO)))
 
 
@@ -38,38 +38,49 @@ BLACK_BOX_WHY = {
 }
 
 
-def check_run(
-    history_path: Path,
-    events: list[NodeEvent] | None,
-    audit: dict | None,
-    lease_s: float | None,
-    workload_end: float | None = None,
-    black_box: bool | None = None,
-    loaded: columns.Loaded | None = None,
-) -> dict:
-    """Run every checker that applies; ``valid`` merges them (verdict.merge).
+@dataclass(frozen=True)
+class Evidence:
+    """What one run leaves to be checked: its history, read once, and what the nodes gave."""
 
-    ``loaded``: the history as ``columns.load`` read it, when the caller has it already.
+    history: columns.Loaded
+    events: list[NodeEvent] | None = None
+    """The nodes' event logs (None: not given)."""
+    audit: dict | None = None
+    """The final SCAN audit and STATE of every topic (None: not given)."""
+    lease_s: float | None = None
+    """The nodes' lease duration (None: the node's default)."""
+    workload_end: float | None = None
+    """When the workload stopped (ns): the drain after it is left out of the performance
+    statistics (None: the last operation's completion)."""
+    black_box: bool | None = None
+    """Whether to judge it as a black box (None: what the history says of itself)."""
 
-    ``black_box`` (default: what the history says of itself) makes the lease and storage
-    checkers not applicable. ``workload_end`` (ns) bounds the performance statistics (the drain
-    after it is left out).
-    """
-    nemesis, c = loaded or columns.load(history_path)
+    @classmethod
+    def read(cls, history_path: Path, **given: object) -> "Evidence":
+        """The evidence of the history at ``history_path`` with ``given``'s fields."""
+        return cls(columns.load(history_path), **given)
+
+
+def check_run(evidence: Evidence) -> dict:
+    """Run every checker that applies; ``valid`` merges them (verdict.merge). A black box makes
+    the lease and storage checkers not applicable."""
+    black_box = evidence.black_box
     if black_box is None:
-        black_box = is_black_box(history_path, c)
+        black_box = is_black_box(evidence.history)
+    c = evidence.history.ops
+    events, audit = evidence.events, evidence.audit
     resolutions = [] if black_box else resolve_info_gets(c, events, audit)
     c = apply(c, resolutions)
-    windows = history.nemesis_windows(nemesis)
+    windows = history.nemesis_windows(evidence.history.nemesis)
     finite = c.ret[np.isfinite(c.ret)]
     given = Inputs(
         c,
         events,
         audit,
         (audit or {}).get("states", {}),
-        lease_s or DEFAULT_LEASE_S,
+        evidence.lease_s or DEFAULT_LEASE_S,
         windows,
-        workload_end or (float(finite.max()) if len(finite) else 0),
+        evidence.workload_end or (float(finite.max()) if len(finite) else 0),
         black_box,
     )
     found = {}
@@ -86,6 +97,7 @@ def check_run(
     except Exception as exc:  # facts for people, not a verdict: say why they are missing
         cluster = {"error": f"{type(exc).__name__}: {exc}"}
     return {
+        "version": RESULTS_VERSION,
         "valid": verdict,
         "black_box": black_box,
         "operations": len(c),
@@ -95,7 +107,7 @@ def check_run(
             for name, start, stop, value in windows
         ],
         "info_gets_resolved": len(resolutions),
-        **results,
+        "checkers": results,
         "cluster": cluster,
         "witnesses": {str(i): witness(op) for i, op in by_index.items()},
     }

@@ -10,7 +10,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from harness.columns import F_NAMES, OK, TYPES, Columns
-from harness.history import Event, nemesis_windows
+from harness.history import Event
+
+Window = tuple[str, float, float, object]
+"""A fault window as results.json keeps it (``checker.result.fault_windows``): fault, start ns,
+stop ns (infinity while open), value."""
 
 FAULT_COLORS = ["#f4a261", "#8ecae6", "#b5e48c", "#e5989b", "#cdb4db", "#ffd166"]
 F_CODES = {name: code for code, name in enumerate(F_NAMES)}
@@ -24,11 +28,11 @@ SERIES = {
 }
 
 
-def shade(ax, nemesis: list[Event], end_s: float) -> None:
+def shade(ax, windows: list[Window], end_s: float) -> None:
     """Shade each fault window (one colour per fault kind) and label it."""
     kinds: dict[str, str] = {}
     top = ax.get_ylim()[1]
-    for name, start, stop, _ in nemesis_windows(nemesis):
+    for name, start, stop, _ in windows:
         color = kinds.setdefault(name, FAULT_COLORS[len(kinds) % len(FAULT_COLORS)])
         stop_s = min(end_s, stop / 1e9)
         ax.axvspan(
@@ -58,7 +62,7 @@ operation that failed or whose outcome is unknown is always drawn)."""
 
 
 def latency_raw(
-    c: Columns, within: np.ndarray, nemesis: list[Event], end_s: float, path: Path
+    c: Columns, within: np.ndarray, windows: list[Window], end_s: float, path: Path
 ) -> None:
     """Every operation's latency against when it was invoked; info ops at the top edge
     (``within``: the rows to draw, the workload's)."""
@@ -90,7 +94,7 @@ def latency_raw(
     ax.set_yscale("log")
     ax.set_ylabel("latency (ms, log); unknown outcomes at the top")
     ax.set_xlim(0, end_s)
-    shade(ax, nemesis, end_s)
+    shade(ax, windows, end_s)
     sampled = f" (acknowledged ones: every {step}th of {ok:,})" if step > 1 else ""
     _finish(fig, ax, path, f"latency of every operation{sampled}")
 
@@ -101,7 +105,7 @@ def _buckets(end_s: float) -> np.ndarray:
 
 
 def latency_quantiles(
-    c: Columns, within: np.ndarray, nemesis: list[Event], end_s: float, path: Path
+    c: Columns, within: np.ndarray, windows: list[Window], end_s: float, path: Path
 ) -> None:
     """p50/p95/p99 of acknowledged operations' latency per time bucket (of the rows
     ``within``)."""
@@ -128,11 +132,11 @@ def latency_quantiles(
     ax.set_yscale("log")
     ax.set_ylabel("latency (ms, log)")
     ax.set_xlim(0, end_s)
-    shade(ax, nemesis, end_s)
+    shade(ax, windows, end_s)
     _finish(fig, ax, path, "latency quantiles")
 
 
-def rate(c: Columns, within: np.ndarray, nemesis: list[Event], end_s: float, path: Path) -> None:
+def rate(c: Columns, within: np.ndarray, windows: list[Window], end_s: float, path: Path) -> None:
     """Completions per second, by operation and outcome (of the rows ``within``)."""
     fig, ax = plt.subplots(figsize=(11, 4.5))
     edges = _buckets(end_s)
@@ -152,7 +156,7 @@ def rate(c: Columns, within: np.ndarray, nemesis: list[Event], end_s: float, pat
         )
     ax.set_ylabel("operations / s")
     ax.set_xlim(0, end_s)
-    shade(ax, nemesis, end_s)
+    shade(ax, windows, end_s)
     _finish(fig, ax, path, "throughput")
 
 
@@ -216,7 +220,7 @@ def clock_skew(nemesis: list[Event], end_s: float, path: Path) -> None:
     plt.close(fig)
 
 
-def links(doc: dict, nemesis: list[Event], end_s: float, path: Path) -> bool:
+def links(doc: dict, windows: list[Window], end_s: float, path: Path) -> bool:
     """The message diagram: one row per link and direction, each second shaded by the bytes it
     carried (log scale), red where a partition dropped bytes; False (nothing drawn) when no
     proxy saw the links."""
@@ -250,7 +254,7 @@ def links(doc: dict, nemesis: list[Event], end_s: float, path: Path) -> bool:
     ax.set_yticks(range(len(rows)), [f"{t['service']} {t['from']}→{t['to']}" for t in rows])
     ax.tick_params(axis="y", labelsize=7)
     ax.set_xlim(0, end_s)
-    shade(ax, nemesis, end_s)
+    shade(ax, windows, end_s)
     _finish(
         fig,
         ax,
@@ -260,18 +264,21 @@ def links(doc: dict, nemesis: list[Event], end_s: float, path: Path) -> bool:
     return True
 
 
-def write_all(c: Columns, nemesis: list[Event], end_ns: float, run: Path) -> list[str]:
-    """The plots into the run directory; their file names."""
+def write_all(
+    c: Columns, nemesis: list[Event], windows: list[Window], end_ns: float, run: Path
+) -> list[str]:
+    """The plots into the run directory (``nemesis``: the history's fault events, for the
+    clock skew; ``windows``: the fault windows to shade); their file names."""
     workload = c.inv <= end_ns
     end_s = max(end_ns / 1e9, 1e-3)
-    latency_raw(c, workload, nemesis, end_s, run / "latency-raw.png")
-    latency_quantiles(c, workload, nemesis, end_s, run / "latency-quantiles.png")
-    rate(c, workload, nemesis, end_s, run / "rate.png")
+    latency_raw(c, workload, windows, end_s, run / "latency-raw.png")
+    latency_quantiles(c, workload, windows, end_s, run / "latency-quantiles.png")
+    rate(c, workload, windows, end_s, run / "rate.png")
     clock_skew(nemesis, end_s, run / "clock-skew.png")
     names = ["latency-raw.png", "latency-quantiles.png", "rate.png", "clock-skew.png"]
     traffic = run / "links.json"
     if traffic.exists() and links(
-        json.loads(traffic.read_text()), nemesis, end_s, run / "links.png"
+        json.loads(traffic.read_text()), windows, end_s, run / "links.png"
     ):
         names.append("links.png")
     return names

@@ -3,8 +3,7 @@
 import json
 from pathlib import Path
 
-from harness.checker.result import found
-from harness.checker.suite import CHECKERS
+from harness.checker.result import anomalies_of, checker_results, details_of, found
 from harness.checker.verdict import WORDS
 from harness.history import Event
 
@@ -88,10 +87,8 @@ def write(
         "| checker | verdict | found |",
         "|---|---|---|",
     ]
-    for name in CHECKERS:
-        r = results.get(name)
-        if r is not None:
-            lines.append(f"| {name} | {WORDS[r['valid']]} | {found(r) or '-'} |")
+    for name, r in checker_results(results).items():
+        lines.append(f"| {name} | {WORDS[r['valid']]} | {found(r) or '-'} |")
     facts = results.get("cluster", {})
     if facts:
         per_topic = "; ".join(
@@ -116,7 +113,7 @@ def write(
     aimed = aimed_line(list(nemesis), results.get("t0_ns"))
     if aimed:
         lines += ["", aimed]
-    t = results.get("totals", {}).get("details", {})
+    t = details_of(results, "totals")
     lines += [
         "",
         "## Totals",
@@ -126,7 +123,7 @@ def write(
         f"{t.get('unexpected')}, duplicated {t.get('duplicated')}, recovered "
         f"{t.get('recovered')}, info gets {t.get('info_gets')}",
     ]
-    perf = results.get("perf", {}).get("details", {}).get("all", {})
+    perf = details_of(results, "perf").get("all", {})
     lines += [
         "",
         "## Performance",
@@ -168,7 +165,6 @@ def write(
 
 def _anomalies(results: dict) -> list[tuple[str, str]]:
     seen: dict[str, str] = {}
-    for name in CHECKERS:
-        for a in results.get(name, {}).get("anomalies", []):
-            seen.setdefault(a["kind"], a["text"])
+    for _, a in anomalies_of(results):
+        seen.setdefault(a["kind"], a["text"])
     return list(seen.items())

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from harness.columns import Columns
-from harness.history import INF, Event, nemesis_windows
+from harness.history import INF
+from harness.report.plots import Window
 
 MAX_OPS = 20_000
 PX_PER_S = 60
@@ -22,7 +23,7 @@ COLORS = {"ok": "#b7e4c7", "fail": "#ffccd5", "info": "#ffe8a1"}
 
 def write(
     c: Columns,
-    nemesis: list[Event],
+    windows: list[Window],
     path: Path,
     title: str,
     anomalies: list[dict] = (),
@@ -65,7 +66,7 @@ def write(
     parts.append(f"<div id='t' style='height:{height}px;width:{len(processes) * 58 + 20}px'>")
     for p, i in column.items():
         parts.append(f"<div class='h' style='left:{i * 58}px'>{html.escape(str(p))}</div>")
-    for name, start, stop, value in nemesis_windows(nemesis):
+    for name, start, stop, value in windows:
         top = start / 1e9 * PX_PER_S
         bottom = (end if stop == INF else stop / 1e9) * PX_PER_S
         parts.append(

@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import quote
 
-from harness.checker.result import found
-from harness.checker.suite import CHECKERS
+from harness.checker.result import anomalies_of, checker_results, fault_windows, found
 from harness.checker.verdict import WORDS
 from harness.serve.store import INCOMPLETE, CampaignInfo, RunInfo
 
@@ -216,13 +215,9 @@ def _checkers(results: dict) -> list[str]:
         "<h2>Checkers</h2><table id='checkers'><thead><tr><th>checker</th><th>verdict</th>"
         "<th>found</th></tr></thead><tbody>"
     ]
-    for name in CHECKERS:
-        r = results.get(name)
-        if isinstance(r, dict) and "valid" in r:
-            word = WORDS.get(r["valid"], str(r["valid"]))
-            out.append(
-                f"<tr><td>{e(name)}</td><td>{badge(word)}</td><td>{e(found(r) or '-')}</td></tr>"
-            )
+    for name, r in checker_results(results).items():
+        word = badge(WORDS.get(r["valid"], str(r["valid"])))
+        out.append(f"<tr><td>{e(name)}</td><td>{word}</td><td>{e(found(r) or '-')}</td></tr>")
     out.append("</tbody></table>")
     if "error" in results:
         out.append(f"<p>The run broke off: {e(results['error'])}</p>")
@@ -230,16 +225,11 @@ def _checkers(results: dict) -> list[str]:
 
 
 def _anomalies(results: dict, base: str) -> list[str]:
-    anomalies = [
-        (name, a)
-        for name in CHECKERS
-        if isinstance(results.get(name), dict)
-        for a in results[name].get("anomalies", [])
-    ]
+    anomalies = anomalies_of(results)
     if not anomalies:
         return []
     witnesses = results.get("witnesses")
-    faults = results.get("fault_windows", [])
+    faults = fault_windows(results)
     out = [f"<h2>Anomalies ({len(anomalies)} shown)</h2>"]
     for n, (checker, a) in enumerate(anomalies):
         certain = a.get("certain", True)
@@ -285,11 +275,7 @@ def window_svg(indexes: list[int], witnesses: dict | None, faults: list) -> str:
     pad = max((end - start) * 0.08, 1e6)
     lo, hi = start - pad, end + pad
     label_w, plot_w, row_h, top = 260, 600, 18, 22
-    active = [
-        (name, max(a, lo), min(hi if b is None else b, hi))
-        for name, a, b, _ in faults
-        if a < hi and (b is None or b > lo)
-    ]
+    active = [(name, max(a, lo), min(b, hi)) for name, a, b, _ in faults if a < hi and b > lo]
     height = top + row_h * len(ops) + 22
 
     def x(t: float) -> float:

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from harness.checker.result import counts_of
 from harness.runner import TestConfig, run_test
 from harness.systems import NodeSpec, WalrusPy
 from harness.workload import WorkloadConfig
@@ -81,9 +82,7 @@ def test_compat_walrus_is_caught(tmp_path, backend):
     )
     result = run_test(config, log=lambda m: None)
     assert result.valid is False
-    named = json.dumps(
-        {k: result.results[k]["counts"] for k in ("queue", "totals", "lease", "storage")}
-    )
+    named = json.dumps(counts_of(result.results))
     assert any(
         kind in named for kind in ("beyond", "VOrd", "VWit", "VRepet", "overlapping", "lost")
     )

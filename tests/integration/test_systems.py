@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from harness.checker.result import result_of
 from harness.cluster.local import free_base_port
 from harness.runner import TestConfig, run_test
 from harness.systems import NodeSpec, WalrusPy
@@ -57,8 +58,14 @@ def test_black_box_run_of_our_node_is_valid_with_the_white_box_checkers_not_appl
     r = result.results
     assert result.valid is True, json.dumps(r, default=str)[:2000]
     assert r["black_box"] is True
-    assert r["lease"]["valid"] == "not applicable" and r["storage"]["valid"] == "not applicable"
-    assert r["queue"]["valid"] is True and r["totals"]["details"]["acknowledged"] > 0
+    assert (
+        result_of(r, "lease")["valid"] == "not applicable"
+        and result_of(r, "storage")["valid"] == "not applicable"
+    )
+    assert (
+        result_of(r, "queue")["valid"] is True
+        and result_of(r, "totals")["details"]["acknowledged"] > 0
+    )
     lines = (result.path / "history.jsonl").read_text().splitlines()
     assert json.loads(lines[0]) == {"history": 1, "system": "walrus-py", "black_box": True}
     assert '"pos"' not in "".join(lines)
@@ -82,7 +89,7 @@ def test_black_box_checkers_alone_catch_walrus_0_3(tmp_path):
     )
     result = run_test(config, log=lambda m: None)
     assert result.valid is False, result.results
-    queue = result.results["queue"]
+    queue = result_of(result.results, "queue")
     # certain: no GET whose reply was lost (a timeout on a loaded machine) could explain it
     assert any(a["kind"] == "VOrd" and a["certain"] for a in queue["anomalies"]), queue
 
@@ -138,7 +145,8 @@ def test_an_external_cluster_is_tested_and_broken_through_the_users_commands(tmp
         run = next((tmp_path / "runs").glob("campaign-*/kill-seed1/*/history.jsonl")).parent
         history = (run / "history.jsonl").read_text()
         assert '"start-kill"' in history and '"stop-kill"' in history
-        assert json.loads((run / "results.json").read_text())["lease"]["valid"] == "not applicable"
+        results = json.loads((run / "results.json").read_text())
+        assert result_of(results, "lease")["valid"] == "not applicable"
         status = subprocess.run(
             [sys.executable, "-m", "walrus", "cluster", "status", "--data-dir", str(data)],
             capture_output=True,
@@ -159,8 +167,8 @@ def test_walrus_rs_runs_to_a_verdict_as_a_black_box(tmp_path):
     )  # fmt: skip
     assert done.returncode in (0, 1), done.stdout + done.stderr
     results = json.loads((tmp_path / "latest" / "results.json").read_text())
-    assert results["black_box"] is True and results["lease"]["valid"] == "not applicable"
-    assert results["totals"]["details"]["acknowledged"] > 0
+    assert results["black_box"] is True and result_of(results, "lease")["valid"] == "not applicable"
+    assert result_of(results, "totals")["details"]["acknowledged"] > 0
     header = json.loads((tmp_path / "latest" / "history.jsonl").read_text().splitlines()[0])
     assert header["system"] == "walrus-rs"
     assert not subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True).stdout

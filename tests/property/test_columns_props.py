@@ -115,7 +115,8 @@ def test_columns_read_what_the_reader_of_record_reads(tmp_path_factory, events, 
     path = tmp_path_factory.mktemp("h") / "history.jsonl"
     write(path, events, random.Random(seed), header)
     nemesis, ops = history.load(path)
-    got_nemesis, c = columns.load(path)
+    loaded = columns.load(path)
+    got_nemesis, c = loaded.nemesis, loaded.ops
     assert [e.to_json() for e in got_nemesis] == [e.to_json() for e in nemesis]
     assert len(c) == len(ops)
     assert c.rows_as_ops(range(len(c))) == ops
@@ -181,7 +182,8 @@ def test_a_broken_history_gets_the_reader_of_records_error(tmp_path, text, says)
 def test_an_empty_history_has_no_operations(tmp_path):
     path = tmp_path / "h.jsonl"
     path.write_text("")
-    nemesis, c = columns.load(path)
+    loaded = columns.load(path)
+    nemesis, c = loaded.nemesis, loaded.ops
     assert nemesis == [] and len(c) == 0 and c.topics == ()
 
 
@@ -191,7 +193,7 @@ def test_a_large_generated_history_matches_row_for_row(tmp_path):
     path = tmp_path / "h.jsonl"
     generate(path, 20_000)
     _, ops = history.load(path)
-    _, c = columns.load(path)
+    c = columns.load(path).ops
     assert len(c) == len(ops)
     rows = np.random.default_rng(1).choice(len(ops), 500, replace=False)
     assert c.rows_as_ops(rows) == [ops[r] for r in rows]

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import pytest
 
+from harness.checker.result import result_of
 from harness.runner import RunResult, TestConfig, run_test
 from harness.systems import NodeSpec, WalrusPy
 from harness.workload import WorkloadConfig
@@ -40,7 +41,7 @@ def test_a_kill_aimed_at_the_seal_loses_what_was_acknowledged_during_the_rollove
     )
     for seed in (1, 2):
         run = replace(config, seed=seed, workload=replace(config.workload, seed=seed))
-        totals = _aimed_run(run).results["totals"]
+        totals = result_of(_aimed_run(run).results, "totals")
         if totals["valid"] is False:
             break
     assert totals["valid"] is False and totals["counts"].get("lost", 0) > 0, totals
@@ -59,7 +60,7 @@ def test_a_pause_aimed_at_a_renewal_shows_a_lease_stamped_late(tmp_path):
         workload=WorkloadConfig(rate=800, topics=3, seed=2),
         system=WalrusPy(NodeSpec(mutant="lease-stamped-late")),
     )
-    lease = _aimed_run(config).results["lease"]
+    lease = result_of(_aimed_run(config).results, "lease")
     assert lease["valid"] is False, lease
     assert set(lease["counts"]) <= {
         "append_after_expiry_node_clock",

@@ -9,6 +9,7 @@ seeds (``docs/metadata.md``), each is caught in 3 to 4 of 5."""
 import pytest
 
 from harness.checker.metadata import KINDS
+from harness.checker.result import result_of
 from harness.runner import TestConfig, run_test
 from harness.systems import NodeSpec, WalrusPy
 from harness.workload import WorkloadConfig
@@ -18,7 +19,7 @@ def _caught(seeds: tuple[int, ...], **config) -> dict:
     """The metadata result of the first seed's run found invalid, else of the last."""
     for seed in seeds:
         run = TestConfig(seed=seed, workload=WorkloadConfig(seed=seed), **config)
-        metadata = run_test(run, log=lambda m: None).results["metadata"]
+        metadata = result_of(run_test(run, log=lambda m: None).results, "metadata")
         if metadata["valid"] is False:
             break
     return metadata

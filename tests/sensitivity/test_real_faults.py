@@ -2,6 +2,7 @@
 
 import pytest
 
+from harness.checker.result import result_of
 from harness.cluster.power import preflight as power_preflight
 from harness.runner import TestConfig, run_test
 from harness.systems import NodeSpec, WalrusPy
@@ -23,7 +24,7 @@ def test_a_clock_beyond_the_drift_bound_is_caught_by_the_lease_checker(tmp_path)
         system=WalrusPy(NodeSpec(lease_ms=1000)),
     )
     result = run_test(config, log=lambda m: None)
-    lease = result.results["lease"]
+    lease = result_of(result.results, "lease")
     assert lease["valid"] is False, lease
     assert set(lease["counts"]) & {"append_after_expiry_true_time", "overlapping_writers"}
 
@@ -47,7 +48,7 @@ def test_bit_rot_in_synced_data_makes_the_node_refuse_to_start(tmp_path):
     logs = "".join(p.read_text() for p in (result.path / "nodes").glob("*/node.log"))
     assert "bit rot, not a torn write" in logs
     # The damaged node never served the corrupt entry: nothing stored was read back changed.
-    assert result.results["queue"]["counts"].get("VFresh", 0) == 0
+    assert result_of(result.results, "queue")["counts"].get("VFresh", 0) == 0
 
 
 def _no_fuse() -> str | None:
@@ -77,7 +78,7 @@ def test_a_node_that_acknowledges_before_syncing_loses_writes_to_a_power_loss(tm
     result = run_test(config, log=lambda m: None)
     history = (result.path / "history.jsonl").read_text()
     assert '"f":"start-lose-unsynced"' in history.replace(" ", "")
-    totals = result.results["totals"]
+    totals = result_of(result.results, "totals")
     assert totals["counts"].get("lost", 0) > 0, totals
 
 
@@ -97,7 +98,7 @@ def test_a_lost_disk_loses_the_writes_of_a_node_keeping_one_copy(tmp_path):
         system=WalrusPy(NodeSpec(max_segment_entries=200, replicas=1)),
     )
     result = run_test(config, log=lambda m: None)
-    totals = result.results["totals"]
+    totals = result_of(result.results, "totals")
     assert totals["valid"] is False, totals
     assert totals["counts"].get("lost", 0) > 0, totals
     assert result.results["drained"] and all(result.results["drained"].values())

@@ -7,6 +7,7 @@ import pytest
 
 from harness import cli
 from harness.checker import queue, suite
+from harness.checker.result import result_of
 from harness.history import Header, Recorder
 
 
@@ -35,11 +36,11 @@ def queue_checker_raises(monkeypatch):
 
 def test_a_raising_checker_is_unknown_and_the_others_still_decide(tmp_path, queue_checker_raises):
     _history(tmp_path / "h.jsonl", lose_a_write=False)
-    results = suite.check_run(tmp_path / "h.jsonl", None, None, None)
-    assert results["queue"]["valid"] == "unknown"
-    assert "ZeroDivisionError: planted" in results["queue"]["details"]["error"]
-    assert "_broken" in results["queue"]["details"]["traceback"]
-    assert results["totals"]["valid"] is True
+    results = suite.check_run(suite.Evidence.read(tmp_path / "h.jsonl"))
+    assert result_of(results, "queue")["valid"] == "unknown"
+    assert "ZeroDivisionError: planted" in result_of(results, "queue")["details"]["error"]
+    assert "_broken" in result_of(results, "queue")["details"]["traceback"]
+    assert result_of(results, "totals")["valid"] is True
     assert results["valid"] == "unknown"
 
 
@@ -50,11 +51,14 @@ def test_check_exits_2_when_a_checker_raised_and_1_when_another_found_a_violatio
     _history(tmp_path / "lost.jsonl", lose_a_write=True)
     out = tmp_path / "results.json"
     assert cli.main(["check", str(tmp_path / "ok.jsonl"), "--out", str(out)]) == 2
-    assert json.loads(out.read_text())["queue"]["valid"] == "unknown"
+    assert result_of(json.loads(out.read_text()), "queue")["valid"] == "unknown"
     assert "the queue checker failed" in capsys.readouterr().out
     assert cli.main(["check", str(tmp_path / "lost.jsonl"), "--out", str(out)]) == 1
     saved = json.loads(out.read_text())
-    assert saved["totals"]["valid"] is False and saved["queue"]["valid"] == "unknown"
+    assert (
+        result_of(saved, "totals")["valid"] is False
+        and result_of(saved, "queue")["valid"] == "unknown"
+    )
 
 
 def test_without_the_planted_fault_the_same_histories_decide(tmp_path):
