@@ -1,6 +1,6 @@
 """Histories: the record of every client operation and fault, as ``history.jsonl``.
 
-The format is a public contract (DESIGN §4): other tools may write histories for
+The format is a public contract (``docs/design.md`` §4): other tools may write histories for
 ``walrus-harness check``. One JSON object per line, in order of occurrence::
 
     {"index": 0, "time": 1200, "process": 3, "type": "invoke", "f": "put", "topic": "t1",

@@ -1,4 +1,4 @@
-"""One test run, start to finish (DESIGN §6).
+"""One test run, start to finish (``docs/design.md`` §6).
 
 Set up the cluster, run the workload and the nemesis together for the time limit, heal every
 fault, wait until the cluster serves again (every node takes writes, no segment awaits its count),

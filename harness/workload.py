@@ -5,9 +5,8 @@ every node is exercised and forwarding is tested) and issues, at random interval
 C/rate seconds, a put of a value unique in the whole test or a get, in the system's dialect
 (``PUTX``/``GETX`` for this repository's node, plain ``PUT``/``GET`` for a black box). A timeout
 or a lost connection makes the operation ``info`` and retires the process: the slot carries on as
-process
-``p + C`` (DESIGN §4). The choice of operations, topics and pauses comes from a generator seeded
-per slot, so the same seed gives the same schedule.
+process ``p + C`` (``docs/design.md`` §4). The choice of operations, topics and pauses comes from
+a generator seeded per slot, so the same seed gives the same schedule.
 """
 
 import random

@@ -309,7 +309,7 @@ def _secret_new(args: argparse.Namespace) -> int:
 
 
 def _cli(args: argparse.Namespace) -> int:
-    from walrus.repl import one_shot, repl
+    from walrus.shell import one_shot, repl
 
     if args.op is None:
         return repl(args.addr)

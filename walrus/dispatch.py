@@ -4,7 +4,7 @@ A client frame is parsed and served here or forwarded (PUT to the open segment's
 read path's POP to the holder of the cursor's segment); a peer's RPC command is either ``POP``
 (the read path's hand-out at the holder, ``walrus.reads``), ``APPEND`` (a segment leader's
 entries for a follower, ``walrus.replication``), ``SEAL``/``FETCH``/``FILL`` (a replicated
-segment's copies after its leader, ``walrus.recovery``), or a client command it forwarded,
+segment's copies after its leader, ``walrus.segment_recovery``), or a client command it forwarded,
 served with its hop count so that a forwarding loop ends. REGISTER and METRICS are answered
 here; METRICS is rendered by ``walrus.metrics``, a pure function of the node's state.
 """
@@ -15,8 +15,8 @@ from walrus.metadata import ProposalError
 from walrus.metastate import state_json
 from walrus.protocol import Request
 from walrus.reads import Reader
-from walrus.recovery import Recovery
 from walrus.replication import Append
+from walrus.segment_recovery import Recovery
 from walrus.server import Pending
 from walrus.writes import Writer, register_reply
 

@@ -4,7 +4,7 @@ Every node renews its lease every L/4 through the metadata and logs each renewal
 (``lease-acquire``/``lease-renew``) and each lapse (``lease-loss``); the node leading Raft also
 watches every other node's renewals and proposes a takeover of a node silent for longer than
 L(1+rho) on its own clock (``walrus.lease``), so that its open segments move on — and, with
-replicated segments, seals each taken-over one from its replicas (``walrus.recovery``).
+replicated segments, seals each taken-over one from its replicas (``walrus.segment_recovery``).
 """
 
 import logging
@@ -15,7 +15,7 @@ from walrus import lease
 from walrus.context import Context
 from walrus.metadata import ProposalError
 from walrus.metastate import OPEN, PENDING
-from walrus.recovery import Recovery
+from walrus.segment_recovery import Recovery
 
 log = logging.getLogger("walrus.node")
 

@@ -16,9 +16,9 @@ opens: the next live nodes after the leader in id order, then others, so that th
 R (an acknowledgement needs a majority of R; with fewer live nodes appends wait rather than
 weaken). ``spec/model.py``'s ``_open`` is the same rule.
 
-``compat=True`` reproduces Walrus 0.3 (DESIGN §3): the first leader is chosen over every node,
-rollover seals whatever segment is current with the count it is given, and the next leader is
-chosen round-robin over every node, dead or alive.
+``compat=True`` reproduces Walrus 0.3 (``docs/design.md`` §3): the first leader is chosen over
+every node, rollover seals whatever segment is current with the count it is given, and the next
+leader is chosen round-robin over every node, dead or alive.
 """
 
 from collections import OrderedDict

@@ -32,8 +32,8 @@ from walrus.duties import LeaseDuties
 from walrus.events import EVENT_LOG, EventLog
 from walrus.metadata import Metadata, Published
 from walrus.reads import Reader
-from walrus.recovery import Recovery
 from walrus.rpc import PeerLink, RpcServer
+from walrus.segment_recovery import Recovery
 from walrus.server import Session, serve_listeners
 from walrus.storage import NODE_STORE, Store
 from walrus.writes import Writer

@@ -24,7 +24,7 @@ from walrus.context import Context, proposal_failure
 from walrus.metadata import ProposalError, Published
 from walrus.metastate import LOST, OPEN, PENDING, SEALED, SegmentMeta, TopicMeta
 from walrus.protocol import Request
-from walrus.recovery import Recovery
+from walrus.segment_recovery import Recovery
 from walrus.server import Awaiting, Pending
 from walrus.storage import SegmentSealed, StorageError
 
@@ -267,7 +267,7 @@ class Writer:
             return
         if len(seg.replicas) > 1 and seg.state != OPEN:
             # A taken-over segment is sealed from its replicas by the Raft leader
-            # (walrus.recovery); once sealed, each replica settles its own copy.
+            # (walrus.segment_recovery); once sealed, each replica settles its own copy.
             if seg.state == SEALED:
                 self._settle_copy(topic, seg)
             return

@@ -1,6 +1,6 @@
 """The storage benchmark's figure: writes/s per system and fsync mode, plus CRC32C speed.
 
-Walrus's and Kafka's published numbers (DESIGN §7, taken on their machine) are drawn as
+Walrus's and Kafka's published numbers (``docs/design.md`` §7, taken on their machine) are drawn as
 hatched, labelled references beside our measurements, never mixed in with them.
 """
 

@@ -1,4 +1,4 @@
-"""Systems under test (DESIGN §8): ``walrus-py`` (this repository's node, the default),
+"""Systems under test (``docs/design.md`` §8): ``walrus-py`` (this repository's node, the default),
 ``walrus-rs`` (the original Walrus, built from a source tree the user gives) and ``external`` (a
 Walrus-protocol cluster that is already running). See ``harness.systems.base`` for what a system
 owns and what is left to the backends."""

@@ -1,6 +1,6 @@
 """What the harness needs from an implementation under test, apart from where its nodes run.
 
-DESIGN §8 splits a test's cluster in two. A *system* (this module's ``System``) is one
+``docs/design.md`` §8 splits a test's cluster in two. A *system* (this module's ``System``) is one
 implementation: how its node is built and started, what its nodes listen on and what their
 clients speak, how to tell that a node is ready and that the cluster has recovered after the
 faults, how to skew its clock, and which checkers its histories can feed. A *backend*

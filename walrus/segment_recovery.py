@@ -31,7 +31,7 @@ from walrus.metastate import SegmentMeta
 from walrus.replication import BATCH_ENTRIES, pack, unpack
 from walrus.storage import StorageError
 
-log = logging.getLogger("walrus.recovery")
+log = logging.getLogger("walrus.segment_recovery")
 
 RETRY_AFTER = 0.5
 """Seconds between two attempts to seal a segment from its replicas, or to repair a copy."""
