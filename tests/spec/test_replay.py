@@ -3,6 +3,7 @@ the verifier must flag the anomaly the model found."""
 
 import pytest
 
+from harness.checker.result import result_of
 from harness.runner import TestConfig, run_test
 from harness.systems import NodeSpec, WalrusPy
 from harness.workload import WorkloadConfig
@@ -39,7 +40,7 @@ def test_the_verifier_flags_what_the_model_found(invariant, tmp_path_factory):
     assert outcome.violated == invariant
     plan = replay_plan(outcome)
     results = _run(plan.nemesis, tmp_path_factory)
-    found = {checker: set(results[checker]["counts"]) for checker in plan.anomalies}
+    found = {checker: set(result_of(results, checker)["counts"]) for checker in plan.anomalies}
     assert any(found[c] & kinds for c, kinds in plan.anomalies.items()), (plan, found)
 
 
