@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from harness import junit as junit_xml
 from harness.checker.result import counts_of, details_of
 from harness.checker.verdict import WORDS
 from harness.cluster import preflight
@@ -39,14 +40,16 @@ class Row:
     path: Path
     truncation_lines: int | None = None
     """Node log lines of pysyncobj deleting applied entries (None: not counted)."""
+    seconds: float = 0.0
+    """How long the run took, start-up to reports."""
 
     def anomaly_text(self) -> str:
         """``kind=count`` pairs."""
         return " ".join(f"{k}={v}" for k, v in sorted(self.anomalies.items())) or "-"
 
 
-def row_of(nemesis: str, seed: int, result: RunResult) -> Row:
-    """Summarise one run."""
+def row_of(nemesis: str, seed: int, result: RunResult, seconds: float = 0.0) -> Row:
+    """Summarise one run (which took ``seconds``)."""
     r = result.results
     perf = details_of(r, "perf").get("all", {})
     counts = [perf.get(f, {}) for f in ("put", "get")]
@@ -62,6 +65,7 @@ def row_of(nemesis: str, seed: int, result: RunResult) -> Row:
         ok / total if total else None,
         result.path,
         r.get("cluster", {}).get("applied_truncation_lines"),
+        seconds,
     )
 
 
@@ -69,8 +73,15 @@ def _slug(nemesis: str) -> str:
     return nemesis.replace(",", "+") or "none"
 
 
-def run_campaign(base: TestConfig, matrix: list[str], seeds: list[int], log=print) -> Path:
-    """Run every (nemesis, seed); write the campaign's summaries; returns its directory."""
+def run_campaign(
+    base: TestConfig,
+    matrix: list[str],
+    seeds: list[int],
+    log=print,
+    junit: Path | None = None,
+) -> Path:
+    """Run every (nemesis, seed); write the campaign's summaries (and ``junit``, a JUnit XML
+    file with a test case per run); returns its directory."""
     preflight(
         base.backend,
         base.base_image,
@@ -89,10 +100,15 @@ def run_campaign(base: TestConfig, matrix: list[str], seeds: list[int], log=prin
                 store=directory,
                 workload=replace(base.workload, seed=seed),
             )
-            row = row_of(nemesis, seed, run_test(config, log=lambda m: None))
+            began = time.monotonic()
+            result = run_test(config, log=lambda m: None)
+            row = row_of(nemesis, seed, result, time.monotonic() - began)
             rows.append(row)
             log(f"{WORDS[row.verdict]:<8} {nemesis:<24} seed {seed:<3} {row.anomaly_text()}")
     write_summaries(directory, rows, base)
+    if junit is not None:
+        cases = [junit_xml.case_of(r, f"campaign.{_slug(r.nemesis)}") for r in rows]
+        junit_xml.write(junit, f"walrus-harness campaign {directory.name}", cases)
     return directory
 
 

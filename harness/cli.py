@@ -89,7 +89,8 @@ def _gate(args: argparse.Namespace) -> int:
 
     if args.budget_s < 60:
         raise ValueError("--budget-s must be at least 60")
-    return run_gate(Path(args.store), args.budget_s, args.backend)
+    junit = Path(args.junit) if args.junit else None
+    return run_gate(Path(args.store), args.budget_s, args.backend, junit=junit)
 
 
 def _system(args: argparse.Namespace):
@@ -188,10 +189,22 @@ def _campaign(args: argparse.Namespace) -> int:
         _test_config(args, nemesis, 1)
     base = _test_config(args, matrix[0], 1)
     directory = run_campaign(
-        base, matrix, list(range(1, args.seeds + 1)), log=lambda m: print(m, flush=True)
+        base,
+        matrix,
+        list(range(1, args.seeds + 1)),
+        log=lambda m: print(m, flush=True),
+        junit=Path(args.junit) if args.junit else None,
     )
     print(f"campaign summary: {relative(directory / 'summary.md')}")
     return 0
+
+
+def _junit_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--junit",
+        metavar="FILE",
+        help="also write JUnit XML here: a test case per run, with its replay command",
+    )
 
 
 def add_backend_option(p: argparse.ArgumentParser) -> None:
@@ -314,6 +327,7 @@ def parser() -> argparse.ArgumentParser:
         help="semicolon-separated nemesis specs, one row each",
     )
     campaign.add_argument("--seeds", type=int, default=5, help="seeds 1..N per row (default 5)")
+    _junit_option(campaign)
     add_run_options(campaign)
     campaign.set_defaults(run=_campaign)
 
@@ -331,6 +345,7 @@ def parser() -> argparse.ArgumentParser:
         default=300.0,
         help="seconds the whole gate may take (default 300)",
     )
+    _junit_option(gate)
     gate.set_defaults(run=_gate)
 
     docker = sub.add_parser("docker", help="images and leftovers of the docker backend")

@@ -16,6 +16,8 @@ from pathlib import Path
 from harness.campaign import row_of, write_summaries
 from harness.checker.verdict import WORDS
 from harness.cluster.power import preflight as power_preflight
+from harness.junit import case_of
+from harness.junit import write as write_junit
 from harness.runner import TestConfig, relative, run_test
 from harness.systems import NodeSpec, WalrusPy
 from harness.systems.base import Unsupported
@@ -97,8 +99,15 @@ def plan(
     return out
 
 
-def run_gate(store: Path, budget_s: float = 300.0, backend: str = "local", log=print) -> int:
-    """Run the gate; 0 if every run reached its expected verdict, else 1."""
+def run_gate(
+    store: Path,
+    budget_s: float = 300.0,
+    backend: str = "local",
+    log=print,
+    junit: Path | None = None,
+) -> int:
+    """Run the gate; 0 if every run reached its expected verdict, else 1. ``junit``: write a
+    JUnit XML file there, a test case per run."""
     directory = store / f"gate-{backend}-{time.strftime('%Y%m%dT%H%M%S')}"
     chosen = []
     for run in RUNS:
@@ -108,11 +117,13 @@ def run_gate(store: Path, budget_s: float = 300.0, backend: str = "local", log=p
         else:
             log(f"skip  {run.label}-{run.nemesis}: {why}")
     runs = plan(directory, budget_s, backend, tuple(chosen))
-    failures, rows = 0, []
+    failures, rows, cases = 0, [], []
     for config, must_be_valid in runs:
+        began = time.monotonic()
         result = run_test(config, log=lambda m: None)
         control = " (control)" if not must_be_valid else ""
-        row = row_of(config.nemesis + control, config.seed, result)
+        row = row_of(config.nemesis + control, config.seed, result, time.monotonic() - began)
+        cases.append(case_of(row, f"gate.{backend}", must_be_valid))
         rows.append(row)
         ok = result.valid is must_be_valid
         failures += not ok
@@ -126,6 +137,8 @@ def run_gate(store: Path, budget_s: float = 300.0, backend: str = "local", log=p
             at = result.results.get("raised_at")
             log(f"      {result.results['error']}" + (f" (raised in {at})" if at else ""))
     write_summaries(directory, rows, runs[0][0])
+    if junit is not None:
+        write_junit(junit, f"walrus-harness gate {backend}", cases)
     log(
         f"gate {'passed' if not failures else 'FAILED'}: {len(runs) - failures} of {len(runs)} "
         f"runs as expected; {relative(directory / 'summary.md')}"
