@@ -304,7 +304,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``walrus-harness``."""
     from nemesis.aim import EVENTS
-    from nemesis.faults import ALL, catalogue
+    from nemesis.catalogue import ALL, FAULTS
 
     p = argparse.ArgumentParser(prog="walrus-harness", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -312,7 +312,7 @@ def parser() -> argparse.ArgumentParser:
     test.add_argument(
         "--nemesis",
         default="partition,kill",
-        help=f"faults, comma-separated: {', '.join(catalogue())}; all "
+        help=f"faults, comma-separated: {', '.join(FAULTS)}; all "
         f"({', '.join(ALL)}); none. Aim one at an event as FAULT@EVENT "
         f"({', '.join(EVENTS)}), e.g. kill@seal",
     )

@@ -21,7 +21,7 @@ import random
 import trio
 
 from nemesis.context import FaultContext, plan_targets
-from nemesis.faults import Fault
+from nemesis.fault import Fault
 
 
 class Clock(Fault):

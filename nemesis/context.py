@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import trio
 
 from nemesis.interfaces import History, Target
-from walrus.client import Client, WalrusError
 
 
 @dataclass
@@ -29,26 +28,12 @@ class FaultContext:
             return counts.most_common(1)[0][0]
         return self.topics[0] if self.topics else None
 
-    async def state(self, topic: str) -> dict | None:
-        """STATE of a topic, asked of any node that answers."""
-        for node in self.cluster.nodes:
-            if not await self.cluster.alive(node):
-                continue
-            host, port = self.cluster.client_address(node)
-            try:
-                return await trio.to_thread.run_sync(_state, host, port, topic)
-            except (WalrusError, OSError, ValueError):
-                continue
-        return None
-
     async def leader(self, topic: str | None = None) -> int:
         """The node leading ``topic``'s open segment (default: the busiest topic's); a random
         node if none answers."""
         topic = topic or self.busiest_topic()
-        state = await self.state(topic) if topic else None
-        if state and state.get("leader_node") in self.cluster.nodes:
-            return state["leader_node"]
-        return self.rng.choice(self.cluster.nodes)
+        leader = await self.cluster.leader(topic) if topic else None
+        return leader if leader in self.cluster.nodes else self.rng.choice(self.cluster.nodes)
 
     def seen_positions(self, topic: str, segment: int) -> list[int]:
         """Offsets in a segment that clients have seen: acknowledged puts, returned gets."""
@@ -60,11 +45,6 @@ class FaultContext:
             and e.extra.get("pos")
             and e.extra["pos"][0] == segment
         ]
-
-
-def _state(host: str, port: int, topic: str) -> dict:
-    with Client(host, port, timeout=3) as c:
-        return c.state(topic)
 
 
 TARGETS = ("one", "minority", "majority", "all", "leader")

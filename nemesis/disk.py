@@ -32,7 +32,7 @@ import numpy as np
 import trio
 
 from nemesis.context import FaultContext
-from nemesis.faults import Fault
+from nemesis.fault import Fault
 from walrus import codec
 from walrus.storage import NODE_STORE, cursor_path, segment_files
 

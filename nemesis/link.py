@@ -14,63 +14,10 @@ active at once: their shapes combine.
 """
 
 import random
-from dataclasses import dataclass
 
 from nemesis.context import FaultContext, plan_targets
-from nemesis.faults import Fault
-
-
-@dataclass(frozen=True)
-class LinkShape:
-    """How a link is degraded: seconds of delay and of jitter (either way), bytes per second (0:
-    unlimited), the probabilities that a packet is lost, sent twice, or held back ``hold``
-    seconds (packet backends only). The default shape changes nothing."""
-
-    delay: float = 0.0
-    jitter: float = 0.0
-    rate: float = 0.0
-    loss: float = 0.0
-    duplicate: float = 0.0
-    reorder: float = 0.0
-    hold: float = 0.0
-
-    @property
-    def queued(self) -> bool:
-        """True if packets must pass a user-space delayer (delay, jitter or reordering)."""
-        return self.delay > 0 or self.jitter > 0 or self.reorder > 0
-
-    @property
-    def packets_only(self) -> bool:
-        """True if only a packet backend can do this (a stream proxy cannot)."""
-        return self.loss > 0 or self.duplicate > 0 or self.reorder > 0
-
-    def merged(self, other: "LinkShape") -> "LinkShape":
-        """Both at once: the tighter rate, the larger of everything else."""
-        rates = [r for r in (self.rate, other.rate) if r > 0]
-        return LinkShape(
-            max(self.delay, other.delay),
-            max(self.jitter, other.jitter),
-            min(rates, default=0.0),
-            max(self.loss, other.loss),
-            max(self.duplicate, other.duplicate),
-            max(self.reorder, other.reorder),
-            max(self.hold, other.hold),
-        )
-
-
-Slowed = dict[str, tuple[set[int], LinkShape]]
-"""What each active link fault asked for: its nodes and its shape, by fault name."""
-
-
-def shape_between(slowed: Slowed, a: int, b: int) -> LinkShape:
-    """The shape of the link between nodes ``a`` and ``b``: every fault touching either,
-    merged."""
-    shape = LinkShape()
-    for touched, slow in slowed.values():
-        if a in touched or b in touched:
-            shape = shape.merged(slow)
-    return shape
-
+from nemesis.fault import Fault
+from nemesis.interfaces import LinkShape
 
 DELAYS_MS = (20, 50, 100, 200)
 RATES_KIB = (16, 64, 256)

@@ -9,7 +9,7 @@ halves, cutting off a random minority, rings of overlapping majorities, and a br
 import random
 
 from nemesis.context import FaultContext
-from nemesis.faults import Fault
+from nemesis.fault import Fault
 
 Grudge = dict[int, set[int]]
 

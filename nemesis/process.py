@@ -3,7 +3,7 @@
 import random
 
 from nemesis.context import FaultContext, plan_targets
-from nemesis.faults import Fault
+from nemesis.fault import Fault
 
 
 class _Targeted(Fault):

@@ -26,8 +26,9 @@ from pathlib import Path
 import trio
 
 from nemesis import aim
+from nemesis.catalogue import ALL, FAULTS
 from nemesis.context import FaultContext
-from nemesis.faults import ALL, Fault, catalogue
+from nemesis.fault import Fault
 from nemesis.interfaces import History, Target
 from walrus.events import EVENT_LOG
 
@@ -41,7 +42,7 @@ def fault_names(spec: str) -> list[str]:
     fault a correct node must survive; ``none`` or empty: no faults."""
     names = [n.strip() for n in spec.split(",") if n.strip() and n.strip() != "none"]
     names = [m for n in names for m in (ALL if n == "all" else (n,))]
-    known = catalogue()
+    known = FAULTS
     unknown = [n for n in names if aim.split(n)[0] not in known]
     if unknown:
         raise UnknownFault(
@@ -71,7 +72,7 @@ def base_faults(names: list[str] | tuple[str, ...]) -> set[str]:
 
 def make_fault(name: str) -> Fault:
     """The fault a schedule runs under ``name`` (an aimed one is named ``FAULT@EVENT``)."""
-    fault = catalogue()[aim.split(name)[0]]()
+    fault = FAULTS[aim.split(name)[0]]()
     fault.name = name
     return fault
 
@@ -121,7 +122,7 @@ def plan(
     if not names:
         return []
     rng = random.Random(f"{seed}/nemesis")
-    known = catalogue()
+    known = FAULTS
     active: set[str] = set()
     steps = []
     t = min(seconds, interval / 2)

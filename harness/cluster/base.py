@@ -16,7 +16,7 @@ import trio
 
 from harness.cluster.power import losefs_log
 from harness.systems.base import Member, System, Unsupported
-from nemesis.link import LinkShape
+from nemesis.interfaces import LinkShape
 
 Grudge = dict[int, set[int]]
 """A partition: for each node, the nodes it cannot hear."""
@@ -85,6 +85,10 @@ class Cluster(ABC):
         """Where clients reach ``node``."""
         addr = self.members[node].client
         return addr.host, addr.port
+
+    async def leader(self, topic: str) -> int | None:
+        """The node leading ``topic`` now, as the system says; None if no node answers."""
+        return await self.system.leader(self, topic)
 
     @abstractmethod
     async def kill(self, node: int) -> None:

@@ -45,7 +45,7 @@ from harness.cluster.base import Cluster, Grudge
 from harness.cluster.power import mounts
 from harness.images import LABEL, engine
 from harness.systems.base import Launched, Member, Unsupported
-from nemesis.link import LinkShape, Slowed, shape_between
+from nemesis.interfaces import LinkShape, Slowed, shape_between
 from walrus.config import Address
 
 

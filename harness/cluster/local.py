@@ -19,7 +19,7 @@ from harness.cluster.base import Cluster, Grudge
 from harness.cluster.power import mounts
 from harness.cluster.proxy import LinkProxy
 from harness.systems.base import Launched, Member, Unsupported
-from nemesis.link import LinkShape, Slowed, shape_between
+from nemesis.interfaces import LinkShape, Slowed, shape_between
 from walrus.config import Address
 
 

@@ -27,7 +27,7 @@ from collections import Counter
 import trio
 
 from harness.cluster.base import Grudge
-from nemesis.link import LinkShape
+from nemesis.interfaces import LinkShape
 
 
 class LinkProxy:

@@ -13,7 +13,7 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, Protocol
 
 import trio
 
@@ -22,9 +22,6 @@ from nemesis import aim
 from nemesis.schedule import base_faults
 from walrus.client import Client, WalrusError
 from walrus.config import Address
-
-if TYPE_CHECKING:
-    from harness.cluster.base import Cluster
 
 
 class Unsupported(ValueError):
@@ -55,6 +52,25 @@ class Boot:
     next starts (Walrus's node 1 bootstraps the metadata group, the others then join)."""
 
     stages: list[list[int]]
+
+
+class Nodes(Protocol):
+    """A running cluster as its system sees it (``harness.cluster.Cluster`` has this shape), so
+    that systems depend on no backend."""
+
+    nodes: list[int]
+
+    def client_address(self, node: int) -> tuple[str, int]:
+        """Where the node serves clients."""
+        ...
+
+    async def alive(self, node: int) -> bool:
+        """Whether the node's process runs."""
+        ...
+
+    async def wait_ready(self, nodes: list[int], timeout: float) -> None:
+        """Wait until each node is ready; RuntimeError if one is not."""
+        ...
 
 
 class System(ABC):
@@ -125,21 +141,47 @@ class System(ABC):
     def ready(self, member: Member) -> bool:
         """True once the node can take part in the cluster (blocking; called from a thread)."""
 
-    async def settle(self, cluster: "Cluster", timeout: float) -> None:
+    async def settle(self, cluster: Nodes, timeout: float) -> None:
         """After every node is ready: anything the cluster as a whole still needs before a test
         can rely on it; RuntimeError saying what did not happen. No-op here."""
         return None
 
     @abstractmethod
-    async def recovered(self, cluster: "Cluster", topics: list[str], timeout: float, log) -> bool:
+    async def recovered(self, cluster: Nodes, topics: list[str], timeout: float, log) -> bool:
         """After the faults are healed: wait until the cluster serves again; False (logged) if
         it does not within ``timeout``."""
 
-    async def audit(self, cluster: "Cluster", topics: list[str]) -> dict:
+    async def audit(self, cluster: Nodes, topics: list[str]) -> dict:
         """What the cluster says of every topic at the end: ``states`` (STATE, which every
         Walrus answers) and, where the system can list what it stores, ``segments`` (for the
         storage checker); ``errors`` for what could not be read."""
-        return {"states": await final_states(cluster, topics), "errors": []}
+        states = {}
+        for topic in topics:
+            answer = await self.state(cluster, topic)
+            if answer is not None:
+                states[topic] = answer[1]
+        return {"states": states, "errors": []}
+
+    async def state(
+        self, cluster: Nodes, topic: str, timeout: float = 10.0, errors: list[str] | None = None
+    ) -> tuple[int, dict] | None:
+        """STATE of ``topic`` from the first running node that answers it, with that node; None
+        if none does (what each node that failed said is added to ``errors``)."""
+        for node in cluster.nodes:
+            if not await cluster.alive(node):
+                continue
+            host, port = cluster.client_address(node)
+            try:
+                return node, await trio.to_thread.run_sync(topic_state, host, port, topic, timeout)
+            except (WalrusError, OSError, ValueError) as exc:
+                if errors is not None:
+                    errors.append(f"STATE {topic} via node {node}: {exc}")
+        return None
+
+    async def leader(self, cluster: Nodes, topic: str) -> int | None:
+        """The node leading ``topic``'s open segment, as STATE says; None if no node answers."""
+        answer = await self.state(cluster, topic, timeout=3.0)
+        return answer[1].get("leader_node") if answer else None
 
     def node_files(self) -> tuple[str, ...]:
         """Files in a node's data directory worth keeping with the run (its logs)."""
@@ -204,23 +246,9 @@ class Launched(System):
         """The ports node ``node``'s container listens on, by listener (``client`` included)."""
 
 
-async def final_states(cluster: "Cluster", topics: list[str]) -> dict[str, dict]:
-    """STATE of each topic, from the first node that answers it."""
-    states = {}
-    for topic in topics:
-        for node in cluster.nodes:
-            host, port = cluster.client_address(node)
-            try:
-                states[topic] = await trio.to_thread.run_sync(topic_state, host, port, topic)
-                break
-            except (WalrusError, OSError, ValueError):
-                continue
-    return states
-
-
-def topic_state(host: str, port: int, topic: str) -> dict:
+def topic_state(host: str, port: int, topic: str, timeout: float = 10.0) -> dict:
     """STATE of a topic at a node (blocking)."""
-    with Client(host, port, timeout=10) as c:
+    with Client(host, port, timeout=timeout) as c:
         return c.state(topic)
 
 
@@ -234,7 +262,7 @@ def metrics_of(member: Member) -> dict | None:
     return metrics if isinstance(metrics, dict) else None
 
 
-async def all_ready(cluster: "Cluster", timeout: float, log) -> bool:
+async def all_ready(cluster: Nodes, timeout: float, log) -> bool:
     """Every node ready within ``timeout``; False (logged) if not."""
     try:
         await cluster.wait_ready(cluster.nodes, timeout)

@@ -9,7 +9,7 @@ system whose correct answers we know.
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import trio
 
@@ -17,9 +17,9 @@ from harness.systems.base import (
     Command,
     Launched,
     Member,
+    Nodes,
     Unsupported,
     all_ready,
-    topic_state,
 )
 from harness.systems.ops import WALRUS_PY, Dialect, Extended, Plain
 from walrus.auth import SECRET_FILE, secret_args
@@ -28,9 +28,6 @@ from walrus.clock import write_control
 from walrus.cluster import node_command, node_ready
 from walrus.config import Peer
 from walrus.events import EVENT_LOG
-
-if TYPE_CHECKING:
-    from harness.cluster.base import Cluster
 
 
 @dataclass(frozen=True)
@@ -183,21 +180,19 @@ class WalrusPy(Launched):
         """METRICS: a Raft leader known and (unless compat) a lease held."""
         return node_ready(peers_of({member.id: member})[member.id])
 
-    async def recovered(self, cluster: "Cluster", topics: list[str], timeout: float, log) -> bool:
+    async def recovered(self, cluster: Nodes, topics: list[str], timeout: float, log) -> bool:
         """Every node ready and no segment awaiting its count (STATE ``pending_seals``)."""
         deadline = trio.current_time() + timeout
         if not await all_ready(cluster, timeout, log):
             return False
-        host, port = cluster.client_address(cluster.nodes[0])
         pending: list[str] = []
         while trio.current_time() < deadline:
             pending = []
             for topic in topics:
-                try:
-                    state = await trio.to_thread.run_sync(topic_state, host, port, topic)
-                except (WalrusError, OSError, ValueError) as exc:
-                    pending.append(f"{topic}: {exc}")
+                answer = await self.state(cluster, topic, errors=pending)
+                if answer is None:
                     continue
+                state = answer[1]
                 if state["pending_seals"]:
                     pending.append(f"{topic}: segments {state['pending_seals']} await their counts")
             if not pending:
@@ -206,41 +201,36 @@ class WalrusPy(Launched):
         log(f"recovery incomplete after {timeout:g} s: {'; '.join(pending)}")
         return False
 
-    async def audit(self, cluster: "Cluster", topics: list[str]) -> dict:
+    async def audit(self, cluster: Nodes, topics: list[str]) -> dict:
         """STATE of each topic and, unless black-box, a SCAN of every segment."""
         if self.plain:
             return await super().audit(cluster, topics)
-        return await audit_stores(cluster, topics)
+        return await self.audit_stores(cluster, topics)
+
+    async def audit_stores(self, cluster: Nodes, topics: list[str], page: int = 10_000) -> dict:
+        """STATE of each topic and a non-destructive SCAN of every segment it has."""
+        out: dict = {"states": {}, "segments": {}, "errors": []}
+        for topic in topics:
+            answer = await self.state(cluster, topic, errors=out["errors"])
+            if answer is None:
+                continue
+            via, state = answer
+            out["states"][topic] = state
+            host, port = cluster.client_address(via)
+            segments = {}
+            for segment in range(1, state["current_segment"] + 1):
+                try:
+                    segments[str(segment)] = await trio.to_thread.run_sync(
+                        _scan_all, host, port, topic, segment, page
+                    )
+                except (WalrusError, OSError, ValueError) as exc:
+                    out["errors"].append(f"SCAN {topic} segment {segment}: {exc}")
+            out["segments"][topic] = segments
+        return out
 
     def node_files(self) -> tuple[str, ...]:
         """The log and, unless black-box, the event log."""
         return ("node.log",) if self.plain else ("node.log", EVENT_LOG)
-
-
-async def audit_stores(cluster: "Cluster", topics: list[str], page: int = 10_000) -> dict:
-    """STATE of each topic and a non-destructive SCAN of every segment it has."""
-    out: dict = {"states": {}, "segments": {}, "errors": []}
-    for topic in topics:
-        for via in cluster.nodes:
-            host, port = cluster.client_address(via)
-            try:
-                state = await trio.to_thread.run_sync(topic_state, host, port, topic)
-                break
-            except (WalrusError, OSError, ValueError) as exc:
-                out["errors"].append(f"STATE {topic} via node {via}: {exc}")
-        else:
-            continue
-        out["states"][topic] = state
-        segments = {}
-        for segment in range(1, state["current_segment"] + 1):
-            try:
-                segments[str(segment)] = await trio.to_thread.run_sync(
-                    _scan_all, host, port, topic, segment, page
-                )
-            except (WalrusError, OSError, ValueError) as exc:
-                out["errors"].append(f"SCAN {topic} segment {segment}: {exc}")
-        out["segments"][topic] = segments
-    return out
 
 
 def _scan_all(host: str, port: int, topic: str, segment: int, page: int) -> dict:

@@ -32,7 +32,7 @@ The error replies it sends, and which of them prove the operation did not happen
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import trio
 
@@ -42,6 +42,7 @@ from harness.systems.base import (
     Command,
     Launched,
     Member,
+    Nodes,
     Unsupported,
     all_ready,
     metrics_of,
@@ -49,9 +50,6 @@ from harness.systems.base import (
 from harness.systems.ops import Dialect, ErrorTable, Plain, Rule
 from harness.tools import TOOLS, require
 from walrus.client import AsyncClient, WalrusError
-
-if TYPE_CHECKING:
-    from harness.cluster.base import Cluster
 
 ERRORS = ErrorTable(
     "walrus-rs",
@@ -261,14 +259,14 @@ class WalrusRs(Launched):
         configs = (metrics.get("membership_config") or {}).get("membership", {}).get("configs")
         return any(member.id in c for c in configs or [])
 
-    async def settle(self, cluster: "Cluster", timeout: float) -> None:
+    async def settle(self, cluster: Nodes, timeout: float) -> None:
         """A probe PUT through every node to a topic led by every node must succeed."""
         if not await self._probe(cluster, timeout, "settle"):
             raise RuntimeError(
                 f"walrus-rs did not take writes through every node within {timeout:g} s"
             )
 
-    async def recovered(self, cluster: "Cluster", topics: list[str], timeout: float, log) -> bool:
+    async def recovered(self, cluster: Nodes, topics: list[str], timeout: float, log) -> bool:
         """Every node ready and writable through every node again."""
         deadline = trio.current_time() + timeout
         if not await all_ready(cluster, timeout, log):
@@ -278,7 +276,7 @@ class WalrusRs(Launched):
         log(f"recovery incomplete after {timeout:g} s: probe writes still fail")
         return False
 
-    async def _probe(self, cluster: "Cluster", timeout: float, label: str) -> bool:
+    async def _probe(self, cluster: Nodes, timeout: float, label: str) -> bool:
         with trio.move_on_after(timeout):
             leaders = await _probe_topics(cluster)
             for via in cluster.nodes:
@@ -289,7 +287,7 @@ class WalrusRs(Launched):
         return False
 
 
-async def _probe_topics(cluster: "Cluster") -> dict[int, str]:
+async def _probe_topics(cluster: Nodes) -> dict[int, str]:
     """Probe topics registered until each node leads one (the first leader of a topic is the
     hash of its name modulo the nodes)."""
     leaders: dict[int, str] = {}

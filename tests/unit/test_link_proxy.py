@@ -5,7 +5,7 @@ from functools import partial
 import trio
 
 from harness.cluster.proxy import LinkProxy
-from nemesis.link import LinkShape
+from nemesis.interfaces import LinkShape
 
 
 async def _echo(stream: trio.SocketStream) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from harness.workload import WorkloadConfig, operation_plan
 from nemesis.aim import EventWatch, NodeEvent, delay_range
-from nemesis.faults import catalogue
+from nemesis.catalogue import FAULTS
 from nemesis.schedule import Step, UnknownFault, admit, dumps, fault_names, plan
 
 NODES, TOPICS = [1, 2, 3], ["t0", "t1"]
@@ -125,7 +125,7 @@ def test_an_aimed_name_may_choose_its_delay():
 
 
 def test_faults_that_share_a_node_never_act_on_it_together():
-    known = catalogue()
+    known = FAULTS
     kill, pause, disk, clock = (known[n]() for n in ("kill", "pause", "disk", "clock"))
     held: dict = {}
     assert admit(held, kill, [1, 2]) == [1, 2]

@@ -1,4 +1,4 @@
-"""The fault interface and the catalogue of faults a schedule can use.
+"""The fault interface: what every fault a schedule can use provides.
 
 Choosing and doing are separate. ``plan`` is pure: from a seeded rng, the cluster's node ids and
 the topics it returns the parameters of one start (a partition's grudge, the nodes to kill, a
@@ -49,39 +49,3 @@ class Fault(ABC):
     @abstractmethod
     async def stop(self, ctx: FaultContext) -> object:
         """Undo it completely; what was done, as JSON."""
-
-
-def catalogue() -> dict[str, type[Fault]]:
-    """Every fault by name."""
-    from nemesis.clock import Clock, DriftUnsafe
-    from nemesis.disk import BitRot, Disk, LoseUnsynced, Wipe
-    from nemesis.link import Delay, Duplicate, Loss, Reorder, Throttle
-    from nemesis.partition import Partition
-    from nemesis.process import Kill, Pause
-
-    kinds = (
-        Partition,
-        Kill,
-        Pause,
-        Clock,
-        Disk,
-        DriftUnsafe,
-        BitRot,
-        LoseUnsynced,
-        Wipe,
-        Delay,
-        Throttle,
-        Loss,
-        Duplicate,
-        Reorder,
-    )
-    return {f.name: f for f in kinds}
-
-
-ALL = ("partition", "kill", "pause", "clock", "disk")
-"""What ``--nemesis all`` means: every fault a correct node must survive. ``drift-unsafe`` (a clock
-beyond the drift bound) and ``bitrot`` (damage to synced data) are left out: they break the
-node's assumptions on purpose; ``lose-unsynced`` (power loss) too: it needs FUSE and root;
-``wipe`` (a lost disk), which a node keeping one copy of a segment cannot survive; and the link
-faults (``delay``, ``throttle``, ``loss``, ``duplicate``, ``reorder``), which degrade a
-run, and some of which run on one backend only."""
