@@ -6,10 +6,12 @@ command prints and writes is its own.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_COMPARE = "walrus-py,redis,nats"
@@ -305,42 +307,75 @@ def _plot_storage_options(p: argparse.ArgumentParser) -> None:
 Options = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
 
-COMMANDS: tuple[tuple[str, str, Options, Run], ...] = (
-    (
+
+class ExtraMissing(RuntimeError):
+    """A benchmark needs a package of the ``bench`` extra that is not installed."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``bench`` subcommand: its name, help line, options, what runs it, and the modules of
+    the ``bench`` extra it needs (checked before it starts)."""
+
+    name: str
+    help: str
+    options: Options
+    run: Run
+    needs: tuple[str, ...] = ()
+
+    def __call__(self, args: argparse.Namespace) -> int:
+        """Run it, or raise ExtraMissing naming what to install."""
+        missing = [m for m in self.needs if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ExtraMissing(
+                f"bench {self.name} needs the bench extra ({', '.join(missing)} missing): "
+                "pip install 'walrus-verifier[bench]' (make install does)"
+            )
+        return self.run(args)
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
         "storage",
         "Walrus's write benchmark: this engine against RocksDB, SQLite and a raw write",
         _storage_options,
         _storage,
+        needs=("rocksdict",),
     ),
-    ("cluster", "a 3-node local cluster under pipelining clients", _cluster_options, _cluster),
-    (
+    Command(
+        "cluster", "a 3-node local cluster under pipelining clients", _cluster_options, _cluster
+    ),
+    Command(
         "metadata",
         "metadata commits/s and forwarded PUT/s, with the cluster secret and without",
         _metadata_options,
         _metadata,
     ),
-    (
+    Command(
         "compare",
         "systems side by side on OMB-style workloads: throughput, p99, end-to-end latency",
         _compare_options,
         _compare,
+        needs=("yaml", "hdrh", "redis", "nats"),
     ),
-    ("serve", "time a large run's page in a real browser (chromium)", _serve_options, _serve),
-    ("checker", "time the check of a large synthetic history", _checker_options, _checker),
-    (
+    Command(
+        "serve", "time a large run's page in a real browser (chromium)", _serve_options, _serve
+    ),
+    Command("checker", "time the check of a large synthetic history", _checker_options, _checker),
+    Command(
         "plot-storage",
         "redraw the figure from a --json result",
         _plot_storage_options,
         _plot_storage,
     ),
 )
-"""Every ``bench`` subcommand: its name, help line, options and what runs it."""
+"""Every ``bench`` subcommand."""
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``bench`` and its subcommands to the CLI's subparsers ``sub``."""
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
-    for name, help_line, options, run in COMMANDS:
-        p = bench.add_parser(name, help=help_line)
-        options(p)
-        p.set_defaults(run=run)
+    for command in COMMANDS:
+        p = bench.add_parser(command.name, help=command.help)
+        command.options(p)
+        p.set_defaults(run=command)
