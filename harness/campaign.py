@@ -22,6 +22,7 @@ from harness import junit as junit_xml
 from harness.checker.result import counts_of, details_of
 from harness.checker.verdict import WORDS
 from harness.cluster import preflight
+from harness.progress import Runs
 from harness.runner import RunResult, TestConfig, run_test
 from nemesis.schedule import fault_names
 
@@ -77,11 +78,12 @@ def run_campaign(
     base: TestConfig,
     matrix: list[str],
     seeds: list[int],
-    log=print,
     junit: Path | None = None,
+    live: bool | None = None,
 ) -> Path:
     """Run every (nemesis, seed); write the campaign's summaries (and ``junit``, a JUnit XML
-    file with a test case per run); returns its directory."""
+    file with a test case per run); returns its directory. Progress goes to stdout, live on a
+    terminal unless ``live`` says otherwise (``harness.progress``)."""
     preflight(
         base.backend,
         base.base_image,
@@ -90,8 +92,8 @@ def run_campaign(
     directory = base.store / f"campaign-{time.strftime('%Y%m%dT%H%M%S')}"
     directory.mkdir(parents=True)
     rows = []
-    for nemesis in matrix:
-        for seed in seeds:
+    with Runs("campaign", len(matrix) * len(seeds), live=live) as runs:
+        for nemesis, seed in ((n, s) for n in matrix for s in seeds):
             config = replace(
                 base,
                 name=f"{_slug(nemesis)}-seed{seed}",
@@ -100,11 +102,13 @@ def run_campaign(
                 store=directory,
                 workload=replace(base.workload, seed=seed),
             )
+            runs.begin(f"{nemesis} seed {seed}")
             began = time.monotonic()
-            result = run_test(config, log=lambda m: None)
+            result = run_test(config, log=runs.phase)
             row = row_of(nemesis, seed, result, time.monotonic() - began)
             rows.append(row)
-            log(f"{WORDS[row.verdict]:<8} {nemesis:<24} seed {seed:<3} {row.anomaly_text()}")
+            verdict = WORDS[row.verdict]
+            runs.done(f"{verdict:<8} {nemesis:<24} seed {seed:<3} {row.anomaly_text()}", verdict)
     write_summaries(directory, rows, base)
     if junit is not None:
         cases = [junit_xml.case_of(r, f"campaign.{_slug(r.nemesis)}") for r in rows]

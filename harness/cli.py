@@ -34,7 +34,7 @@ def _replay(args: argparse.Namespace) -> int:
     from harness.runner import relative
 
     run = Path(args.run_dir)
-    doc = replay(run, args.times, lambda m: print(m, flush=True))
+    doc = replay(run, args.times)
     kinds = ", ".join(f"{k} {n}" for k, n in doc["kinds_reproduced"].items())
     print(
         f"reproduced {doc['reproduced']} of {doc['times']} "
@@ -50,7 +50,7 @@ def _shrink(args: argparse.Namespace) -> int:
 
     run = Path(args.run_dir)
     try:
-        doc = shrink(run, args.budget_runs, args.reruns, lambda m: print(m, flush=True))
+        doc = shrink(run, args.budget_runs, args.reruns)
     except NotReproduced as exc:
         print(f"walrus-harness: {exc}", file=sys.stderr)
         return 2
@@ -192,7 +192,6 @@ def _campaign(args: argparse.Namespace) -> int:
         base,
         matrix,
         list(range(1, args.seeds + 1)),
-        log=lambda m: print(m, flush=True),
         junit=Path(args.junit) if args.junit else None,
     )
     print(f"campaign summary: {relative(directory / 'summary.md')}")

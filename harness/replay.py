@@ -16,6 +16,7 @@ from pathlib import Path
 
 from harness.checker.result import counts_of
 from harness.checker.verdict import WORDS
+from harness.progress import Runs
 from harness.runner import RunResult, TestConfig, run_test
 
 
@@ -54,22 +55,29 @@ def rerun(first: Original, store: Path, name: str, log: Callable[[str], None]) -
     return run_test(replace(first.config, store=store, name=name), log=log)
 
 
-def replay(run: Path, times: int, log: Callable[[str], None] = print) -> dict:
-    """Run ``run`` again ``times`` times; what came back, as replay.json holds it."""
+def replay(run: Path, times: int, live: bool | None = None) -> dict:
+    """Run ``run`` again ``times`` times; what came back, as replay.json holds it. Progress goes
+    to stdout, live on a terminal unless ``live`` says otherwise (``harness.progress``)."""
     if times < 1:
         raise ValueError("--times must be at least 1")
     first = original(run)
     out = run / "replay"
     rows = []
-    for k in range(1, times + 1):
-        result = rerun(first, out, f"replay-{k}", lambda m: None)
-        same = same_outcome(first, result)
-        kinds = sorted(counts_of(result.results))
-        rows.append({"run": str(result.path), "valid": result.valid, "kinds": kinds, "same": same})
-        log(
-            f"replay {k}/{times}: {WORDS[result.valid]} {' '.join(kinds) or '-'}"
-            f"{'' if same else '  (differs)'}"
-        )
+    with Runs("replay", times, live=live) as runs:
+        for k in range(1, times + 1):
+            runs.begin(f"replay {k}")
+            result = rerun(first, out, f"replay-{k}", runs.phase)
+            same = same_outcome(first, result)
+            kinds = sorted(counts_of(result.results))
+            rows.append(
+                {"run": str(result.path), "valid": result.valid, "kinds": kinds, "same": same}
+            )
+            verdict = WORDS[result.valid]
+            runs.done(
+                f"replay {k}/{times}: {verdict} {' '.join(kinds) or '-'}"
+                f"{'' if same else '  (differs)'}",
+                verdict,
+            )
     doc = {
         "run": str(run),
         "times": times,

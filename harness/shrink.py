@@ -30,6 +30,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.checker.result import anomalies_of, counts_of
+from harness.checker.verdict import WORDS
+from harness.progress import Runs
 from harness.replay import Original, original
 from harness.runner import TestConfig, run_test
 from nemesis.schedule import Step, dumps
@@ -153,7 +155,8 @@ class Search:
     out: Path
     budget: int
     reruns: int = RERUNS
-    log: Callable[[str], None] = print
+    runs: Runs = field(default_factory=lambda: Runs("shrink", 0, live=False))
+    """Where each rerun's progress and each change's outcome are shown."""
     spent: int = 0
     tried: list[dict] = field(default_factory=list)
     minimal: TestConfig | None = None
@@ -176,15 +179,17 @@ class Search:
                 return False
             self.spent += 1
             name = f"try-{len(self.tried) + 1}"
-            result = run_test(replace(config, store=self.out / "tries", name=name), lambda m: None)
+            self.runs.begin(f"{change}, run {len(runs) + 1}")
+            result = run_test(replace(config, store=self.out / "tries", name=name), self.runs.phase)
             runs.append(result)
             if result.valid is False and self.kind in counts_of(result.results):
                 hits += 1
             else:
                 misses += 1
+            self.runs.done(verdict=WORDS[result.valid])
         kept = hits >= need
         self.tried.append({"change": change, "kept": kept, "reruns": len(runs)})
-        self.log(
+        self.runs.note(
             f"{'kept   ' if kept else 'dropped'} {change} ({len(runs)} runs, {self.spent} spent)"
         )
         failing = [r for r in runs if r.valid is False and self.kind in counts_of(r.results)]
@@ -280,11 +285,10 @@ def _recheck(
     return kept, config, True
 
 
-def shrink(
-    run: Path, budget: int, reruns: int = RERUNS, log: Callable[[str], None] = print
-) -> dict:
+def shrink(run: Path, budget: int, reruns: int = RERUNS, live: bool | None = None) -> dict:
     """Search for the smallest failing run; shrink.json's content. NotReproduced if the original
-    does not fail again."""
+    does not fail again. Progress (of at most ``budget`` runs) goes to stdout, live on a terminal
+    unless ``live`` says otherwise (``harness.progress``)."""
     if budget < 1 or reruns < 1:
         raise ValueError("--budget-runs and --reruns must be at least 1")
     first = original(run)
@@ -293,7 +297,13 @@ def shrink(
         raise ValueError(f"{run}: the run is not invalid: nothing to shrink")
     counts = counts_of(results)
     kind = max(counts, key=lambda k: (counts[k], k))
-    s = Search(first, kind, run / "shrink", budget, reruns, log)
+    with Runs("shrink", budget, live=live) as runs:
+        return _search(Search(first, kind, run / "shrink", budget, reruns, runs), results)
+
+
+def _search(s: Search, results: dict) -> dict:
+    """The search itself, from the original run to shrink.json's content."""
+    first, kind, budget, run = s.first, s.kind, s.budget, s.out.parent
     config = first.config
     if not s.fails(config, "the original, again", hits=1):
         raise NotReproduced(
@@ -325,7 +335,7 @@ def shrink(
             break
         config = replace(config, time_limit=limit)
         limit = round(max(last + 1, limit / 2), 3)
-    reserve = len(kept) * reruns
+    reserve = len(kept) * s.reruns
     config = _halve(s, config, reserve)
     kept, config, one_minimal = _recheck(s, kept, config)
     minimal = s.minimal or first.config

@@ -179,7 +179,7 @@ def _compare(args: argparse.Namespace) -> int:
         loads = [w.quick() for w in loads]
     order = ", ".join(compare.measure_order(systems))
     print(f"bench compare: {order}; workloads {', '.join(w.name for w in loads)}")
-    result = compare.run(systems, loads, Path(args.out), src, log=lambda m: print(m, flush=True))
+    result = compare.run(systems, loads, Path(args.out), src)
     print(f"wrote {Path(args.out) / 'results.json'}, series.csv, {', '.join(result['plots'])}")
     return 0
 

@@ -72,7 +72,7 @@ def test_a_comparison_cuts_our_leader_off_and_sees_it_recover(tmp_path):
         "nemesis: partition-leader\nnemesisAtSeconds: 3\nnemesisDownSeconds: 4\n"
         "warmupDurationSeconds: 1\ntestDurationSeconds: 14\n"
     )
-    doc = compare.run(["walrus-py"], [load(path)], tmp_path / "out", log=lambda m: None)
+    doc = compare.run(["walrus-py"], [load(path)], tmp_path / "out", live=False)
     (entry,) = [r for r in doc["results"] if r.get("variant") == "fsync=each"]
     assert "error" not in entry, entry
     assert entry["nemesis"] == "partition-leader" and entry["isolated"]

@@ -43,6 +43,7 @@ from harness.bench.omb.servers import (
     Server,
 )
 from harness.bench.omb.workload import Workload
+from harness.progress import Runs
 
 DRIVER_BOUND = 1.5
 SUSTAINED = 0.95
@@ -493,18 +494,32 @@ def run(
     workloads: list[Workload],
     out: Path,
     walrus_src: str | None = None,
-    log=print,
+    live: bool | None = None,
 ) -> dict:
     """Every workload on every variant; results.json, series.csv and the plots in ``out``; the
-    document (its ``plots`` names the figures written)."""
+    document (its ``plots`` names the figures written). Progress goes to stdout, live on a
+    terminal unless ``live`` says otherwise (``harness.progress``)."""
     out.mkdir(parents=True, exist_ok=True)
     chosen = variants(measure_order(systems), walrus_src)
+    with Runs("bench compare", len(chosen) * len(workloads), live=live) as runs:
+        results, series, ceiling = _measure(chosen, workloads, runs)
+    return _write(results, series, ceiling, workloads, out, runs.note)
+
+
+def _measure(
+    chosen: list[Variant], workloads: list[Workload], runs: Runs
+) -> tuple[list[dict], list[dict], float]:
+    """Every workload on every variant: the results, the series and the driver's ceiling."""
+    log = runs.note
     ceiling = driver_ceiling(workloads[0], log)
     log(f"driver ceiling: {ceiling:,.0f} msg/s against the null server")
-    results, series = [], []
+    results: list[dict] = []
+    series: list[dict] = []
     for v in chosen:
         log(f"{v.system} {v.variant}:")
         with tempfile.TemporaryDirectory() as tmp:
+            runs.begin(f"{v.system} {v.variant}")
+            runs.phase("starting")
             try:
                 server = v.start(Path(tmp))
             except Exception as exc:
@@ -512,14 +527,19 @@ def run(
                 results.append(
                     {"system": v.system, "variant": v.variant, "error": f"did not start: {exc}"}
                 )
+                for _ in workloads:
+                    runs.done(verdict="not started")
                 continue
             try:
                 matched = reference_steps(results) if v.system == MATCHED[0] else []
                 r = _Run(v, server, ceiling, log, matched)
                 for w in workloads:
+                    runs.begin(f"{v.system} {v.variant} {w.name}")
                     try:
                         results += r.workload(w)
+                        runs.done(verdict="measured")
                     except Exception as exc:
+                        runs.done(verdict="failed")
                         log(f"  {w.name} failed: {exc}")
                         results.append(
                             {
@@ -532,6 +552,18 @@ def run(
                 series += r.series
             finally:
                 server.stop()
+    return results, series, ceiling
+
+
+def _write(
+    results: list[dict],
+    series: list[dict],
+    ceiling: float,
+    workloads: list[Workload],
+    out: Path,
+    log: Callable[[str], None],
+) -> dict:
+    """results.json, series.csv and the plots in ``out``; the document."""
     fastest = max((r["publish_rate"] for r in results if "publish_rate" in r), default=0.0)
     headroom = ceiling / fastest if fastest else None
     if headroom is not None and headroom < 3:
