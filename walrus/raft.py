@@ -47,8 +47,9 @@ its first election's deadline (``leader``, ``is_leader``, ``last_log_index``,
 ``set_election_deadline``); it runs pysyncobj's timers on node time (``use_clock``), which
 replaces the clock function pysyncobj's modules bound at import; and it gives pysyncobj a
 journal synced before each answer (``journal_made_by``), which replaces the journal factory
-pysyncobj's ``syncobj`` module looks up. Each is reached as pysyncobj 0.3.17 defines it, the
-version pyproject pins; ``typings/pysyncobj`` declares their types.
+pysyncobj's ``syncobj`` module looks up (``walrus.raft_journal`` implements pysyncobj's journal
+interface, its ``_destroy`` included, and nothing more). Each is reached as pysyncobj 0.3.17
+defines it, the version pyproject pins; ``typings/pysyncobj`` declares their types.
 """
 
 import contextlib
