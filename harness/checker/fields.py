@@ -6,7 +6,7 @@ T = TypeVar("T")
 
 
 def carried(value: T | None) -> T:
-    """A field of a node event whose kind carries it (``harness.node_events.REQUIRED``, checked
+    """A field of a node event whose kind carries it (the event reader's ``REQUIRED``, checked
     as each line is read); a checker reads it only from events of such kinds."""
     if value is None:
         raise ValueError("a node event lacks a field its kind carries")
