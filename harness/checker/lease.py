@@ -29,15 +29,13 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.checker.fields import carried
-from harness.checker.result import MAX_PER_KIND, Anomaly, CheckResult, keep
+from harness.checker.result import MAX_PER_KIND, Anomaly, CheckResult, Json, keep
 from harness.checker.verdict import UNKNOWN
 from harness.columns import NO, Columns, lookup
 from harness.node_events import NodeEvent
 
 
-def _positions(
-    c: Columns, states: dict[str, dict[str, Any]]
-) -> tuple[list[Anomaly], dict[str, int]]:
+def _positions(c: Columns, states: dict[str, Json]) -> tuple[list[Anomaly], dict[str, int]]:
     """Positions of acknowledged puts: none shared, each by its segment's leader and epoch and
     within its sealed count. Counted on the columns; anomalies made for a few of each kind."""
     found: list[Anomaly] = []
@@ -245,7 +243,7 @@ def _leases(events: list[NodeEvent], lease_s: float) -> list[Anomaly]:
 
 
 def check(
-    c: Columns, states: dict[str, dict[str, Any]], events: list[NodeEvent] | None, lease_s: float
+    c: Columns, states: dict[str, Json], events: list[NodeEvent] | None, lease_s: float
 ) -> CheckResult:
     """Lease safety from positions, final states and (if given) the nodes' event logs."""
     found, counts = _positions(c, states)
