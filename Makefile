@@ -29,6 +29,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff check --fix .
@@ -61,4 +62,4 @@ screenshots: install
 	$(PY) docs/screenshots.py
 
 clean:
-	rm -rf $(VENV) .numba-cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .numba-cache .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -25,8 +25,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.tools import require
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 LABEL = "walrus-harness"
 SUITE = "bookworm"
@@ -50,7 +54,7 @@ class ImageBuildError(RuntimeError):
     """An image could not be built; the message names the step."""
 
 
-def engine():
+def engine() -> "DockerClient":
     """A docker-py client for the engine, or DockerUnavailable with the fix."""
     import docker
     from docker.errors import DockerException

@@ -153,7 +153,7 @@ def _raft_as_shipped() -> None:
 def _apply_before_commit() -> None:
     from walrus.raft import Raft
 
-    Raft._commit_bound = lambda self, leader_commit, vouched: self._SyncObj__getCurrentLogIndex()
+    Raft._commit_bound = lambda self, leader_commit, vouched: self.last_log_index()
 
 
 MUTANTS: dict[str, Callable[[], None]] = {

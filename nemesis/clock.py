@@ -20,7 +20,7 @@ import random
 
 import trio
 
-from nemesis.context import FaultContext, plan_targets
+from nemesis.context import FaultContext, Params, plan_targets
 from nemesis.fault import Fault
 
 
@@ -36,7 +36,7 @@ class Clock(Fault):
         self._strobe: trio.CancelScope | None = None
 
     @staticmethod
-    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> Params:
         """A kind, a target set, and each target's offset or rate (one per planned node, or
         one for the leader); a strobe's step and period. The rates stay within the drift bound
         by being fractions of it (applied when the step runs)."""
@@ -51,7 +51,7 @@ class Clock(Fault):
             params["strobe"] = {"delta": _signed_log(rng, -2, 1), "period": rng.uniform(0.1, 1.0)}
         return params
 
-    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
+    async def start(self, ctx: FaultContext, params: Params, nodes: list[int]) -> object:
         """Skew the clocks of ``nodes``."""
         kind, spec = params["kind"], params["target"]
         self._nodes = list(nodes)
@@ -108,11 +108,11 @@ class DriftUnsafe(Fault):
         self._node: int | None = None
 
     @staticmethod
-    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> Params:
         """The rate."""
         return {"target": "leader", "rate": rng.uniform(0.1, 0.3)}
 
-    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
+    async def start(self, ctx: FaultContext, params: Params, nodes: list[int]) -> object:
         """Slow one clock."""
         self._node = nodes[0]
         await ctx.cluster.set_clock(self._node, 0.0, params["rate"])

@@ -4,10 +4,14 @@ the target sets, chosen when the schedule is planned or, for the leader, when a 
 import random
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 
 from nemesis.interfaces import History, Target
+
+Params = dict[str, Any]
+"""A step's parameters as planned: JSON, saved with the schedule and read back from it."""
 
 
 @dataclass
@@ -66,7 +70,7 @@ def pick(spec: str, nodes: list[int], rng: random.Random) -> list[int]:
     raise ValueError(f"unknown target {spec!r}; choose from {', '.join(TARGETS)}")
 
 
-def plan_targets(rng: random.Random, nodes: list[int]) -> dict:
+def plan_targets(rng: random.Random, nodes: list[int]) -> Params:
     """A random target spec and, unless it is the leader, its nodes."""
     spec = rng.choice(TARGETS)
     return (
@@ -74,7 +78,7 @@ def plan_targets(rng: random.Random, nodes: list[int]) -> dict:
     )
 
 
-async def resolve(ctx: FaultContext, params: dict) -> list[int]:
+async def resolve(ctx: FaultContext, params: Params) -> list[int]:
     """The nodes a planned step acts on: those it names, or the leader now."""
     if params["target"] == "leader":
         return [await ctx.leader()]

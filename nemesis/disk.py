@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import trio
 
-from nemesis.context import FaultContext
+from nemesis.context import FaultContext, Params
 from nemesis.fault import Fault
 from walrus import codec
 from walrus.storage import NODE_STORE, cursor_path, segment_files
@@ -64,7 +64,7 @@ def _flip(path: Path, byte: int, bit: int) -> None:
         f.write(bytes([value ^ (1 << bit)]))
 
 
-def damage_tail(ctx: FaultContext, data_dir: Path) -> dict:
+def damage_tail(ctx: FaultContext, data_dir: Path) -> dict[str, object]:
     """Damage what no client has seen at the end of an open segment; what was done."""
     candidates = []
     for topic, segment, path in _segments(data_dir):
@@ -124,17 +124,17 @@ class Disk(Fault):
         self._node: int | None = None
 
     @staticmethod
-    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> Params:
         """The topic whose leader it hits (what to damage is chosen from the files then)."""
         return {"topic": rng.choice(topics) if topics else None}
 
-    async def targets(self, ctx: FaultContext, params: dict) -> list[int]:
+    async def targets(self, ctx: FaultContext, params: Params) -> list[int]:
         """The topic's leader, now (aimed: the node that wrote the event)."""
         if params.get("target") == "event":
             return list(params["nodes"])
         return [await ctx.leader(params["topic"])]
 
-    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
+    async def start(self, ctx: FaultContext, params: Params, nodes: list[int]) -> object:
         """Kill and damage."""
         self._node = nodes[0]
         await ctx.cluster.kill(self._node)
@@ -157,15 +157,15 @@ class BitRot(Disk):
     aimable = False
 
     @staticmethod
-    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> Params:
         """The node."""
         return {"node": rng.choice(nodes)}
 
-    async def targets(self, ctx: FaultContext, params: dict) -> list[int]:
+    async def targets(self, ctx: FaultContext, params: Params) -> list[int]:
         """The planned node."""
         return [params["node"]]
 
-    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
+    async def start(self, ctx: FaultContext, params: Params, nodes: list[int]) -> object:
         """Kill and rot."""
         self._node = nodes[0]
         await ctx.cluster.kill(self._node)
@@ -192,7 +192,7 @@ class LoseUnsynced(Disk):
 
     name = "lose-unsynced"
 
-    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
+    async def start(self, ctx: FaultContext, params: Params, nodes: list[int]) -> object:
         """Kill and lose."""
         self._node = nodes[0]
         lost = await ctx.cluster.lose_unsynced(self._node)
@@ -204,7 +204,7 @@ class Wipe(Disk):
 
     name = "wipe"
 
-    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
+    async def start(self, ctx: FaultContext, params: Params, nodes: list[int]) -> object:
         """Kill and delete."""
         self._node = nodes[0]
         await ctx.cluster.kill(self._node)

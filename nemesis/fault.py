@@ -13,7 +13,7 @@ returns what it did (``stop-<name>``). A fault acts on the cluster only through
 import random
 from abc import ABC, abstractmethod
 
-from nemesis.context import FaultContext, resolve
+from nemesis.context import FaultContext, Params, resolve
 
 
 class Fault(ABC):
@@ -29,20 +29,20 @@ class Fault(ABC):
 
     @staticmethod
     @abstractmethod
-    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> Params:
         """The parameters of one start, chosen now."""
 
-    async def targets(self, ctx: FaultContext, params: dict) -> list[int]:
+    async def targets(self, ctx: FaultContext, params: Params) -> list[int]:
         """The nodes a start with these parameters acts on (holding their ``resource``): the
         planned ``target`` set, or the leader now; none for a fault that names no target."""
         return await resolve(ctx, params) if "target" in params else []
 
-    def aim(self, params: dict, node: int, nodes: list[int]) -> dict:
+    def aim(self, params: Params, node: int, nodes: list[int]) -> Params:
         """The planned parameters, aimed at ``node`` (the trigger event's target)."""
         return {**params, "target": "event", "nodes": [node]}
 
     @abstractmethod
-    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
+    async def start(self, ctx: FaultContext, params: Params, nodes: list[int]) -> object:
         """Inflict the fault on ``nodes`` (those of ``targets`` no other fault holds); what was
         done, as JSON."""
 

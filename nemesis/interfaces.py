@@ -5,9 +5,10 @@ degraded link, which the faults ask for and the backends give.
 satisfy these by their shape, and the harness imports the nemesis, one direction only.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -68,13 +69,16 @@ class Event(Protocol):
     type: str
     f: str
     topic: str | None
-    extra: dict
+    extra: dict[str, Any]
 
 
 class History(Protocol):
     """The history being recorded: its events so far, and a way to add one."""
 
-    events: list
+    @property
+    def events(self) -> Sequence[Event]:
+        """The events recorded so far."""
+        ...
 
     def record(
         self,
@@ -119,7 +123,7 @@ class Target(Protocol):
         """Start it again."""
         ...
 
-    async def lose_unsynced(self, node: int) -> dict:
+    async def lose_unsynced(self, node: int) -> dict[str, object]:
         """SIGKILL it and lose what its disk had not made durable; what was lost."""
         ...
 

@@ -15,7 +15,7 @@ active at once: their shapes combine.
 
 import random
 
-from nemesis.context import FaultContext, plan_targets
+from nemesis.context import FaultContext, Params, plan_targets
 from nemesis.fault import Fault
 from nemesis.interfaces import LinkShape
 
@@ -33,11 +33,11 @@ class _Slow(Fault):
     def __init__(self) -> None:
         self._active = False
 
-    def shape(self, params: dict) -> dict:
+    def shape(self, params: Params) -> dict[str, float]:
         """The planned parameters as ``LinkShape`` fields (seconds, bytes/s, probability)."""
         raise NotImplementedError
 
-    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
+    async def start(self, ctx: FaultContext, params: Params, nodes: list[int]) -> object:
         """Slow the targets' links."""
         shape = self.shape(params)
         await ctx.cluster.slow_links(self.name, nodes, LinkShape(**shape))
@@ -58,7 +58,7 @@ class Delay(_Slow):
     name = "delay"
 
     @staticmethod
-    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> Params:
         """Targets, a delay and a jitter."""
         delay = rng.choice(DELAYS_MS)
         return {
@@ -67,7 +67,7 @@ class Delay(_Slow):
             "jitter_ms": delay * rng.choice((0, 0.5, 1)),
         }
 
-    def shape(self, params: dict) -> dict:
+    def shape(self, params: Params) -> dict[str, float]:
         """Seconds of delay and jitter."""
         return {"delay": params["delay_ms"] / 1000, "jitter": params["jitter_ms"] / 1000}
 
@@ -78,11 +78,11 @@ class Throttle(_Slow):
     name = "throttle"
 
     @staticmethod
-    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> Params:
         """Targets and a rate."""
         return {**plan_targets(rng, nodes), "rate_kib_s": rng.choice(RATES_KIB)}
 
-    def shape(self, params: dict) -> dict:
+    def shape(self, params: Params) -> dict[str, float]:
         """Bytes per second."""
         return {"rate": params["rate_kib_s"] * 1024.0}
 
@@ -93,11 +93,11 @@ class Loss(_Slow):
     name = "loss"
 
     @staticmethod
-    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> Params:
         """Targets and a probability."""
         return {**plan_targets(rng, nodes), "loss": rng.choice(LOSSES)}
 
-    def shape(self, params: dict) -> dict:
+    def shape(self, params: Params) -> dict[str, float]:
         """The probability."""
         return {"loss": params["loss"]}
 
@@ -108,11 +108,11 @@ class Duplicate(_Slow):
     name = "duplicate"
 
     @staticmethod
-    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> Params:
         """Targets and a probability."""
         return {**plan_targets(rng, nodes), "duplicate": rng.choice(DUPLICATES)}
 
-    def shape(self, params: dict) -> dict:
+    def shape(self, params: Params) -> dict[str, float]:
         """The probability."""
         return {"duplicate": params["duplicate"]}
 
@@ -124,7 +124,7 @@ class Reorder(_Slow):
     name = "reorder"
 
     @staticmethod
-    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> Params:
         """Targets, a share and how long it is held."""
         return {
             **plan_targets(rng, nodes),
@@ -132,6 +132,6 @@ class Reorder(_Slow):
             "hold_ms": rng.choice(HOLDS_MS),
         }
 
-    def shape(self, params: dict) -> dict:
+    def shape(self, params: Params) -> dict[str, float]:
         """The share and seconds held."""
         return {"reorder": params["reorder"], "hold": params["hold_ms"] / 1000}

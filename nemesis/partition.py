@@ -8,7 +8,7 @@ halves, cutting off a random minority, rings of overlapping majorities, and a br
 
 import random
 
-from nemesis.context import FaultContext
+from nemesis.context import FaultContext, Params
 from nemesis.fault import Fault
 
 Grudge = dict[int, set[int]]
@@ -115,18 +115,18 @@ class Partition(Fault):
     name = "partition"
 
     @staticmethod
-    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> Params:
         """A shape and, unless it isolates the leader, its grudge."""
         shape = rng.choice([*shapes_for(nodes), "leader"])
         if shape == "leader":
             return {"shape": shape}
         return {"shape": shape, "grudge": describe(SHAPES[shape](nodes, rng))}
 
-    def aim(self, params: dict, node: int, nodes: list[int]) -> dict:
+    def aim(self, params: Params, node: int, nodes: list[int]) -> Params:
         """Isolate the node that wrote the event."""
         return {"shape": "event", "grudge": describe(isolate(nodes, node))}
 
-    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
+    async def start(self, ctx: FaultContext, params: Params, nodes: list[int]) -> object:
         """Apply the grudge (isolating the leader found now, for ``leader``)."""
         if params["shape"] == "leader":
             grudge = isolate(ctx.cluster.nodes, await ctx.leader())

@@ -2,7 +2,7 @@
 
 import random
 
-from nemesis.context import FaultContext, plan_targets
+from nemesis.context import FaultContext, Params, plan_targets
 from nemesis.fault import Fault
 
 
@@ -15,11 +15,11 @@ class _Targeted(Fault):
         self._nodes: list[int] = []
 
     @staticmethod
-    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> dict:
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> Params:
         """A target set."""
         return plan_targets(rng, nodes)
 
-    async def start(self, ctx: FaultContext, params: dict, nodes: list[int]) -> object:
+    async def start(self, ctx: FaultContext, params: Params, nodes: list[int]) -> object:
         """Act on the nodes."""
         self._nodes = list(nodes)
         for node in self._nodes:

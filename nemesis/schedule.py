@@ -22,12 +22,13 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import trio
 
 from nemesis import aim
 from nemesis.catalogue import ALL, FAULTS
-from nemesis.context import FaultContext
+from nemesis.context import FaultContext, Params
 from nemesis.fault import Fault
 from nemesis.interfaces import History, Target
 from walrus.events import EVENT_LOG
@@ -85,10 +86,10 @@ class Step:
     fault: str
     action: str
     """"start" or "stop"."""
-    params: dict = field(default_factory=dict)
+    params: Params = field(default_factory=dict)
     """What a start does (``Fault.plan``); empty for a stop."""
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         """As test.json keeps it."""
         return {
             "time": self.time,
@@ -98,7 +99,7 @@ class Step:
         }
 
     @classmethod
-    def from_json(cls, raw: dict) -> "Step":
+    def from_json(cls, raw: dict[str, Any]) -> "Step":
         """From test.json."""
         fault = raw.get("fault")
         if raw.get("action") not in ("start", "stop") or not isinstance(fault, str):
@@ -162,7 +163,7 @@ def admit(held: dict[tuple[str, int], str], fault: Fault, nodes: list[int]) -> l
     return free
 
 
-def started(value: object, began: int) -> dict:
+def started(value: object, began: int) -> dict[str, object]:
     """A start's record: what the fault did, and ``began``, the history time it began acting
     (the record itself is made once it is done: on Docker, some 0.3 s later)."""
     return {**(value if isinstance(value, dict) else {"done": value}), "began": began}
@@ -268,6 +269,7 @@ class Schedule:
         fault = self.faults[step.fault]
         fired = aim.lag_ms(event)
         with trio.CancelScope(shield=True):
+            assert event.target is not None  # watch.next returns only events that hit a node
             params = fault.aim(step.params, event.target, list(ctx.cluster.nodes))
             nodes = admit(self.held, fault, await fault.targets(ctx, params))
             if nodes is None:

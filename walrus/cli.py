@@ -4,6 +4,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from walrus.config import (
@@ -134,8 +135,8 @@ def node_config(
     node_id: int,
     peers: dict[int, Peer],
     data_dir: Path,
-    rpc_routes=None,
-    raft_routes=None,
+    rpc_routes: dict[int, Address] | None = None,
+    raft_routes: dict[int, Address] | None = None,
 ) -> NodeConfig:
     """A NodeConfig from parsed options."""
     from walrus.auth import raft_password
@@ -421,8 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     from walrus.storage import StorageError
 
     args = parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
     try:
-        return args.run(args)
+        return run(args)
     except (ConfigError, StorageError, ValueError, OSError) as exc:
         print(f"walrus: {exc}", file=sys.stderr)
         return 1

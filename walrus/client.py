@@ -6,7 +6,6 @@ the connection broke after the request was sent, or no reply came in time. A ver
 the first as ``fail`` and the second as ``info``.
 """
 
-import json
 import socket
 from collections import deque
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 import trio
 
 from walrus import protocol
+from walrus.protocol import JsonObject, parse_json_object
 
 
 class WalrusError(Exception):
@@ -126,6 +126,7 @@ class Client:
         self.close()
 
     def _recv_exact(self, n: int) -> bytes:
+        assert self._sock is not None  # connected by pipeline
         buf = bytearray()
         while len(buf) < n:
             chunk = self._sock.recv(n - len(buf))
@@ -182,17 +183,19 @@ class Client:
         the node's event log."""
         return parse_getx(self.request(f"GETX {topic} {tag}".rstrip().encode()))
 
-    def state(self, topic: str) -> dict:
+    def state(self, topic: str) -> JsonObject:
         """STATE of a topic."""
-        return json.loads(check(self.request(f"STATE {topic}".encode())))
+        return parse_json_object(check(self.request(f"STATE {topic}".encode())))
 
-    def metrics(self) -> dict:
+    def metrics(self) -> JsonObject:
         """METRICS of the node."""
-        return json.loads(check(self.request(b"METRICS")))
+        return parse_json_object(check(self.request(b"METRICS")))
 
-    def scan(self, topic: str, segment: int, start: int = 0, count: int = 1000) -> dict:
+    def scan(self, topic: str, segment: int, start: int = 0, count: int = 1000) -> JsonObject:
         """SCAN stored entries of a segment (non-destructive)."""
-        return json.loads(check(self.request(f"SCAN {topic} {segment} {start} {count}".encode())))
+        return parse_json_object(
+            check(self.request(f"SCAN {topic} {segment} {start} {count}".encode()))
+        )
 
 
 class _Waiter:
@@ -227,6 +230,7 @@ class AsyncClient:
 
     async def __aexit__(self, *exc: object) -> None:
         self._fail_all("the client closed the connection")
+        assert self._nursery is not None  # set by __aenter__
         self._nursery.cancel_scope.cancel()
         await self._nursery_cm.__aexit__(None, None, None)
 
@@ -255,6 +259,7 @@ class AsyncClient:
                     ) from None
                 self._stream = stream
                 self._scope = trio.CancelScope()
+                assert self._nursery is not None, "use AsyncClient as an async context manager"
                 self._nursery.start_soon(self._serve, stream, self._scope)
             return self._stream
 
@@ -327,10 +332,10 @@ class AsyncClient:
         the node's event log."""
         return parse_getx(await self.request(f"GETX {topic} {tag}".rstrip().encode()))
 
-    async def metrics(self) -> dict:
+    async def metrics(self) -> JsonObject:
         """METRICS of the node."""
-        return json.loads(check(await self.request(b"METRICS")))
+        return parse_json_object(check(await self.request(b"METRICS")))
 
-    async def state(self, topic: str) -> dict:
+    async def state(self, topic: str) -> JsonObject:
         """STATE of a topic."""
-        return json.loads(check(await self.request(f"STATE {topic}".encode())))
+        return parse_json_object(check(await self.request(f"STATE {topic}".encode())))

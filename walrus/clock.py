@@ -2,7 +2,7 @@
 both from ``clock.ctl``.
 
 Everything in a node that measures time — lease arithmetic, trio's timers (through
-``TrioClock``) and pysyncobj's election and connection timers (through ``patch_pysyncobj``) —
+``TrioClock``) and pysyncobj's election and connection timers (``walrus.raft.use_clock``) —
 reads ``NodeClock.now()``, which the rate bends (as a real clock drifts) but an offset never
 moves, as a real node times leases on ``CLOCK_MONOTONIC`` rather than on wall time: a lease or a
 takeover wait measured across an offset jump would be off by the jump (``python -m spec.explore
@@ -26,6 +26,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
@@ -64,7 +65,9 @@ def write_control(path: Path, offset: float = 0.0, rate: float = 1.0) -> None:
 class NodeClock:
     """Node time in seconds; thread-safe. ``control`` is the clock.ctl path (None: no skew)."""
 
-    def __init__(self, control: Path | None = None, true_clock=time.monotonic) -> None:
+    def __init__(
+        self, control: Path | None = None, true_clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._control = control
         self._true = true_clock
         self._lock = threading.Lock()
@@ -75,25 +78,25 @@ class NodeClock:
         self._stamp: tuple[int, int] | None = None
         self.error: str | None = None
 
-    def _reload(self, true_now: float) -> None:
+    def _reload(self, control: Path, true_now: float) -> None:
         self._checked = true_now
         try:
-            st = os.stat(self._control)
+            st = os.stat(control)
         except FileNotFoundError:
             stamp, text = None, ""
         except OSError as exc:
-            self.error = f"cannot read {self._control}: {exc.strerror}"
+            self.error = f"cannot read {control}: {exc.strerror}"
             return
         else:
             stamp = (st.st_mtime_ns, st.st_size)
             if stamp == self._stamp:
                 return
             try:
-                text = self._control.read_text()
+                text = control.read_text()
             except FileNotFoundError:
                 stamp, text = None, ""
             except OSError as exc:
-                self.error = f"cannot read {self._control}: {exc.strerror}"
+                self.error = f"cannot read {control}: {exc.strerror}"
                 return
         if stamp == self._stamp:
             return
@@ -114,7 +117,7 @@ class NodeClock:
         if self._control is not None and t - self._checked >= RELOAD_INTERVAL:
             with self._lock:
                 if t - self._checked >= RELOAD_INTERVAL:
-                    self._reload(t)
+                    self._reload(self._control, t)
         base_true, base_node, rate = self._base
         return base_node + (t - base_true) * rate
 
@@ -154,23 +157,3 @@ class TrioClock(trio.abc.Clock):
         """True seconds to sleep until node time reaches ``deadline`` (at most 50 ms)."""
         remaining = (deadline - self._clock.now()) / self._clock.rate
         return max(0.0, min(remaining, RELOAD_INTERVAL))
-
-
-def patch_pysyncobj(clock: NodeClock) -> None:
-    """Make every pysyncobj timer (elections, heartbeats, connection timeouts) use node time.
-
-    pysyncobj binds its clock function into four modules at import; all four are replaced. Call
-    this before constructing a SyncObj.
-    """
-    import pysyncobj.dns_resolver
-    import pysyncobj.syncobj
-    import pysyncobj.tcp_connection
-    import pysyncobj.transport
-
-    for module in (
-        pysyncobj.syncobj,
-        pysyncobj.transport,
-        pysyncobj.tcp_connection,
-        pysyncobj.dns_resolver,
-    ):
-        module.monotonicTime = clock.now

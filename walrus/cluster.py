@@ -21,11 +21,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from walrus.client import Client, WalrusError
 from walrus.config import ConfigError, Peer, local_cluster
+from walrus.protocol import JsonObject, parse_json_object
 
 STOP_GRACE = 10.0
 SOCKET_NAME = "cluster.sock"
@@ -75,7 +77,7 @@ def node_ready(peer: Peer) -> bool:
 class _Node:
     """One supervised node: its process and what the supervisor last did to it."""
 
-    proc: subprocess.Popen
+    proc: subprocess.Popen[bytes]
     state: str = "running"  # running | paused | killed | exited
     reported: bool = False
 
@@ -112,7 +114,7 @@ class Supervisor:
         text = (self.node_dir(node) / "node.log").read_text(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
-    def watch(self, say) -> None:
+    def watch(self, say: Callable[[str], None]) -> None:
         """Report each node that exited by itself, once, with how to bring it back."""
         with self.lock:
             for i, node in self.nodes.items():
@@ -128,7 +130,7 @@ class Supervisor:
                     f"{self.data_dir} --node {i}"
                 )
 
-    def control(self, op: str, node: int | None) -> dict:
+    def control(self, op: str, node: int | None) -> dict[str, object]:
         """Carry out one control request; the reply to send."""
         if op not in CONTROLS:
             return {"ok": False, "error": f"unknown control {op!r}; one of {', '.join(CONTROLS)}"}
@@ -166,7 +168,7 @@ class Supervisor:
             time.sleep(0.2)
         return {"ok": True, "message": f"node {node} restarted (not ready within 60 s)"}
 
-    def _status(self, node: int) -> dict:
+    def _status(self, node: int) -> dict[str, object]:
         entry = self.nodes[node]
         return {"state": entry.state, "pid": entry.proc.pid, "returncode": entry.proc.poll()}
 
@@ -177,7 +179,7 @@ class Supervisor:
         stop_processes(procs)
 
 
-def stop_processes(procs: list[subprocess.Popen], grace: float = STOP_GRACE) -> None:
+def stop_processes(procs: list[subprocess.Popen[bytes]], grace: float = STOP_GRACE) -> None:
     """SIGTERM every process still running (continuing paused ones), SIGKILL what is left
     after ``grace`` seconds."""
     for proc in procs:
@@ -213,7 +215,7 @@ def _serve_controls(supervisor: Supervisor, path: Path) -> _ControlServer:
     return server
 
 
-def control(data_dir: Path, op: str, node: int | None, timeout: float = 90.0) -> dict:
+def control(data_dir: Path, op: str, node: int | None, timeout: float = 90.0) -> JsonObject:
     """Send one control request to the ``cluster up`` supervising ``data_dir``; its reply."""
     path = data_dir / SOCKET_NAME
     if not path.exists():
@@ -233,7 +235,7 @@ def control(data_dir: Path, op: str, node: int | None, timeout: float = 90.0) ->
             if not chunk:
                 break
             data += chunk
-    return json.loads(data)
+    return parse_json_object(data)
 
 
 def _answers(path: Path) -> bool:

@@ -18,12 +18,18 @@ Record layout (little-endian), ``HEADER_SIZE`` = 16 bytes then the payload::
 """
 
 import os
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import llvmlite.binding as llvm
 import numba
 import numpy as np
+import numpy.typing as npt
 from llvmlite import ir
 from numba.core import cgutils, types
+from numba.core.base import BaseContext
+from numba.core.typing.context import BaseContext as TypingContext
+from numba.core.typing.templates import Signature
 from numba.extending import intrinsic
 
 HEADER_SIZE = 16
@@ -55,20 +61,39 @@ def _use_hardware() -> bool:
 HARDWARE = _use_hardware()
 IMPLEMENTATION = "sse4.2, 3 streams" if HARDWARE else "slicing-by-8"
 
+Bytes = npt.NDArray[np.uint8]
+"""A uint8 array: what the kernels write into."""
+Readable = Bytes | bytes
+"""What the kernels read: a uint8 array, or bytes."""
+
+Codegen = Callable[[BaseContext, ir.IRBuilder, Signature, Sequence[ir.Value]], ir.Value]
+"""An intrinsic's code generator: LLVM IR for one call, from its arguments' values."""
+
 
 # --- unaligned loads and stores on uint8 arrays --------------------------------------------
 
 
-def _byte_pointer(context, builder, arrty, arr, index, width):
+def _byte_pointer(
+    context: BaseContext,
+    builder: ir.IRBuilder,
+    arrty: types.Type,
+    arr: ir.Value,
+    index: ir.Value,
+    width: int,
+) -> ir.Value:
     data = context.make_array(arrty)(context, builder, arr).data
     byte_ptr = builder.gep(builder.bitcast(data, ir.IntType(8).as_pointer()), [index])
     return builder.bitcast(byte_ptr, ir.IntType(width).as_pointer())
 
 
-def _loader(width, result):
+def _loader(width: int, result: types.Integer) -> object:
     @intrinsic
-    def load(typingctx, arr, index):
-        def codegen(context, builder, sig, args):
+    def load(
+        typingctx: TypingContext, arr: types.Type, index: types.Type
+    ) -> tuple[Signature, Codegen]:
+        def codegen(
+            context: BaseContext, builder: ir.IRBuilder, sig: Signature, args: Sequence[ir.Value]
+        ) -> ir.Value:
             ptr = _byte_pointer(context, builder, sig.args[0], args[0], args[1], width)
             return builder.load(ptr, align=1)
 
@@ -77,10 +102,14 @@ def _loader(width, result):
     return load
 
 
-def _storer(width):
+def _storer(width: int) -> object:
     @intrinsic
-    def store(typingctx, arr, index, value):
-        def codegen(context, builder, sig, args):
+    def store(
+        typingctx: TypingContext, arr: types.Type, index: types.Type, value: types.Type
+    ) -> tuple[Signature, Codegen]:
+        def codegen(
+            context: BaseContext, builder: ir.IRBuilder, sig: Signature, args: Sequence[ir.Value]
+        ) -> ir.Value:
             ptr = _byte_pointer(context, builder, sig.args[0], args[0], args[1], width)
             builder.store(builder.trunc(args[2], ir.IntType(width)), ptr, align=1)
             return context.get_dummy_value()
@@ -91,10 +120,19 @@ def _storer(width):
 
 
 @intrinsic
-def _pwrite(typingctx, fd, arr, start, n, file_pos):
+def _pwrite_intrinsic(
+    typingctx: TypingContext,
+    fd: types.Type,
+    arr: types.Type,
+    start: types.Type,
+    n: types.Type,
+    file_pos: types.Type,
+) -> tuple[Signature, Codegen]:
     """libc pwrite(fd, &arr[start], n, file_pos), called without releasing the GIL."""
 
-    def codegen(context, builder, sig, args):
+    def codegen(
+        context: BaseContext, builder: ir.IRBuilder, sig: Signature, args: Sequence[ir.Value]
+    ) -> ir.Value:
         data = context.make_array(sig.args[1])(context, builder, args[1]).data
         ptr = builder.gep(builder.bitcast(data, ir.IntType(8).as_pointer()), [args[2]])
         i64 = ir.IntType(64)
@@ -106,10 +144,19 @@ def _pwrite(typingctx, fd, arr, start, n, file_pos):
 
 
 @intrinsic
-def _copy(typingctx, dst, dst_start, src, src_start, n):
+def _copy_intrinsic(
+    typingctx: TypingContext,
+    dst: types.Type,
+    dst_start: types.Type,
+    src: types.Type,
+    src_start: types.Type,
+    n: types.Type,
+) -> tuple[Signature, Codegen]:
     """memcpy(&dst[dst_start], &src[src_start], n) between uint8 arrays or bytes."""
 
-    def codegen(context, builder, sig, args):
+    def codegen(
+        context: BaseContext, builder: ir.IRBuilder, sig: Signature, args: Sequence[ir.Value]
+    ) -> ir.Value:
         i8p = ir.IntType(8).as_pointer()
         d = context.make_array(sig.args[0])(context, builder, args[0]).data
         s = context.make_array(sig.args[2])(context, builder, args[2]).data
@@ -121,16 +168,14 @@ def _copy(typingctx, dst, dst_start, src, src_start, n):
     return types.void(dst, types.intp, src, types.intp, types.intp), codegen
 
 
-_load_u64 = _loader(64, types.uint64)
-_load_u32 = _loader(32, types.uint32)
-_store_u64 = _storer(64)
-_store_u32 = _storer(32)
-
-
-def _sse42(name, width):
+def _sse42(name: str, width: int) -> object:
     @intrinsic
-    def crc_step(typingctx, crc, value):
-        def codegen(context, builder, sig, args):
+    def crc_step(
+        typingctx: TypingContext, crc: types.Type, value: types.Type
+    ) -> tuple[Signature, Codegen]:
+        def codegen(
+            context: BaseContext, builder: ir.IRBuilder, sig: Signature, args: Sequence[ir.Value]
+        ) -> ir.Value:
             ret = ir.IntType(64 if width == 64 else 32)
             fnty = ir.FunctionType(ret, [ret, ir.IntType(width)])
             fn = cgutils.get_or_insert_function(builder.module, fnty, name)
@@ -143,8 +188,23 @@ def _sse42(name, width):
     return crc_step
 
 
-_hw_u64 = _sse42("llvm.x86.sse42.crc32.64.64", 64)
-_hw_u8 = _sse42("llvm.x86.sse42.crc32.32.8", 8)
+# Each intrinsic as a kernel calls it. numba's types declare only the definition (which takes the
+# typing context first, and raises when called from Python), so each is cast to its signature
+# inside a kernel.
+_load_u64 = cast(Callable[[Readable, int], np.uint64], _loader(64, types.uint64))
+_load_u32 = cast(Callable[[Readable, int], np.uint32], _loader(32, types.uint32))
+_store_u64 = cast(Callable[[Readable, int, np.uint64], None], _storer(64))
+_store_u32 = cast(Callable[[Readable, int, np.uint64], None], _storer(32))
+_pwrite = cast(Callable[[int, Bytes, int, int, int], int], _pwrite_intrinsic)
+_copy = cast(Callable[[Bytes, int, Readable, int, int], None], _copy_intrinsic)
+_hw_u64 = cast(
+    Callable[[np.uint64, np.uint64], np.uint64], _sse42("llvm.x86.sse42.crc32.64.64", 64)
+)
+_hw_u8 = cast(Callable[[np.uint64, np.uint64], np.uint64], _sse42("llvm.x86.sse42.crc32.32.8", 8))
+
+_i64 = cast(Callable[[np.unsignedinteger[Any]], int], np.int64)
+"""np.int64, as the kernels convert a loaded word to a signed one: numba's int64 is what the
+kernels' plain ints are too, so the type checker sees an int."""
 
 
 # --- tables ----------------------------------------------------------------------------------
@@ -168,7 +228,9 @@ _TABLES = _slicing_tables()
 
 
 @numba.njit(cache=True, nogil=True)
-def _sw_update(crc, buf, start, n, tables):
+def _sw_update(
+    crc: np.uint64, buf: Readable, start: int, n: int, tables: npt.NDArray[np.uint64]
+) -> np.uint64:
     """Advance a raw CRC register over buf[start:start+n], slicing-by-8."""
     i = start
     end = start + n
@@ -211,14 +273,25 @@ _SHIFT_SHORT = _zeros_operator(_SHORT)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _shift(op, crc):
-    return (
+def _shift(op: npt.NDArray[np.uint64], crc: np.uint64) -> np.uint64:
+    shifted: np.uint64 = (
         op[0, crc & 0xFF] ^ op[1, (crc >> 8) & 0xFF] ^ op[2, (crc >> 16) & 0xFF] ^ op[3, crc >> 24]
     )
+    return shifted
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _hw_streams(crc, buf, i, end, block, op, dst, delta, copy):
+def _hw_streams(
+    crc: np.uint64,
+    buf: Readable,
+    i: int,
+    end: int,
+    block: int,
+    op: npt.NDArray[np.uint64],
+    dst: Readable,
+    delta: int,
+    copy: bool,
+) -> tuple[np.uint64, int]:
     """Consume 3*block-byte chunks as three interleaved streams; returns (crc, i).
 
     With ``copy``, every word read is also stored at ``dst[index + delta]``.
@@ -244,7 +317,17 @@ def _hw_streams(crc, buf, i, end, block, op, dst, delta, copy):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _hw_update(crc, buf, start, n, long_op, short_op, dst, delta, copy):
+def _hw_update(
+    crc: np.uint64,
+    buf: Readable,
+    start: int,
+    n: int,
+    long_op: npt.NDArray[np.uint64],
+    short_op: npt.NDArray[np.uint64],
+    dst: Readable,
+    delta: int,
+    copy: bool,
+) -> np.uint64:
     """Advance a raw CRC register over buf[start:start+n] with the crc32 instruction; with
     ``copy``, also copy those bytes to ``dst[start + delta:]`` in the same pass."""
     end = start + n
@@ -260,7 +343,7 @@ def _hw_update(crc, buf, start, n, long_op, short_op, dst, delta, copy):
         b = buf[i]
         crc = _hw_u8(crc, np.uint64(b))
         if copy:
-            dst[i + delta] = b
+            dst[i + delta] = b  # type: ignore[index]  # dst is an array whenever copy is set
         i += 1
     return crc
 
@@ -268,11 +351,13 @@ def _hw_update(crc, buf, start, n, long_op, short_op, dst, delta, copy):
 if HARDWARE:
 
     @numba.njit(cache=True, nogil=True)
-    def _update(crc, buf, start, n):
+    def _update(crc: np.uint64, buf: Readable, start: int, n: int) -> np.uint64:
         return _hw_update(crc, buf, start, n, _SHIFT_LONG, _SHIFT_SHORT, buf, 0, False)
 
     @numba.njit(cache=True, nogil=True)
-    def _update_copy(crc, src, start, n, dst, dst_start):
+    def _update_copy(
+        crc: np.uint64, src: Readable, start: int, n: int, dst: Bytes, dst_start: int
+    ) -> np.uint64:
         return _hw_update(
             crc, src, start, n, _SHIFT_LONG, _SHIFT_SHORT, dst, dst_start - start, True
         )
@@ -280,23 +365,25 @@ if HARDWARE:
 else:
 
     @numba.njit(cache=True, nogil=True)
-    def _update(crc, buf, start, n):
+    def _update(crc: np.uint64, buf: Readable, start: int, n: int) -> np.uint64:
         return _sw_update(crc, buf, start, n, _TABLES)
 
     @numba.njit(cache=True, nogil=True)
-    def _update_copy(crc, src, start, n, dst, dst_start):
+    def _update_copy(
+        crc: np.uint64, src: Readable, start: int, n: int, dst: Bytes, dst_start: int
+    ) -> np.uint64:
         _copy(dst, dst_start, src, start, n)
         return _sw_update(crc, src, start, n, _TABLES)
 
 
 @numba.njit(cache=True, nogil=True)
-def crc32c_array(buf, value=0):
+def crc32c_array(buf: Readable, value: int = 0) -> np.uint64:
     """CRC32C of a contiguous uint8 array, continuing from a previous CRC ``value``."""
     crc = np.uint64(value) ^ np.uint64(0xFFFFFFFF)
     return _update(crc, buf, 0, len(buf)) ^ np.uint64(0xFFFFFFFF)
 
 
-def crc32c(data, value: int = 0) -> int:
+def crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
     """CRC32C (RFC 3720) of a bytes-like object, continuing from ``value`` as crc32c.crc32c does."""
     return int(crc32c_array(np.frombuffer(data, dtype=np.uint8), value))
 
@@ -305,13 +392,21 @@ def crc32c(data, value: int = 0) -> int:
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _record_crc(buf, pos, length):
+def _record_crc(buf: Readable, pos: int, length: int) -> np.uint64:
     crc = _update(np.uint64(0xFFFFFFFF), buf, pos + 4, 12)
     return _update(crc, buf, pos + HEADER_SIZE, length) ^ np.uint64(0xFFFFFFFF)
 
 
 @numba.njit(cache=True, inline="always")
-def _frame(payloads, ends, first_offset, out, file_pos, positions, index):
+def _frame(
+    payloads: Readable,
+    ends: npt.NDArray[np.int64],
+    first_offset: int,
+    out: Bytes,
+    file_pos: int,
+    positions: npt.NDArray[np.int64],
+    index: int,
+) -> int:
     pos = 0
     start = 0
     for k in range(ends.shape[0]):
@@ -328,7 +423,16 @@ def _frame(payloads, ends, first_offset, out, file_pos, positions, index):
 
 
 @numba.njit(cache=True, inline="always")
-def _frame_and_write(fd, payloads, ends, first_offset, out, file_pos, positions, index):
+def _frame_and_write(
+    fd: int,
+    payloads: Readable,
+    ends: npt.NDArray[np.int64],
+    first_offset: int,
+    out: Bytes,
+    file_pos: int,
+    positions: npt.NDArray[np.int64],
+    index: int,
+) -> tuple[int, int]:
     n = _frame(payloads, ends, first_offset, out, file_pos, positions, index)
     done = 0
     while done < n:
@@ -340,7 +444,15 @@ def _frame_and_write(fd, payloads, ends, first_offset, out, file_pos, positions,
 
 
 @numba.njit(cache=True)
-def encode_batch(payloads, ends, first_offset, out, file_pos, positions, index):
+def encode_batch(
+    payloads: Readable,
+    ends: npt.NDArray[np.int64],
+    first_offset: int,
+    out: Bytes,
+    file_pos: int,
+    positions: npt.NDArray[np.int64],
+    index: int,
+) -> int:
     """Frame records into ``out`` from its start; returns the number of bytes framed.
 
     ``payloads`` holds the payloads back to back and ``ends[k]`` is where payload k ends in it;
@@ -352,7 +464,16 @@ def encode_batch(payloads, ends, first_offset, out, file_pos, positions, index):
 
 
 @numba.njit(cache=True)
-def write_batch(fd, payloads, ends, first_offset, out, file_pos, positions, index):
+def write_batch(
+    fd: int,
+    payloads: Readable,
+    ends: npt.NDArray[np.int64],
+    first_offset: int,
+    out: Bytes,
+    file_pos: int,
+    positions: npt.NDArray[np.int64],
+    index: int,
+) -> tuple[int, int]:
     """encode_batch, then pwrite the frames to ``fd`` at ``file_pos``, holding the GIL.
 
     Returns ``(written, framed)``; ``written < framed`` means a write failed part way (the
@@ -363,13 +484,22 @@ def write_batch(fd, payloads, ends, first_offset, out, file_pos, positions, inde
 
 
 @numba.njit(cache=True, nogil=True)
-def write_batch_nogil(fd, payloads, ends, first_offset, out, file_pos, positions, index):
+def write_batch_nogil(
+    fd: int,
+    payloads: Readable,
+    ends: npt.NDArray[np.int64],
+    first_offset: int,
+    out: Bytes,
+    file_pos: int,
+    positions: npt.NDArray[np.int64],
+    index: int,
+) -> tuple[int, int]:
     """write_batch that releases the GIL, for batches large enough to keep the disk busy."""
     return _frame_and_write(fd, payloads, ends, first_offset, out, file_pos, positions, index)
 
 
 @numba.njit(cache=True, nogil=True)
-def encode_seal(count, out):
+def encode_seal(count: int, out: Bytes) -> None:
     """Write the 16-byte seal trailer recording ``count`` records into ``out``."""
     _store_u32(out, 4, np.uint64(SEAL_MARK))
     _store_u64(out, 8, np.uint64(count))
@@ -377,12 +507,12 @@ def encode_seal(count, out):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _valid_at(buf, pos, end, expected):
+def _valid_at(buf: Readable, pos: int, end: int, expected: int) -> int:
     """Length of the valid record at pos whose offset is ``expected``, -1 if none, -2 if torn."""
     if end - pos < HEADER_SIZE:
         return -2
-    length = np.int64(_load_u32(buf, pos + 4))
-    offset = np.int64(_load_u64(buf, pos + 8))
+    length = _i64(_load_u32(buf, pos + 4))
+    offset = _i64(_load_u64(buf, pos + 8))
     if offset != expected:
         return -1
     if length == SEAL_MARK:
@@ -397,7 +527,7 @@ def _valid_at(buf, pos, end, expected):
 
 
 @numba.njit(cache=True, nogil=True)
-def scan_records(buf, first_offset):
+def scan_records(buf: Readable, first_offset: int) -> tuple[npt.NDArray[np.int64], int, int]:
     """Walk the records in ``buf`` whose first record has offset ``first_offset``.
 
     Returns ``(positions, end, status)``: the byte position of every valid record in order, the
@@ -416,7 +546,7 @@ def scan_records(buf, first_offset):
             return positions[:n], pos, SCAN_SHORT
         if length == -1:
             return positions[:n], pos, SCAN_CORRUPT
-        if np.int64(_load_u32(buf, pos + 4)) == SEAL_MARK:
+        if _i64(_load_u32(buf, pos + 4)) == SEAL_MARK:
             return positions[:n], pos + HEADER_SIZE, SCAN_SEALED
         if n == positions.shape[0]:
             grown = np.empty(2 * n, dtype=np.int64)
@@ -429,7 +559,7 @@ def scan_records(buf, first_offset):
 
 
 @numba.njit(cache=True, nogil=True)
-def find_later_record(buf, start, min_offset):
+def find_later_record(buf: Readable, start: int, min_offset: int) -> int:
     """Position of the first valid record at or after ``start`` with offset >= ``min_offset``.
 
     Used after a bad record: finding one proves the damage is not a torn tail. -1 if none.
@@ -437,7 +567,7 @@ def find_later_record(buf, start, min_offset):
     end = len(buf)
     limit = min_offset + (end - start) // HEADER_SIZE
     for pos in range(start, end - HEADER_SIZE + 1):
-        offset = np.int64(_load_u64(buf, pos + 8))
+        offset = _i64(_load_u64(buf, pos + 8))
         if offset < min_offset or offset > limit:
             continue
         if _valid_at(buf, pos, end, offset) >= 0:
@@ -446,7 +576,7 @@ def find_later_record(buf, start, min_offset):
 
 
 @numba.njit(cache=True, nogil=True)
-def decode_batch(buf, first_offset):
+def decode_batch(buf: Readable, first_offset: int) -> tuple[Bytes, npt.NDArray[np.int64], int, int]:
     """Check and unframe every record in ``buf``, in one call.
 
     Returns ``(payloads, ends, end, status)``: the payloads back to back, where each ends, and
@@ -457,7 +587,7 @@ def decode_batch(buf, first_offset):
     ends = np.empty(n, dtype=np.int64)
     total = 0
     for k in range(n):
-        total += np.int64(_load_u32(buf, positions[k] + 4))
+        total += _i64(_load_u32(buf, positions[k] + 4))
         ends[k] = total
     payloads = np.empty(total, dtype=np.uint8)
     start = 0

@@ -76,6 +76,7 @@ class Context:
     @property
     def view(self) -> MetaView:
         """The latest metadata snapshot applied here."""
+        assert self.pub is not None, "no metadata published yet"
         return self.pub.view
 
     def publish(self, pub: Published) -> None:
@@ -107,6 +108,7 @@ class Context:
                 log.exception("request task failed")
                 reply.set(b"ERR internal error (see the node log)")
 
+        assert self.nursery is not None, "the node is not running"
         self.nursery.start_soon(run)
         return reply
 
@@ -119,6 +121,7 @@ class Context:
             except Exception:
                 log.exception("background task %s failed", getattr(fn, "__name__", fn))
 
+        assert self.nursery is not None, "the node is not running"
         self.nursery.start_soon(run)
 
     async def call(self, node: int, command: bytes, applied: int | None = None) -> bytes:

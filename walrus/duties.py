@@ -31,6 +31,7 @@ class LeaseDuties:
     async def renew_loop(self) -> None:
         """Renew every L/4, each renewal in a task of its own (one slow commit delays no other)."""
         ctx = self.ctx
+        assert ctx.nursery is not None, "the node is not running"
         while True:
             ctx.nursery.start_soon(self._renew_once)
             await trio.sleep(ctx.config.lease.renew_interval)

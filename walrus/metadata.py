@@ -28,18 +28,21 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, TypeVar, cast
 
 import trio
 from pysyncobj import FAIL_REASON, SyncObjConf, replicated
 from pysyncobj.node import TCPNode
 
-from walrus.clock import NodeClock, patch_pysyncobj
+from walrus.clock import NodeClock
 from walrus.durable import make_dirs
 from walrus.metastate import MetaMachine, MetaView
-from walrus.raft import Entry, Raft
+from walrus.raft import Entry, Raft, use_clock
 from walrus.raft_journal import durable_journal
 
 log = logging.getLogger("walrus.metadata")
+
+T = TypeVar("T")
 
 # Outcomes after which the command certainly was not, and will not be, applied.
 _DEFINITE = {
@@ -66,6 +69,9 @@ class RoutedNode(TCPNode):
     pysyncobj identifies peers by the address they announce, so the identity must stay the
     peer's real address even when the harness routes the connection through a link proxy.
     """
+
+    via: str | None
+    """The address to connect to instead (pysyncobj's Node keeps its keyword arguments)."""
 
     def __init__(self, address: str, via: str | None = None) -> None:
         super().__init__(address, via=via)
@@ -105,6 +111,22 @@ class RaftSettings:
     password: str | None = None
 
 
+class RaftStatus(TypedDict):
+    """The Raft state a node reports (``Metadata.status``), gathered on the Raft thread."""
+
+    state: int
+    """pysyncobj's state: 0 follower, 1 candidate, 2 leader."""
+    term: int
+    leader: int | None
+    commit_idx: int
+    last_applied: int
+    last_log_index: int
+    match: dict[int, int | None]
+    """Each peer's match index, as this node knows it (a leader's only)."""
+    has_quorum: bool
+    connected: dict[int, bool]
+
+
 Record = Callable[..., None]
 """The event log's ``record(kind, **fields)``: callable from the Raft thread."""
 
@@ -136,7 +158,7 @@ class Metadata(Raft):
         # Attributes set before SyncObj.__init__ are local, never part of a snapshot.
         self._node_id = node_id
         self._record = record
-        self._applying: dict = {}
+        self._applying: dict[str, object] = {}
         """The entry being applied: index, term, hash and command name (``on_apply``)."""
         self._ids = {addr: nid for nid, addr in raft_addresses.items()}
         self._clock = clock
@@ -144,10 +166,10 @@ class Metadata(Raft):
         self._renew_applied: dict[int, float] = {}
         self._elected_at: float | None = None
         self._last_published: tuple[object, int | None] = (None, None)
-        self._status_requests: collections.deque = collections.deque()
+        self._status_requests: collections.deque[Callable[[RaftStatus], None]] = collections.deque()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._tick_loop, name="raft", daemon=True)
-        patch_pysyncobj(clock)
+        use_clock(clock.now)
         make_dirs(data_dir)
         conf = SyncObjConf(
             autoTick=False,
@@ -185,7 +207,7 @@ class Metadata(Raft):
             if node_id == min(raft_addresses)
             else settings.max_timeout + random.uniform(settings.min_timeout, settings.max_timeout)
         )
-        self._SyncObj__raftElectionDeadline = clock.now() + first
+        self.set_election_deadline(clock.now() + first)
         self._machine = MetaMachine(sorted(raft_addresses), compat, replicas)
         self.addOnTickCallback(self._on_tick)
 
@@ -202,7 +224,7 @@ class Metadata(Raft):
             except Exception:
                 log.exception("raft tick failed")
                 self._stop.wait(0.05)
-        self._doDestroy()
+        self.destroy()  # autoTick is off: closes the journal and sockets now
 
     def stop(self) -> None:
         """Stop ticking and close the journal and sockets; blocks until done."""
@@ -211,14 +233,14 @@ class Metadata(Raft):
             self._thread.join()
 
     def _leader_id(self) -> int | None:
-        leader = self._getLeader()
+        leader = self.leader()
         return None if leader is None else self._ids.get(str(leader))
 
     def _publish(self) -> None:
         pub = Published(
             self._machine.view(),
             self._leader_id(),
-            self._isLeader(),
+            self.is_leader(),
             self._elected_at,
             dict(self._renew_applied),
         )
@@ -245,7 +267,7 @@ class Metadata(Raft):
             except Exception:
                 log.exception("status request failed")
 
-    def _raft_status(self) -> dict:
+    def _raft_status(self) -> RaftStatus:
         status = self.getStatus()
         match = {
             nid: status.get(f"match_idx_server_{addr}")
@@ -258,7 +280,7 @@ class Metadata(Raft):
             "leader": self._leader_id(),
             "commit_idx": status["commit_idx"],
             "last_applied": status["last_applied"],
-            "last_log_index": self._SyncObj__getCurrentLogIndex(),
+            "last_log_index": self.last_log_index(),
             "match": match,
             "has_quorum": status["has_quorum"],
             "connected": {self._ids[str(n)]: self.isNodeConnected(n) for n in self.otherNodes},
@@ -369,7 +391,7 @@ class Metadata(Raft):
         Raises ProposalError if it did not commit within ``timeout`` or failed.
         """
 
-        def start(done: Callable[[object], None]) -> None:
+        def start(done: Callable[[tuple[object, int]], None]) -> None:
             def callback(result: object, error: int) -> None:
                 if error == FAIL_REASON.SUCCESS:
                     self._acknowledged()
@@ -384,21 +406,23 @@ class Metadata(Raft):
         if error != FAIL_REASON.SUCCESS:
             why = _REASONS.get(error, str(error)).lower().replace("_", " ")
             raise ProposalError(f"{command} failed: {why}", definite=error in _DEFINITE)
-        return result
+        return cast(str, result)  # what the cmd_ method returned, applied
 
-    async def status(self, timeout: float = 2.0) -> dict | None:
+    async def status(self, timeout: float = 2.0) -> RaftStatus | None:
         """Raft status gathered on the raft thread (None if it does not answer in time)."""
         return await _from_raft_thread(self._status_requests.append, timeout)
 
 
-async def _from_raft_thread(start: Callable[[Callable[[object], None]], None], timeout: float):
+async def _from_raft_thread(
+    start: Callable[[Callable[[T], None]], None], timeout: float
+) -> T | None:
     """Call ``start(done)``; wait (at most ``timeout``) until the raft thread calls ``done(x)``
     and return ``x``, or None. ``done`` never raises (pysyncobj would re-apply the entry)."""
     token = trio.lowlevel.current_trio_token()
     event = trio.Event()
-    box: list = []
+    box: list[T] = []
 
-    def done(value: object) -> None:
+    def done(value: T) -> None:
         box.append(value)
         with contextlib.suppress(trio.RunFinishedError):
             token.run_sync_soon(event.set)

@@ -22,6 +22,7 @@ leader is chosen round-robin over every node, dead or alive.
 """
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -49,6 +50,13 @@ class SegmentMeta:
     lost: frozenset[int] = frozenset()
     """Replicas whose copy went with their disk and is not yet repaired: they count for
     nothing (no answer to a seal, no reads) until they hold the segment again."""
+
+    @property
+    def known_count(self) -> int:
+        """``count`` where it is known to be set: a sealed segment's."""
+        if self.count is None:
+            raise ValueError(f"segment {self.id} ({self.state}) has no count yet")
+        return self.count
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,20 @@ class MetaView:
         topic = self.topics.get(name)
         return topic.segment(segment_id) if topic else None
 
+    def known_topic(self, name: str) -> TopicMeta:
+        """A topic the caller has seen registered (topics are never dropped)."""
+        topic = self.topics.get(name)
+        if topic is None:
+            raise KeyError(f"topic {name!r} is not in the metadata")
+        return topic
+
+    def known_segment(self, name: str, segment_id: int) -> SegmentMeta:
+        """A segment the caller has seen in the metadata (segments are never dropped)."""
+        seg = self.segment(name, segment_id)
+        if seg is None:
+            raise KeyError(f"segment {segment_id} of {name!r} is not in the metadata")
+        return seg
+
 
 def _next_node(candidates: list[int], after: int) -> int:
     """Round-robin: the first candidate after ``after`` in id order, wrapping around."""
@@ -130,7 +152,7 @@ class MetaMachine:
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
-    def _once(self, req: str, fn) -> str:
+    def _once(self, req: str, fn: Callable[[], str]) -> str:
         self.applied += 1
         if req in self._results:
             return self._results[req]
@@ -241,7 +263,7 @@ class MetaMachine:
         def run() -> str:
             t = self.topics.get(topic)
             seg = t.segment(segment) if t else None
-            if seg is None or seg.state != PENDING:
+            if t is None or seg is None or seg.state != PENDING:
                 return "stale: not pending"
             sealed = replace(seg, state=SEALED, count=count)
             segments = list(t.segments)
@@ -298,7 +320,7 @@ class MetaMachine:
         def run() -> str:
             t = self.topics.get(topic)
             seg = t.segment(segment) if t else None
-            if seg is None or seg.state not in (OPEN, SEALED) or node not in seg.lost:
+            if t is None or seg is None or seg.state not in (OPEN, SEALED) or node not in seg.lost:
                 return "stale: not a lost copy of an open or sealed segment"
             segments = list(t.segments)
             segments[segment - 1] = replace(seg, lost=seg.lost - {node})
@@ -331,6 +353,7 @@ class MetaMachine:
             if t is None or t.cursor != segment:
                 return "stale: cursor elsewhere"
             seg = t.segment(segment)
+            assert seg is not None  # the cursor's segment
             if seg.state not in (SEALED, LOST):
                 return "stale: segment not sealed with a known count"
             self._set_topic(replace(t, cursor=segment + 1, position=0))
@@ -339,13 +362,15 @@ class MetaMachine:
         return self._once(req, run)
 
 
-def state_json(topic: TopicMeta) -> dict:
+def state_json(topic: TopicMeta) -> dict[str, object]:
     """The STATE reply: Walrus's keys first, then ours (epochs, cursor, pending seals)."""
+    cursor = topic.segment(topic.cursor)
+    assert cursor is not None
     sealed = {str(s.id): s.count for s in topic.segments if s.state == SEALED}
     return {
         "current_segment": topic.current.id,
         "leader_node": topic.current.leader,
-        "last_sealed_entry_offset": sum(s.count for s in topic.segments if s.state == SEALED),
+        "last_sealed_entry_offset": sum(s.known_count for s in topic.segments if s.state == SEALED),
         "sealed_segments": sealed,
         "segment_leaders": {str(s.id): s.leader for s in topic.segments},
         "segment_epochs": {str(s.id): s.epoch for s in topic.segments},
@@ -354,9 +379,5 @@ def state_json(topic: TopicMeta) -> dict:
         "pending_seals": [s.id for s in topic.pending],
         "lost_segments": [s.id for s in topic.segments if s.state == LOST],
         "cursor_segment": topic.cursor,
-        **(
-            {"cursor_position": topic.position}
-            if len(topic.segment(topic.cursor).replicas) > 1
-            else {}
-        ),
+        **({"cursor_position": topic.position} if len(cursor.replicas) > 1 else {}),
     }

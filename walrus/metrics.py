@@ -2,8 +2,11 @@
 and scripts read (``current_leader``, ``state``, ``membership_config``...), plus our own under
 ``walrus``. A pure function of what the node knows, so it is tested without a running node."""
 
+from collections.abc import Mapping
+
 from walrus.clock import NodeClock
 from walrus.config import NodeConfig
+from walrus.metadata import RaftStatus
 from walrus.metastate import MetaView
 
 RAFT_STATES = {0: "Follower", 1: "Candidate", 2: "Leader"}
@@ -11,8 +14,12 @@ RAFT_STATES = {0: "Follower", 1: "Candidate", 2: "Leader"}
 
 
 def render(
-    config: NodeConfig, status: dict, view: MetaView, lease_state: dict, clock: NodeClock
-) -> dict:
+    config: NodeConfig,
+    status: RaftStatus,
+    view: MetaView,
+    lease_state: Mapping[str, object],
+    clock: NodeClock,
+) -> dict[str, object]:
     """METRICS from the Raft thread's ``status``, the metadata ``view``, the lease's state
     (``lease_holds``, ``lease_remaining_s``) and the node's clock settings."""
     term, leader = status["term"], status["leader"]

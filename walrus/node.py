@@ -24,7 +24,7 @@ from pysyncobj import SyncObjException
 
 from walrus import protocol
 from walrus.clock import NodeClock
-from walrus.config import ConfigError, NodeConfig
+from walrus.config import Address, ConfigError, NodeConfig
 from walrus.context import Context
 from walrus.dispatch import Dispatcher
 from walrus.durable import atomic_write_json, make_dirs
@@ -76,7 +76,7 @@ def check_data_dir(config: NodeConfig) -> None:
             raise ConfigError(f"cannot write to data directory {data}: {exc.strerror}") from None
 
 
-async def _listen(address, what: str) -> list[trio.SocketListener]:
+async def _listen(address: Address, what: str) -> list[trio.SocketListener]:
     try:
         return await trio.open_tcp_listeners(address.port, host=address.host)
     except OSError as exc:
@@ -156,13 +156,13 @@ class Node:
                     log.warning("the store is empty but the Raft journal is not: disk lost")
                     nursery.start_soon(self.writer.declare_store_lost)
                 if config.compat:
-                    nursery.start_soon(self._compat_monitor_loop)
+                    nursery.start_soon(self._compat_monitor_loop, ctx, self.writer)
                 else:
                     duties = LeaseDuties(ctx, recovery)
                     nursery.start_soon(duties.renew_loop)
                     nursery.start_soon(duties.lease_watch)
                     nursery.start_soon(duties.leader_loop)
-                nursery.start_soon(self._flush_events)
+                nursery.start_soon(self._flush_events, events)
                 nursery.start_soon(self._stop_on_signal, nursery.cancel_scope)
                 if config.exit_with_parent:
                     nursery.start_soon(self._stop_with_parent, nursery.cancel_scope)
@@ -209,16 +209,16 @@ class Node:
 
     # --- duties ----------------------------------------------------------------------------
 
-    async def _flush_events(self) -> None:
+    async def _flush_events(self, events: EventLog) -> None:
         while True:
             await trio.sleep(0.05)
-            self.ctx.events.flush()
+            events.flush()
 
-    async def _compat_monitor_loop(self) -> None:
+    async def _compat_monitor_loop(self, ctx: Context, writer: Writer) -> None:
         while True:
             await trio.sleep(self.config.monitor_interval)
-            if self.ctx.pub is not None:
-                await self.writer.compat_monitor()
+            if ctx.pub is not None:
+                await writer.compat_monitor()
 
 
 def _links(config: NodeConfig) -> dict[int, PeerLink]:

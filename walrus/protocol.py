@@ -16,6 +16,7 @@ import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from walrus.names import TOPIC_PATTERN
 
@@ -131,7 +132,7 @@ class FrameReader:
         self._buf = bytearray()
         self._limit = limit
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray) -> None:
         """Add received bytes."""
         self._buf += data
 
@@ -212,6 +213,16 @@ def putx_reply(segment: int, offset: int, node: int, epoch: int) -> bytes:
 def getx_reply(segment: int, offset: int, payload: bytes) -> bytes:
     """``OK <segment> <offset> <payload>``."""
     return f"OK {segment} {offset} ".encode() + payload
+
+
+JsonObject = dict[str, Any]
+"""A JSON object as parsed: what its values are, the document says."""
+
+
+def parse_json_object(body: bytes | str) -> JsonObject:
+    """A reply that is a JSON object (STATE, METRICS, SCAN), parsed."""
+    parsed: JsonObject = json.loads(body)
+    return parsed
 
 
 def json_reply(value: object, pretty: bool = False) -> bytes:

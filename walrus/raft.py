@@ -37,14 +37,35 @@ The leader keeps one correction as well: a refusal never raises its next index f
 
 Subclasses hear of the log through four hooks, called on the Raft thread: ``on_apply`` (each
 entry applied, in order), ``on_truncate`` (entries deleted from the log's end), ``on_refuse`` and
-``on_snapshot`` (a snapshot loaded at start or installed from the leader). pysyncobj's internals
-are reached by their mangled names (``_SyncObj__x``): those of 0.3.17, which pyproject pins.
+``on_snapshot`` (a snapshot loaded at start or installed from the leader).
+
+This is the one module of the node that reaches past pysyncobj's public interface, because
+what it does here pysyncobj offers no way to do: replacing the follower's AppendEntries (above)
+and watching apply, truncation and snapshot loads takes its private members, reached by their
+mangled names (``_SyncObj__x``); the node also asks who leads and how long the log is, and sets
+its first election's deadline (``leader``, ``is_leader``, ``last_log_index``,
+``set_election_deadline``); it runs pysyncobj's timers on node time (``use_clock``), which
+replaces the clock function pysyncobj's modules bound at import; and it gives pysyncobj a
+journal synced before each answer (``journal_made_by``), which replaces the journal factory
+pysyncobj's ``syncobj`` module looks up (``walrus.raft_journal`` implements pysyncobj's journal
+interface, its ``_destroy`` included, and nothing more). Each is reached as pysyncobj 0.3.17
+defines it, the version pyproject pins; ``typings/pysyncobj`` declares their types.
 """
 
+import contextlib
 import logging
 import pickle
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
+import pysyncobj.dns_resolver
+import pysyncobj.syncobj
+import pysyncobj.tcp_connection
+import pysyncobj.transport
 from pysyncobj import SyncObj, SyncObjConf
+from pysyncobj.journal import Journal
+from pysyncobj.node import Node
 
 log = logging.getLogger("walrus.raft")
 
@@ -54,18 +75,25 @@ NO_OP, MEMBERSHIP, VERSION = 1, 2, 3
 Entry = tuple[bytes, int, int]
 """A log entry as pysyncobj keeps it: (command, index, term)."""
 
+Message = dict[str, Any]
+"""A Raft message as pysyncobj sends it: a dict off the wire, its fields those of its ``type``."""
+
 
 class Raft(SyncObj):
     """A ``SyncObj`` whose follower appends by Raft's rules; hooks report what its log does."""
 
     def __init__(
-        self, self_node: object, other_nodes: list, conf: SyncObjConf, **options: object
+        self,
+        self_node: str | Node,
+        other_nodes: Sequence[str | Node],
+        conf: SyncObjConf,
+        **options: Any,
     ) -> None:
         if conf.dynamicMembershipChange:
             raise ValueError("Raft does not support pysyncobj's dynamic membership changes")
         # set before SyncObj's __init__: local to this node, never part of a snapshot
         self._raft_names: dict[int, str] | None = None
-        self._sender: object = None
+        self._sender: Node | None = None
         """The peer whose message is being handled."""
         super().__init__(self_node, other_nodes, conf, **options)
 
@@ -75,7 +103,7 @@ class Raft(SyncObj):
         """Entry ``index`` of ``term`` is about to be applied."""
 
     def on_truncate(
-        self, start: int, dropped: list[Entry], applied: int, commit: int, leader: object
+        self, start: int, dropped: list[Entry], applied: int, commit: int, leader: Node | None
     ) -> None:
         """The entries from ``start`` on were deleted on an AppendEntries from ``leader`` (a
         pysyncobj node); ``applied`` and ``commit`` as they were."""
@@ -113,25 +141,44 @@ class Raft(SyncObj):
     def _status(self) -> tuple[int, int]:
         return self._SyncObj__raftLastApplied, self._SyncObj__raftCommitIndex
 
+    # --- what the node asks and sets --------------------------------------------------------
+
+    def leader(self) -> Node | None:
+        """The last leader this node heard of (possibly outdated)."""
+        return self._getLeader()
+
+    def is_leader(self) -> bool:
+        """Whether this node is in the leader state."""
+        return self._isLeader()
+
+    def last_log_index(self) -> int:
+        """The index of the last entry in this node's log."""
+        return self._SyncObj__getCurrentLogIndex()
+
+    def set_election_deadline(self, deadline: float) -> None:
+        """Stand for election at ``deadline`` (pysyncobj's clock) unless a leader is heard first."""
+        self._SyncObj__raftElectionDeadline = deadline
+
     # --- pysyncobj's methods, corrected or watched -----------------------------------------
 
-    def _SyncObj__onMessageReceived(self, node, message):
+    def _SyncObj__onMessageReceived(self, node: Node, message: Message) -> None:
         """Route a follower's AppendEntries through ``_append``, a leader's refusal through
         ``_no_higher``; everything else, and whatever they leave, to pysyncobj."""
         self._sender = node
         kind = message.get("type") if isinstance(message, dict) else None
+        left: Message | None = message
         if (
             kind == "append_entries"
             and "prevLogIdx" in message
             and message["term"] >= self._SyncObj__raftCurrentTerm
         ):
-            message = self._append(node, message)
-        elif kind == "next_node_idx" and self._isLeader():
-            message = self._no_higher(node, message)
-        if message is not None:
-            SyncObj._SyncObj__onMessageReceived(self, node, message)
+            left = self._append(node, message)
+        elif kind == "next_node_idx" and self.is_leader():
+            left = self._no_higher(node, message)
+        if left is not None:
+            SyncObj._SyncObj__onMessageReceived(self, node, left)
 
-    def _append(self, node, message: dict) -> dict | None:
+    def _append(self, node: Node, message: Message) -> Message | None:
         """Raft's AppendEntries receiver (rules 2-5), once the term is known to be current.
 
         Returns what pysyncobj must still handle: the message itself where it refuses it (no
@@ -154,7 +201,7 @@ class Raft(SyncObj):
         if not held or held[0][2] != message["prevLogTerm"]:
             return message
         last = self._SyncObj__getCurrentLogIndex()
-        new: list = []
+        new: list[Entry] = []
         for at, entry in enumerate(entries):
             index, term = entry[1], entry[2]
             if index > last:
@@ -192,7 +239,7 @@ class Raft(SyncObj):
         further than the last entry it vouched for (rule 5)."""
         return min(leader_commit, vouched)
 
-    def _no_higher(self, node, message: dict) -> dict:
+    def _no_higher(self, node: Node, message: Message) -> Message:
         """Keep the leader's next index for a follower from moving forward on a refusal.
 
         pysyncobj's leader pipelines AppendEntries and advances its next index optimistically; a
@@ -208,7 +255,7 @@ class Raft(SyncObj):
                 return {**message, "next_node_idx": current}
         return message
 
-    def _SyncObj__doApplyCommand(self, command):
+    def _SyncObj__doApplyCommand(self, command: bytes) -> object:
         """Tell ``on_apply`` of the entry, then apply it (pysyncobj applies entries in order,
         each at ``lastApplied + 1``)."""
         index = self._SyncObj__raftLastApplied + 1
@@ -216,14 +263,14 @@ class Raft(SyncObj):
         self.on_apply(index, held[0][2] if held else -1, command)
         return SyncObj._SyncObj__doApplyCommand(self, command)
 
-    def _SyncObj__deleteEntriesFrom(self, fromIDx):
+    def _SyncObj__deleteEntriesFrom(self, fromIDx: int) -> None:
         """Tell ``on_truncate`` of the entries about to go, then delete them."""
         dropped = self._SyncObj__getEntries(fromIDx)
         if dropped:
             self.on_truncate(fromIDx, list(dropped), *self._status(), self._sender)
         SyncObj._SyncObj__deleteEntriesFrom(self, fromIDx)
 
-    def _SyncObj__loadDumpFile(self, clearJournal):
+    def _SyncObj__loadDumpFile(self, clearJournal: bool) -> None:
         """Load a snapshot; tell ``on_snapshot`` where the state machine now stands."""
         before = self._SyncObj__raftLastApplied
         SyncObj._SyncObj__loadDumpFile(self, clearJournal)
@@ -231,3 +278,38 @@ class Raft(SyncObj):
         if index != before or clearJournal:
             held = self._SyncObj__getEntries(index, 1)
             self.on_snapshot(index, held[0][2] if held else -1, bool(clearJournal))
+
+
+# --- pysyncobj's module globals --------------------------------------------------------------
+
+
+def use_clock(now: Callable[[], float]) -> None:
+    """Make every pysyncobj timer (elections, heartbeats, connection timeouts) read ``now``.
+
+    pysyncobj binds its clock function into four modules at import; all four are replaced. Call
+    this before constructing a SyncObj.
+    """
+    pysyncobj.syncobj.monotonicTime = now
+    pysyncobj.transport.monotonicTime = now
+    pysyncobj.tcp_connection.monotonicTime = now
+    pysyncobj.dns_resolver.monotonicTime = now
+
+
+_building = threading.Lock()
+
+
+@contextlib.contextmanager
+def journal_made_by(make: Callable[[str], Journal]) -> Iterator[None]:
+    """While a ``SyncObj`` is built inside, pysyncobj opens its journal file with ``make(path)``
+    (one without a journal file keeps pysyncobj's journal in memory)."""
+    with _building:
+        own = pysyncobj.syncobj.createJournal
+
+        def create(path: str | None = None) -> Journal:
+            return own(None) if path is None else make(path)
+
+        pysyncobj.syncobj.createJournal = create
+        try:
+            yield
+        finally:
+            pysyncobj.syncobj.createJournal = own

@@ -28,15 +28,15 @@ import contextlib
 import json
 import os
 import struct
-import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypedDict, overload
 
-import pysyncobj.syncobj
 from pysyncobj.journal import Journal
 
 from walrus import codec
 from walrus.durable import atomic_write, atomic_write_json, fsync_file
+from walrus.raft import Entry, journal_made_by
 
 MAGIC = b"WALRUS-RAFT-JOURNAL-1\n"
 HEAD = struct.Struct("<II")
@@ -47,6 +47,14 @@ class JournalDamaged(Exception):
     """The journal has a damaged record followed by intact ones: not a torn append."""
 
 
+class _Meta(TypedDict, total=False):
+    """The ``.meta`` file: the term and vote (an older node's kept its commit index there too)."""
+
+    term: int
+    vote: str | None
+    commit: int
+
+
 class DurableJournal(Journal):
     """pysyncobj's journal interface over a file synced before each answer it backs."""
 
@@ -55,7 +63,7 @@ class DurableJournal(Journal):
         self.snapshot = None if snapshot is None else Path(snapshot)
         self.meta_path = self.path.with_name(self.path.name + ".meta")
         self.commit_path = self.path.with_name(self.path.name + ".commit")
-        self._entries: list[tuple[bytes, int, int]] = []
+        self._entries: list[Entry] = []
         self._ends: list[int] = []
         """File offset just past each entry's record."""
         self.recovery_note: str | None = None
@@ -70,9 +78,10 @@ class DurableJournal(Journal):
 
     # --- the file ------------------------------------------------------------------------
 
-    def _read_meta(self) -> dict:
+    def _read_meta(self) -> _Meta:
         try:
-            return json.loads(self.meta_path.read_text())
+            meta: _Meta = json.loads(self.meta_path.read_text())
+            return meta
         except FileNotFoundError:
             return {}
         except ValueError as exc:
@@ -109,7 +118,7 @@ class DurableJournal(Journal):
             os.fsync(self._fd)
         self._entries, self._ends = entries, ends
 
-    def _reset(self, entries: list[tuple[bytes, int, int]]) -> None:
+    def _reset(self, entries: list[Entry]) -> None:
         """Make the file exactly ``entries``, atomically (a new file renamed over)."""
         body = bytearray(MAGIC)
         ends = []
@@ -156,7 +165,11 @@ class DurableJournal(Journal):
         self._snapshot_durable()
         self._reset(self._entries[entryTo:])
 
-    def __getitem__(self, item):
+    @overload
+    def __getitem__(self, item: int) -> Entry: ...
+    @overload
+    def __getitem__(self, item: slice) -> list[Entry]: ...
+    def __getitem__(self, item: int | slice) -> Entry | list[Entry]:
         """An entry (command, index, term), or a slice of them."""
         return self._entries[item]
 
@@ -177,7 +190,7 @@ class DurableJournal(Journal):
         """The commit index last saved (1 when none was)."""
         return self._commit
 
-    def setCurrentTerm(self, term: int, votedForNodeId) -> None:
+    def setCurrentTerm(self, term: int, votedForNodeId: str | None) -> None:
         """Save the term and vote; on stable storage when this returns."""
         self._meta = {"term": term, "vote": votedForNodeId}
         atomic_write_json(self.meta_path, self._meta)
@@ -186,7 +199,7 @@ class DurableJournal(Journal):
         """The saved term (0 when none was)."""
         return self._meta.get("term", 0)
 
-    def getVotedForNodeId(self):
+    def getVotedForNodeId(self) -> str | None:
         """The saved vote of the saved term (None when none was)."""
         return self._meta.get("vote")
 
@@ -202,7 +215,7 @@ def _record(command: bytes, idx: int, term: int) -> bytes:
     return HEAD.pack(len(body), codec.crc32c(body)) + body
 
 
-def _records(data: bytes, at: int) -> Iterator[tuple[tuple[bytes, int, int], int]]:
+def _records(data: bytes, at: int) -> Iterator[tuple[Entry, int]]:
     """Intact records from ``at`` on, each with the offset just past it; stops at the first
     short or damaged one."""
     while at + HEAD.size <= len(data):
@@ -227,19 +240,9 @@ def _intact_record_after(data: bytes, start: int) -> bool:
     return False
 
 
-_building = threading.Lock()
-
-
 @contextlib.contextmanager
 def durable_journal(snapshot: Path) -> Iterator[None]:
     """While a ``SyncObj`` is built inside, pysyncobj opens its journal file as a
     ``DurableJournal`` (whose snapshot file is ``snapshot``)."""
-    with _building:
-        own = pysyncobj.syncobj.createJournal
-        pysyncobj.syncobj.createJournal = lambda path=None: (
-            own(None) if path is None else DurableJournal(path, snapshot)
-        )
-        try:
-            yield
-        finally:
-            pysyncobj.syncobj.createJournal = own
+    with journal_made_by(lambda path: DurableJournal(path, snapshot)):
+        yield

@@ -100,14 +100,15 @@ class Reader:
         compat = ctx.config.compat
         deadline = trio.current_time() + ctx.config.forward_timeout
         while True:
-            topic = ctx.view.topic(req.topic)
+            topic = ctx.view.known_topic(req.topic)  # get saw it registered
             if compat:
                 cursor = self._compat_cursors.setdefault(topic.name, [1, 0])
                 segment, delivered = cursor
             else:
                 segment, delivered = topic.cursor, 0
             seg = topic.segment(segment)
-            if compat and seg.state == SEALED and delivered >= seg.count:
+            assert seg is not None  # the cursor's segment, or the one after a sealed one
+            if compat and seg.state == SEALED and delivered >= seg.known_count:
                 self._compat_cursors[topic.name] = [segment + 1, 0]
                 continue
             if seg.state == LOST:
@@ -215,6 +216,7 @@ class Reader:
                 for reply in replies:
                     reply.set(refusal)
                 continue
+            assert meta is not None and seg is not None  # else _refusal refused
             replicated = len(seg.replicas) > 1
             if replicated:
                 at = (meta.cursor, meta.position)
@@ -231,7 +233,7 @@ class Reader:
             if ctx.config.compat or seg.state == OPEN:
                 available = min(stored, ctx.replication.high_water(topic, segment))
             elif seg.state == SEALED:
-                available = seg.count
+                available = seg.known_count
             else:
                 available = position  # count pending: nothing may be handed out or ended
             take = max(0, min(len(replies), available - position))
@@ -286,7 +288,7 @@ class Reader:
         if seg.state != SEALED or len(seg.replicas) == 1:
             return None if seg.leader == ctx.me else refusal
         key = (topic, segment)
-        whole = ctx.store.has_segment(*key) and ctx.store.count(*key) >= seg.count
+        whole = ctx.store.has_segment(*key) and ctx.store.count(*key) >= seg.known_count
         return None if whole and ctx.me not in seg.lost else refusal
 
     async def _persist(
@@ -312,7 +314,7 @@ class Reader:
         self._slots[topic] = new
         return None
 
-    def _at_tail(self, topic: str, seg) -> bytes:
+    def _at_tail(self, topic: str, seg: SegmentMeta) -> bytes:
         """The answer for a POP finding everything in ``seg`` handed out."""
         ctx = self.ctx
         if ctx.config.compat:

@@ -23,15 +23,16 @@ import heapq
 import itertools
 import logging
 import struct
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import trio
 
 from walrus import protocol
 from walrus.metadata import ProposalError
-from walrus.metastate import OPEN, SEALED
-from walrus.storage import SegmentSealed, StorageError
+from walrus.metastate import OPEN, SEALED, MetaView
+from walrus.storage import SegmentSealed, StorageError, Store
 
 log = logging.getLogger("walrus.replication")
 
@@ -215,11 +216,36 @@ class _Waiter:
         self.held = False
 
 
+class Node(Protocol):
+    """What replication needs of the node (``walrus.context.Context`` has it)."""
+
+    me: int
+    store: Store
+    store_lost: bool
+
+    @property
+    def view(self) -> MetaView:
+        """The latest metadata snapshot applied here."""
+        ...
+
+    def background(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
+        """Run ``fn(*args)`` in the background."""
+        ...
+
+    async def call(self, node: int, command: bytes, applied: int | None = None) -> bytes:
+        """Send a data-plane command to ``node``; its reply."""
+        ...
+
+    async def propose(self, command: str, *args: object) -> str:
+        """Propose a metadata command; its result once committed."""
+        ...
+
+
 class Replication:
     """The leader's side: one ``Replicated`` per segment it leads with R > 1, each with a
     stream task per follower; and the follower's side, ``append``."""
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: Node) -> None:
         self.ctx = ctx
         self._segments: dict[tuple[str, int], Replicated] = {}
         self._tickets = itertools.count()
@@ -391,7 +417,7 @@ class Replication:
             return b"ERR behind %d" % have
         fresh = batch.payloads[have - batch.first :]
         if seg.state == SEALED:
-            fresh = fresh[: max(0, seg.count - have)]
+            fresh = fresh[: max(0, seg.known_count - have)]
         if fresh:
             first = have
 

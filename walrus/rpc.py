@@ -19,7 +19,7 @@ are no retries of non-idempotent calls.
 import logging
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -165,7 +165,9 @@ class PeerLink:
             with trio.CancelScope(shield=True):
                 await stream.aclose()
 
-    async def _handshake(self, stream, frames: protocol.FrameReader) -> Seal | None:
+    async def _handshake(
+        self, stream: trio.SocketStream, frames: protocol.FrameReader
+    ) -> Seal | None:
         """HELLO, proving we hold the cluster secret (answering the peer's CHALLENGE) unless
         insecure; the seal for the frames that follow."""
         if self._key is None:
@@ -184,14 +186,22 @@ class PeerLink:
         proof = auth.hello_proof(self._key, server, client, self._me, self._fingerprint)
         hello = _hello(self._me, self._fingerprint, f"{client.hex()} {proof}")
         await stream.send_all(protocol.frame(hello))
-        reply = (await _next_frame(stream, frames)).decode(errors="replace").split(" ")
-        if len(reply) != 2 or reply[0] != "OK":
-            raise _Refused(" ".join(reply))
-        if not auth.proven(auth.welcome_proof(self._key, server, client), reply[1]):
+        welcome = (await _next_frame(stream, frames)).decode(errors="replace").split(" ")
+        if len(welcome) != 2 or welcome[0] != "OK":
+            raise _Refused(" ".join(welcome))
+        if not auth.proven(auth.welcome_proof(self._key, server, client), welcome[1]):
             raise _Refused("its proof is wrong: it does not hold this cluster's secret")
         return auth.Seal(self._key, server, client, "client")
 
-    async def _read_replies(self, stream, frames, seal, inflight, why, nursery) -> None:
+    async def _read_replies(
+        self,
+        stream: trio.SocketStream,
+        frames: protocol.FrameReader,
+        seal: Seal | None,
+        inflight: deque[_Call],
+        why: list[str],
+        nursery: trio.Nursery,
+    ) -> None:
         while True:
             for body in frames.frames():
                 try:
@@ -230,7 +240,7 @@ def _hello(me: int, fingerprint: str, proof: str = "") -> bytes:
     return envelope(0, 0, f"HELLO {me} {fingerprint} {proof}".rstrip().encode())
 
 
-async def _next_frame(stream, frames: protocol.FrameReader) -> bytes:
+async def _next_frame(stream: trio.SocketStream, frames: protocol.FrameReader) -> bytes:
     """The next whole frame from ``stream``."""
     while (body := frames.next_frame()) is None:
         data = await stream.receive_some(65536)
@@ -311,13 +321,15 @@ class Guard:
             client = bytes.fromhex(parts[3])
         except ValueError:
             raise Fatal("ERR malformed HELLO nonce") from None
-        expected = auth.hello_proof(self._key, self._challenge, client, int(node), fingerprint)
+        challenge = self._challenge
+        assert challenge is not None  # made with the key
+        expected = auth.hello_proof(self._key, challenge, client, int(node), fingerprint)
         if not auth.proven(expected, parts[4]):
             log.error("node %s failed to prove it holds the cluster secret; refusing it", node)
             raise Fatal("ERR authentication failed: wrong cluster secret")
         self._greeted = True
-        self._seal = Seal(self._key, self._challenge, client, "server")
-        return b"OK " + auth.welcome_proof(self._key, self._challenge, client).encode()
+        self._seal = Seal(self._key, challenge, client, "server")
+        return b"OK " + auth.welcome_proof(self._key, challenge, client).encode()
 
 
 class _Sealed(Pending):
@@ -350,8 +362,12 @@ class Served(Protocol):
     """What the RPC server needs of the node (``walrus.context.Context`` has it)."""
 
     config: NodeConfig
-    pub: object | None
     nursery: trio.Nursery | None
+
+    @property
+    def pub(self) -> object | None:
+        """The latest metadata published here (None before the first)."""
+        ...
 
     @property
     def view(self) -> MetaView:
@@ -362,7 +378,7 @@ class Served(Protocol):
         """Wait for the next snapshot; False if none came within ``timeout``."""
         ...
 
-    def background(self, fn: Callable, *args: object) -> None:
+    def background(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
         """Run ``fn(*args)`` in the background."""
         ...
 
@@ -393,7 +409,7 @@ class RpcServer:
         config = ctx.config
         return Guard(config.node_id, config.fingerprint(), config.rpc_key, handle).session()
 
-    async def _catch_up(self, backlog: deque) -> None:
+    async def _catch_up(self, backlog: deque[tuple[int, int, bytes, Deferred]]) -> None:
         ctx = self.ctx
         while backlog:
             hops, applied, command, reply = backlog[0]
@@ -407,6 +423,7 @@ class RpcServer:
             if isinstance(result, bytes):
                 reply.set(result)
             else:
+                assert ctx.nursery is not None, "the node is not running"
                 ctx.nursery.start_soon(_relay, result, reply)
 
 

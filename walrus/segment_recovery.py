@@ -231,9 +231,9 @@ class Recovery:
         ctx = self.ctx
         others = [n for n in seg.replicas if n != ctx.me and n not in seg.lost]
         try:
-            while not await self.fill(topic, seg.id, seg.count, others):
+            while not await self.fill(topic, seg.id, seg.known_count, others):
                 await trio.sleep(RETRY_AFTER)
-            while ctx.me in self.ctx.view.segment(topic, seg.id).lost:
+            while ctx.me in self.ctx.view.known_segment(topic, seg.id).lost:
                 try:
                     if (await ctx.propose("repaired", topic, seg.id, ctx.me)).startswith("stale"):
                         break

@@ -150,7 +150,15 @@ async def serve_connection(
             await stream.aclose()
 
 
-async def _read_requests(stream, dispatch, send, max_frame, stall_timeout, limits, conn) -> None:
+async def _read_requests(
+    stream: trio.abc.Stream,
+    dispatch: Dispatch,
+    send: trio.MemorySendChannel[list[bytes | Pending]],
+    max_frame: int,
+    stall_timeout: float,
+    limits: Limits,
+    conn: _Conn,
+) -> None:
     frames = protocol.FrameReader(max_frame)
     while True:
         while conn.outstanding >= limits.max_outstanding:
@@ -220,7 +228,9 @@ async def _reply(item: Pending) -> bytes:
         return b"ERR internal error (see the node log)"
 
 
-async def _write_replies(stream, receive, conn: _Conn) -> None:
+async def _write_replies(
+    stream: trio.abc.Stream, receive: trio.MemoryReceiveChannel[list[bytes | Pending]], conn: _Conn
+) -> None:
     out = bytearray()
     written = 0
     async with receive:

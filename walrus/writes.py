@@ -19,7 +19,7 @@ import logging
 
 import trio
 
-from walrus import protocol
+from walrus import protocol, storage
 from walrus.context import Context, proposal_failure
 from walrus.metadata import ProposalError, Published
 from walrus.metastate import LOST, OPEN, PENDING, SEALED, SegmentMeta, TopicMeta
@@ -103,7 +103,7 @@ class Writer:
             ready = pending.done
         return Awaiting(lambda: self._acknowledge(pending, req, topic, seg), ready)
 
-    def _guard(self, topic: TopicMeta, seg: SegmentMeta):
+    def _guard(self, topic: TopicMeta, seg: SegmentMeta) -> storage.Guard:
         ctx = self.ctx
         limit = ctx.config.max_segment_entries
         compat = ctx.config.compat
@@ -121,7 +121,7 @@ class Writer:
         return guard
 
     async def _acknowledge(
-        self, pending, req: Request, topic: TopicMeta, seg: SegmentMeta
+        self, pending: storage.Request, req: Request, topic: TopicMeta, seg: SegmentMeta
     ) -> bytes:
         try:
             offset = await pending.wait()
@@ -150,7 +150,7 @@ class Writer:
         ctx = self.ctx
         deadline = ctx.config.proposal_timeout
         while True:
-            topic = ctx.view.topic(req.topic)
+            topic = ctx.view.known_topic(req.topic)
             if topic.current.id != seg.id:
                 break
             if not await ctx.wait_view_change(deadline):
@@ -190,7 +190,7 @@ class Writer:
             if len(seg.replicas) > 1:
                 await self._until_on_majority(name, seg, count)
             while True:
-                current = ctx.view.topic(name).segment(seg.id)
+                current = ctx.view.known_segment(name, seg.id)
                 if current.state != OPEN:
                     return
                 try:
@@ -207,7 +207,7 @@ class Writer:
         ctx = self.ctx
         ctx.replication.grew(name, seg.id)
         rep = ctx.replication.lead(name, seg.id, seg.epoch, seg.replicas)
-        while ctx.view.topic(name).segment(seg.id).state == OPEN:
+        while ctx.view.known_segment(name, seg.id).state == OPEN:
             if await ctx.replication.wait_majority(rep, count, ctx.config.lease.duration):
                 return
             log.warning("rollover of %s/%d: %d entries not yet on a majority", name, seg.id, count)
@@ -296,7 +296,7 @@ class Writer:
         key = (topic.name, seg.id)
         if key in self._sealed_here:
             return
-        whole = store.has_segment(*key) and store.count(*key) >= seg.count
+        whole = store.has_segment(*key) and store.count(*key) >= seg.known_count
         if self.ctx.me in seg.lost or not whole:
             self.recovery.repair(topic.name, seg)
             return
@@ -329,7 +329,7 @@ class Writer:
                 count = 0
             self._sealed_here.add(key)
             ctx.events.record("seal", topic=name, segment=seg.id, count=count)
-            while ctx.view.topic(name).segment(seg.id).state == PENDING:
+            while ctx.view.known_segment(name, seg.id).state == PENDING:
                 try:
                     await ctx.propose("report_count", name, seg.id, count)
                 except ProposalError as exc:

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 
-def add_command(sub: argparse._SubParsersAction) -> None:
+def add_command(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add ``check`` to the CLI's subparsers ``sub``."""
     check = sub.add_parser("check", help="check a history.jsonl from anywhere")
     check.add_argument("history", help="the history file")

@@ -6,6 +6,7 @@ same data can be drawn on a timeline, filtered in a browser or printed here.
 """
 
 from collections.abc import Callable, Mapping
+from typing import cast
 
 from harness.checker.result import Anomaly
 from harness.history import Op
@@ -89,7 +90,8 @@ def _beyond_sealed_count(a: Anomaly, d: Describe) -> str:
 
 
 def _several_writers(a: Anomaly, d: Describe) -> str:
-    return f"{a.topic} segment {a.facts['segment']} was appended to by nodes {sorted(a.nodes)}"
+    nodes = sorted(n for n in a.nodes if n is not None)  # every writer is named
+    return f"{a.topic} segment {a.facts['segment']} was appended to by nodes {nodes}"
 
 
 def _overlapping_writers(a: Anomaly, d: Describe) -> str:
@@ -143,14 +145,22 @@ def _beyond_count(a: Anomaly, d: Describe) -> str:
     )
 
 
-def _command(c: Mapping | None) -> str:
+def _command(c: object) -> str:
+    """A command as ``harness.checker.metadata.command`` put it in the facts (None: none)."""
     if c is None:
         return "nothing"
+    assert isinstance(c, Mapping)
     return f"{c['cmd']} (term {c['term']}, {c['hash']})"
 
 
+def _commands(a: Anomaly) -> tuple[object, object]:
+    """The two commands an anomaly's facts hold under ``commands``."""
+    x, y = cast("list[object]", a.facts["commands"])
+    return x, y
+
+
 def _apply_divergence(a: Anomaly, d: Describe) -> str:
-    x, y = a.facts["commands"]
+    x, y = _commands(a)
     return (
         f"nodes {a.nodes[0]} and {a.nodes[1]} applied different metadata commands at Raft index "
         f"{a.facts['index']}: {_command(x)} and {_command(y)}"
@@ -167,7 +177,7 @@ def _reapplied_differently(a: Anomaly, d: Describe) -> str:
 
 def _log_matching(a: Anomaly, d: Describe) -> str:
     f = a.facts
-    x, y = f["commands"]
+    x, y = _commands(a)
     return (
         f"nodes {a.nodes[0]} and {a.nodes[1]} both applied Raft index {f['matched_index']} of "
         f"term {f['matched_term']}, yet at index {f['index']} they applied {_command(x)} and "

@@ -22,16 +22,20 @@ Without event logs the verdict can be at best ``"unknown"``.
 """
 
 from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, TypedDict
 
 import numpy as np
+import numpy.typing as npt
 
-from harness.checker.result import MAX_PER_KIND, Anomaly, CheckResult, keep
+from harness.checker.fields import carried
+from harness.checker.result import MAX_PER_KIND, Anomaly, CheckResult, Json, keep
 from harness.checker.verdict import UNKNOWN
 from harness.columns import NO, Columns, lookup
 from harness.node_events import NodeEvent
 
 
-def _positions(c: Columns, states: dict[str, dict]) -> tuple[list[Anomaly], dict[str, int]]:
+def _positions(c: Columns, states: dict[str, Json]) -> tuple[list[Anomaly], dict[str, int]]:
     """Positions of acknowledged puts: none shared, each by its segment's leader and epoch and
     within its sealed count. Counted on the columns; anomalies made for a few of each kind."""
     found: list[Anomaly] = []
@@ -102,11 +106,13 @@ def _positions(c: Columns, states: dict[str, dict]) -> tuple[list[Anomaly], dict
     return found, {k: v for k, v in counts.items() if v}
 
 
-def _opt(x) -> int | None:
+def _opt(x: int | np.integer[Any]) -> int | None:
     return None if x == NO else int(x)
 
 
-def _per_segment(table: dict, segments: np.ndarray) -> np.ndarray:
+def _per_segment(
+    table: dict[str, int | None], segments: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
     """``table`` (segment number as text -> integer) looked up for each segment; NO if absent."""
     if not table:
         return np.full(len(segments), NO, np.int64)
@@ -117,34 +123,48 @@ def _per_segment(table: dict, segments: np.ndarray) -> np.ndarray:
     return np.where(found, vals[order][at], NO)
 
 
+@dataclass
+class _Span:
+    """A segment's appends: the first and last true times, the nodes, the first and last."""
+
+    first: int
+    last: int
+    nodes: set[int]
+    first_e: NodeEvent
+    last_e: NodeEvent
+
+
 def _writers(events: list[NodeEvent]) -> list[Anomaly]:
     found: list[Anomaly] = []
-    spans: dict[tuple[str, int], list] = {}
+    spans: dict[tuple[str, int], _Span] = {}
     for e in events:
         if e.kind != "append":
             continue
-        key = (e.topic, e.segment)
-        span = spans.setdefault(key, [e.true_ns, e.true_ns, {e.node}, e, e])
-        if e.true_ns < span[0]:
-            span[0], span[3] = e.true_ns, e
-        if e.true_ns > span[1]:
-            span[1], span[4] = e.true_ns, e
-        span[2].add(e.node)
-    by_topic: dict[str, list] = defaultdict(list)
+        key = (carried(e.topic), carried(e.segment))
+        span = spans.setdefault(key, _Span(e.true_ns, e.true_ns, {e.node}, e, e))
+        if e.true_ns < span.first:
+            span.first, span.first_e = e.true_ns, e
+        if e.true_ns > span.last:
+            span.last, span.last_e = e.true_ns, e
+        span.nodes.add(e.node)
+    by_topic: dict[str, list[tuple[int, int, int, set[int], NodeEvent, NodeEvent]]]
+    by_topic = defaultdict(list)
     for (topic, segment), span in spans.items():
-        if len(span[2]) > 1:
+        if len(span.nodes) > 1:
             found.append(
                 Anomaly(
                     "several_writers_per_segment",
                     topic,
-                    nodes=tuple(sorted(span[2])),
+                    nodes=tuple(sorted(span.nodes)),
                     facts={"segment": segment},
                 )
             )
-        by_topic[topic].append((segment, *span))
+        by_topic[topic].append(
+            (segment, span.first, span.last, span.nodes, span.first_e, span.last_e)
+        )
     for topic, segs in by_topic.items():
         segs.sort()
-        latest = None
+        latest: tuple[int, int, NodeEvent] | None = None
         for segment, first, last, _, first_e, last_e in segs:
             if latest is not None and first <= latest[1]:
                 prev_segment, prev_last, prev_e = latest
@@ -154,8 +174,8 @@ def _writers(events: list[NodeEvent]) -> list[Anomaly]:
                         topic,
                         nodes=(first_e.node, prev_e.node),
                         positions=(
-                            (segment, first_e.offset),
-                            (prev_segment, prev_e.offset),
+                            (segment, carried(first_e.offset)),
+                            (prev_segment, carried(prev_e.offset)),
                         ),
                         times_ns=(first, prev_last),
                         facts={"segment": segment, "previous_segment": prev_segment},
@@ -166,6 +186,14 @@ def _writers(events: list[NodeEvent]) -> list[Anomaly]:
     return found
 
 
+class _Where(TypedDict):
+    """Where an append was made, as an anomaly about it says."""
+
+    topic: str | None
+    nodes: tuple[int, ...]
+    positions: tuple[tuple[int, int], ...]
+
+
 def _leases(events: list[NodeEvent], lease_s: float) -> list[Anomaly]:
     found: list[Anomaly] = []
     by_node: dict[int, list[NodeEvent]] = defaultdict(list)
@@ -174,23 +202,23 @@ def _leases(events: list[NodeEvent], lease_s: float) -> list[Anomaly]:
     for node, evs in by_node.items():
         evs.sort(key=lambda e: e.true_ns)
         compat = False
-        renew = None
+        renew: NodeEvent | None = None
         for e in evs:
             kind = e.kind
             if kind == "start":
                 compat, renew = e.compat, None
             elif kind in ("lease-acquire", "lease-renew"):
-                if renew is None or e.expiry > renew.expiry:
+                if renew is None or carried(e.expiry) > carried(renew.expiry):
                     renew = e
             elif kind == "append" and not compat:
-                where = {
+                where: _Where = {
                     "topic": e.topic,
                     "nodes": (node,),
-                    "positions": ((e.segment, e.offset),),
+                    "positions": ((carried(e.segment), carried(e.offset)),),
                 }
                 if renew is None:
                     found.append(Anomaly("append_without_lease", **where, times_ns=(e.true_ns,)))
-                elif e.node_time >= renew.expiry:
+                elif e.node_time >= carried(renew.expiry):
                     found.append(
                         Anomaly(
                             "append_after_expiry_node_clock",
@@ -215,7 +243,7 @@ def _leases(events: list[NodeEvent], lease_s: float) -> list[Anomaly]:
 
 
 def check(
-    c: Columns, states: dict[str, dict], events: list[NodeEvent] | None, lease_s: float
+    c: Columns, states: dict[str, Json], events: list[NodeEvent] | None, lease_s: float
 ) -> CheckResult:
     """Lease safety from positions, final states and (if given) the nodes' event logs."""
     found, counts = _positions(c, states)
@@ -230,7 +258,7 @@ def check(
         valid = UNKNOWN
     else:
         valid = True
-    details: dict = {
+    details: dict[str, object] = {
         "positions_checked": int(np.count_nonzero(c.acked_put & (c.seg != NO))),
         "events_checked": 0 if events is None else len(events),
     }

@@ -25,6 +25,7 @@ import bisect
 from collections import defaultdict
 from itertools import combinations
 
+from harness.checker.fields import carried
 from harness.checker.result import Anomaly, CheckResult, keep
 from harness.checker.verdict import UNKNOWN
 from harness.node_events import NodeEvent
@@ -39,7 +40,7 @@ KINDS = (
 """Every anomaly kind this checker reports."""
 
 
-def command(event: NodeEvent) -> dict:
+def command(event: NodeEvent) -> dict[str, object]:
     """An applied or acknowledged entry's command as an anomaly's facts hold it."""
     return {"term": event.term, "cmd": event.cmd, "hash": event.hash}
 
@@ -77,7 +78,7 @@ def check(events: list[NodeEvent] | None) -> CheckResult:
         {
             "nodes": sorted(applied),
             "applied_entries": len(applies),
-            "highest_index": max(e.index for e in applies),
+            "highest_index": max(carried(e.index) for e in applies),
             "acknowledged": sum(1 for e in events if e.kind == "meta-ack"),
             "acknowledged_unverified": unverified,
             "truncations": len(truncations),
@@ -90,7 +91,7 @@ def _by_node_and_index(applies: list[NodeEvent]) -> dict[int, dict[int, list[Nod
     """node -> index -> its applications of that index, in true-time order."""
     out: dict[int, dict[int, list[NodeEvent]]] = defaultdict(lambda: defaultdict(list))
     for e in sorted(applies, key=lambda e: e.true_ns):
-        out[e.node][e.index].append(e)
+        out[e.node][carried(e.index)].append(e)
     return out
 
 
@@ -166,19 +167,20 @@ def _lost_acks(
     snapshots: dict[int, list[int]] = defaultdict(list)
     for e in events:
         if e.kind == "meta-snapshot":
-            snapshots[e.node].append(e.index)
+            snapshots[e.node].append(carried(e.index))
     reach = {node: _reach(by_index) for node, by_index in applied.items()}
     found, unverified = [], 0
     for ack in (e for e in events if e.kind == "meta-ack"):
+        index = carried(ack.index)
         for node, by_index in applied.items():
             times, highest = reach[node]
             after = bisect.bisect_right(times, ack.true_ns)
-            if after == len(times) or highest[after] <= ack.index:
+            if after == len(times) or highest[after] <= index:
                 continue  # it never applied past the index after the acknowledgement
-            runs = by_index.get(ack.index, [])
+            runs = by_index.get(index, [])
             if any(_same(e, ack) for e in runs):
                 continue
-            if not runs and any(s >= ack.index for s in snapshots[node]):
+            if not runs and any(s >= index for s in snapshots[node]):
                 unverified += 1
                 continue
             there = runs[0] if runs else None
@@ -188,7 +190,7 @@ def _lost_acks(
                     nodes=(ack.node, node),
                     times_ns=(ack.true_ns,) + ((there.true_ns,) if there else ()),
                     facts={
-                        "index": ack.index,
+                        "index": index,
                         "acknowledged": command(ack),
                         "applied": command(there) if there else None,
                     },
@@ -200,7 +202,7 @@ def _lost_acks(
 def _reach(by_index: dict[int, list[NodeEvent]]) -> tuple[list[int], list[int]]:
     """A node's applications in true-time order, and for each the highest index it applied
     from then on."""
-    ordered = sorted((e.true_ns, e.index) for runs in by_index.values() for e in runs)
+    ordered = sorted((e.true_ns, carried(e.index)) for runs in by_index.values() for e in runs)
     highest = [0] * len(ordered)
     top = 0
     for k in range(len(ordered) - 1, -1, -1):
@@ -226,7 +228,7 @@ def _refused(e: NodeEvent) -> Anomaly:
 
 
 def _cut_applied(e: NodeEvent) -> bool:
-    return e.start <= max(e.applied, e.commit)
+    return carried(e.start) <= max(carried(e.applied), carried(e.commit))
 
 
 def _truncated(e: NodeEvent) -> Anomaly:

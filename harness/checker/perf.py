@@ -13,8 +13,8 @@ INF = np.inf
 QUANTILES = (0.5, 0.95, 0.99, 1.0)
 
 
-def _stats(c: Columns, rows: np.ndarray, seconds: float) -> dict:
-    out: dict = {}
+def _stats(c: Columns, rows: np.ndarray, seconds: float) -> dict[str, object]:
+    out: dict[str, object] = {}
     for f, code in (("put", PUT), ("get", GET)):
         mine = rows[c.f[rows] == code]
         kind = c.type[mine]

@@ -67,7 +67,9 @@ class _Topic:
         self.deq_count = np.bincount(k, minlength=n).astype(np.int64)
         by_put = np.lexsort((c.inv[gets], k))
         first = np.full(n, -1, np.int64)
-        starts = np.flatnonzero(np.r_[True, k[by_put][1:] != k[by_put][:-1]]) if len(k) else []
+        starts: np.ndarray | list[int] = (
+            np.flatnonzero(np.r_[True, k[by_put][1:] != k[by_put][:-1]]) if len(k) else []
+        )
         first[k[by_put][starts]] = gets[by_put][starts]
         self.first_deq = first
         self.deq_inv = np.where(first >= 0, c.inv[np.maximum(first, 0)], INF)
@@ -81,7 +83,7 @@ class _Topic:
         """The invoke index of a row."""
         return int(self.c.invoke_index[row])
 
-    def value(self, k: int):
+    def value(self, k: int) -> str | None:
         """The text of put value ``k``."""
         return self.c.op(int(self.put_rows[k])).value
 
@@ -125,7 +127,9 @@ def _vfresh_vrepet(t: _Topic, found: "_Findings") -> None:
     failed = np.flatnonzero((t.put_kind == FAIL) & (t.deq_count > 0))
     early = np.flatnonzero((t.put_kind != FAIL) & (t.deq_min_ret < t.put_inv))
 
-    def fresh(ks: np.ndarray, cause: str, pick) -> Callable[[int], list[Anomaly]]:
+    def fresh(
+        ks: np.ndarray, cause: str, pick: Callable[[int], int]
+    ) -> Callable[[int], list[Anomaly]]:
         def examples(room: int) -> list[Anomaly]:
             return [
                 Anomaly(
@@ -191,7 +195,7 @@ def _vord(
 
 
 def _vord_anomaly(t: _Topic, x: int, y: int, first: np.ndarray, certain: bool) -> Anomaly:
-    ops = (t.index(t.put_rows[x]), t.index(t.put_rows[y]), t.index(first[y]))
+    ops: tuple[int, ...] = (t.index(t.put_rows[x]), t.index(t.put_rows[y]), t.index(first[y]))
     if first[x] >= 0:
         ops = (*ops, t.index(first[x]))
     return Anomaly("VOrd", ops=ops, values=(t.value(x), t.value(y)), certain=certain)
@@ -213,14 +217,17 @@ def _union(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return starts[new], reach[last][: piece[-1] + 1]
 
 
-def _covering(pieces, inv: np.ndarray, ret: np.ndarray) -> np.ndarray:
+def _covering(
+    pieces: tuple[np.ndarray, np.ndarray], inv: np.ndarray, ret: np.ndarray
+) -> np.ndarray:
     starts, ends = pieces
     if not len(starts):
         return np.zeros(len(inv), bool)
     j = np.searchsorted(starts, inv, side="left") - 1
     ok = j >= 0
     j = np.clip(j, 0, None)
-    return ok & (starts[j] < inv) & (ret < ends[j])
+    covered: np.ndarray = ok & (starts[j] < inv) & (ret < ends[j])
+    return covered
 
 
 def _vwit(t: _Topic, deq_inv: np.ndarray, found: "_Findings") -> None:
@@ -256,7 +263,9 @@ class _Findings:
         self.certain = 0
         self.examples: list[Anomaly] = []
 
-    def add(self, kind: str, count: int, certain: int, examples) -> None:
+    def add(
+        self, kind: str, count: int, certain: int, examples: Callable[[int], list[Anomaly]]
+    ) -> None:
         """Record ``count`` patterns of ``kind``; ``examples(room)`` builds reports for some."""
         if not count:
             return
@@ -275,7 +284,7 @@ class _Findings:
         return sum(self.counts.values())
 
 
-def _patterns(t: _Topic, deq_inv, deq_ret, first) -> _Findings:
+def _patterns(t: _Topic, deq_inv: np.ndarray, deq_ret: np.ndarray, first: np.ndarray) -> _Findings:
     found = _Findings()
     _vfresh_vrepet(t, found)
     _vord(t, deq_inv, deq_ret, first, found)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from harness.checker.fields import carried
+from harness.checker.result import Json
 from harness.columns import GET, INFO, OK, Columns, hash_value, lookup
 from harness.node_events import NodeEvent
 
@@ -33,19 +35,25 @@ class Resolution:
 
 def deliveries(events: list[NodeEvent]) -> dict[str, tuple[str, int, int, str | None, int]]:
     """tag -> (topic, segment, offset, value, true_ns) from every node's cursor events."""
-    out = {}
+    out: dict[str, tuple[str, int, int, str | None, int]] = {}
     for e in events:
         if e.kind != "cursor":
             continue
         for i, tag in enumerate(e.tags):
             if tag:
                 value = e.values[i] if i < len(e.values) else None
-                out[tag] = (e.topic, e.segment, e.first + i, value, e.true_ns)
+                out[tag] = (
+                    carried(e.topic),
+                    carried(e.segment),
+                    carried(e.first) + i,
+                    value,
+                    e.true_ns,
+                )
     return out
 
 
 def resolve_info_gets(
-    c: Columns, events: list[NodeEvent] | None, audit: dict | None
+    c: Columns, events: list[NodeEvent] | None, audit: Json | None
 ) -> list[Resolution]:
     """The value each info get whose tag a node logged consumed.
 
@@ -73,7 +81,10 @@ def resolve_info_gets(
         if value is None:
             stored = segments.get(topic, {}).get(str(segment), {}).get("values", [])
             value = stored[offset] if offset < len(stored) else None
-        if value is None or lookup(returned[codes[topic]], [hash_value(value)[0]])[1][0]:
+        if (
+            value is None
+            or lookup(returned[codes[topic]], np.asarray([hash_value(value)[0]]))[1][0]
+        ):
             continue
         key = (topic, value)
         if key not in claims or when > claims[key][0]:

@@ -13,6 +13,7 @@ results are written. Summaries, campaigns, ``check``, the reports, ``serve``, ``
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.checker.verdict import NOT_APPLICABLE, Verdict
 
@@ -20,6 +21,9 @@ MAX_REPORTED = 20
 """Anomalies kept per checker (counts cover every one)."""
 MAX_PER_KIND = 5
 """Anomalies kept per kind, so that every kind found shows some."""
+
+Json = dict[str, Any]
+"""A JSON object as results.json holds it: a run's results, a checker's result, its details."""
 
 
 @dataclass(frozen=True)
@@ -31,17 +35,18 @@ class Anomaly:
     topic: str | None = None
     ops: tuple[int, ...] = ()
     """Invoke indexes of the operations that witness it: the smallest set that proves it."""
-    nodes: tuple[int, ...] = ()
+    nodes: tuple[int | None, ...] = ()
+    """The nodes involved; None for one a system did not name."""
     positions: tuple[tuple[int, int], ...] = ()
     """(segment, offset) pairs."""
     times_ns: tuple[int, ...] = ()
     """True times (the host's CLOCK_MONOTONIC) of the node events that witness it."""
-    values: tuple[str, ...] = ()
+    values: tuple[str | None, ...] = ()
     facts: Mapping[str, object] = field(default_factory=dict)
     """Kind-specific numbers the explanation needs (a sealed count, a lease expiry)."""
     certain: bool = True
 
-    def to_json(self, text: str) -> dict:
+    def to_json(self, text: str) -> dict[str, object]:
         """As stored in results.json, with its one-line ``text``."""
         return {
             "kind": self.kind,
@@ -94,29 +99,30 @@ VERSION_1_CHECKERS = ("queue", "totals", "lease", "perf", "storage")
 """The checkers a version-1 results.json could hold, at its top level."""
 
 
-def checker_results(results: dict) -> dict[str, dict]:
+def checker_results(results: Json) -> dict[str, Json]:
     """Every checker's stored result in a run's results.json, by name, in the order they ran."""
     if results.get("version", 1) >= 2:
         return dict(results.get("checkers", {}))
     return {n: results[n] for n in VERSION_1_CHECKERS if isinstance(results.get(n), dict)}
 
 
-def result_of(results: dict, name: str) -> dict:
+def result_of(results: Json, name: str) -> Json:
     """The stored result of checker ``name`` ({} when the run has none)."""
     return checker_results(results).get(name, {})
 
 
-def details_of(results: dict, name: str) -> dict:
+def details_of(results: Json, name: str) -> Json:
     """The details of checker ``name``'s stored result ({} when the run has none)."""
-    return result_of(results, name).get("details", {})
+    details: Json = result_of(results, name).get("details", {})
+    return details
 
 
-def anomalies_of(results: dict) -> list[tuple[str, dict]]:
+def anomalies_of(results: Json) -> list[tuple[str, Json]]:
     """Every stored anomaly, with the name of the checker that found it, in checker order."""
     return [(n, a) for n, r in checker_results(results).items() for a in r.get("anomalies", [])]
 
 
-def counts_of(results: dict) -> dict[str, int]:
+def counts_of(results: Json) -> dict[str, int]:
     """Every anomaly count of a run's results.json, by kind, over every checker."""
     out: dict[str, int] = {}
     for r in checker_results(results).values():
@@ -125,7 +131,7 @@ def counts_of(results: dict) -> dict[str, int]:
     return out
 
 
-def fault_windows(results: dict) -> list[tuple[str, float, float, object]]:
+def fault_windows(results: Json) -> list[tuple[str, float, float, object]]:
     """The run's fault windows as the checkers saw them: (fault, start ns, stop ns, value), a
     window still open at the end stopping at infinity."""
     return [
@@ -134,9 +140,10 @@ def fault_windows(results: dict) -> list[tuple[str, float, float, object]]:
     ]
 
 
-def found(result: dict) -> str:
+def found(result: Json) -> str:
     """What a checker's stored result found, in a few words: its error, its counts, or why its
     verdict is what it is."""
     details = result.get("details", {})
     counts = ", ".join(f"{k} {v}" for k, v in result.get("counts", {}).items())
-    return details.get("error") or counts or details.get("why", "")
+    words: str = details.get("error") or counts or details.get("why", "")
+    return words

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from harness.checker.result import MAX_PER_KIND, Anomaly, CheckResult, keep
+from harness.checker.result import MAX_PER_KIND, Anomaly, CheckResult, Json, keep
 from harness.checker.verdict import UNKNOWN
 from harness.columns import NO, PUT, Columns, hash_values, last_per_value, lookup
 
@@ -20,13 +20,13 @@ MAX_ERRORS = 20
 """Scan errors kept in the details."""
 
 
-def check(c: Columns, audit: dict) -> CheckResult:
+def check(c: Columns, audit: Json) -> CheckResult:
     """Compare the audit (``workload.audit``) with the history; stored values are compared with
     the history's by their hashes, and read as text only for the anomalies reported."""
     found: list[Anomaly] = []
     counts: dict[str, int] = {}
 
-    def add(kind: str, build: Callable[..., Anomaly], *args) -> None:
+    def add(kind: str, build: Callable[..., Anomaly], *args: object) -> None:
         counts[kind] = counts.get(kind, 0) + 1
         if counts[kind] <= MAX_PER_KIND:
             found.append(build(c, *args))
@@ -74,10 +74,11 @@ def check(c: Columns, audit: dict) -> CheckResult:
 def _rows_of(values: np.ndarray, rows: np.ndarray, wanted: np.ndarray) -> list[int]:
     """The rows holding each of ``wanted`` that ``values`` (sorted) has, in ``wanted``'s order."""
     at, found = lookup(values, wanted)
-    return rows[at[found]].tolist()
+    picked: list[int] = rows[at[found]].tolist()
+    return picked
 
 
-def _not_stored(c: Columns, topic: str, r: int, values: list) -> Anomaly:
+def _not_stored(c: Columns, topic: str, r: int, values: list[str]) -> Anomaly:
     off = int(c.off[r])
     return Anomaly(
         "acknowledged_not_stored",
@@ -89,11 +90,11 @@ def _not_stored(c: Columns, topic: str, r: int, values: list) -> Anomaly:
     )
 
 
-def _phantom(c: Columns, topic: str, segment: int, value) -> Anomaly:
+def _phantom(c: Columns, topic: str, segment: int, value: str) -> Anomaly:
     return Anomaly("phantom", topic, values=(value,), facts={"segment": segment})
 
 
-def _beyond(c: Columns, topic: str, rows: list[int], segment: int, seg: dict) -> Anomaly:
+def _beyond(c: Columns, topic: str, rows: list[int], segment: int, seg: Json) -> Anomaly:
     return Anomaly(
         "acknowledged_beyond_count",
         topic,

@@ -5,10 +5,12 @@ Each checker runs under a guard, as Jepsen's ``compose`` runs its checkers: one 
 bug in one checker can neither hide another's violation nor lose the run's results.
 """
 
+import functools
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import numpy as np
 
@@ -16,7 +18,7 @@ from harness import columns, history
 from harness.checker import lease, metadata, perf, queue, storage, totals
 from harness.checker.explain import explain
 from harness.checker.resolve import apply, resolve_info_gets
-from harness.checker.result import RESULTS_VERSION, CheckResult, not_applicable
+from harness.checker.result import RESULTS_VERSION, CheckResult, Json, not_applicable
 from harness.checker.verdict import UNKNOWN, merge
 from harness.columns import NO, Columns
 from harness.node_events import NodeEvent
@@ -38,6 +40,16 @@ BLACK_BOX_WHY = {
 }
 
 
+class Given(TypedDict, total=False):
+    """What a run gives besides its history (``Evidence``'s other fields)."""
+
+    events: list[NodeEvent] | None
+    audit: Json | None
+    lease_s: float | None
+    workload_end: float | None
+    black_box: bool | None
+
+
 @dataclass(frozen=True)
 class Evidence:
     """What one run leaves to be checked: its history, read once, and what the nodes gave."""
@@ -45,7 +57,7 @@ class Evidence:
     history: columns.Loaded
     events: list[NodeEvent] | None = None
     """The nodes' event logs (None: not given)."""
-    audit: dict | None = None
+    audit: Json | None = None
     """The final SCAN audit and STATE of every topic (None: not given)."""
     lease_s: float | None = None
     """The nodes' lease duration (None: the node's default)."""
@@ -56,12 +68,12 @@ class Evidence:
     """Whether to judge it as a black box (None: what the history says of itself)."""
 
     @classmethod
-    def read(cls, history_path: Path, **given: object) -> "Evidence":
+    def read(cls, history_path: Path, **given: Unpack[Given]) -> "Evidence":
         """The evidence of the history at ``history_path`` with ``given``'s fields."""
         return cls(columns.load(history_path), **given)
 
 
-def check_run(evidence: Evidence) -> dict:
+def check_run(evidence: Evidence) -> Json:
     """Run every checker that applies; ``valid`` merges them (verdict.merge). A black box makes
     the lease and storage checkers not applicable."""
     black_box = evidence.black_box
@@ -83,9 +95,9 @@ def check_run(evidence: Evidence) -> dict:
         evidence.workload_end or (float(finite.max()) if len(finite) else 0),
         black_box,
     )
-    found = {}
+    found: dict[str, CheckResult] = {}
     for name, checker in CHECKERS.items():
-        result = guarded(name, lambda checker=checker: checker(given))
+        result = guarded(name, functools.partial(checker, given))
         if result is not None:
             found[name] = result
     named = sorted({i for r in found.values() for a in r.anomalies for i in a.ops})
@@ -113,7 +125,7 @@ def check_run(evidence: Evidence) -> dict:
     }
 
 
-def witness(op: history.Op) -> dict:
+def witness(op: history.Op) -> dict[str, object]:
     """An operation an anomaly names, as results.json keeps it for the reports to draw without
     reading the history again."""
     return {
@@ -136,10 +148,10 @@ class Inputs:
 
     ops: Columns
     events: list[NodeEvent] | None
-    audit: dict | None
-    states: dict[str, dict]
+    audit: Json | None
+    states: dict[str, Json]
     lease_s: float
-    windows: list
+    windows: list[tuple[str, float, float, object]]
     end: float
     black_box: bool
 
@@ -185,7 +197,7 @@ def guarded(name: str, run: Callable[[], CheckResult | None]) -> CheckResult | N
         )
 
 
-def to_json(result: CheckResult, ops: dict[int, history.Op]) -> dict:
+def to_json(result: CheckResult, ops: dict[int, history.Op]) -> Json:
     """A checker's result as results.json holds it, each anomaly with its line of text."""
     return {
         "valid": result.valid,
@@ -199,7 +211,7 @@ DEFAULT_LEASE_S = 2.0
 """The lease duration assumed when none is given (the node's default)."""
 
 
-def _cluster_facts(states: dict[str, dict], events: list[NodeEvent] | None) -> dict:
+def _cluster_facts(states: dict[str, Json], events: list[NodeEvent] | None) -> Json:
     """What the faults did to the cluster: segments and leaders per topic, takeovers, restarts."""
     topics = {
         topic: {
@@ -228,7 +240,7 @@ def _moved(event: NodeEvent) -> int:
     return int(count) if kind == "taken-over" and count.isdigit() else 0
 
 
-def _leader_runs(state: dict) -> tuple[list, list]:
+def _leader_runs(state: Json) -> tuple[list[int], list[int]]:
     leaders = [
         state["segment_leaders"][k] for k in sorted(state.get("segment_leaders", {}), key=int)
     ]

@@ -19,6 +19,8 @@ Everything is counted on the history's columns (values by their hashes, sorted o
 are read back as text only for the few anomalies reported.
 """
 
+from typing import cast
+
 import numpy as np
 
 from harness.checker.result import MAX_PER_KIND, Anomaly, CheckResult, keep
@@ -71,7 +73,7 @@ def check_topic(c: Columns, rows: np.ndarray, topic: str) -> CheckResult:
         got = read_rows_sorted[read_start[k] : read_start[k] + read_count[k]]
         return tuple(int(i) for i in c.invoke_index[np.sort(got)])
 
-    def value_of(row: int):
+    def value_of(row: int) -> str | None:
         return c.op(int(row)).value
 
     anomalies = [
@@ -89,7 +91,7 @@ def check_topic(c: Columns, rows: np.ndarray, topic: str) -> CheckResult:
             )
             for r in never_read_rows[:MAX_PER_KIND].tolist()
         ]
-    numbers: dict = {
+    numbers: dict[str, int] = {
         "attempted": len(put_values),
         "acknowledged": int(acked.sum()),
         "read": len(read_rows),
@@ -100,8 +102,9 @@ def check_topic(c: Columns, rows: np.ndarray, topic: str) -> CheckResult:
         "info_gets": info_gets,
         "drained": drain is not None,
     }
+    details: dict[str, object] = dict(numbers)
     if drain is None:
-        numbers["unread_values"] = [value_of(r) for r in never_read_rows[:10].tolist()]
+        details["unread_values"] = [value_of(r) for r in never_read_rows[:10].tolist()]
     if (
         len(unexpected)
         or len(duplicated)
@@ -113,13 +116,14 @@ def check_topic(c: Columns, rows: np.ndarray, topic: str) -> CheckResult:
     else:
         valid = True
     counts = {k: numbers[k] for k in ("lost", "unexpected", "duplicated") if numbers.get(k)}
-    return CheckResult(valid, counts, tuple(anomalies), numbers)
+    return CheckResult(valid, counts, tuple(anomalies), details)
 
 
 def check(c: Columns) -> CheckResult:
     """Totals of every topic, summed."""
     topics = {topic: check_topic(c, rows, topic) for topic, rows in c.rows_of_topic()}
-    summed = {k: sum(t.details.get(k, 0) for t in topics.values()) for k in NUMBERS}
+    # each topic's details hold its NUMBERS as ints (check_topic)
+    summed = {k: sum(cast(int, t.details.get(k, 0)) for t in topics.values()) for k in NUMBERS}
     return CheckResult(
         merge([t.valid for t in topics.values()]),
         {k: summed[k] for k in ("lost", "unexpected", "duplicated") if summed[k]},

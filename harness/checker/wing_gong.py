@@ -18,7 +18,7 @@ def linearizable(ops: list[Op]) -> bool:
     required = sum(1 << i for i, o in enumerate(ops) if o.type == "ok")
 
     @cache
-    def search(done: int, queue: tuple) -> bool:
+    def search(done: int, queue: tuple[str | None, ...]) -> bool:
         if done & required == required:
             return True
         pending = [i for i in range(n) if not done >> i & 1]
@@ -35,7 +35,7 @@ def linearizable(ops: list[Op]) -> bool:
     return search(0, ())
 
 
-def _effects(op: Op, queue: tuple) -> list[tuple]:
+def _effects(op: Op, queue: tuple[str | None, ...]) -> list[tuple[str | None, ...]]:
     """The queue after ``op`` takes effect, for each way it may."""
     if op.f == "put":
         return [(*queue, op.value)]

@@ -9,7 +9,7 @@ from harness.cluster.docker import DockerCluster
 from harness.cluster.external import ExternalCluster
 from harness.cluster.local import LocalCluster
 from harness.cluster.power import preflight as power_preflight
-from harness.systems.base import System, Unsupported
+from harness.systems.base import Launched, Log, System, Unsupported
 from harness.systems.external import External
 from harness.tools import require
 from nemesis.schedule import base_faults
@@ -46,13 +46,14 @@ def make_cluster(
     system: System,
     nursery: trio.Nursery,
     base_image: str | None = None,
-    log=print,
+    log: Log = print,
     power_loss: bool = False,
 ) -> Cluster:
     """A cluster of ``nodes`` nodes of ``system`` on ``backend``, its data under ``root`` (not
     started); ``power_loss``: each node's data seen through losefs."""
     if isinstance(system, External):
         return ExternalCluster(root, system)
+    assert isinstance(system, Launched)  # every system but External is launched
     if backend == "local":
         return LocalCluster(root, nodes, system, nursery, power_loss)
     if backend == "docker":

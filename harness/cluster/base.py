@@ -15,7 +15,7 @@ from pathlib import Path
 import trio
 
 from harness.cluster.power import losefs_log
-from harness.systems.base import Member, System, Unsupported
+from harness.systems.base import Launched, Member, System, Unsupported
 from nemesis.interfaces import LinkShape
 
 Grudge = dict[int, set[int]]
@@ -48,15 +48,6 @@ class Cluster(ABC):
                     await trio.sleep(0.1)
         if waiting:
             raise RuntimeError(f"nodes {sorted(waiting)} not ready within {timeout:g} s")
-
-    async def boot(self) -> None:
-        """Start the nodes in the system's stages, each ready before the next; then let the
-        system settle the cluster."""
-        for stage in self.system.boot(self.nodes).stages:
-            for node in stage:
-                await self.spawn(node)
-            await self.wait_ready(stage)
-        await self.system.settle(self, READY_TIMEOUT)
 
     @abstractmethod
     async def spawn(self, node: int) -> None:
@@ -103,7 +94,7 @@ class Cluster(ABC):
         ``shape`` says; no nodes: stop that fault's shaping."""
         raise Unsupported(f"the {type(self).__name__} backend cannot slow links")
 
-    async def lose_unsynced(self, node: int) -> dict:
+    async def lose_unsynced(self, node: int) -> dict[str, object]:
         """Kill the node and lose what its disk had not made durable; what was lost."""
         raise Unsupported(f"the {type(self).__name__} backend cannot lose unsynced writes")
 
@@ -150,7 +141,7 @@ class Cluster(ABC):
             if losefs_log(data).exists():
                 shutil.copy(losefs_log(data), out / "losefs.log")
 
-    def link_traffic(self) -> list[dict] | None:
+    def link_traffic(self) -> list[dict[str, object]] | None:
         """Bytes each node-to-node link carried and dropped, per second (``LinkProxy.traffic``);
         None when no proxy of the harness sees the links (containers, UDP links)."""
         return None
@@ -163,3 +154,18 @@ class Cluster(ABC):
     def data_dir(self, node: int) -> Path:
         """The node's data directory, as the harness can reach it (for disk faults)."""
         return self.root / f"node-{node}"
+
+
+class LaunchedCluster(Cluster):
+    """A cluster whose nodes the harness starts: a ``Launched`` system's, on a backend."""
+
+    system: Launched
+
+    async def boot(self) -> None:
+        """Start the nodes in the system's stages, each ready before the next; then let the
+        system settle the cluster."""
+        for stage in self.system.boot(self.nodes).stages:
+            for node in stage:
+                await self.spawn(node)
+            await self.wait_ready(stage)
+        await self.system.settle(self, READY_TIMEOUT)

@@ -37,23 +37,29 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 
 from harness import netq
-from harness.cluster.base import Cluster, Grudge
+from harness.cluster.base import Grudge, LaunchedCluster
 from harness.cluster.power import mounts
 from harness.images import LABEL, engine
-from harness.systems.base import Launched, Member, Unsupported
+from harness.systems.base import Launched, Log, Member, Unsupported
 from nemesis.interfaces import LinkShape, Slowed, shape_between
 from walrus.config import Address
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+    from docker.models.containers import Container
+    from docker.models.networks import Network
 
 
 def _subnet(rng: random.Random) -> ipaddress.IPv4Network:
     return ipaddress.IPv4Network(f"10.{rng.randrange(200, 250)}.{rng.randrange(256)}.0/24")
 
 
-class DockerCluster(Cluster):
+class DockerCluster(LaunchedCluster):
     """N node containers; their data under ``root`` on the host."""
 
     def __init__(
@@ -62,7 +68,7 @@ class DockerCluster(Cluster):
         nodes: int,
         system: Launched,
         base_image: str | None = None,
-        log=print,
+        log: Log = print,
         power_loss: bool = False,
     ) -> None:
         self.root = root
@@ -70,9 +76,9 @@ class DockerCluster(Cluster):
         self.system = system
         self._base_image = base_image
         self._log = log
-        self._client = None
-        self._network = None
-        self._containers: dict[int, object] = {}
+        self._client: DockerClient | None = None
+        self._network: Network | None = None
+        self._containers: dict[int, Container] = {}
         self._grudge: Grudge = {}
         self._slowed: Slowed = {}
         self._delayers: dict[tuple[int, int], tuple[int, LinkShape, trio.Process]] = {}
@@ -96,8 +102,8 @@ class DockerCluster(Cluster):
         await trio.to_thread.run_sync(self._containers[node].start)
 
     def _create(self) -> None:
-        self._client = engine()
-        self.image = self.system.image(self._client, self._base_image, self._log)
+        client = self._client = engine()
+        self.image = self.system.image(client, self._base_image, self._log)
         labels = {LABEL: "test", f"{LABEL}.run": self._run_label}
         rng = random.Random()
         from docker.errors import APIError
@@ -106,7 +112,7 @@ class DockerCluster(Cluster):
         for _ in range(20):
             subnet = _subnet(rng)
             try:
-                self._network = self._client.networks.create(
+                network = self._network = client.networks.create(
                     f"walrus-{rng.getrandbits(32):08x}",
                     driver="bridge",
                     labels=labels,
@@ -133,11 +139,11 @@ class DockerCluster(Cluster):
                 d = self._mounts[node].mount
                 d.mkdir(parents=True, exist_ok=True)
             command = self.system.container_command(self.members[node], self.members)
-            container = self._client.containers.create(
+            container = client.containers.create(
                 self.image,
                 command=command.argv,
                 environment=command.env,
-                name=f"{self._network.name}-n{node}",
+                name=f"{network.name}-n{node}",
                 hostname=f"n{node}",
                 labels=labels,
                 cap_add=["NET_ADMIN"],
@@ -148,12 +154,12 @@ class DockerCluster(Cluster):
                         for host, inside in self.system.container_mounts(self.root).items()
                     },
                 },
-                network=self._network.name,
+                network=network.name,
                 stop_signal="SIGTERM",
                 **self.system.container_options(),
             )
-            self._network.disconnect(container)
-            self._network.connect(container, ipv4_address=self.members[node].client.host)
+            network.disconnect(container)
+            network.connect(container, ipv4_address=self.members[node].client.host)
             self._containers[node] = container
 
     async def log_tail(self, node: int) -> str:
@@ -182,7 +188,7 @@ class DockerCluster(Cluster):
             await self.spawn(node)
             await self._apply(node)
 
-    async def lose_unsynced(self, node: int) -> dict:
+    async def lose_unsynced(self, node: int) -> dict[str, object]:
         """The power loss of the node: its container killed, what its losefs mount undid (the
         restart mounts again)."""
         if node not in self._mounts:
@@ -302,6 +308,7 @@ class DockerCluster(Cluster):
             exit_code, output = await trio.to_thread.run_sync(
                 lambda: self._containers[node].exec_run(cmd, user="root")
             )
+            assert isinstance(output, bytes)  # not streamed
         except APIError as exc:
             exit_code, output = -1, str(exc).encode()
         if exit_code != 0 and await self.alive(node):
@@ -320,12 +327,11 @@ class DockerCluster(Cluster):
                 continue
             try:
                 code, text = await trio.to_thread.run_sync(
-                    lambda n=node: self._containers[n].exec_run(
-                        ["cat", "/proc/net/snmp", "/proc/net/netstat"]
-                    )
+                    self._containers[node].exec_run, ["cat", "/proc/net/snmp", "/proc/net/netstat"]
                 )
             except APIError:
                 continue
+            assert isinstance(text, bytes)  # not streamed
             if code == 0:
                 out[node] = parse_tcp_counters(text.decode(errors="replace"))
         return out

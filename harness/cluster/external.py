@@ -16,6 +16,8 @@ from harness.systems.external import External
 class ExternalCluster(Cluster):
     """The nodes at the system's addresses."""
 
+    system: External
+
     def __init__(self, root: Path, system: External) -> None:
         self.root = root
         self.system = system

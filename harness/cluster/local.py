@@ -15,7 +15,7 @@ from pathlib import Path
 
 import trio
 
-from harness.cluster.base import Cluster, Grudge
+from harness.cluster.base import Grudge, LaunchedCluster
 from harness.cluster.power import mounts
 from harness.cluster.proxy import LinkProxy
 from harness.systems.base import Launched, Member, Unsupported
@@ -54,7 +54,7 @@ def free_base_port(nodes: int) -> int:
     raise RuntimeError("no free ports for a local cluster")
 
 
-class LocalCluster(Cluster):
+class LocalCluster(LaunchedCluster):
     """N local node processes of ``system``; their data under ``root`` (seen by the nodes
     through a losefs mount each with ``power_loss``)."""
 
@@ -97,14 +97,14 @@ class LocalCluster(Cluster):
         await self.boot()
 
     async def _proxy(self, source: int, target: int) -> None:
-        via = {}
+        via: dict[str, Address] = {}
         for name, addr in self.members[target].links.items():
             proxy = LinkProxy(source, target, (addr.host, addr.port), name)
             via[name] = Address("127.0.0.1", await self._nursery.start(proxy.serve))
             self._proxies.append(proxy)
         self._routes[source][target] = via
 
-    def link_traffic(self) -> list[dict] | None:
+    def link_traffic(self) -> list[dict[str, object]] | None:
         """What the link proxies counted; None when the system's links are not TCP (no proxy)."""
         if not self._proxies:
             return None
@@ -154,7 +154,7 @@ class LocalCluster(Cluster):
         if not await self.alive(node):
             await self.spawn(node)
 
-    async def lose_unsynced(self, node: int) -> dict:
+    async def lose_unsynced(self, node: int) -> dict[str, object]:
         """The power loss of a killed node: what its losefs mount undid (the restart mounts
         again)."""
         if node not in self._mounts:

@@ -84,12 +84,13 @@ class PowerMount:
             tail = log.read_text(errors="replace").strip().splitlines()[-1:]
             raise RuntimeError(f"losefs did not mount {self.mount}: {' '.join(tail) or 'no word'}")
 
-    async def lose(self) -> dict:
+    async def lose(self) -> dict[str, object]:
         """Lose what is not durable (the node must be dead); what was lost. Leaves it unmounted."""
         self._report.unlink(missing_ok=True)
         await self._end(signal.SIGUSR1)
         try:
-            return json.loads(self._report.read_text())
+            report: dict[str, object] = json.loads(self._report.read_text())
+            return report
         except (OSError, ValueError):
             return {"error": "losefs wrote no report"}
 

@@ -39,8 +39,8 @@ class LinkProxy:
         self.source = source
         self.target = target
         self.service = service
-        self._carried: dict[tuple[int, int], Counter] = {}
-        self._dropped: dict[tuple[int, int], Counter] = {}
+        self._carried: dict[tuple[int, int], Counter[int]] = {}
+        self._dropped: dict[tuple[int, int], Counter[int]] = {}
         self._target_addr = target_addr
         self._grudge: Grudge = {}
         self._tainted: set[trio.CancelScope] = set()
@@ -62,9 +62,9 @@ class LinkProxy:
             scope.cancel()
         self._tainted.clear()
 
-    def traffic(self) -> list[dict]:
+    def traffic(self) -> list[dict[str, object]]:
         """Bytes carried and dropped per direction, by second of CLOCK_MONOTONIC."""
-        out = []
+        out: list[dict[str, object]] = []
         for sender, receiver in ((self.source, self.target), (self.target, self.source)):
             carried = self._carried.get((sender, receiver), Counter())
             dropped = self._dropped.get((sender, receiver), Counter())
@@ -82,7 +82,7 @@ class LinkProxy:
     def _blocked(self, sender: int, receiver: int) -> bool:
         return sender in self._grudge.get(receiver, ())
 
-    async def serve(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    async def serve(self, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen on a free local port (``self.port``) and forward until ``close()``."""
         with self._scope:
             listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
@@ -117,7 +117,14 @@ class LinkProxy:
                     await inbound.aclose()
                     await outbound.aclose()
 
-    async def _pump(self, src, dst, sender: int, receiver: int, scope: trio.CancelScope) -> None:
+    async def _pump(
+        self,
+        src: trio.SocketStream,
+        dst: trio.SocketStream,
+        sender: int,
+        receiver: int,
+        scope: trio.CancelScope,
+    ) -> None:
         dropped = self._dropped.setdefault((sender, receiver), Counter())
         send, receive = trio.open_memory_channel[tuple[float, bytes]](math.inf)
         async with trio.open_nursery() as nursery:
@@ -136,7 +143,14 @@ class LinkProxy:
                 scope.cancel()
         scope.cancel()  # the source closed and everything it sent was delivered
 
-    async def _deliver(self, chunks, dst, sender: int, receiver: int, scope) -> None:
+    async def _deliver(
+        self,
+        chunks: trio.MemoryReceiveChannel[tuple[float, bytes]],
+        dst: trio.SocketStream,
+        sender: int,
+        receiver: int,
+        scope: trio.CancelScope,
+    ) -> None:
         """Send each chunk when it is due, at most ``rate`` bytes a second."""
         carried = self._carried.setdefault((sender, receiver), Counter())
         try:

@@ -3,6 +3,8 @@
 Walrus-protocol cluster that is already running). See ``harness.systems.base`` for what a system
 owns and what is left to the backends."""
 
+from typing import Any
+
 from harness.systems.base import Boot, Command, Member, System, Unsupported
 from harness.systems.walrus_py import NodeSpec, WalrusPy
 
@@ -10,7 +12,7 @@ SYSTEMS = ("walrus-py", "walrus-rs", "external")
 """Every system's name, for ``--system``."""
 
 
-def system_from_json(raw: dict) -> System:
+def system_from_json(raw: dict[str, Any]) -> System:
     """The system a run's test.json describes (``TestConfig.to_json``), to run it again."""
     from dataclasses import fields
 
@@ -18,7 +20,7 @@ def system_from_json(raw: dict) -> System:
     from harness.systems.walrus_rs import WalrusRs
 
     classes = {c.name: c for c in (WalrusPy, WalrusRs, External)}
-    cls = classes.get(raw.get("name"))
+    cls = classes.get(raw.get("name", ""))
     if cls is None:
         raise ValueError(f"test.json names no known system: {raw.get('name')!r}")
     values = {}

@@ -11,9 +11,10 @@ node's own extensions: readiness, recovery, the drain and the audit belong to th
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import trio
 
@@ -22,6 +23,13 @@ from nemesis import aim
 from nemesis.schedule import base_faults
 from walrus.client import Client, WalrusError
 from walrus.config import Address
+from walrus.protocol import JsonObject
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+
+Log = Callable[[str], None]
+"""Where a system says what it is doing (``print``, or the run's log)."""
 
 
 class Unsupported(ValueError):
@@ -129,7 +137,7 @@ class System(ABC):
                 f"it supports {', '.join(sorted(self.faults)) or 'none'}"
             )
 
-    def build(self, log) -> None:
+    def build(self, log: Log) -> None:
         """Make what the nodes run (binaries, caches) before any cluster starts; no-op here."""
         return None
 
@@ -147,15 +155,15 @@ class System(ABC):
         return None
 
     @abstractmethod
-    async def recovered(self, cluster: Nodes, topics: list[str], timeout: float, log) -> bool:
+    async def recovered(self, cluster: Nodes, topics: list[str], timeout: float, log: Log) -> bool:
         """After the faults are healed: wait until the cluster serves again; False (logged) if
         it does not within ``timeout``."""
 
-    async def audit(self, cluster: Nodes, topics: list[str]) -> dict:
+    async def audit(self, cluster: Nodes, topics: list[str]) -> JsonObject:
         """What the cluster says of every topic at the end: ``states`` (STATE, which every
         Walrus answers) and, where the system can list what it stores, ``segments`` (for the
         storage checker); ``errors`` for what could not be read."""
-        states = {}
+        states: dict[str, JsonObject] = {}
         for topic in topics:
             answer = await self.state(cluster, topic)
             if answer is not None:
@@ -164,7 +172,7 @@ class System(ABC):
 
     async def state(
         self, cluster: Nodes, topic: str, timeout: float = 10.0, errors: list[str] | None = None
-    ) -> tuple[int, dict] | None:
+    ) -> tuple[int, JsonObject] | None:
         """STATE of ``topic`` from the first running node that answers it, with that node; None
         if none does (what each node that failed said is added to ``errors``)."""
         for node in cluster.nodes:
@@ -181,7 +189,8 @@ class System(ABC):
     async def leader(self, cluster: Nodes, topic: str) -> int | None:
         """The node leading ``topic``'s open segment, as STATE says; None if no node answers."""
         answer = await self.state(cluster, topic, timeout=3.0)
-        return answer[1].get("leader_node") if answer else None
+        leader: int | None = answer[1].get("leader_node") if answer else None
+        return leader
 
     def node_files(self) -> tuple[str, ...]:
         """Files in a node's data directory worth keeping with the run (its logs)."""
@@ -211,7 +220,11 @@ class Launched(System):
 
     @abstractmethod
     def local_command(
-        self, member: Member, members: dict[int, Member], data_dir: Path, routes: dict
+        self,
+        member: Member,
+        members: dict[int, Member],
+        data_dir: Path,
+        routes: dict[int, dict[str, Address]],
     ) -> Command:
         """The command line of a node run as a local process. ``routes`` maps each peer to the
         addresses (by link name) this node must use to reach it (the link proxies)."""
@@ -225,15 +238,16 @@ class Launched(System):
         return ports
 
     @abstractmethod
-    def image(self, client, base: str | None, log) -> str:
+    def image(self, client: "DockerClient", base: str | None, log: Log) -> str:
         """The tag of a Docker image that runs this system's node (built if missing)."""
 
     @abstractmethod
     def container_command(self, member: Member, members: dict[int, Member]) -> Command:
         """The command of a node's container; its data directory is mounted at /data."""
 
-    def container_options(self) -> dict:
-        """Extra docker-py ``containers.create`` options a node container needs."""
+    def container_options(self) -> dict[str, Any]:
+        """Extra docker-py ``containers.create`` options a node container needs (keyword
+        arguments, of whatever type each takes)."""
         return {}
 
     def container_mounts(self, root: Path) -> dict[str, str]:
@@ -246,23 +260,23 @@ class Launched(System):
         """The ports node ``node``'s container listens on, by listener (``client`` included)."""
 
 
-def topic_state(host: str, port: int, topic: str, timeout: float = 10.0) -> dict:
+def topic_state(host: str, port: int, topic: str, timeout: float = 10.0) -> JsonObject:
     """STATE of a topic at a node (blocking)."""
     with Client(host, port, timeout=timeout) as c:
         return c.state(topic)
 
 
-def metrics_of(member: Member) -> dict | None:
+def metrics_of(member: Member) -> JsonObject | None:
     """A node's METRICS as a JSON object, or None if it does not answer with one (blocking)."""
     try:
         with Client(member.client.host, member.client.port, timeout=2) as client:
-            metrics = json.loads(client.request(b"METRICS"))
+            metrics: object = json.loads(client.request(b"METRICS"))
     except (WalrusError, OSError, ValueError):
         return None
     return metrics if isinstance(metrics, dict) else None
 
 
-async def all_ready(cluster: Nodes, timeout: float, log) -> bool:
+async def all_ready(cluster: Nodes, timeout: float, log: Log) -> bool:
     """Every node ready within ``timeout``; False (logged) if not."""
     try:
         await cluster.wait_ready(cluster.nodes, timeout)

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from harness.systems.base import Member, Nodes, System, Unsupported, all_ready, metrics_of
+from harness.systems.base import (
+    Log,
+    Member,
+    Nodes,
+    System,
+    Unsupported,
+    all_ready,
+    metrics_of,
+)
 from harness.systems.ops import ANY_WALRUS, Dialect, Plain
 from walrus.client import Client, WalrusError
 from walrus.config import Address, ConfigError
@@ -91,7 +99,7 @@ class External(System):
         metrics = metrics_of(member)
         return metrics is not None and metrics.get("current_leader") is not None
 
-    async def recovered(self, cluster: Nodes, topics: list[str], timeout: float, log) -> bool:
+    async def recovered(self, cluster: Nodes, topics: list[str], timeout: float, log: Log) -> bool:
         """Every node ready again (the drain then waits for the data)."""
         return await all_ready(cluster, timeout, log)
 

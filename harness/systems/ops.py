@@ -29,7 +29,7 @@ class Outcome:
 
     type: str
     value: str | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.tools import require
@@ -69,12 +70,14 @@ def tree_hash(root: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def binary(root: Path, log=print) -> Path:
+def binary(root: Path, log: Callable[[str], None] = print) -> Path:
     """The node binary built from ``root`` (built now unless this tree's build is cached)."""
     return cargo_binary(root / PACKAGE / "Cargo.toml", PACKAGE, tree_hash(root), "walrus-rs", log)
 
 
-def cargo_binary(manifest: Path, package: str, key: str, cache: str, log=print) -> Path:
+def cargo_binary(
+    manifest: Path, package: str, key: str, cache: str, log: Callable[[str], None] = print
+) -> Path:
     """``package``'s release binary built from ``manifest`` with the host's cargo (--locked), kept
     under ``cache``/``key`` in the cache root so the same sources are built once; cargo's target
     directory is shared by every build under ``cache``."""

@@ -9,13 +9,14 @@ system whose correct answers we know.
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import trio
 
 from harness.systems.base import (
     Command,
     Launched,
+    Log,
     Member,
     Nodes,
     Unsupported,
@@ -26,8 +27,12 @@ from walrus.auth import SECRET_FILE, secret_args
 from walrus.client import Client, WalrusError
 from walrus.clock import write_control
 from walrus.cluster import node_command, node_ready
-from walrus.config import Peer
+from walrus.config import Address, Peer
 from walrus.events import EVENT_LOG
+from walrus.protocol import JsonObject
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 
 @dataclass(frozen=True)
@@ -138,7 +143,11 @@ class WalrusPy(Launched):
         return self.name + (f" ({', '.join(notes)})" if notes else "")
 
     def local_command(
-        self, member: Member, members: dict[int, Member], data_dir: Path, routes: dict
+        self,
+        member: Member,
+        members: dict[int, Member],
+        data_dir: Path,
+        routes: dict[int, dict[str, Address]],
     ) -> Command:
         """``walrus node`` with a ``--route`` through the proxies for every peer; it stops if the
         harness dies."""
@@ -151,7 +160,7 @@ class WalrusPy(Launched):
             argv[1:3] = ["-m", "harness.mutants", self.spec.mutant]
         return Command(argv)
 
-    def image(self, client, base: str | None, log) -> str:
+    def image(self, client: "DockerClient", base: str | None, log: Log) -> str:
         """The node image built from this checkout's ``walrus`` package."""
         from harness.images import node_image
 
@@ -180,7 +189,7 @@ class WalrusPy(Launched):
         """METRICS: a Raft leader known and (unless compat) a lease held."""
         return node_ready(peers_of({member.id: member})[member.id])
 
-    async def recovered(self, cluster: Nodes, topics: list[str], timeout: float, log) -> bool:
+    async def recovered(self, cluster: Nodes, topics: list[str], timeout: float, log: Log) -> bool:
         """Every node ready and no segment awaiting its count (STATE ``pending_seals``)."""
         deadline = trio.current_time() + timeout
         if not await all_ready(cluster, timeout, log):
@@ -201,15 +210,17 @@ class WalrusPy(Launched):
         log(f"recovery incomplete after {timeout:g} s: {'; '.join(pending)}")
         return False
 
-    async def audit(self, cluster: Nodes, topics: list[str]) -> dict:
+    async def audit(self, cluster: Nodes, topics: list[str]) -> JsonObject:
         """STATE of each topic and, unless black-box, a SCAN of every segment."""
         if self.plain:
             return await super().audit(cluster, topics)
         return await self.audit_stores(cluster, topics)
 
-    async def audit_stores(self, cluster: Nodes, topics: list[str], page: int = 10_000) -> dict:
+    async def audit_stores(
+        self, cluster: Nodes, topics: list[str], page: int = 10_000
+    ) -> JsonObject:
         """STATE of each topic and a non-destructive SCAN of every segment it has."""
-        out: dict = {"states": {}, "segments": {}, "errors": []}
+        out: JsonObject = {"states": {}, "segments": {}, "errors": []}
         for topic in topics:
             answer = await self.state(cluster, topic, errors=out["errors"])
             if answer is None:
@@ -217,7 +228,7 @@ class WalrusPy(Launched):
             via, state = answer
             out["states"][topic] = state
             host, port = cluster.client_address(via)
-            segments = {}
+            segments: dict[str, JsonObject] = {}
             for segment in range(1, state["current_segment"] + 1):
                 try:
                     segments[str(segment)] = await trio.to_thread.run_sync(
@@ -233,7 +244,7 @@ class WalrusPy(Launched):
         return ("node.log",) if self.plain else ("node.log", EVENT_LOG)
 
 
-def _scan_all(host: str, port: int, topic: str, segment: int, page: int) -> dict:
+def _scan_all(host: str, port: int, topic: str, segment: int, page: int) -> JsonObject:
     values: list[str] = []
     with Client(host, port, timeout=30) as c:
         while True:

@@ -32,7 +32,7 @@ The error replies it sends, and which of them prove the operation did not happen
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import trio
 
@@ -41,6 +41,7 @@ from harness.systems.base import (
     Boot,
     Command,
     Launched,
+    Log,
     Member,
     Nodes,
     Unsupported,
@@ -50,6 +51,10 @@ from harness.systems.base import (
 from harness.systems.ops import Dialect, ErrorTable, Plain, Rule
 from harness.tools import TOOLS, require
 from walrus.client import AsyncClient, WalrusError
+from walrus.config import Address
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 ERRORS = ErrorTable(
     "walrus-rs",
@@ -122,7 +127,7 @@ IMAGE_BINARY = "/usr/local/bin/distributed-walrus"
 _BUILT: dict[str | None, Path] = {}
 
 
-def _built(src: str | None, log=print) -> Path:
+def _built(src: str | None, log: Log = print) -> Path:
     """The binary for ``src``, built once per process."""
     if src not in _BUILT:
         _BUILT[src] = rust_build.binary(rust_build.source_tree(src), log)
@@ -175,7 +180,7 @@ class WalrusRs(Launched):
         if "clock" in faults and backend == "local":
             require("libfaketime")
 
-    def build(self, log) -> None:
+    def build(self, log: Log) -> None:
         """Build (or find) the binary."""
         log(f"walrus-rs binary: {_built(self.src, log)}")
 
@@ -210,7 +215,11 @@ class WalrusRs(Launched):
         return args
 
     def local_command(
-        self, member: Member, members: dict[int, Member], data_dir: Path, routes: dict
+        self,
+        member: Member,
+        members: dict[int, Member],
+        data_dir: Path,
+        routes: dict[int, dict[str, Address]],
     ) -> Command:
         """The binary on 127.0.0.1 (no routes: its UDP links cannot be proxied)."""
         args = self._args(member, members, data_dir)
@@ -218,7 +227,7 @@ class WalrusRs(Launched):
         lib = TOOLS["libfaketime"].find() or ""
         return Command([str(_built(self.src)), *args], self._env(data_dir, lib))
 
-    def image(self, client, base: str | None, log) -> str:
+    def image(self, client: "DockerClient", base: str | None, log: Log) -> str:
         """The base image with the binary (built on this host) copied in."""
         from harness.images import binary_image
 
@@ -232,7 +241,7 @@ class WalrusRs(Launched):
         lib = TOOLS["libfaketime"].candidates[0]  # Debian's path, in the base image as here
         return Command(args, self._env(Path("/data"), lib))
 
-    def container_options(self) -> dict:
+    def container_options(self) -> dict[str, Any]:
         """As its compose file: seccomp unconfined (io_uring)."""
         return {"security_opt": ["seccomp=unconfined"]}
 
@@ -266,7 +275,7 @@ class WalrusRs(Launched):
                 f"walrus-rs did not take writes through every node within {timeout:g} s"
             )
 
-    async def recovered(self, cluster: Nodes, topics: list[str], timeout: float, log) -> bool:
+    async def recovered(self, cluster: Nodes, topics: list[str], timeout: float, log: Log) -> bool:
         """Every node ready and writable through every node again."""
         deadline = trio.current_time() + timeout
         if not await all_ready(cluster, timeout, log):
@@ -287,10 +296,10 @@ class WalrusRs(Launched):
         return False
 
 
-async def _probe_topics(cluster: Nodes) -> dict[int, str]:
+async def _probe_topics(cluster: Nodes) -> dict[int | None, str]:
     """Probe topics registered until each node leads one (the first leader of a topic is the
     hash of its name modulo the nodes)."""
-    leaders: dict[int, str] = {}
+    leaders: dict[int | None, str] = {}
     k = 0
     while len(leaders) < len(cluster.nodes):
         topic = f"{PROBE_PREFIX}{k}"

@@ -1,5 +1,6 @@
 """The storage engine: append-only segment files, group commit, crash recovery, durable cursors."""
 
+from walrus.storage._commit import Guard, Request
 from walrus.storage._errors import (
     CorruptSegment,
     InvalidTopic,
@@ -23,9 +24,11 @@ __all__ = [
     "CorruptSegment",
     "Cursor",
     "FsyncPolicy",
+    "Guard",
     "InvalidTopic",
     "PayloadTooLarge",
     "ReadPastEnd",
+    "Request",
     "SegmentExists",
     "SegmentFailed",
     "SegmentInfo",

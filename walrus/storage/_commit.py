@@ -31,9 +31,13 @@ class Request:
         self._done: threading.Lock | None = None
         self._trio: tuple[trio.lowlevel.TrioToken, trio.Event] | None = None
 
+    def _event(self) -> trio.Event:
+        assert self._trio is not None, "a request begun from a thread has no event"
+        return self._trio[1]
+
     def done(self) -> bool:
         """For a request begun from trio: True once committed (or failed)."""
-        return self._trio[1].is_set()
+        return self._event().is_set()
 
     async def wait(self) -> int:
         """For a request begun from trio: wait until committed; returns the first offset.
@@ -41,8 +45,9 @@ class Request:
         If the task is cancelled while waiting, the records may still be written. Once
         committed it returns at once, with no checkpoint (the caller's I/O checkpoints).
         """
-        if not self._trio[1].is_set():
-            await self._trio[1].wait()
+        event = self._event()
+        if not event.is_set():
+            await event.wait()
         if self.error is not None:
             raise self.error
         return self.first
@@ -60,6 +65,7 @@ def _complete(batch: list[Request]) -> None:
             token, event = req._trio
             by_token.setdefault(token, []).append(event)
         else:
+            assert req._done is not None  # begun from a thread
             req._done.release()
     for token, events in by_token.items():
         with contextlib.suppress(trio.RunFinishedError):  # the run ended; nobody is waiting
@@ -113,6 +119,7 @@ class GroupCommit:
             finally:
                 self._end_lead()
             return first
+        assert req._done is not None  # set above, as it was queued
         req._done.acquire()
         if req.error is not None:
             raise req.error

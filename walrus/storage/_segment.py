@@ -2,7 +2,7 @@
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
@@ -123,7 +123,7 @@ class Segment:
         if self._sealing:
             raise SegmentSealed(self.topic, self.segment, self._count if self._sealed else None)
         if len(payloads) == 1:
-            kinds = () if type(payloads[0]) is bytes else (type(payloads[0]),)
+            kinds: Collection[type] = () if type(payloads[0]) is bytes else (type(payloads[0]),)
             longest = len(payloads[0])
         else:
             kinds = set(map(type, payloads)) - {bytes}
@@ -171,7 +171,7 @@ class Segment:
                 self._count,
             )
             if done != need:
-                rest = memoryview(self._scratch)[done:need]
+                rest = self._scratch.data[done:need]
                 while rest:
                     rest = rest[os.pwrite(self._fd, rest, self._size + need - len(rest)) :]
             if self._sync_each:
