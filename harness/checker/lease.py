@@ -27,8 +27,8 @@ import numpy as np
 
 from harness.checker.result import MAX_PER_KIND, Anomaly, CheckResult, keep
 from harness.checker.verdict import UNKNOWN
-from harness.columns import NO, Columns, lookup
-from harness.node_events import NodeEvent
+from harness.history.columns import NO, Columns, lookup
+from harness.history.node_events import NodeEvent
 
 
 def _positions(c: Columns, states: dict[str, dict]) -> tuple[list[Anomaly], dict[str, int]]:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from harness.columns import GET, INFO, OK, Columns, hash_value, lookup
-from harness.node_events import NodeEvent
+from harness.history.columns import GET, INFO, OK, Columns, hash_value, lookup
+from harness.history.node_events import NodeEvent
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness import columns, history
-from harness.history import HistoryError
+from harness import history
+from harness.history import HistoryError, columns
 
 VALUES = st.one_of(
     st.text(min_size=0, max_size=6),

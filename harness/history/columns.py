@@ -2,7 +2,7 @@
 
 A history of ten million operations as ``Op`` objects takes gigabytes and minutes; as columns it
 takes about a hundred and fifty bytes an operation. ``load`` scans ``history.jsonl`` with a
-numba kernel (``harness.scan``) that parses the history's own lines (flat JSON objects of
+numba kernel (``harness.history.scan``) that parses the history's own lines (flat JSON objects of
 numbers, plain strings and ``null``), pairs each invocation with its completion as it goes (one
 open operation per process, as ``history._Pairing`` does) and writes the operation's fields
 straight into arrays. Values are identified by a hash of their bytes: two 64-bit lanes, the
@@ -28,7 +28,7 @@ import orjson
 
 from harness import history
 from harness.history import Event, HistoryError, Op
-from harness.scan import (
+from harness.history.scan import (
     BAD,
     COLUMN_NAMES,
     DONE,

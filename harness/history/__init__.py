@@ -22,6 +22,10 @@ The format is a public contract (``docs/design.md`` §4): other tools may write 
   A history without a header is black-box when no acknowledged put carries a position.
 
 ``Op`` pairs an invocation with its completion: what the checkers work on.
+
+This module is the format and its reader of record (``load``); the rest of the package reads
+histories at scale and what goes with them: ``columns`` (a history as numpy columns, the
+checkers' input), ``scan`` (its numba kernel) and ``node_events`` (the nodes' event logs).
 """
 
 import json

@@ -1,13 +1,13 @@
 """The history scanner: a numba kernel that parses ``history.jsonl`` lines and pairs operations.
 
-``harness.columns`` drives it. The kernel reads the history's own lines — flat JSON objects of
-integers, plain strings and ``null`` — byte by byte: keys and the ``type`` and ``f`` words are
-matched exactly (``WORDS``), topics and values are hashed (``hash_value``: two 64-bit lanes,
-the same for a value read here and one hashed in Python), and each event is fed to the pairing
-(``feed``: one open operation per process, as ``history._Pairing``), which writes the
-operation's fields into the caller's arrays. It stops at any line it does not parse
-(``SLOW``), at one that breaks the pairing rules (``BAD``) and when one of its hash tables is
-half full (``GROW``), and says where.
+``harness.history.columns`` drives it. The kernel reads the history's own lines — flat JSON
+objects of integers, plain strings and ``null`` — byte by byte: keys and the ``type`` and ``f``
+words are matched exactly (``WORDS``), topics and values are hashed (``hash_value``: two 64-bit
+lanes, the same for a value read here and one hashed in Python), and each event is fed to the
+pairing (``feed``: one open operation per process, as ``history._Pairing``), which writes the
+operation's fields into the caller's arrays. It stops at any line it does not parse (``SLOW``),
+at one that breaks the pairing rules (``BAD``) and when one of its hash tables is half full
+(``GROW``), and says where.
 """
 
 import numba
