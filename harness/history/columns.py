@@ -246,7 +246,7 @@ def from_ops(ops: list[Op]) -> Columns:
         seg=col(lambda o: NO if o.pos is None else o.pos[0], np.int64),
         off=col(lambda o: NO if o.pos is None else o.pos[1], np.int64),
         epoch=col(lambda o: NO if o.epoch is None else o.epoch, np.int64),
-        has_tag=col(lambda o: bool(o.tag), bool),
+        has_tag=col(lambda o: o.tag is not None, bool),
         resolved=col(lambda o: o.resolved, bool),
         source=Source(ops=list(ops)),
     )
@@ -401,7 +401,7 @@ def _python_line(data, offset, nemesis, names, processes, n_ops, oi, of) -> None
         off,
         NONE if node is None else int(node),
         NONE if epoch is None else int(epoch),
-        bool(raw.get("tag")),
+        raw.get("tag") is not None,
         raw.get("error") is not None,
         *processes.arrays(),
         n_ops,

@@ -339,8 +339,8 @@ def feed(
     oi,
     of,
 ):
-    """Pair one client event with the open operation of its process; False if it breaks the
-    history's rules (a second invocation, a completion without one, an invocation after info).
+    """Pair one client event with the open operation of its process by the pairing rules
+    (``harness.history``); False if it breaks them.
     ``oi[C_*, row]`` holds an operation's integer fields, ``of[0|1, row]`` its times."""
     if kind == INVOKE:
         slot = _slot(pk, pu, process)
@@ -377,6 +377,8 @@ def feed(
     if not pu[slot] or pv[slot] < 0:
         return False
     r = pv[slot]
+    if oi[C_F, r] != f:
+        return False
     pv[slot] = _OPEN_NONE
     oi[C_COMPLETE_INDEX, r] = index
     oi[C_TYPE, r] = kind

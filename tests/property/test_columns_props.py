@@ -79,7 +79,7 @@ def histories(draw) -> list[dict]:
             }
             e["value"] = draw(VALUES) if f == "put" else None
             if f == "get" and rng.random() < 0.5:
-                e["tag"] = f"{p}.{rng.randint(0, 99)}"
+                e["tag"] = rng.choice([f"{p}.{rng.randint(0, 99)}", "", None])
             if rng.random() < 0.2:
                 e["extra"] = rng.choice([{"nested": [1, {"a": "}"}]}, "s,}", 3.5, True, None])
             open_[p] = e
@@ -127,7 +127,7 @@ def test_columns_read_what_the_reader_of_record_reads(tmp_path_factory, events, 
         assert bool(c.has_value[r]) == (o.value is not None)
         assert (c.seg[r], c.off[r]) == (o.pos if o.pos else (columns.NO, columns.NO))
         assert c.node[r] == (columns.NO if o.node is None else o.node)
-        assert bool(c.has_tag[r]) == bool(o.tag)
+        assert bool(c.has_tag[r]) == (o.tag is not None)
     # equal values, equal hashes; different values, different hashes
     for a in range(len(ops)):
         for b in range(a + 1, len(ops)):
@@ -160,6 +160,11 @@ BAD = [
         "after an info",
     ),
     ('{"index":0,"time":1,"process":0,"type":"invoke","f":"cas","topic":"t"}\n', "f must"),
+    (
+        '{"index":0,"time":1,"process":0,"type":"invoke","f":"put","topic":"t","value":"a"}\n'
+        '{"index":1,"time":2,"process":0,"type":"ok","f":"get","topic":"t","value":"b"}\n',
+        "a get completes process 0's put",
+    ),
     (
         '{"index":0,"time":1,"process":0,"type":"invoke","f":"put","topic":"t"}\n{"history":1}\n',
         "header",
