@@ -363,7 +363,7 @@ def _python_line(
         "f": PUT if f == "put" else GET,
         "has_tag": raw.get("tag") is not None,
     }
-    if isinstance(topic, str):
+    if type_ == "invoke":  # a completion's topic is not read
         fields["topic"] = h = hash_value(topic)[0]
         names.setdefault(h, topic)
     value = raw.get("value")

@@ -17,6 +17,10 @@ escapes, numbers that are not integers; Python parses those and leaves a client 
 next scan to ``feed`` first), at one that breaks the pairing rules (``BAD``) and when one of its
 tables is half full (``GROW``), and says where. Its state is named: ``State`` holds both
 tables, the rows and the event being read, and ``scan`` takes it whole.
+
+It checks the JSON it reads as strictly as orjson, but a value under a key it does not read it
+only skips, and it takes a string's bytes as they are (a control character or invalid UTF-8 in
+one passes unnoticed).
 """
 
 from typing import NamedTuple
@@ -48,7 +52,7 @@ pairing rules, a table to grow."""
 # Bytes of JSON.
 _TAB, _NL, _CR, _SPACE, _QUOTE, _COMMA, _MINUS, _DOT = 9, 10, 13, 32, 34, 44, 45, 46
 _ZERO, _NINE, _COLON, _E, _LBRACKET, _BACKSLASH, _RBRACKET = 48, 57, 58, 69, 91, 92, 93
-_e, _n, _LBRACE, _RBRACE = 101, 110, 123, 125
+_e, _l, _n, _u, _LBRACE, _RBRACE = 101, 108, 110, 117, 123, 125
 
 
 # Values, identified by a hash of their bytes.
@@ -336,7 +340,7 @@ def _int(buf, i, end):
     while i < end and _ZERO <= buf[i] <= _NINE:
         v = v * 10 + (buf[i] - _ZERO)
         i += 1
-    if i == start or i - start > 18:
+    if i == start or i - start > 18 or (buf[start] == _ZERO and i - start > 1):
         return 0, i, False
     if i < end and (buf[i] == _DOT or buf[i] == _e or buf[i] == _E):
         return 0, i, False
@@ -371,6 +375,14 @@ def _skip(buf, i, end):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _null(buf, j, end):
+    """Whether ``null`` is at ``j``."""
+    return (
+        j + 4 <= end and buf[j] == _n and buf[j + 1] == _u and buf[j + 2] == _l and buf[j + 3] == _l
+    )
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _key(buf, j, end):
     """The key at ``j`` (a quoted word; -1 for one the kernel does not know) and the index of
     its value, past the colon; the index is -1 if there is no key there."""
@@ -393,7 +405,13 @@ def _key(buf, j, end):
 def _integer_field(buf, j, end, key, e):
     """``index``, ``process``, ``time``, ``node`` or ``epoch`` at ``j`` into ``e``: the index
     past it, or -1."""
-    if buf[j] == _n and (key in (W_NODE, W_EPOCH)):
+    if key in (W_NODE, W_EPOCH) and buf[j] == _n:
+        if not _null(buf, j, end):
+            return -1
+        if key == W_NODE:
+            e.node = NONE
+        else:
+            e.epoch = NONE
         return j + 4
     v, j, good = _int(buf, j, end)
     if not good:
@@ -442,6 +460,15 @@ def _hashed_field(buf, j, end, key, e):
     """``topic`` or ``value`` at ``j`` (a plain string or null) into ``e``, hashed: the index
     past it, or -1."""
     if buf[j] == _n:
+        if not _null(buf, j, end):
+            return -1
+        if key == W_TOPIC:
+            e.topic = NONE
+            e.topic_at = -1
+        else:
+            e.has_value = False
+            e.value = 0
+            e.value2 = 0
         return j + 4
     if buf[j] != _QUOTE:
         return -1
@@ -463,6 +490,10 @@ def _hashed_field(buf, j, end, key, e):
 def _pos_field(buf, j, end, e):
     """``pos`` at ``j`` (``[segment, offset]`` or null) into ``e``: the index past it, or -1."""
     if buf[j] == _n:
+        if not _null(buf, j, end):
+            return -1
+        e.seg = NONE
+        e.off = NONE
         return j + 4
     if buf[j] != _LBRACKET:
         return -1
@@ -494,7 +525,10 @@ def _field(buf, j, end, key, e):
     if key == W_POS:
         return _pos_field(buf, j, end, e)
     if key == W_TAG:
-        e.has_tag = buf[j] != _n
+        if buf[j] == _n:
+            e.has_tag = False
+            return j + 4 if _null(buf, j, end) else -1
+        e.has_tag = True
     return _skip(buf, j, end)
 
 
@@ -518,6 +552,8 @@ def parse_line(buf: np.ndarray, line: int, end: int, e: np.void) -> bool:
         j = _ws(buf, j, end)
         if j < end and buf[j] == _COMMA:
             j = _ws(buf, j + 1, end)
+            if j >= end or buf[j] == _RBRACE:
+                return False  # a trailing comma
         elif j < end and buf[j] != _RBRACE:
             return False
     if j >= end or _ws(buf, j + 1, end) != end:
@@ -529,8 +565,9 @@ def parse_line(buf: np.ndarray, line: int, end: int, e: np.void) -> bool:
 
 @numba.njit(cache=True, nogil=True)
 def remember_topic(topics: Table, e: np.void) -> None:
-    """Keep where the topic of event ``e`` is first spelled in the file, by its hash."""
-    if e.topic_at >= 0:
+    """Keep where the topic of event ``e``, an invocation, is first spelled in the file, by its
+    hash (a completion's topic is not read)."""
+    if e.type == INVOKE and e.topic_at >= 0:
         slot = _slot(topics, e.topic)
         if not topics.used[slot]:
             _claim(topics, slot, e.topic, e.topic_at)

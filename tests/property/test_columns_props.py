@@ -114,6 +114,11 @@ def write(path, events: list[dict], rng: random.Random, header: bool) -> None:
 def test_columns_read_what_the_reader_of_record_reads(tmp_path_factory, events, seed, header):
     path = tmp_path_factory.mktemp("h") / "history.jsonl"
     write(path, events, random.Random(seed), header)
+    assert_read_alike(path)
+
+
+def assert_read_alike(path) -> None:
+    """The columns of ``path`` hold what ``history.load`` reads from it."""
     nemesis, ops = history.load(path)
     loaded = columns.load(path)
     got_nemesis, c = loaded.nemesis, loaded.ops
@@ -127,6 +132,7 @@ def test_columns_read_what_the_reader_of_record_reads(tmp_path_factory, events, 
         assert bool(c.has_value[r]) == (o.value is not None)
         assert (c.seg[r], c.off[r]) == (o.pos if o.pos else (columns.NO, columns.NO))
         assert c.node[r] == (columns.NO if o.node is None else o.node)
+        assert c.epoch[r] == (columns.NO if o.epoch is None else o.epoch)
         assert bool(c.has_tag[r]) == (o.tag is not None)
     # equal values, equal hashes; different values, different hashes
     for a in range(len(ops)):
@@ -136,6 +142,27 @@ def test_columns_read_what_the_reader_of_record_reads(tmp_path_factory, events, 
                 assert (c.value[a] == c.value[b]) == same
 
 
+INVOKE = '{"index":0,"time":1,"process":0,"type":"invoke","f":"put","topic":"t"'
+OK = '{"index":1,"time":2,"process":0,"type":"ok","f":"put","topic":"t"'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        INVOKE + ',"value":"a","value":null}\n',
+        INVOKE + ',"value":null,"value":"a"}\n',
+        INVOKE + ',"value":"a"}\n' + OK + ',"pos":[1,2],"pos":null,"node":3,"node":null}\n',
+        INVOKE + ',"value":"a"}\n' + OK + ',"epoch":4,"epoch":null,"pos":[1,2]}\n',
+        INVOKE + ',"value":"a","tag":"x","tag":null}\n',
+        INVOKE + ',"value":"a", "extra" : [ {"}": ","} ] }\n',
+    ],
+)
+def test_repeated_keys_and_odd_spacing_read_as_the_reader_of_record_reads(tmp_path, text):
+    path = tmp_path / "h.jsonl"
+    path.write_text(text)
+    assert_read_alike(path)
+
+
 BAD = [
     (
         '{"index":0,"time":1,"process":0,"type":"invoke","f":"put","topic":"t","value":"a"}\n'
@@ -143,6 +170,17 @@ BAD = [
         "line 2",
     ),
     ("[1,2]\n", "line 1"),
+    # (a first line the kernel reads, as the header is read apart)
+    (INVOKE + ',"value":"a"}\n' + OK + ',"value":"a",}\n', "line 2: not JSON"),
+    (INVOKE + ',"value":"a"}\n' + OK + ',"value":nope}\n', "line 2: not JSON"),
+    (INVOKE + ',"value":"a"}\n' + OK + ',"node":nul,"pos":[1,2]}\n', "line 2: not JSON"),
+    (INVOKE + ',"value":"a"}\n' + OK + ',"pos":null ,"pos":nill}\n', "line 2: not JSON"),
+    (INVOKE + ',"value":"a"}\n' + OK + ',"epoch":01}\n', "line 2: not JSON"),
+    (INVOKE + ',"value":"a"}\n' + OK + ',"epoch":-01}\n', "line 2: not JSON"),
+    (
+        INVOKE + ',"value":"a"}\n' + INVOKE.replace('"process":0', '"process":1') + ',"tag":nul}\n',
+        "line 2: not JSON",
+    ),
     ('{"index":0,"time":1,"process":0,"type":"begin","f":"put","topic":"t"}\n', "type"),
     ('{"index":0,"time":1,"process":0,"type":"invoke","f":"put"}\n', "topic"),
     ('{"index":0,"time":1,"process":0.5,"type":"invoke","f":"put","topic":"t"}\n', "process"),
@@ -182,6 +220,15 @@ def test_a_broken_history_gets_the_reader_of_records_error(tmp_path, text, says)
         columns.load(path)
     assert str(ours.value) == str(exact.value)
     assert says in str(ours.value)
+
+
+@pytest.mark.parametrize("escaped", [False, True])
+def test_a_completions_topic_is_not_read(tmp_path, escaped):
+    path = tmp_path / "h.jsonl"
+    other = '"u\\u0075"' if escaped else '"uu"'
+    path.write_text(INVOKE + ',"value":"a"}\n' + OK.replace('"t"', other) + "}\n")
+    assert_read_alike(path)
+    assert columns.load(path).ops.topics == ("t",)
 
 
 def test_an_empty_history_has_no_operations(tmp_path):
