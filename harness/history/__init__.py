@@ -42,14 +42,18 @@ checkers' input), ``scan`` (its numba kernel) and ``node_events`` (the nodes' ev
 
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import orjson
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 INF = math.inf
+"""The completion time of an operation whose outcome is unknown."""
 
 
 class HistoryError(ValueError):
@@ -131,6 +135,7 @@ class Op:
 
 
 FORMAT_VERSION = 1
+"""The ``history`` of the header line this harness writes."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +153,7 @@ class Header:
 class Recorder:
     """Writes a history as it happens, after its header; thread-unsafe (one trio loop)."""
 
-    def __init__(self, out: TextIO, clock, header: Header | None = None) -> None:
+    def __init__(self, out: TextIO, clock: Callable[[], int], header: Header | None = None) -> None:
         self._out = out
         self._clock = clock
         self._next = 0
@@ -360,7 +365,7 @@ def nemesis_windows(events: Iterable[Event]) -> list[tuple[str, float, float, ob
     return sorted(windows, key=lambda w: w[1])
 
 
-def dataframe(path: Path):
+def dataframe(path: Path) -> "pd.DataFrame":
     """The history's operations as a pandas DataFrame (one row per operation)."""
     import pandas as pd
 
