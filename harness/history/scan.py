@@ -291,10 +291,10 @@ _ABSENT = [absent for _, _, absent in _EVENT_FIELDS]
 _FIELD_AT = {name: k for k, (name, _, _) in enumerate(_EVENT_FIELDS)}
 
 
-# The steps taken for every byte or key (``_ws``, ``_line_end``, ``_word``, ``_key`` and the
-# ``_*_field`` readers) are inlined by numba (``inline="always"``), which LLVM does not always
-# do and which makes the scan a sixth faster; the steps taken once a line are left to LLVM, as
-# inlining them too nearly doubles the first compile for a few percent.
+# The steps taken for every key (``_ws``, ``_line_end``, ``_word``, ``_key``, ``_field`` and its
+# readers of strings) are inlined by numba (``inline="always"``), which LLVM does not always do
+# and which makes the scan a tenth faster; the rest is left to LLVM, as inlining more costs a
+# second or more of the first compile for a few percent.
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -374,7 +374,7 @@ def _skip(buf, i, end):
     return i if depth == 0 else -1
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _null(buf, j, end):
     """Whether ``null`` is at ``j``."""
     return (
@@ -401,7 +401,7 @@ def _key(buf, j, end):
     return key, j
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _integer_field(buf, j, end, key, e):
     """``index``, ``process``, ``time``, ``node`` or ``epoch`` at ``j`` into ``e``: the index
     past it, or -1."""
@@ -486,7 +486,7 @@ def _hashed_field(buf, j, end, key, e):
     return se
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _pos_field(buf, j, end, e):
     """``pos`` at ``j`` (``[segment, offset]`` or null) into ``e``: the index past it, or -1."""
     if buf[j] == _n:
