@@ -21,12 +21,11 @@ from pathlib import Path
 
 import trio
 
-from harness import columns
 from harness.checker.result import RESULTS_VERSION
 from harness.checker.suite import Evidence, check_run
 from harness.cluster import make_cluster, preflight
-from harness.history import Header, Recorder
-from harness.node_events import read_nodes
+from harness.history import Header, Recorder, columns
+from harness.history.node_events import read_nodes
 from harness.raised import raised_at
 from harness.report import write_reports
 from harness.systems import System, WalrusPy, system_from_json

@@ -4,8 +4,8 @@ import numpy as np
 
 from harness.checker import queue
 from harness.checker.result import CheckResult
-from harness.columns import from_ops
 from harness.history import INF, Op
+from harness.history.columns import from_ops
 
 _counter = [0]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.checker.suite import Evidence, check_run
 from harness.history import INF, Op
-from harness.node_events import parse
+from harness.history.node_events import parse
 from harness.report import write_reports
 
 

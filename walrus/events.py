@@ -10,8 +10,8 @@ appends that were never acknowledged, never those of acknowledged ones. Every ev
 the checker can place it on one true timeline and also see what the node believed; events other
 than appends also carry ``node_wall``, the node's wall-clock reading (node time plus its offset).
 The kinds and their fields are in ``docs/events.md``; the harness reads the logs with
-``harness.node_events``, which checks each line against that schema. The metadata's Raft thread
-records its ``meta-*`` events here too: the buffer and the writes are under a lock.
+``harness.history.node_events``, which checks each line against that schema. The metadata's Raft
+thread records its ``meta-*`` events here too: the buffer and the writes are under a lock.
 """
 
 import json

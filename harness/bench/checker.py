@@ -14,9 +14,9 @@ import time
 from collections import deque
 from pathlib import Path
 
-from harness import columns
 from harness.checker import queue, totals
 from harness.checker.suite import Evidence, check_run
+from harness.history import columns
 
 
 def generate(

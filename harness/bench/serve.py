@@ -13,9 +13,9 @@ import threading
 import time
 from pathlib import Path
 
-from harness import columns
 from harness.bench.checker import generate
 from harness.checker.suite import Evidence, check_run
+from harness.history import columns
 from harness.report import write_reports
 from harness.serve.app import make_server
 from harness.serve.browser import chromium, load_seconds

@@ -30,7 +30,7 @@ def _run(args: argparse.Namespace) -> int:
     from harness.checker.suite import Evidence, check_run
     from harness.checker.verdict import EXIT_CODES, WORDS
     from harness.history import HistoryError
-    from harness.node_events import read_nodes
+    from harness.history.node_events import read_nodes
 
     history_path = Path(args.history)
     if not history_path.is_file():

@@ -31,8 +31,8 @@ import numpy.typing as npt
 from harness.checker.fields import carried
 from harness.checker.result import MAX_PER_KIND, Anomaly, CheckResult, Json, keep
 from harness.checker.verdict import UNKNOWN
-from harness.columns import NO, Columns, lookup
-from harness.node_events import NodeEvent
+from harness.history.columns import NO, Columns, lookup
+from harness.history.node_events import NodeEvent
 
 
 def _positions(c: Columns, states: dict[str, Json]) -> tuple[list[Anomaly], dict[str, int]]:

@@ -28,7 +28,7 @@ from itertools import combinations
 from harness.checker.fields import carried
 from harness.checker.result import Anomaly, CheckResult, keep
 from harness.checker.verdict import UNKNOWN
-from harness.node_events import NodeEvent
+from harness.history.node_events import NodeEvent
 
 KINDS = (
     "apply_divergence",

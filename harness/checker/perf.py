@@ -7,7 +7,7 @@ time between a fault's ``start-X`` and ``stop-X``; "quiet" is the time under no 
 import numpy as np
 
 from harness.checker.result import CheckResult
-from harness.columns import FAIL, GET, INFO, OK, PUT, Columns
+from harness.history.columns import FAIL, GET, INFO, OK, PUT, Columns
 
 INF = np.inf
 QUANTILES = (0.5, 0.95, 0.99, 1.0)

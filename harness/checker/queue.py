@@ -35,7 +35,7 @@ import numpy as np
 
 from harness.checker.result import MAX_PER_KIND, MAX_REPORTED, Anomaly, CheckResult, keep
 from harness.checker.verdict import UNKNOWN, merge
-from harness.columns import FAIL, GET, INFO, OK, PUT, Columns, lookup
+from harness.history.columns import FAIL, GET, INFO, OK, PUT, Columns, lookup
 
 INF = np.inf
 

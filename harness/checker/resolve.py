@@ -19,8 +19,8 @@ import numpy as np
 
 from harness.checker.fields import carried
 from harness.checker.result import Json
-from harness.columns import GET, INFO, OK, Columns, hash_value, lookup
-from harness.node_events import NodeEvent
+from harness.history.columns import GET, INFO, OK, Columns, hash_value, lookup
+from harness.history.node_events import NodeEvent
 
 
 @dataclass(frozen=True)

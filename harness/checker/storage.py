@@ -14,7 +14,7 @@ import numpy as np
 
 from harness.checker.result import MAX_PER_KIND, Anomaly, CheckResult, Json, keep
 from harness.checker.verdict import UNKNOWN
-from harness.columns import NO, PUT, Columns, hash_values, last_per_value, lookup
+from harness.history.columns import NO, PUT, Columns, hash_values, last_per_value, lookup
 
 MAX_ERRORS = 20
 """Scan errors kept in the details."""

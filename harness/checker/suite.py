@@ -14,14 +14,15 @@ from typing import TypedDict, Unpack
 
 import numpy as np
 
-from harness import columns, history
+from harness import history
 from harness.checker import lease, metadata, perf, queue, storage, totals
 from harness.checker.explain import explain
 from harness.checker.resolve import apply, resolve_info_gets
 from harness.checker.result import RESULTS_VERSION, CheckResult, Json, not_applicable
 from harness.checker.verdict import UNKNOWN, merge
-from harness.columns import NO, Columns
-from harness.node_events import NodeEvent
+from harness.history import columns
+from harness.history.columns import NO, Columns
+from harness.history.node_events import NodeEvent
 
 
 def is_black_box(loaded: columns.Loaded) -> bool:

@@ -25,7 +25,7 @@ import numpy as np
 
 from harness.checker.result import MAX_PER_KIND, Anomaly, CheckResult, keep
 from harness.checker.verdict import UNKNOWN, merge
-from harness.columns import FAIL, GET, INFO, OK, PUT, Columns, last_per_value, lookup
+from harness.history.columns import FAIL, GET, INFO, OK, PUT, Columns, last_per_value, lookup
 
 NUMBERS = (
     "attempted",

@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from harness import columns
 from harness.checker.result import anomalies_of, fault_windows
+from harness.history import columns
 from harness.report import plots, summary, timeline
 
 

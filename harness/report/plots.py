@@ -9,8 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from harness.columns import F_NAMES, OK, TYPES, Columns
 from harness.history import Event
+from harness.history.columns import F_NAMES, OK, TYPES, Columns
 
 Window = tuple[str, float, float, object]
 """A fault window as results.json keeps it (``checker.result.fault_windows``): fault, start ns,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.columns import Columns
 from harness.history import INF
+from harness.history.columns import Columns
 from harness.report.plots import Window
 
 MAX_OPS = 20_000

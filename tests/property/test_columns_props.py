@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness import columns, history
-from harness.history import HistoryError
+from harness import history
+from harness.history import HistoryError, columns
 
 VALUES = st.one_of(
     st.text(min_size=0, max_size=6),
@@ -79,7 +79,7 @@ def histories(draw) -> list[dict]:
             }
             e["value"] = draw(VALUES) if f == "put" else None
             if f == "get" and rng.random() < 0.5:
-                e["tag"] = f"{p}.{rng.randint(0, 99)}"
+                e["tag"] = rng.choice([f"{p}.{rng.randint(0, 99)}", "", None])
             if rng.random() < 0.2:
                 e["extra"] = rng.choice([{"nested": [1, {"a": "}"}]}, "s,}", 3.5, True, None])
             open_[p] = e
@@ -114,6 +114,11 @@ def write(path, events: list[dict], rng: random.Random, header: bool) -> None:
 def test_columns_read_what_the_reader_of_record_reads(tmp_path_factory, events, seed, header):
     path = tmp_path_factory.mktemp("h") / "history.jsonl"
     write(path, events, random.Random(seed), header)
+    assert_read_alike(path)
+
+
+def assert_read_alike(path) -> None:
+    """The columns of ``path`` hold what ``history.load`` reads from it."""
     nemesis, ops = history.load(path)
     loaded = columns.load(path)
     got_nemesis, c = loaded.nemesis, loaded.ops
@@ -127,13 +132,36 @@ def test_columns_read_what_the_reader_of_record_reads(tmp_path_factory, events, 
         assert bool(c.has_value[r]) == (o.value is not None)
         assert (c.seg[r], c.off[r]) == (o.pos if o.pos else (columns.NO, columns.NO))
         assert c.node[r] == (columns.NO if o.node is None else o.node)
-        assert bool(c.has_tag[r]) == bool(o.tag)
+        assert c.epoch[r] == (columns.NO if o.epoch is None else o.epoch)
+        assert bool(c.has_tag[r]) == (o.tag is not None)
     # equal values, equal hashes; different values, different hashes
-    for a in range(len(ops)):
-        for b in range(a + 1, len(ops)):
-            if ops[a].value is not None and ops[b].value is not None:
-                same = json.dumps(ops[a].value) == json.dumps(ops[b].value)
-                assert (c.value[a] == c.value[b]) == same
+    hashes: dict[str, set[int]] = {}
+    for r, o in enumerate(ops):
+        if o.value is not None:
+            hashes.setdefault(json.dumps(o.value), set()).add(int(c.value[r]))
+    assert all(len(h) == 1 for h in hashes.values())
+    assert len(set().union(*hashes.values())) == len(hashes)
+
+
+INVOKE = '{"index":0,"time":1,"process":0,"type":"invoke","f":"put","topic":"t"'
+OK = '{"index":1,"time":2,"process":0,"type":"ok","f":"put","topic":"t"'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        INVOKE + ',"value":"a","value":null}\n',
+        INVOKE + ',"value":null,"value":"a"}\n',
+        INVOKE + ',"value":"a"}\n' + OK + ',"pos":[1,2],"pos":null,"node":3,"node":null}\n',
+        INVOKE + ',"value":"a"}\n' + OK + ',"epoch":4,"epoch":null,"pos":[1,2]}\n',
+        INVOKE + ',"value":"a","tag":"x","tag":null}\n',
+        INVOKE + ',"value":"a", "extra" : [ {"}": ","} ] }\n',
+    ],
+)
+def test_repeated_keys_and_odd_spacing_read_as_the_reader_of_record_reads(tmp_path, text):
+    path = tmp_path / "h.jsonl"
+    path.write_text(text)
+    assert_read_alike(path)
 
 
 BAD = [
@@ -143,6 +171,17 @@ BAD = [
         "line 2",
     ),
     ("[1,2]\n", "line 1"),
+    # (a first line the kernel reads, as the header is read apart)
+    (INVOKE + ',"value":"a"}\n' + OK + ',"value":"a",}\n', "line 2: not JSON"),
+    (INVOKE + ',"value":"a"}\n' + OK + ',"value":nope}\n', "line 2: not JSON"),
+    (INVOKE + ',"value":"a"}\n' + OK + ',"node":nul,"pos":[1,2]}\n', "line 2: not JSON"),
+    (INVOKE + ',"value":"a"}\n' + OK + ',"pos":null ,"pos":nill}\n', "line 2: not JSON"),
+    (INVOKE + ',"value":"a"}\n' + OK + ',"epoch":01}\n', "line 2: not JSON"),
+    (INVOKE + ',"value":"a"}\n' + OK + ',"epoch":-01}\n', "line 2: not JSON"),
+    (
+        INVOKE + ',"value":"a"}\n' + INVOKE.replace('"process":0', '"process":1') + ',"tag":nul}\n',
+        "line 2: not JSON",
+    ),
     ('{"index":0,"time":1,"process":0,"type":"begin","f":"put","topic":"t"}\n', "type"),
     ('{"index":0,"time":1,"process":0,"type":"invoke","f":"put"}\n', "topic"),
     ('{"index":0,"time":1,"process":0.5,"type":"invoke","f":"put","topic":"t"}\n', "process"),
@@ -161,6 +200,11 @@ BAD = [
     ),
     ('{"index":0,"time":1,"process":0,"type":"invoke","f":"cas","topic":"t"}\n', "f must"),
     (
+        '{"index":0,"time":1,"process":0,"type":"invoke","f":"put","topic":"t","value":"a"}\n'
+        '{"index":1,"time":2,"process":0,"type":"ok","f":"get","topic":"t","value":"b"}\n',
+        "a get completes process 0's put",
+    ),
+    (
         '{"index":0,"time":1,"process":0,"type":"invoke","f":"put","topic":"t"}\n{"history":1}\n',
         "header",
     ),
@@ -177,6 +221,15 @@ def test_a_broken_history_gets_the_reader_of_records_error(tmp_path, text, says)
         columns.load(path)
     assert str(ours.value) == str(exact.value)
     assert says in str(ours.value)
+
+
+@pytest.mark.parametrize("escaped", [False, True])
+def test_a_completions_topic_is_not_read(tmp_path, escaped):
+    path = tmp_path / "h.jsonl"
+    other = '"u\\u0075"' if escaped else '"uu"'
+    path.write_text(INVOKE + ',"value":"a"}\n' + OK.replace('"t"', other) + "}\n")
+    assert_read_alike(path)
+    assert columns.load(path).ops.topics == ("t",)
 
 
 def test_an_empty_history_has_no_operations(tmp_path):
@@ -199,3 +252,22 @@ def test_a_large_generated_history_matches_row_for_row(tmp_path):
     assert c.rows_as_ops(rows) == [ops[r] for r in rows]
     assert np.array_equal(c.inv, [o.inv for o in ops])
     assert np.array_equal(c.ret, [o.ret for o in ops])
+
+
+def test_tables_grow_past_their_first_size(tmp_path):
+    """Thousands of processes and a hundred topics (both tables grow, more than once), with
+    lines only Python reads among them."""
+    events = []
+    for p in range(5000):
+        value = f"v{p}" if p % 7 else f"v\t{p}"
+        topic = f"topic-{p % 100}"
+        events.append({"process": p, "type": "invoke", "f": "put", "topic": topic, "value": value})
+    for p in range(5000):
+        kind = "info" if p % 11 == 0 else "ok"
+        events.append({"process": p, "type": kind, "f": "put", "topic": "x", "value": f"v{p}"})
+    for i, e in enumerate(events):
+        e["index"], e["time"] = i, i * 10 + (0.5 if i % 13 == 0 else 0)
+    path = tmp_path / "h.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    assert_read_alike(path)
+    assert len(columns.load(path).ops.topics) == 100

@@ -11,9 +11,9 @@ import copy
 import pytest
 
 from harness.checker import lease, queue, storage, totals
-from harness.columns import from_ops
 from harness.history import Op
-from harness.node_events import parse
+from harness.history.columns import from_ops
+from harness.history.node_events import parse
 
 LEASE_S = 2.0
 

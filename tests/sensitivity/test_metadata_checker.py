@@ -13,7 +13,7 @@ import pytest
 
 from harness.checker import metadata
 from harness.checker.explain import explain
-from harness.node_events import parse
+from harness.history.node_events import parse
 
 
 def _event(node: int, t: float, kind: str, **fields) -> dict:

@@ -1,9 +1,9 @@
 """Totals, lease, storage and perf checkers on hand-made evidence."""
 
 from harness.checker import lease, perf, storage, totals
-from harness.columns import from_ops
 from harness.history import INF, Op
-from harness.node_events import parse
+from harness.history.columns import from_ops
+from harness.history.node_events import parse
 
 
 def put(value, inv, ret, pos=None, node=1, epoch=1, type_="ok", topic="t"):

@@ -198,6 +198,13 @@ def test_a_fault_window_starts_when_the_fault_began_acting():
             "process must be",
         ),
         ([{"index": 0, "process": 1, "type": "invoke", "f": "get", "topic": "t"}], "time"),
+        (
+            [
+                {"index": 0, "time": 1, "process": 1, "type": "invoke", "f": "get", "topic": "t"},
+                {"index": 1, "time": 2, "process": 1, "type": "ok", "f": "put", "topic": "t"},
+            ],
+            "line 2: a put completes process 1's get",
+        ),
     ],
 )
 def test_format_errors_name_the_line(tmp_path, lines, message):

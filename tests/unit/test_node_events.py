@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from harness.node_events import REQUIRED, EventLogError, parse, read, read_nodes
+from harness.history.node_events import REQUIRED, EventLogError, parse, read, read_nodes
 from walrus.clock import NodeClock
 from walrus.events import EventLog
 

@@ -2,7 +2,7 @@
 
 from harness.checker import queue
 from harness.checker.wing_gong import linearizable
-from harness.columns import from_ops
+from harness.history.columns import from_ops
 from tests.checker_support import check_topic, get, put
 
 

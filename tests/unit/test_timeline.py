@@ -1,6 +1,6 @@
 """The timeline draws every anomaly's witnesses, outlined and linked, even past its limit."""
 
-from harness.columns import from_ops
+from harness.history.columns import from_ops
 from harness.report import timeline
 from tests.checker_support import get, put
 

@@ -10,8 +10,7 @@ The format is a public contract (``docs/design.md`` §4): other tools may write 
 
 - ``time``: nanoseconds since the test started; ``index``: 0, 1, 2, ...
 - ``type``: ``invoke``, then exactly one of ``ok``, ``fail`` (certainly did not happen) or
-  ``info`` (unknown). A process has one operation outstanding; after ``info`` it never invokes
-  again.
+  ``info`` (unknown), paired as below.
 - ``f``: ``put`` or ``get``; a ``get`` ok with ``value`` null is EMPTY. Values are unique per topic.
 - Optional: a get's invocation may carry ``"tag"``, the tag its ``GETX`` sent; the nodes log which
   entry they handed to which tag, which resolves what an ``info`` get consumed.
@@ -21,19 +20,40 @@ The format is a public contract (``docs/design.md`` §4): other tools may write 
   positions, nodes or epochs (plain ``PUT``/``GET``), so the checkers that need them do not apply.
   A history without a header is black-box when no acknowledged put carries a position.
 
-``Op`` pairs an invocation with its completion: what the checkers work on.
+``Op`` pairs an invocation with its completion: what the checkers work on. The pairing rules,
+stated here once (``_Pairing`` keeps them for this reader, ``scan.feed`` for the columnar one,
+and the tests hold the two readers to the same operations and the same errors):
+
+1. A process has at most one operation open. Its invocation opens it; the process's next client
+   event completes it (``ok``, ``fail`` or ``info``), and names the same ``f``. A second
+   invocation while one is open, a completion with none open, or one naming another ``f``
+   breaks the history.
+2. After ``info`` the process is retired: it never invokes again.
+3. The operation takes from its invocation the process, ``f``, ``topic``, time (``inv``), index,
+   ``tag`` (present unless null) and a put's ``value``; from its completion the index, ``type``,
+   ``node`` and ``error``, the time (``ret``) unless ``info``, and when ``ok`` a get's ``value``
+   (null: EMPTY) or a put's ``pos`` and ``epoch``. Anything else on the lines is not read. An
+   operation never completed is ``info`` with ``ret`` INF, like one completed with ``info``.
+
+This module is the format and its reader of record (``load``); the rest of the package reads
+histories at scale and what goes with them: ``columns`` (a history as numpy columns, the
+checkers' input), ``scan`` (its numba kernel) and ``node_events`` (the nodes' event logs).
 """
 
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import orjson
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 INF = math.inf
+"""The completion time of an operation whose outcome is unknown."""
 
 
 class HistoryError(ValueError):
@@ -115,6 +135,7 @@ class Op:
 
 
 FORMAT_VERSION = 1
+"""The ``history`` of the header line this harness writes."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +153,7 @@ class Header:
 class Recorder:
     """Writes a history as it happens, after its header; thread-unsafe (one trio loop)."""
 
-    def __init__(self, out: TextIO, clock, header: Header | None = None) -> None:
+    def __init__(self, out: TextIO, clock: Callable[[], int], header: Header | None = None) -> None:
         self._out = out
         self._clock = clock
         self._next = 0
@@ -227,7 +248,8 @@ def read_events(path: Path) -> list[Event]:
 
 
 class _Pairing:
-    """Turns a stream of client events (raw JSON objects) into Ops, checking the format."""
+    """Turns a stream of client events (raw JSON objects) into Ops by the pairing rules (the
+    module's docstring), checking the format."""
 
     def __init__(self) -> None:
         self.ops: list[Op] = []
@@ -266,6 +288,8 @@ class _Pairing:
         if slot is None:
             raise HistoryError(f"{_where(where)}: {type_} without an invocation")
         op = self.ops[slot]
+        if f != op.f:
+            raise HistoryError(f"{_where(where)}: a {f} completes process {process}'s {op.f}")
         op.complete_index = raw["index"]
         op.type = type_
         op.node = raw.get("node")
@@ -341,7 +365,7 @@ def nemesis_windows(events: Iterable[Event]) -> list[tuple[str, float, float, ob
     return sorted(windows, key=lambda w: w[1])
 
 
-def dataframe(path: Path):
+def dataframe(path: Path) -> "pd.DataFrame":
     """The history's operations as a pandas DataFrame (one row per operation)."""
     import pandas as pd
 

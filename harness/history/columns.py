@@ -2,14 +2,14 @@
 
 A history of ten million operations as ``Op`` objects takes gigabytes and minutes; as columns it
 takes about a hundred and fifty bytes an operation. ``load`` scans ``history.jsonl`` with a
-numba kernel (``harness.scan``) that parses the history's own lines (flat JSON objects of
-numbers, plain strings and ``null``), pairs each invocation with its completion as it goes (one
-open operation per process, as ``history._Pairing`` does) and writes the operation's fields
-straight into arrays. Values are identified by a hash of their bytes: two 64-bit lanes, the
+numba kernel (``harness.history.scan``) that parses the history's own lines (flat JSON objects of
+numbers, plain strings and ``null``), pairs each invocation with its completion as it goes (by
+the pairing rules, stated in ``harness.history``) and writes the operation's fields straight
+into arrays. Values are identified by a hash of their bytes: two 64-bit lanes, the
 first the identity, the second a check that no two different values share the first (if any
 do, the load says so rather than confuse them). What the kernel does not parse — the header,
 the nemesis's events, strings with escapes, numbers that are not integers — is parsed in Python
-with orjson and fed to the same pairing; a line that breaks the format is reported by
+with orjson and paired by the kernel all the same; a line that breaks the format is reported by
 ``history.load``, the format's one reader of record, so the errors are its errors, line numbers
 included.
 
@@ -28,7 +28,7 @@ import orjson
 
 from harness import history
 from harness.history import Event, HistoryError, Op
-from harness.scan import (
+from harness.history.scan import (
     BAD,
     COLUMN_NAMES,
     DONE,
@@ -38,17 +38,15 @@ from harness.scan import (
     GROW,
     INFO,
     INVOKE,
-    N_COLS,
     NONE,
     OK,
     PUT,
+    T_INV,
+    T_RET,
     TYPE_NAMES,
     TYPES,
-    WORD_BYTES,
-    WORD_LUT,
-    WORD_STARTS,
-    Table,
-    feed,
+    Rows,
+    State,
     hash_value,
     hash_values,
     scan,
@@ -246,7 +244,7 @@ def from_ops(ops: list[Op]) -> Columns:
         seg=col(lambda o: NO if o.pos is None else o.pos[0], np.int64),
         off=col(lambda o: NO if o.pos is None else o.pos[1], np.int64),
         epoch=col(lambda o: NO if o.epoch is None else o.epoch, np.int64),
-        has_tag=col(lambda o: bool(o.tag), bool),
+        has_tag=col(lambda o: o.tag is not None, bool),
         resolved=col(lambda o: o.resolved, bool),
         source=Source(ops=list(ops)),
     )
@@ -284,15 +282,11 @@ def load(path: Path) -> Loaded:
 
 def _load(path: Path) -> tuple[list[Event], Columns]:
     size = path.stat().st_size
-    capacity = size // MIN_LINE + 1
-    oi = np.empty((N_COLS, capacity), np.int64)
-    of = np.empty((2, capacity), np.float64)
-    n_ops = np.zeros(1, np.int64)
-    processes, topics = Table(), Table(64)
+    state = State.empty(size // MIN_LINE + 1)
     names: dict[int, str] = {}
     nemesis: list[Event] = []
     if size == 0:
-        return nemesis, _columns(oi, of, 0, names, path)
+        return nemesis, _columns(state.rows, names, path)
     with open(path, "rb") as fh:
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     buf = np.frombuffer(mm, np.uint8)
@@ -302,48 +296,37 @@ def _load(path: Path) -> tuple[list[Event], Columns]:
             stop = mm.find(b"\n", min(size, pos + WINDOW))
             stop = size if stop < 0 else stop + 1
             done = pos
-            while pos < stop:
-                what, line, nxt = scan(
-                    buf,
-                    pos,
-                    stop,
-                    WORD_BYTES,
-                    WORD_STARTS,
-                    WORD_LUT,
-                    *topics.arrays(),
-                    *processes.arrays(),
-                    n_ops,
-                    oi,
-                    of,
-                )
+            while True:  # until DONE, which pairs any event _python_line left
+                what, line, nxt = scan(buf, pos, stop, state)
                 if what == DONE:
                     break
                 if what == BAD:
                     raise _Refused
                 if what == GROW:
-                    topics = topics.grown() if topics.full() else topics
-                    processes = processes.grown() if processes.full() else processes
+                    state = state.grown()
                     pos = line
                     continue
-                if processes.full():
-                    processes = processes.grown()
-                _python_line(bytes(buf[line:nxt]), line, nemesis, names, processes, n_ops, oi, of)
+                if state.processes.full():
+                    state = state.grown()
+                _python_line(bytes(buf[line:nxt]), line, nemesis, names, state)
                 pos = nxt
             pos = stop
             if stop - done > mmap.PAGESIZE:
                 mm.madvise(mmap.MADV_DONTNEED, done - done % mmap.PAGESIZE, stop - done)
-        for h, offset in topics.items():
+        for h, offset in state.topics.items():
             end = mm.find(b'"', offset)
             names.setdefault(h, mm[offset:end].decode())
     finally:
         del buf
         mm.close()
-    return nemesis, _columns(oi, of, int(n_ops[0]), names, path)
+    return nemesis, _columns(state.rows, names, path)
 
 
-def _python_line(data, offset, nemesis, names, processes, n_ops, oi, of) -> None:
+def _python_line(
+    data: bytes, offset: int, nemesis: list[Event], names: dict[int, str], state: State
+) -> None:
     """A line the kernel left: the header, a nemesis event, or a client event it could not
-    parse (escapes, fractional times), fed to the same pairing."""
+    parse (escapes, fractional times), left in ``state`` for the next scan to pair."""
     try:
         raw = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -371,49 +354,39 @@ def _python_line(data, offset, nemesis, names, processes, n_ops, oi, of) -> None
         or (type_ == "invoke" and topic.__class__ is not str)
     ):
         raise _Refused
-    kind = INVOKE if type_ == "invoke" else TYPES[type_]
-    topic_h = NONE
-    if isinstance(topic, str):
-        topic_h = hash_value(topic)[0]
-        names.setdefault(topic_h, topic)
+    fields = {
+        "line": offset,
+        "index": index,
+        "time": time_,
+        "process": process,
+        "type": INVOKE if type_ == "invoke" else TYPES[type_],
+        "f": PUT if f == "put" else GET,
+        "has_tag": raw.get("tag") is not None,
+    }
+    if type_ == "invoke":  # a completion's topic is not read
+        fields["topic"] = h = hash_value(topic)[0]
+        names.setdefault(h, topic)
     value = raw.get("value")
-    v1, v2 = hash_value(value) if value is not None else (0, 0)
-    seg = off = NONE
-    if kind == OK and pos is not None:
+    if value is not None:
+        fields["has_value"] = True
+        fields["value"], fields["value2"] = hash_value(value)
+    if type_ == "ok" and pos is not None:
         if not (isinstance(pos, list) and len(pos) == 2 and all(isinstance(x, int) for x in pos)):
             raise _Refused
-        seg, off = pos
-    node, epoch = raw.get("node"), raw.get("epoch")
-    if any(x is not None and x.__class__ is not int for x in (node, epoch)):
-        raise _Refused
-    if not feed(
-        offset,
-        index,
-        float(time_),
-        process,
-        kind,
-        PUT if f == "put" else GET,
-        topic_h,
-        value is not None,
-        v1,
-        v2,
-        seg,
-        off,
-        NONE if node is None else int(node),
-        NONE if epoch is None else int(epoch),
-        bool(raw.get("tag")),
-        raw.get("error") is not None,
-        *processes.arrays(),
-        n_ops,
-        oi,
-        of,
-    ):
-        raise _Refused
+        fields["seg"], fields["off"] = pos
+    for name in ("node", "epoch"):
+        x = raw.get(name)
+        if x is not None:
+            if x.__class__ is not int:
+                raise _Refused
+            fields[name] = x
+    state.pair_next(**fields)
 
 
-def _columns(oi: np.ndarray, of: np.ndarray, n: int, names: dict[int, str], path: Path) -> Columns:
-    cut = {name: oi[k, :n] for k, name in enumerate(COLUMN_NAMES)}
-    inv, ret = of[0, :n], of[1, :n]
+def _columns(rows: Rows, names: dict[int, str], path: Path) -> Columns:
+    n = int(rows.count[0])
+    cut = {name: rows.ints[k, :n] for k, name in enumerate(COLUMN_NAMES)}
+    inv, ret = rows.times[T_INV, :n], rows.times[T_RET, :n]
     has = cut["has_value"].astype(bool)
     _no_collisions(cut["value"][has], cut["value2"][has])
     del cut["value2"]
