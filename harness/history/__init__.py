@@ -45,12 +45,9 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 import orjson
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 INF = math.inf
 """The completion time of an operation whose outcome is unknown."""
@@ -363,29 +360,3 @@ def nemesis_windows(events: Iterable[Event]) -> list[tuple[str, float, float, ob
             windows.append((name, start, e.time, value))
     windows.extend((name, start, INF, value) for name, (start, value) in open_.items())
     return sorted(windows, key=lambda w: w[1])
-
-
-def dataframe(path: Path) -> "pd.DataFrame":
-    """The history's operations as a pandas DataFrame (one row per operation)."""
-    import pandas as pd
-
-    _, ops = load(path)
-    rows = [
-        {
-            "process": o.process,
-            "f": o.f,
-            "topic": o.topic,
-            "value": o.value,
-            "type": o.type,
-            "invoke_s": o.inv / 1e9,
-            "complete_s": None if o.ret == INF else o.ret / 1e9,
-            "latency_ms": None if o.ret == INF else (o.ret - o.inv) / 1e6,
-            "node": o.node,
-            "segment": o.pos[0] if o.pos else None,
-            "offset": o.pos[1] if o.pos else None,
-            "epoch": o.epoch,
-            "error": o.error,
-        }
-        for o in ops
-    ]
-    return pd.DataFrame(rows)

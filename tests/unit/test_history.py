@@ -122,8 +122,6 @@ def test_load_pairs_operations(tmp_path):
     assert [e.f for e in nemesis] == ["start-kill"]
     assert ops == history.pair(history.read_events(path))
     assert history.nemesis_windows(nemesis)[0][:3] == ("kill", 4, history.INF)
-    frame = history.dataframe(path)
-    assert list(frame["type"]) == ["ok", "info", "ok"]
 
 
 def test_a_fault_window_starts_when_the_fault_began_acting():
