@@ -29,7 +29,7 @@ from harness.history.node_events import read_nodes
 from harness.raised import raised_at
 from harness.report import write_reports
 from harness.systems import System, WalrusPy, system_from_json
-from harness.workload import WorkloadConfig, drain, register_topics, run_workers
+from harness.workload import WorkloadConfig, drain, run_workers
 from nemesis.schedule import Schedule, Step, base_faults, fault_names, plan
 
 TEST_VERSION = 1
@@ -146,7 +146,7 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
         try:
             log(f"starting {config.nodes} nodes of {system.describe()}")
             await cluster.start()
-            await register_topics(cluster, topics)
+            await system.client.setup(cluster.client_address(cluster.nodes[0]), topics, 30.0)
             with open(run / "history.jsonl", "w") as out:
                 t0 = notes["t0_ns"] = time.monotonic_ns()
                 recorder = Recorder(
@@ -164,7 +164,7 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
                         system.drift_bound,
                     )
                     next_process = await run_workers(
-                        cluster, recorder, config.workload, config.time_limit, system.dialect
+                        cluster, recorder, config.workload, config.time_limit, system.client
                     )
                     notes["workload_end_ns"] = recorder.now()
                 await cluster.heal()
@@ -184,7 +184,7 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
                     next_process,
                     config.drain_timeout,
                     config.workload.timeout,
-                    system.dialect,
+                    system.client,
                 )
                 recorder.flush()
             log("auditing the final state")

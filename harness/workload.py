@@ -3,7 +3,8 @@
 C worker slots share T topics. Each slot talks to one fixed node (slot k to node k mod N, so
 every node is exercised and forwarding is tested) and issues, at random intervals averaging
 C/rate seconds, a put of a value unique in the whole test or a get, in the system's dialect
-(``PUTX``/``GETX`` for this repository's node, plain ``PUT``/``GET`` for a black box). A timeout
+(``harness.clients``: ``PUTX``/``GETX`` for this repository's node, plain ``PUT``/``GET`` for a
+black box, whatever the system's client speaks). A timeout
 or a lost connection makes the operation ``info`` and retires the process: the slot carries on as
 process ``p + C`` (``docs/design.md`` §4). The choice of operations, topics and pauses comes from
 a generator seeded per slot, so the same seed gives the same schedule.
@@ -15,10 +16,9 @@ from dataclasses import dataclass
 
 import trio
 
+from harness.clients.base import Client, Session
 from harness.cluster.base import Cluster
 from harness.history import Recorder
-from harness.systems.ops import Dialect
-from walrus.client import AsyncClient, Client, WalrusError
 
 
 @dataclass(frozen=True)
@@ -42,23 +42,24 @@ class WorkloadConfig:
 
 
 async def _operate(
-    client: AsyncClient,
+    session: Session,
     recorder: Recorder,
     process: int,
     f: str,
     topic: str,
     value: str | None,
     via: int,
-    dialect: Dialect,
+    tags_gets: bool,
 ) -> bool:
-    """Run one operation in the system's dialect and record it; False if its outcome is unknown
-    (the process retires)."""
-    tag = f"{process}.{recorder.now()}" if f == "get" and dialect.tags_gets else None
+    """Run one operation through the system's client and record it; False if its outcome is
+    unknown (the process retires)."""
+    tag = f"{process}.{recorder.now()}" if f == "get" and tags_gets else None
     recorder.record(process, "invoke", f, topic, value, **({"tag": tag} if tag else {}))
     if f == "put":
-        outcome = await dialect.put(client, topic, value)
+        assert value is not None
+        outcome = await session.put(topic, value)
     else:
-        outcome = await dialect.get(client, topic, tag)
+        outcome = await session.get(topic, tag)
     recorded = value if f == "put" else outcome.value
     recorder.record(process, outcome.type, f, topic, recorded, **outcome.extra, via=via)
     return outcome.type != "info"
@@ -77,7 +78,7 @@ def operation_plan(config: WorkloadConfig, slot: int) -> Iterator[tuple[float, s
 
 
 async def run_workers(
-    cluster: Cluster, recorder: Recorder, config: WorkloadConfig, seconds: float, dialect: Dialect
+    cluster: Cluster, recorder: Recorder, config: WorkloadConfig, seconds: float, client: Client
 ) -> int:
     """Run the workload for ``seconds``; returns the next free process number."""
     deadline = trio.current_time() + seconds
@@ -86,8 +87,7 @@ async def run_workers(
     async def worker(slot: int) -> None:
         via = cluster.nodes[slot % len(cluster.nodes)]
         process, seq = slot, 0
-        host, port = cluster.client_address(via)
-        async with AsyncClient(host, port, config.timeout) as client:
+        async with client.session(cluster.client_address(via), config.timeout) as session:
             for pause, topic, put in operation_plan(config, slot):
                 if trio.current_time() + pause >= deadline:
                     break
@@ -95,7 +95,10 @@ async def run_workers(
                 seq += 1
                 value = f"{process}-{seq}" if put else None
                 f = "put" if put else "get"
-                if not await _operate(client, recorder, process, f, topic, value, via, dialect):
+                known = await _operate(
+                    session, recorder, process, f, topic, value, via, client.tags_gets
+                )
+                if not known:
                     process += config.concurrency
         last[slot] = process
 
@@ -105,24 +108,6 @@ async def run_workers(
     return max(last) + config.concurrency
 
 
-async def register_topics(cluster: Cluster, topics: list[str], timeout: float = 30.0) -> None:
-    """REGISTER every topic (retrying definite failures until ``timeout``)."""
-    host, port = cluster.client_address(cluster.nodes[0])
-    with trio.fail_after(timeout):
-        for topic in topics:
-            while True:
-                try:
-                    await trio.to_thread.run_sync(_register, host, port, topic)
-                    break
-                except WalrusError:
-                    await trio.sleep(0.2)
-
-
-def _register(host: str, port: int, topic: str) -> None:
-    with Client(host, port, timeout=5) as c:
-        c.register(topic)
-
-
 async def drain(
     cluster: Cluster,
     recorder: Recorder,
@@ -130,7 +115,7 @@ async def drain(
     first_process: int,
     timeout: float,
     op_timeout: float,
-    dialect: Dialect,
+    client: Client,
 ) -> dict[str, bool]:
     """Get from every topic through every node in turn until each node in a row answers EMPTY.
 
@@ -145,10 +130,11 @@ async def drain(
         while in_a_row < len(cluster.nodes) and trio.current_time() < deadline:
             via = cluster.nodes[turn % len(cluster.nodes)]
             turn += 1
-            host, port = cluster.client_address(via)
-            async with AsyncClient(host, port, op_timeout) as client:
+            async with client.session(cluster.client_address(via), op_timeout) as session:
                 before = len(recorder.events)
-                known = await _operate(client, recorder, process, "get", topic, None, via, dialect)
+                known = await _operate(
+                    session, recorder, process, "get", topic, None, via, client.tags_gets
+                )
             last = recorder.events[before + 1]
             if not known:
                 process += 1

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import trio
 
-from harness.systems.ops import Dialect
+from harness.clients import base as clients
 from nemesis import aim
 from nemesis.schedule import base_faults
 from walrus.client import Client, WalrusError
@@ -91,13 +91,13 @@ class System(ABC):
 
     @property
     @abstractmethod
-    def dialect(self) -> Dialect:
-        """What its clients send and how replies become history entries."""
+    def client(self) -> clients.Client:
+        """Its clients: how topics are made, and how puts and gets go and end."""
 
     @property
     def black_box(self) -> bool:
         """True if its histories carry no positions, node events or audit."""
-        return self.dialect.black_box
+        return self.client.black_box
 
     @property
     def keeps_event_logs(self) -> bool:

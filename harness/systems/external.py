@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from harness.clients.walrus import ANY_WALRUS, Plain
 from harness.systems.base import (
     Log,
     Member,
@@ -24,7 +25,6 @@ from harness.systems.base import (
     all_ready,
     metrics_of,
 )
-from harness.systems.ops import ANY_WALRUS, Dialect, Plain
 from walrus.client import Client, WalrusError
 from walrus.config import Address, ConfigError
 
@@ -53,7 +53,7 @@ class External(System):
     faults: ClassVar[frozenset[str]] = frozenset({"kill", "pause"})
 
     @property
-    def dialect(self) -> Dialect:
+    def client(self) -> Plain:
         """Plain PUT/GET; only ``ERR unknown topic`` is definite."""
         return Plain(ANY_WALRUS)
 

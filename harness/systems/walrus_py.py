@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import trio
 
+from harness.clients.walrus import WALRUS_PY, Extended, Plain, Walrus
 from harness.systems.base import (
     Command,
     Launched,
@@ -22,7 +23,6 @@ from harness.systems.base import (
     Unsupported,
     all_ready,
 )
-from harness.systems.ops import WALRUS_PY, Dialect, Extended, Plain
 from walrus.auth import SECRET_FILE, secret_args
 from walrus.client import Client, WalrusError
 from walrus.clock import write_control
@@ -101,7 +101,7 @@ class WalrusPy(Launched):
     )
 
     @property
-    def dialect(self) -> Dialect:
+    def client(self) -> Walrus:
         """Extended, or plain with our node's own error contract."""
         return Plain(WALRUS_PY) if self.plain else Extended()
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import trio
 
+from harness.clients.walrus import ErrorTable, Plain, Rule
 from harness.systems import rust_build
 from harness.systems.base import (
     Boot,
@@ -48,7 +49,6 @@ from harness.systems.base import (
     all_ready,
     metrics_of,
 )
-from harness.systems.ops import Dialect, ErrorTable, Plain, Rule
 from harness.tools import TOOLS, require
 from walrus.client import AsyncClient, WalrusError
 from walrus.config import Address
@@ -152,7 +152,7 @@ class WalrusRs(Launched):
     max_nodes: ClassVar[int] = 9
 
     @property
-    def dialect(self) -> Dialect:
+    def client(self) -> Plain:
         """Plain PUT/GET with the table above."""
         return Plain(ERRORS)
 

@@ -1,12 +1,12 @@
-"""Dialects: how each reply of a real TCP peer becomes ok, fail or info, per system's table."""
+"""Walrus's clients: how each reply of a real TCP peer becomes ok, fail or info, per system's
+table."""
 
 import pytest
 import trio
 
-from harness.systems.ops import ANY_WALRUS, WALRUS_PY, Extended, Plain
+from harness.clients.walrus import ANY_WALRUS, WALRUS_PY, Extended, Plain
 from harness.systems.walrus_rs import ERRORS
 from walrus import protocol
-from walrus.client import AsyncClient
 
 
 async def serve_replies(replies: list[bytes | None], task_status=trio.TASK_STATUS_IGNORED):
@@ -35,12 +35,12 @@ def outcomes(dialect, f: str, replies: list[bytes | None]) -> list:
         async with trio.open_nursery() as nursery:
             port = await nursery.start(serve_replies, list(replies))
             got = []
-            async with AsyncClient("127.0.0.1", port, timeout=0.5) as client:
+            async with dialect.session(("127.0.0.1", port), timeout=0.5) as session:
                 for _ in replies:
                     if f == "put":
-                        got.append(await dialect.put(client, "t", "v"))
+                        got.append(await session.put("t", "v"))
                     else:
-                        got.append(await dialect.get(client, "t", None))
+                        got.append(await session.get("t", None))
             nursery.cancel_scope.cancel()
             return got
 
@@ -104,8 +104,8 @@ def test_no_reply_in_time_is_info_and_no_connection_is_fail():
     assert silent.type == "info"
 
     async def refused():
-        async with AsyncClient("127.0.0.1", 1, timeout=0.5) as client:
-            return await Extended().put(client, "t", "v")
+        async with Extended().session(("127.0.0.1", 1), timeout=0.5) as session:
+            return await session.put("t", "v")
 
     assert trio.run(refused).type == "fail"
 

@@ -1,6 +1,6 @@
-"""What clients of a system send, and how each reply becomes a history entry.
+"""Walrus's clients: what they send, and how each reply becomes a history entry.
 
-Two dialects of the Walrus protocol:
+Two dialects of the Walrus protocol, each a ``harness.clients.base.Client``:
 
 - ``Extended``: this repository's node with its verifier extensions — ``PUTX`` answers where the
   entry landed and under which lease, ``GETX`` carries a tag the node logs with the entry it hands
@@ -15,21 +15,15 @@ Either way: no connection means ``fail`` (nothing was sent), a request sent with
 time means ``info``.
 """
 
-from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from abc import abstractmethod
+from dataclasses import dataclass
 from typing import ClassVar
 
+import trio
+
+from harness.clients.base import EXACTLY_ONCE_IN_ORDER, Client, Delivery, Outcome, Session
 from walrus import protocol
-from walrus.client import AsyncClient, DefiniteError, IndeterminateError
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How an operation ended: ``ok``, ``fail`` or ``info``; a get's value; fields to record."""
-
-    type: str
-    value: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)
+from walrus.client import AsyncClient, DefiniteError, IndeterminateError, WalrusError
 
 
 @dataclass(frozen=True)
@@ -61,22 +55,72 @@ class ErrorTable:
         return "info"
 
 
-class Dialect(ABC):
-    """How a workload's put and get go over the wire."""
+class WalrusSession(Session):
+    """A pipelining connection to one Walrus node, speaking one dialect."""
 
-    black_box: ClassVar[bool]
-    tags_gets: ClassVar[bool] = False
+    def __init__(self, speaks: "Walrus", address: tuple[str, int], timeout: float) -> None:
+        self.speaks = speaks
+        self.client = AsyncClient(address[0], address[1], timeout)
+
+    async def __aenter__(self) -> "WalrusSession":
+        await self.client.__aenter__()
+        return self
+
+    async def aclose(self) -> None:
+        """Close the connection (every call in flight becomes indeterminate)."""
+        await self.client.__aexit__(None, None, None)
+
+    async def put(self, topic: str, value: str) -> Outcome:
+        """Put in the dialect."""
+        return await self.speaks.put(self.client, topic, value)
+
+    async def get(self, topic: str, tag: str | None) -> Outcome:
+        """Get in the dialect."""
+        return await self.speaks.get(self.client, topic, tag)
+
+
+class Walrus(Client):
+    """A Walrus client: topics made with REGISTER, put and get in a dialect."""
+
+    delivery: ClassVar[Delivery] = EXACTLY_ONCE_IN_ORDER
+
+    def session(self, address: tuple[str, int], timeout: float) -> WalrusSession:
+        """A pipelining session (it connects on first use)."""
+        return WalrusSession(self, address, timeout)
+
+    async def setup(self, address: tuple[str, int], topics: list[str], timeout: float) -> None:
+        """REGISTER every topic (idempotent), retrying until ``timeout``."""
+        try:
+            with trio.fail_after(timeout):
+                async with AsyncClient(address[0], address[1], timeout=5) as client:
+                    for topic in topics:
+                        while not await _registered(client, topic):
+                            await trio.sleep(0.2)
+        except trio.TooSlowError:
+            raise RuntimeError(
+                f"the topics could not be registered through {address[0]}:{address[1]} "
+                f"within {timeout:g} s"
+            ) from None
 
     @abstractmethod
     async def put(self, client: AsyncClient, topic: str, value: str) -> Outcome:
-        """Put ``value``."""
+        """Put ``value`` on ``client``'s connection."""
 
     @abstractmethod
     async def get(self, client: AsyncClient, topic: str, tag: str | None) -> Outcome:
-        """Get the next entry (value None for EMPTY)."""
+        """Get the next entry (value None for EMPTY) on ``client``'s connection."""
 
 
-class Extended(Dialect):
+async def _registered(client: AsyncClient, topic: str) -> bool:
+    """REGISTER ``topic``: False on an error reply or none."""
+    try:
+        await client.register(topic)
+    except WalrusError:
+        return False
+    return True
+
+
+class Extended(Walrus):
     """PUTX and tagged GETX: positions, nodes and epochs in the history."""
 
     black_box = False
@@ -114,7 +158,7 @@ class Extended(Dialect):
 
 
 @dataclass(frozen=True)
-class Plain(Dialect):
+class Plain(Walrus):
     """PUT and GET only; error replies classified by the system's table."""
 
     errors: ErrorTable
