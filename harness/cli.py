@@ -9,6 +9,7 @@ from harness.bench import cli as bench_cli
 from harness.checker import cli as checker_cli
 from harness.mutants import MUTANTS
 from harness.serve import cli as serve_cli
+from harness.systems import SYSTEMS
 
 
 def _test(args: argparse.Namespace) -> int:
@@ -118,6 +119,10 @@ def _system(args: argparse.Namespace):
         from harness.systems.walrus_rs import WalrusRs
 
         return WalrusRs(args.walrus_src, args.max_segment_entries, _walrus_env(args.walrus_env))
+    if args.system == "nats":
+        from harness.systems.nats import Nats
+
+        return Nats(replicas=3 if args.replicas is None else args.replicas)
     if args.system == "external":
         from harness.systems.external import External, parse_addrs
 
@@ -247,10 +252,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--system",
         default="walrus-py",
-        choices=["walrus-py", "walrus-rs", "external"],
+        choices=list(SYSTEMS),
         help="the implementation under test: walrus-py (this repository's node; default), "
-        "walrus-rs (the original Walrus, built from --walrus-src) or external (a running "
-        "cluster at --addr)",
+        "walrus-rs (the original Walrus, built from --walrus-src), external (a running "
+        "cluster at --addr) or nats (NATS JetStream, Debian's nats-server)",
     )
     p.add_argument("--addr", help="external: the nodes' client addresses, HOST:PORT,...")
     for action, what in (
@@ -293,7 +298,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--replicas",
         type=int,
-        help="walrus-py: copies of each segment (the node's default: 3 on 3+ nodes, else 1)",
+        help="walrus-py: copies of each segment (the node's default: 3 on 3+ nodes, else 1); "
+        "nats: copies of each stream (default 3)",
     )
     p.add_argument("--lease-ms", type=int, default=2000, help="nodes' lease duration")
     p.add_argument("--drift", type=float, default=0.1, help="nodes' drift bound")

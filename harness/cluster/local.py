@@ -98,7 +98,8 @@ class LocalCluster(LaunchedCluster):
 
     async def _proxy(self, source: int, target: int) -> None:
         via: dict[str, Address] = {}
-        for name, addr in self.members[target].links.items():
+        for name in self.system.link_names:
+            addr = self.members[target].links[name]
             proxy = LinkProxy(source, target, (addr.host, addr.port), name)
             via[name] = Address("127.0.0.1", await self._nursery.start(proxy.serve))
             self._proxies.append(proxy)

@@ -44,6 +44,8 @@ class Member:
     id: int
     client: Address
     links: dict[str, Address] = field(default_factory=dict)
+    """Its listeners besides the client port: the node-to-node links (``Launched.link_names``)
+    and any other (``Launched.listener_names``)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class Nodes(Protocol):
     that systems depend on no backend."""
 
     nodes: list[int]
+    members: dict[int, Member]
 
     def client_address(self, node: int) -> tuple[str, int]:
         """Where the node serves clients."""
@@ -202,6 +205,9 @@ class Launched(System):
 
     link_names: ClassVar[tuple[str, ...]]
     """The node-to-node listeners every node has, besides its client port."""
+    listener_names: ClassVar[tuple[str, ...]] = ()
+    """Listeners besides the client port that are not links between nodes (nats-server's
+    monitoring port): the harness reaches them directly, never through a link proxy."""
     link_transport: ClassVar[str] = "tcp"
     """``tcp`` (the local backend's link proxies can cut it) or ``udp`` (they cannot)."""
 
@@ -231,9 +237,10 @@ class Launched(System):
 
     def local_ports(self, base: int, node: int) -> dict[str, int]:
         """Ports of node ``node`` as a local process, given a free base port (a multiple of
-        10): client P+i, then P+100+i, P+200+i... for the links in order."""
+        10): client P+i, then P+100+i, P+200+i... for the links, then the other listeners, in
+        order (``harness.cluster.local.free_base_port`` finds three such ports free)."""
         ports = {"client": base + node}
-        for k, name in enumerate(self.link_names, 1):
+        for k, name in enumerate((*self.link_names, *self.listener_names), 1):
             ports[name] = base + 100 * k + node
         return ports
 

@@ -1,0 +1,215 @@
+"""``nats``: NATS JetStream, Debian's nats-server, clustered, with file storage.
+
+Each node is one ``nats-server`` with JetStream on, its store in the node's data directory, and a
+route to every other node through the local backend's link proxies, so that a partition cuts
+real routes. Servers learn of each other's route ports by gossip and would otherwise dial one
+another directly, around the proxies (nats-server v2.9.10 route.go: a server forwards each new
+route's INFO to its other routes, whose receivers connect to the address in it); every node
+therefore advertises a route address where nothing listens, and the gossiped connections fail
+while the configured ones, through the proxies, stand. ``no_advertise`` keeps clients on the one
+server they were given. Routes are pinged every second, so a cut link is noticed in seconds
+rather than the default minutes.
+
+Topics are streams with ``replicas`` copies, read through one durable pull consumer each
+(``harness.clients.nats``). A node is ready when its monitoring port's ``/healthz`` says so: a
+JetStream meta leader known and every stream and consumer copy on the node current
+(nats-server v2.9.10 monitor.go, ``/healthz``); the cluster has recovered when every node is.
+
+Faults: partitions (the link proxies), kill and pause. Not clock skew: nats-server reads the time
+through Go's runtime, from the vDSO, which libfaketime's preloaded library never sees (tried
+here: ``FAKETIME=+1h`` moved ``date`` and left nats-server's log and ``/varz`` on true time).
+Power loss and the Docker backend are not built yet.
+"""
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import trio
+
+from harness.clients.nats import NatsJetStream
+from harness.systems.base import Command, Launched, Log, Member, Nodes, Unsupported
+from harness.tools import require
+from walrus.config import Address
+from walrus.protocol import JsonObject
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+
+DEAD_ROUTE = "127.0.0.1:1"
+"""The route address every node advertises: nothing listens there, so a route learnt by gossip
+is refused and only the configured routes, through the link proxies, exist."""
+
+
+@dataclass(frozen=True)
+class Nats(Launched):
+    """A NATS JetStream cluster of Debian's nats-server."""
+
+    replicas: int = 3
+    """Copies of each topic's stream."""
+
+    name: ClassVar[str] = "nats"
+    faults: ClassVar[frozenset[str]] = frozenset({"partition", "kill", "pause"})
+    link_names: ClassVar[tuple[str, ...]] = ("route",)
+    listener_names: ClassVar[tuple[str, ...]] = ("monitor",)
+
+    @property
+    def client(self) -> NatsJetStream:
+        """A JetStream publisher and a durable pull consumer per topic."""
+        return NatsJetStream(self.replicas)
+
+    def describe(self) -> str:
+        """nats and its replication."""
+        return f"nats (JetStream, R{self.replicas})"
+
+    def preflight(self, backend: str, faults: list[str], nodes: int) -> None:
+        """nats-server installed, the local backend, and no more copies than nodes."""
+        super().preflight(backend, faults, nodes)
+        if backend != "local":
+            raise Unsupported(f"nats runs on the local backend only so far, not {backend}")
+        if not 1 <= self.replicas <= min(nodes, 5):
+            raise Unsupported(
+                f"--replicas {self.replicas}: JetStream keeps 1 to 5 copies, at most one per "
+                f"node ({nodes} nodes)"
+            )
+        require("nats-server")
+
+    def local_command(
+        self,
+        member: Member,
+        members: dict[int, Member],
+        data_dir: Path,
+        routes: dict[int, dict[str, Address]],
+    ) -> Command:
+        """``nats-server -c nats.conf``, the configuration written into the data directory."""
+        conf = data_dir / "nats.conf"
+        conf.write_text(self.config(member, data_dir, [via["route"] for via in routes.values()]))
+        server = require("nats-server")
+        return Command([server, "-c", str(conf)])
+
+    def config(self, member: Member, data_dir: Path, routes: list[Address]) -> str:
+        """A node's nats-server configuration."""
+        monitor = member.links["monitor"]
+        route = member.links["route"]
+        urls = ", ".join(f'"nats-route://{r.host}:{r.port}"' for r in routes)
+        return (
+            f"server_name: n{member.id}\n"
+            f"listen: {member.client.host}:{member.client.port}\n"
+            f"http: {monitor.host}:{monitor.port}\n"
+            'ping_interval: "1s"\nping_max: 3\n'
+            f'jetstream {{ store_dir: "{data_dir / "jetstream"}", max_file_store: 1G, '
+            "max_memory_store: 64M }\n"
+            "cluster {\n  name: harness\n"
+            f"  listen: {route.host}:{route.port}\n"
+            f'  advertise: "{DEAD_ROUTE}"\n  no_advertise: true\n'
+            f"  routes: [{urls}]\n}}\n"
+        )
+
+    def image(self, client: "DockerClient", base: str | None, log: Log) -> str:
+        """Refused: no Docker image for nats yet."""
+        raise Unsupported("nats runs on the local backend only so far")
+
+    def container_command(self, member: Member, members: dict[int, Member]) -> Command:
+        """Refused: no Docker image for nats yet."""
+        raise Unsupported("nats runs on the local backend only so far")
+
+    def container_ports(self, node: int) -> dict[str, int]:
+        """Refused: no Docker image for nats yet."""
+        raise Unsupported("nats runs on the local backend only so far")
+
+    def set_clock(self, data_dir: Path, offset: float, rate: float) -> None:
+        """Refused unless it asks for true time: libfaketime cannot reach a Go program's clock."""
+        if (offset, rate) == (0.0, 1.0):
+            return
+        raise Unsupported(
+            "nats-server reads its clock through Go's runtime (the vDSO), which libfaketime "
+            "cannot reach"
+        )
+
+    def ready(self, member: Member) -> bool:
+        """``/healthz`` answers 200: a meta leader known, every copy on the node current."""
+        return _healthy(member.links["monitor"])
+
+    async def recovered(self, cluster: Nodes, topics: list[str], timeout: float, log: Log) -> bool:
+        """Every node healthy again (streams and consumers current)."""
+        members = cluster.members
+        deadline = trio.current_time() + timeout
+        sick: list[int] = []
+        while trio.current_time() < deadline:
+            sick = [
+                n
+                for n in cluster.nodes
+                if not await trio.to_thread.run_sync(_healthy, members[n].links["monitor"])
+            ]
+            if not sick:
+                return True
+            await trio.sleep(0.5)
+        log(f"recovery incomplete after {timeout:g} s: nodes {sick} not healthy (/healthz)")
+        return False
+
+    async def audit(self, cluster: Nodes, topics: list[str]) -> JsonObject:
+        """Each topic's stream as a node's ``/jsz`` reports it (messages, sequences, leader)."""
+        streams: dict[str, Any] = {}
+        errors: list[str] = []
+        for node, detail in await _stream_details(cluster, errors):
+            for name, stream in detail.items():
+                streams.setdefault(name, {"via": node, **stream})
+        return {"states": {}, "streams": streams, "errors": errors}
+
+    async def leader(self, cluster: Nodes, topic: str) -> int | None:
+        """The node leading the topic's stream, as ``/jsz`` says."""
+        for _, detail in await _stream_details(cluster, []):
+            name = (detail.get(topic) or {}).get("leader") or ""
+            if name.startswith("n") and name[1:].isdigit():
+                return int(name[1:])
+        return None
+
+    def node_files(self) -> tuple[str, ...]:
+        """The server's log and its configuration."""
+        return ("node.log", "nats.conf")
+
+
+def _healthy(monitor: Address) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{monitor.host}:{monitor.port}/healthz", timeout=2):
+            return True
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _jsz(monitor: Address) -> JsonObject:
+    url = f"http://{monitor.host}:{monitor.port}/jsz?accounts=true&streams=true"
+    with urllib.request.urlopen(url, timeout=3) as reply:
+        document = json.loads(reply.read())
+    return document if isinstance(document, dict) else {}
+
+
+async def _stream_details(
+    cluster: Nodes, errors: list[str]
+) -> list[tuple[int, dict[str, JsonObject]]]:
+    """Per running node, its view of every stream: messages, first and last sequence, leader."""
+    members = getattr(cluster, "members", {})
+    out = []
+    for node in cluster.nodes:
+        if not await cluster.alive(node):
+            continue
+        try:
+            document = await trio.to_thread.run_sync(_jsz, members[node].links["monitor"])
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            errors.append(f"/jsz via node {node}: {exc}")
+            continue
+        detail: dict[str, JsonObject] = {}
+        for account in document.get("account_details") or []:
+            for stream in account.get("stream_detail") or []:
+                state = stream.get("state") or {}
+                detail[stream.get("name", "")] = {
+                    "messages": state.get("messages"),
+                    "first_seq": state.get("first_seq"),
+                    "last_seq": state.get("last_seq"),
+                    "leader": (stream.get("cluster") or {}).get("leader"),
+                }
+        out.append((node, detail))
+    return out
