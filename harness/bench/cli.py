@@ -356,7 +356,7 @@ COMMANDS: tuple[Command, ...] = (
         "systems side by side on OMB-style workloads: throughput, p99, end-to-end latency",
         _compare_options,
         _compare,
-        needs=("yaml", "hdrh", "redis", "nats"),
+        needs=("yaml", "hdrh", "redis"),
     ),
     Command(
         "serve", "time a large run's page in a real browser (chromium)", _serve_options, _serve

@@ -11,13 +11,13 @@ from harness.cli import main
 
 def test_every_package_a_benchmark_needs_is_in_the_bench_extra():
     needs = {m for c in COMMANDS for m in c.needs}
-    assert needs == {"rocksdict", "yaml", "hdrh", "redis", "nats"}
+    assert needs == {"rocksdict", "yaml", "hdrh", "redis"}
     assert all(importlib.util.find_spec(m) is not None for m in needs)  # make test installs it
 
 
 @pytest.mark.parametrize(
     ("command", "hidden", "out"),
-    [("compare", "nats", "--out"), ("storage", "rocksdict", "--json")],
+    [("compare", "redis", "--out"), ("storage", "rocksdict", "--json")],
 )
 def test_a_missing_extra_is_one_line_naming_it(monkeypatch, tmp_path, capsys, command, hidden, out):
     find_spec = importlib.util.find_spec
