@@ -31,19 +31,19 @@ def _ephemeral_start() -> int:
         return 32768
 
 
-def free_base_port(nodes: int) -> int:
-    """A base port P whose P+i, P+100+i and P+200+i are free for i in 1..nodes, all below the
-    ephemeral range: the link proxies and every client connection take ports from that range,
-    and one of them could otherwise take a node's port between this check and the node's bind
-    (a node restarted by the nemesis binds again much later)."""
+def free_base_port(nodes: int, listeners: int = 3) -> int:
+    """A base port P whose P+i, P+100+i, P+200+i... (``listeners`` of them) are free for i in
+    1..nodes, all below the ephemeral range: the link proxies and every client connection take
+    ports from that range, and one of them could otherwise take a node's port between this check
+    and the node's bind (a node restarted by the nemesis binds again much later)."""
     import random
     import socket
 
-    top = max(12000, _ephemeral_start()) - 300 - nodes
+    top = max(12000, _ephemeral_start()) - 100 * listeners - nodes
     for _ in range(200):
         base = random.randrange(10000, top, 10)
         try:
-            for off in (0, 100, 200):
+            for off in range(0, 100 * listeners, 100):
                 for i in range(1, nodes + 1):
                     with socket.socket() as s:
                         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -69,7 +69,7 @@ class LocalCluster(LaunchedCluster):
         self.root = root
         self.nodes = list(range(1, nodes + 1))
         self.system = system
-        base = free_base_port(nodes)
+        base = free_base_port(nodes, 1 + len(system.link_names) + len(system.listener_names))
         self.members = {}
         for n in self.nodes:
             ports = system.local_ports(base, n)

@@ -238,7 +238,7 @@ class Launched(System):
     def local_ports(self, base: int, node: int) -> dict[str, int]:
         """Ports of node ``node`` as a local process, given a free base port (a multiple of
         10): client P+i, then P+100+i, P+200+i... for the links, then the other listeners, in
-        order (``harness.cluster.local.free_base_port`` finds three such ports free)."""
+        order."""
         ports = {"client": base + node}
         for k, name in enumerate((*self.link_names, *self.listener_names), 1):
             ports[name] = base + 100 * k + node
