@@ -29,6 +29,7 @@ from harness.clients.loop import shared_loop
 if TYPE_CHECKING:
     from nats.aio.client import Client as NatsConnection
     from nats.aio.msg import Msg
+    from nats.js.client import JetStreamContext
 
 CONSUMER = "harness"
 """The durable pull consumer every worker of a test reads each topic through."""
@@ -95,8 +96,10 @@ class NatsSession(Session):
         self.timeout = timeout
         self.loop = shared_loop()
         self._nc: NatsConnection | None = None
+        self._js: JetStreamContext | None = None
 
-    async def _connection(self) -> "NatsConnection":
+    async def connect(self) -> "NatsConnection":
+        """The connection, opened (or opened again, once closed) within the session's timeout."""
         if self._nc is None or self._nc.is_closed:
             import nats
 
@@ -118,15 +121,17 @@ class NatsSession(Session):
                         closed_cb=quiet,
                     )
                 )
+            self._js = self._nc.jetstream(timeout=self.timeout)
         return self._nc
 
     async def put(self, topic: str, value: str) -> Outcome:
         """Publish and wait for the PubAck."""
         try:
-            nc = await self._connection()
+            await self.connect()
         except Exception as exc:
             return Outcome("fail", extra={"error": f"cannot connect to {self.url}: {exc}"})
-        js = nc.jetstream(timeout=self.timeout)
+        js = self._js
+        assert js is not None  # made with the connection
         try:
             ack = await self.loop.run(
                 lambda: js.publish(
@@ -142,7 +147,7 @@ class NatsSession(Session):
     async def get(self, topic: str, tag: str | None) -> Outcome:
         """Take one message from the topic's durable consumer, then acknowledge it."""
         try:
-            nc = await self._connection()
+            nc = await self.connect()
         except Exception as exc:
             return Outcome("fail", extra={"error": f"cannot connect to {self.url}: {exc}"})
         ask = json.dumps({"batch": 1, "no_wait": True}).encode()
@@ -235,7 +240,7 @@ class NatsJetStream(Client):
         with trio.move_on_after(timeout):
             while True:
                 try:
-                    await session.loop.run(self._creator(await session._connection(), topics))
+                    await session.loop.run(self._creator(await session.connect(), topics))
                     await session.aclose()
                     return
                 except Exception as exc:

@@ -154,15 +154,15 @@ class Nats(Launched):
         """Each topic's stream as a node's ``/jsz`` reports it (messages, sequences, leader)."""
         streams: dict[str, Any] = {}
         errors: list[str] = []
-        for node, detail in await _stream_details(cluster, errors):
-            for name, stream in detail.items():
+        for node in cluster.nodes:
+            for name, stream in (await _streams_at(cluster, node, errors)).items():
                 streams.setdefault(name, {"via": node, **stream})
         return {"states": {}, "streams": streams, "errors": errors}
 
     async def leader(self, cluster: Nodes, topic: str) -> int | None:
-        """The node leading the topic's stream, as ``/jsz`` says."""
-        for _, detail in await _stream_details(cluster, []):
-            name = (detail.get(topic) or {}).get("leader") or ""
+        """The node leading the topic's stream, as the first node's ``/jsz`` that knows says."""
+        for node in cluster.nodes:
+            name = ((await _streams_at(cluster, node, [])).get(topic) or {}).get("leader") or ""
             if name.startswith("n") and name[1:].isdigit():
                 return int(name[1:])
         return None
@@ -187,29 +187,24 @@ def _jsz(monitor: Address) -> JsonObject:
     return document if isinstance(document, dict) else {}
 
 
-async def _stream_details(
-    cluster: Nodes, errors: list[str]
-) -> list[tuple[int, dict[str, JsonObject]]]:
-    """Per running node, its view of every stream: messages, first and last sequence, leader."""
-    members = getattr(cluster, "members", {})
-    out = []
-    for node in cluster.nodes:
-        if not await cluster.alive(node):
-            continue
-        try:
-            document = await trio.to_thread.run_sync(_jsz, members[node].links["monitor"])
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            errors.append(f"/jsz via node {node}: {exc}")
-            continue
-        detail: dict[str, JsonObject] = {}
-        for account in document.get("account_details") or []:
-            for stream in account.get("stream_detail") or []:
-                state = stream.get("state") or {}
-                detail[stream.get("name", "")] = {
-                    "messages": state.get("messages"),
-                    "first_seq": state.get("first_seq"),
-                    "last_seq": state.get("last_seq"),
-                    "leader": (stream.get("cluster") or {}).get("leader"),
-                }
-        out.append((node, detail))
-    return out
+async def _streams_at(cluster: Nodes, node: int, errors: list[str]) -> dict[str, JsonObject]:
+    """Node ``node``'s view of every stream (messages, first and last sequence, leader); none
+    if it is not running or does not answer (said in ``errors``)."""
+    if not await cluster.alive(node):
+        return {}
+    try:
+        document = await trio.to_thread.run_sync(_jsz, cluster.members[node].links["monitor"])
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        errors.append(f"/jsz via node {node}: {exc}")
+        return {}
+    streams: dict[str, JsonObject] = {}
+    for account in document.get("account_details") or []:
+        for stream in account.get("stream_detail") or []:
+            state = stream.get("state") or {}
+            streams[stream.get("name", "")] = {
+                "messages": state.get("messages"),
+                "first_seq": state.get("first_seq"),
+                "last_seq": state.get("last_seq"),
+                "leader": (stream.get("cluster") or {}).get("leader"),
+            }
+    return streams
