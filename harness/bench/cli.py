@@ -313,7 +313,7 @@ class ExtraMissing(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Command:
+class Benchmark:
     """One ``bench`` subcommand: its name, help line, options, what runs it, and the modules of
     the ``bench`` extra it needs (checked before it starts)."""
 
@@ -334,35 +334,35 @@ class Command:
         return self.run(args)
 
 
-COMMANDS: tuple[Command, ...] = (
-    Command(
+COMMANDS: tuple[Benchmark, ...] = (
+    Benchmark(
         "storage",
         "Walrus's write benchmark: this engine against RocksDB, SQLite and a raw write",
         _storage_options,
         _storage,
         needs=("rocksdict",),
     ),
-    Command(
+    Benchmark(
         "cluster", "a 3-node local cluster under pipelining clients", _cluster_options, _cluster
     ),
-    Command(
+    Benchmark(
         "metadata",
         "metadata commits/s and forwarded PUT/s, with the cluster secret and without",
         _metadata_options,
         _metadata,
     ),
-    Command(
+    Benchmark(
         "compare",
         "systems side by side on OMB-style workloads: throughput, p99, end-to-end latency",
         _compare_options,
         _compare,
         needs=("yaml", "hdrh", "redis"),
     ),
-    Command(
+    Benchmark(
         "serve", "time a large run's page in a real browser (chromium)", _serve_options, _serve
     ),
-    Command("checker", "time the check of a large synthetic history", _checker_options, _checker),
-    Command(
+    Benchmark("checker", "time the check of a large synthetic history", _checker_options, _checker),
+    Benchmark(
         "plot-storage",
         "redraw the figure from a --json result",
         _plot_storage_options,
