@@ -150,7 +150,9 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
             with open(run / "history.jsonl", "w") as out:
                 t0 = notes["t0_ns"] = time.monotonic_ns()
                 recorder = Recorder(
-                    out, lambda: time.monotonic_ns() - t0, Header(system.name, system.black_box)
+                    out,
+                    lambda: time.monotonic_ns() - t0,
+                    Header(system.name, system.black_box, system.client.delivery),
                 )
                 schedule = Schedule(list(config.schedule or ()), config.seed)
                 log(f"running the workload for {config.time_limit:g} s (nemesis: {config.nemesis})")

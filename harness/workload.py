@@ -18,7 +18,7 @@ import trio
 
 from harness.clients.base import Client, Session
 from harness.cluster.base import Cluster
-from harness.history import Recorder
+from harness.history import Event, Recorder
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,16 @@ async def run_workers(
     return max(last) + config.concurrency
 
 
+def quiet_from(events: list[Event]) -> float:
+    """The time (ns) of the last get whose outcome is unknown or the last fault, whichever is
+    later: a value handed out then and never acknowledged may come back until the system's
+    redelivery time after it (0 if neither happened)."""
+    for e in reversed(events):
+        if e.process == "nemesis" or (e.f == "get" and e.type == "info"):
+            return float(e.time)
+    return 0.0
+
+
 async def drain(
     cluster: Cluster,
     recorder: Recorder,
@@ -117,7 +127,10 @@ async def drain(
     op_timeout: float,
     client: Client,
 ) -> dict[str, bool]:
-    """Get from every topic through every node in turn until each node in a row answers EMPTY.
+    """Get from every topic through every node in turn until each node in a row answers EMPTY
+    and, for a system that delivers at least once, until no value handed out unseen can still
+    come back: its redelivery time has passed since the last get whose outcome is unknown and
+    the last fault (``quiet_from``).
 
     The drain's operations are part of the history (they consume values). Returns, per topic,
     whether it was drained.
@@ -125,9 +138,13 @@ async def drain(
     process = first_process
     drained = {}
     deadline = trio.current_time() + timeout
+    redelivery = client.delivery.redelivery_s
+    quiet = quiet_from(recorder.events)
     for topic in topics:
-        in_a_row, turn = 0, 0
-        while in_a_row < len(cluster.nodes) and trio.current_time() < deadline:
+        in_a_row, turn, settled = 0, 0, False
+        while trio.current_time() < deadline and not (in_a_row >= len(cluster.nodes) and settled):
+            if in_a_row >= len(cluster.nodes):
+                await trio.sleep(0.5)  # drained, but a value handed out unseen may come back
             via = cluster.nodes[turn % len(cluster.nodes)]
             turn += 1
             async with client.session(cluster.client_address(via), op_timeout) as session:
@@ -135,16 +152,17 @@ async def drain(
                 known = await _operate(
                     session, recorder, process, "get", topic, None, via, client.tags_gets
                 )
-            last = recorder.events[before + 1]
+            invoked, last = recorder.events[before], recorder.events[before + 1]
             if not known:
                 process += 1
-                in_a_row = 0
+                in_a_row, quiet = 0, float(last.time)
             elif last.type == "ok" and last.value is None:
                 in_a_row += 1
+                settled = redelivery is None or invoked.time > quiet + redelivery * 1e9
             elif last.type == "ok":
                 in_a_row = 0
             else:
                 in_a_row = 0
                 await trio.sleep(0.2)
-        drained[topic] = in_a_row >= len(cluster.nodes)
+        drained[topic] = in_a_row >= len(cluster.nodes) and settled
     return drained

@@ -18,6 +18,13 @@ invoked":
 Each pattern is found with sorting and sweeps (numpy), so the whole check is O(n log n), where a
 search for a linearization (Knossos, Porcupine) is exponential in the worst case.
 
+Each topic is judged by what its system promises (``harness.history.delivery``). Walrus promises
+each value once, in order: all four patterns apply. A system that delivers at least once may
+hand a value out again (``redelivery`` says when that is explained: then it is counted as
+``redelivered``, no VRepet), and a value handed to a get whose outcome is unknown may come back
+later, so its first dequeue may have been that get's: VOrd and VWit allow for it. A system that
+promises no order is not checked for VOrd.
+
 Operations with unknown outcome (``info``) are handled soundly. An info put never completes: its
 value may or may not be in the queue, and it orders nothing. An info get may have consumed one
 value that nobody else dequeued; one resolved from the nodes' logs (``resolve``) dequeued a known
@@ -33,9 +40,11 @@ from dataclasses import replace
 
 import numpy as np
 
+from harness.checker.redelivery import explained
 from harness.checker.result import MAX_PER_KIND, MAX_REPORTED, Anomaly, CheckResult, keep
 from harness.checker.verdict import UNKNOWN, merge
 from harness.history.columns import FAIL, GET, INFO, OK, PUT, Columns, lookup
+from harness.history.delivery import EXACTLY_ONCE_IN_ORDER, Delivery
 
 INF = np.inf
 
@@ -44,8 +53,9 @@ class _Topic:
     """One topic's values as arrays: each put value's enqueue, and its (first) dequeue. Rows
     are rows of the history's columns; -1 where there is none."""
 
-    def __init__(self, c: Columns, rows: np.ndarray) -> None:
+    def __init__(self, c: Columns, rows: np.ndarray, delivery: Delivery) -> None:
         self.c = c
+        self.delivery = delivery
         f, kind, has = c.f[rows], c.type[rows], c.has_value[rows]
         puts = rows[f == PUT]
         values = c.value[puts]
@@ -152,6 +162,13 @@ def _vfresh_vrepet(t: _Topic, found: "_Findings") -> None:
     )
     found.add("VFresh", len(early), len(early), fresh(early, "before its put", earliest_return))
     repeated = np.flatnonzero(t.deq_count > 1)
+    if not t.delivery.once:
+        allowed = np.array(
+            [explained(c.rows_as_ops(t.dequeues(k)), t.delivery) for k in repeated.tolist()],
+            bool,
+        )
+        found.redelivered += int(allowed.sum())
+        repeated = repeated[~allowed] if len(repeated) else repeated
 
     def repeats(room: int) -> list[Anomaly]:
         return [
@@ -165,9 +182,10 @@ def _vfresh_vrepet(t: _Topic, found: "_Findings") -> None:
 def _vord(
     t: _Topic, deq_inv: np.ndarray, deq_ret: np.ndarray, first: np.ndarray, found: "_Findings"
 ) -> None:
-    """enq(x) < enq(y) and deq(y) < deq(x) (deq(x) invoked at INF if x was never dequeued)."""
+    """enq(x) < enq(y) and deq(y) < deq(x) (deq(x) invoked at INF if x was never dequeued);
+    nothing to find for a system that promises no order."""
     xs = np.flatnonzero(t.put_kind == OK)
-    if not len(xs):
+    if not len(xs) or t.delivery.order == "none":
         return
     xs = xs[np.argsort(t.put_ret[xs], kind="stable")]
     x_deq = deq_inv[xs]
@@ -181,8 +199,10 @@ def _vord(
     ys = ys[bad]
     x_of = xs[best_at[before[bad] - 1]]
     # A violation with x never dequeued is explained if an info get invoked before deq(y)
-    # returned took x.
-    certain = ~(np.isinf(deq_inv[x_of]) & (t.min_info_inv < deq_ret[ys]))
+    # returned took x; delivered at least once, x may have gone to that info get first and
+    # come back later, so that explains it whether or not x was dequeued.
+    took = t.min_info_inv < deq_ret[ys]
+    certain = ~took if not t.delivery.once else ~(np.isinf(deq_inv[x_of]) & took)
 
     def examples(room: int) -> list[Anomaly]:
         order = np.argsort(~certain, kind="stable")[:room]
@@ -239,7 +259,10 @@ def _vwit(t: _Topic, deq_inv: np.ndarray, found: "_Findings") -> None:
     covered = np.flatnonzero(_covering(pieces, e_inv, e_ret))
     if not len(covered):
         return
-    cut = np.where(t.deq_count[ok] == 0, np.minimum(deq_inv[ok], t.min_info_inv), deq_inv[ok])
+    # Where an info get may have taken a value (any value, if it may have come back later), the
+    # window in which that value was certainly queued may have closed at the info get.
+    may_take = (t.deq_count[ok] == 0) | (not t.delivery.once)
+    cut = np.where(may_take, np.minimum(deq_inv[ok], t.min_info_inv), deq_inv[ok])
     certain = _covering(_union(t.put_ret[ok], cut), e_inv[covered], e_ret[covered])
 
     def examples(room: int) -> list[Anomaly]:
@@ -262,6 +285,8 @@ class _Findings:
         self.counts: dict[str, int] = defaultdict(int)
         self.certain = 0
         self.examples: list[Anomaly] = []
+        self.redelivered = 0
+        """Repeats the system's at-least-once promise explains (not patterns)."""
 
     def add(
         self, kind: str, count: int, certain: int, examples: Callable[[int], list[Anomaly]]
@@ -292,9 +317,15 @@ def _patterns(t: _Topic, deq_inv: np.ndarray, deq_ret: np.ndarray, first: np.nda
     return found
 
 
-def check_topic(c: Columns, rows: np.ndarray, topic: str | None = None) -> CheckResult:
-    """The queue checker's verdict for one topic's operations (its rows of the columns)."""
-    t = _Topic(c, rows)
+def check_topic(
+    c: Columns,
+    rows: np.ndarray,
+    topic: str | None = None,
+    delivery: Delivery = EXACTLY_ONCE_IN_ORDER,
+) -> CheckResult:
+    """The queue checker's verdict for one topic's operations (its rows of the columns), by
+    what ``delivery`` promises."""
+    t = _Topic(c, rows, delivery)
     if t.repeated is not None:
         op = c.op(t.repeated)
         return CheckResult(
@@ -305,27 +336,29 @@ def check_topic(c: Columns, rows: np.ndarray, topic: str | None = None) -> Check
             },
         )
     found = _patterns(t, t.deq_inv, t.deq_ret, t.first_deq)
+    noted = {"redelivered": found.redelivered} if found.redelivered else {}
     if not found.total:
-        return CheckResult(True)
+        return CheckResult(True, details=noted)
     anomalies = tuple(replace(a, topic=topic) for a in found.examples)
     if found.certain:
-        return CheckResult(False, dict(found.counts), anomalies)
+        return CheckResult(False, dict(found.counts), anomalies, noted)
     if not _patterns(t, *t.witness()).total:
-        return CheckResult(True, details={"explained_by_info_gets": found.total})
+        return CheckResult(True, details={**noted, "explained_by_info_gets": found.total})
     return CheckResult(
         UNKNOWN,
         dict(found.counts),
         anomalies,
         {
+            **noted,
             "why": "these patterns vanish only if info gets consumed some values; no simple "
-            "assignment of values to info gets was found to confirm it"
+            "assignment of values to info gets was found to confirm it",
         },
     )
 
 
-def check(c: Columns) -> CheckResult:
-    """Queue linearizability of every topic."""
-    topics = {topic: check_topic(c, rows, topic) for topic, rows in c.rows_of_topic()}
+def check(c: Columns, delivery: Delivery = EXACTLY_ONCE_IN_ORDER) -> CheckResult:
+    """Queue linearizability of every topic, by what ``delivery`` promises."""
+    topics = {topic: check_topic(c, rows, topic, delivery) for topic, rows in c.rows_of_topic()}
     counts: dict[str, int] = defaultdict(int)
     for result in topics.values():
         for kind, n in result.counts.items():
@@ -334,5 +367,8 @@ def check(c: Columns) -> CheckResult:
         merge([r.valid for r in topics.values()]),
         dict(counts),
         keep([a for r in topics.values() for a in r.anomalies]),
-        {"topics": {topic: {"valid": r.valid, **r.details} for topic, r in topics.items()}},
+        {
+            "delivery": delivery.describe(),
+            "topics": {topic: {"valid": r.valid, **r.details} for topic, r in topics.items()},
+        },
     )

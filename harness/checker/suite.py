@@ -22,6 +22,7 @@ from harness.checker.result import RESULTS_VERSION, CheckResult, Json, not_appli
 from harness.checker.verdict import UNKNOWN, merge
 from harness.history import columns
 from harness.history.columns import NO, Columns
+from harness.history.delivery import Delivery
 from harness.history.node_events import NodeEvent
 
 
@@ -95,6 +96,7 @@ def check_run(evidence: Evidence) -> Json:
         windows,
         evidence.workload_end or (float(finite.max()) if len(finite) else 0),
         black_box,
+        evidence.history.header.promise,
     )
     found: dict[str, CheckResult] = {}
     for name, checker in CHECKERS.items():
@@ -113,6 +115,7 @@ def check_run(evidence: Evidence) -> Json:
         "version": RESULTS_VERSION,
         "valid": verdict,
         "black_box": black_box,
+        "delivery": given.delivery.to_json(),
         "operations": len(c),
         "faults": len(windows),
         "fault_windows": [
@@ -155,6 +158,13 @@ class Inputs:
     windows: list[tuple[str, float, float, object]]
     end: float
     black_box: bool
+    delivery: Delivery
+    """What the system promises about delivery (the history's header)."""
+
+    @property
+    def last_fault(self) -> float:
+        """When (ns) the last fault started or stopped (INF: one never stopped; 0: none)."""
+        return max((max(start, stop) for _, start, stop, _ in self.windows), default=0.0)
 
 
 def _storage(i: Inputs) -> CheckResult | None:
@@ -166,8 +176,8 @@ def _storage(i: Inputs) -> CheckResult | None:
 
 
 CHECKERS: dict[str, Callable[[Inputs], CheckResult | None]] = {
-    "queue": lambda i: queue.check(i.ops),
-    "totals": lambda i: totals.check(i.ops),
+    "queue": lambda i: queue.check(i.ops, i.delivery),
+    "totals": lambda i: totals.check(i.ops, i.delivery, i.last_fault),
     "lease": lambda i: (
         not_applicable(BLACK_BOX_WHY["lease"])
         if i.black_box

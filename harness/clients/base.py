@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import ClassVar
 
+from harness.history.delivery import Delivery
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -22,29 +24,6 @@ class Outcome:
     type: str
     value: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What a system promises about the values its topics hand out, and where it says so."""
-
-    once: bool
-    """True: each value is handed out at most once; False: at least once (a value whose
-    acknowledgement failed, or never came, may be handed out again)."""
-    order: str
-    """The order promised: ``"topic"`` (values leave a topic in the order they were
-    acknowledged into it) or ``"none"``."""
-    source: str
-    """Where the system documents it."""
-
-
-EXACTLY_ONCE_IN_ORDER = Delivery(
-    True,
-    "topic",
-    "Walrus: GET hands out the next entry of the topic's one shared cursor, so each entry once, "
-    "in the order the topic holds them (docs/design.md §2)",
-)
-"""Walrus's promise, which every Walrus client declares."""
 
 
 class Session(ABC):
@@ -82,8 +61,11 @@ class Client(ABC):
     """True if its replies carry no positions and its nodes no event logs we can read."""
     tags_gets: ClassVar[bool] = False
     """True if a get carries a tag the node logs with what it hands out."""
-    delivery: ClassVar[Delivery]
-    """What the system promises about delivery."""
+
+    @property
+    @abstractmethod
+    def delivery(self) -> Delivery:
+        """What the system promises about delivery (``harness.history.delivery``)."""
 
     @abstractmethod
     def session(self, address: tuple[str, int], timeout: float) -> Session:

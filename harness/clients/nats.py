@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import trio
 
-from harness.clients.base import Client, Delivery, Outcome, Session
+from harness.clients.base import Client, Outcome, Session
 from harness.clients.loop import shared_loop
+from harness.history.delivery import Delivery
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NatsConnection
@@ -34,14 +35,21 @@ if TYPE_CHECKING:
 CONSUMER = "harness"
 """The durable pull consumer every worker of a test reads each topic through."""
 
-AT_LEAST_ONCE = Delivery(
-    False,
-    "none",
-    "NATS JetStream: a pull consumer with explicit acks redelivers a message whose ack did not "
-    "arrive within AckWait, and serves redeliveries before new messages "
-    "(docs.nats.io, 'Consumers': AckPolicy, AckWait, MaxDeliver)",
-)
-"""What JetStream promises a durable pull consumer with explicit acks."""
+
+def at_least_once(ack_wait_s: float) -> Delivery:
+    """What JetStream promises a durable pull consumer with explicit acks waiting ``ack_wait_s``
+    for each ack."""
+    return Delivery(
+        False,
+        "none",
+        "NATS JetStream (docs.nats.io, 'Consumers'): a consumer with AckPolicy explicit hands a "
+        "message out again when its ack has not arrived within AckWait (MaxDeliver unlimited by "
+        "default); a message acknowledged with AckSync, whose ack the server confirmed, is not "
+        "handed out again ('JetStream Model Deep Dive', exactly-once consumption); several "
+        "clients pulling from one consumer, and redeliveries, promise no order between them",
+        redelivery_s=ack_wait_s,
+        acked_final=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -226,7 +234,11 @@ class NatsJetStream(Client):
     """How long an unacknowledged message waits before JetStream hands it out again."""
 
     black_box: ClassVar[bool] = True
-    delivery: ClassVar[Delivery] = AT_LEAST_ONCE
+
+    @property
+    def delivery(self) -> Delivery:
+        """At least once, redelivered after ``ack_wait_s``, in no promised order."""
+        return at_least_once(self.ack_wait_s)
 
     def session(self, address: tuple[str, int], timeout: float) -> NatsSession:
         """A session pinned to one server (it connects on first use)."""

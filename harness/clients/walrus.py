@@ -21,7 +21,8 @@ from typing import ClassVar
 
 import trio
 
-from harness.clients.base import EXACTLY_ONCE_IN_ORDER, Client, Delivery, Outcome, Session
+from harness.clients.base import Client, Outcome, Session
+from harness.history.delivery import EXACTLY_ONCE_IN_ORDER, Delivery
 from walrus import protocol
 from walrus.client import AsyncClient, DefiniteError, IndeterminateError, WalrusError
 
@@ -82,7 +83,10 @@ class WalrusSession(Session):
 class Walrus(Client):
     """A Walrus client: topics made with REGISTER, put and get in a dialect."""
 
-    delivery: ClassVar[Delivery] = EXACTLY_ONCE_IN_ORDER
+    @property
+    def delivery(self) -> Delivery:
+        """Each entry once, in the topic's order."""
+        return EXACTLY_ONCE_IN_ORDER
 
     def session(self, address: tuple[str, int], timeout: float) -> WalrusSession:
         """A pipelining session (it connects on first use)."""

@@ -15,10 +15,15 @@ The format is a public contract (``docs/design.md`` §4): other tools may write 
 - Optional: a get's invocation may carry ``"tag"``, the tag its ``GETX`` sent; the nodes log which
   entry they handed to which tag, which resolves what an ``info`` get consumed.
 - Faults: process ``"nemesis"``, type ``info``, ``f`` ``start-X`` / ``stop-X``.
+- Optional: a get's ``ok`` completion with a value may carry ``"ack"``, ``"failed"`` or
+  ``"unknown"``: the system needs the value acknowledged and that acknowledgement did not
+  certainly happen, so an at-least-once system may hand the value out again.
 - An optional first line without ``index``, the header, says what produced the history:
-  ``{"history": 1, "system": "walrus-rs", "black_box": true}``. A black-box history has no
-  positions, nodes or epochs (plain ``PUT``/``GET``), so the checkers that need them do not apply.
-  A history without a header is black-box when no acknowledged put carries a position.
+  ``{"history": 1, "system": "walrus-rs", "black_box": true, "delivery": {...}}``. A black-box
+  history has no positions, nodes or epochs (plain ``PUT``/``GET``), so the checkers that need
+  them do not apply. A history without a header is black-box when no acknowledged put carries a
+  position. ``delivery`` is the system's promise (``harness.history.delivery``: once or at least
+  once, which order, its source); without it, Walrus's: each value once, in order.
 
 ``Op`` pairs an invocation with its completion: what the checkers work on. The pairing rules,
 stated here once (``_Pairing`` keeps them for this reader, ``scan.feed`` for the columnar one,
@@ -31,8 +36,9 @@ and the tests hold the two readers to the same operations and the same errors):
 2. After ``info`` the process is retired: it never invokes again.
 3. The operation takes from its invocation the process, ``f``, ``topic``, time (``inv``), index,
    ``tag`` (present unless null) and a put's ``value``; from its completion the index, ``type``,
-   ``node`` and ``error``, the time (``ret``) unless ``info``, and when ``ok`` a get's ``value``
-   (null: EMPTY) or a put's ``pos`` and ``epoch``. Anything else on the lines is not read. An
+   ``node`` and ``error``, the time (``ret``) unless ``info`` (``end`` keeps it whatever the
+   type), and when ``ok`` a get's ``value`` (null: EMPTY) and ``ack`` or a put's ``pos`` and
+   ``epoch``. Anything else on the lines is not read. An
    operation never completed is ``info`` with ``ret`` INF, like one completed with ``info``.
 
 This module is the format and its reader of record (``load``); the rest of the package reads
@@ -48,6 +54,8 @@ from pathlib import Path
 from typing import TextIO
 
 import orjson
+
+from harness.history.delivery import EXACTLY_ONCE_IN_ORDER, Delivery
 
 INF = math.inf
 """The completion time of an operation whose outcome is unknown."""
@@ -106,6 +114,10 @@ class Op:
     error: str | None = None
     tag: str | None = None
     resolved: bool = False
+    ack: str | None = None
+    """A get's acknowledgement that did not certainly happen: ``failed`` or ``unknown``."""
+    end: float = INF
+    """When the completion was recorded, ``info`` included (INF: never)."""
 
     @property
     def ok(self) -> bool:
@@ -137,14 +149,24 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class Header:
-    """What produced a history: the system, and whether it was driven as a black box."""
+    """What produced a history: the system, whether it was driven as a black box, and what it
+    promises about delivery."""
 
     system: str | None = None
     black_box: bool | None = None
+    delivery: Delivery | None = None
 
     def to_json(self) -> dict:
         """The header line."""
-        return {"history": FORMAT_VERSION, "system": self.system, "black_box": self.black_box}
+        out = {"history": FORMAT_VERSION, "system": self.system, "black_box": self.black_box}
+        if self.delivery is not None:
+            out["delivery"] = self.delivery.to_json()
+        return out
+
+    @property
+    def promise(self) -> Delivery:
+        """The delivery promise to judge the history by (Walrus's when the header has none)."""
+        return self.delivery or EXACTLY_ONCE_IN_ORDER
 
 
 class Recorder:
@@ -234,7 +256,12 @@ def read_header(path: Path) -> Header:
     """The history's header (empty if it has none)."""
     for n, raw in _raw_lines(path):
         if _is_header(raw, n):
-            return Header(raw.get("system"), raw.get("black_box"))
+            delivery = raw.get("delivery")
+            try:
+                promise = None if delivery is None else Delivery.from_json(delivery)
+            except ValueError as exc:
+                raise HistoryError(f"line {n}: {exc}") from None
+            return Header(raw.get("system"), raw.get("black_box"), promise)
         break
     return Header()
 
@@ -288,6 +315,7 @@ class _Pairing:
         if f != op.f:
             raise HistoryError(f"{_where(where)}: a {f} completes process {process}'s {op.f}")
         op.complete_index = raw["index"]
+        op.end = raw["time"]
         op.type = type_
         op.node = raw.get("node")
         op.error = raw.get("error")
@@ -298,6 +326,7 @@ class _Pairing:
         if type_ == "ok":
             if f == "get":
                 op.value = raw.get("value")
+                op.ack = raw.get("ack")
             else:
                 pos = raw.get("pos")
                 op.pos = tuple(pos) if pos is not None else None

@@ -25,7 +25,7 @@ def _history(path, lose_a_write: bool) -> None:
         rec.record(1, "ok", "get", "t", None)
 
 
-def _broken(ops):
+def _broken(*_):
     raise ZeroDivisionError("planted")
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from harness import history
 from harness.history import HistoryError, Recorder
+from harness.history.delivery import EXACTLY_ONCE_IN_ORDER, Delivery
 
 
 def write(tmp_path, lines) -> object:
@@ -251,3 +252,50 @@ def test_a_header_anywhere_but_the_first_line_is_an_error(tmp_path):
 def test_a_history_without_a_header_has_an_empty_one(tmp_path):
     path = write(tmp_path, [{"index": 0, "time": 1, "process": 1, "type": "invoke", "f": "get"}])
     assert history.read_header(path) == history.Header()
+
+
+def test_a_header_carries_the_systems_delivery_promise(tmp_path):
+    promise = Delivery(False, "none", "a test", redelivery_s=5.0)
+    out = io.StringIO()
+    Recorder(out, lambda: 5, history.Header("nats", True, promise))
+    path = tmp_path / "history.jsonl"
+    path.write_text(out.getvalue())
+    assert history.read_header(path).promise == promise
+    assert history.Header().promise == EXACTLY_ONCE_IN_ORDER
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "at least once",
+        {"once": "no", "order": "none"},
+        {"once": False, "order": "sideways"},
+        {"once": False, "order": "none", "redelivery_s": -1},
+    ],
+)
+def test_a_header_with_a_bad_promise_is_an_error_naming_the_line(tmp_path, bad):
+    path = write(tmp_path, [{"history": 1, "system": "x", "delivery": bad}])
+    with pytest.raises(HistoryError, match=r"line 1: .*(delivery|order)"):
+        history.read_header(path)
+
+
+def test_an_unconfirmed_ack_and_an_info_gets_end_are_read(tmp_path):
+    path = write(
+        tmp_path,
+        [
+            {"index": 0, "time": 1, "process": 1, "type": "invoke", "f": "get", "topic": "t"},
+            {
+                "index": 1,
+                "time": 2,
+                "process": 1,
+                "type": "ok",
+                "f": "get",
+                "value": "a",
+                "ack": "unknown",
+            },
+            {"index": 2, "time": 3, "process": 2, "type": "invoke", "f": "get", "topic": "t"},
+            {"index": 3, "time": 9, "process": 2, "type": "info", "f": "get"},
+        ],
+    )
+    _, ops = history.load(path)
+    assert (ops[0].ack, ops[0].end, ops[1].ret, ops[1].end) == ("unknown", 2, history.INF, 9)
