@@ -1,11 +1,11 @@
 """``walrus-harness gate``: a fixed, seeded, short campaign for CI pipelines.
 
 Four runs of the default node — partitions and kills, pauses and clock skew, disk damage, power
-loss (``lose-unsynced``, local backend) — must all be valid, and two controls must be invalid,
-so the gate proves it can fail: the same partitions and kills against ``--compat walrus``
-(Walrus 0.3's unsafe design, small segments), and the power loss against a node that
-acknowledges before it syncs (``--fsync none``) and keeps one copy of each segment (with three,
-the two copies not powered off still hold what it forgot). The time limit of each run is set so
+loss of one node and of all at once (``lose-unsynced``, ``lose-unsynced-all``, local backend) —
+must all be valid, and two controls must be invalid, so the gate proves it can fail: the same
+partitions and kills against ``--compat walrus`` (Walrus 0.3's unsafe design, small segments),
+and the correlated power loss against a node that acknowledges before it syncs (``--fsync
+none``): with every copy powered off at once, three copies no longer hide it. The time limit of each run is set so
 that the whole gate fits ``--budget-s``. Exit 0 only if every run reached its expected verdict.
 """
 
@@ -51,7 +51,9 @@ RUNS = (
     GateRun("partition,kill", 11, NodeSpec(max_segment_entries=50), True, "gate"),
     GateRun("pause,clock", 12, NodeSpec(max_segment_entries=50), True, "gate"),
     GateRun("disk", 13, NodeSpec(max_segment_entries=50), True, "gate"),
-    GateRun("lose-unsynced", 14, NodeSpec(max_segment_entries=50), True, "gate"),
+    GateRun(
+        "lose-unsynced,lose-unsynced-all", 14, NodeSpec(max_segment_entries=50), True, "gate"
+    ),
     GateRun(
         "partition,kill",
         11,
@@ -60,9 +62,9 @@ RUNS = (
         "control-compat",
     ),
     GateRun(
-        "lose-unsynced",
+        "lose-unsynced-all",
         14,
-        NodeSpec(fsync="none", max_segment_entries=50, replicas=1),
+        NodeSpec(fsync="none", max_segment_entries=50),
         False,
         "control-fsync-none",
     ),

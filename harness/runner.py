@@ -30,6 +30,7 @@ from harness.raised import raised_at
 from harness.report import write_reports
 from harness.systems import System, WalrusPy, system_from_json
 from harness.workload import WorkloadConfig, drain, run_workers
+from nemesis.catalogue import POWER_LOSS
 from nemesis.schedule import Schedule, Step, base_faults, fault_names, plan
 
 TEST_VERSION = 1
@@ -141,7 +142,7 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
             nursery,
             config.base_image,
             log,
-            power_loss="lose-unsynced" in base_faults(fault_names(config.nemesis)),
+            power_loss=bool(POWER_LOSS & base_faults(fault_names(config.nemesis))),
         )
         try:
             log(f"starting {config.nodes} nodes of {system.describe()}")

@@ -12,6 +12,13 @@ throws away everything its disk had not made durable — contents not fsynced, n
 durable by an fsync of their directory — through the losefs mount the backend put under the
 node, then restarts it. A node that acknowledges before fdatasync loses acknowledged writes.
 
+**lose-unsynced-all** and **lose-unsynced-majority** are the correlated power loss of a rack or a
+zone: every node, or a majority chosen when the schedule is planned, loses what its disk had not
+made durable at one instant. The nodes are first all stopped (SIGSTOP), so that none acts after
+the instant, then each is killed and its losefs mount told to lose; on stop they restart. A system
+that keeps a write on several nodes without any of them syncing it loses it here, where a
+one-node power loss leaves other copies.
+
 **wipe** (not in ``all``: with one copy of each segment it loses data by design) kills a
 topic's leader and deletes its store — every segment and read position: a lost disk — and
 restarts it on stop. The Raft journal beside the store is kept: a voter that forgets its log
@@ -197,6 +204,51 @@ class LoseUnsynced(Disk):
         self._node = nodes[0]
         lost = await ctx.cluster.lose_unsynced(self._node)
         return {"node": self._node, **lost}
+
+
+class LoseUnsyncedAll(Fault):
+    """Correlated power loss: every node stopped at one instant, then killed, losing what its
+    disk had not synced; restarted on stop."""
+
+    name = "lose-unsynced-all"
+    resource = "process"
+    aimable = False
+
+    def __init__(self) -> None:
+        self._nodes: list[int] = []
+
+    @staticmethod
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> Params:
+        """Every node."""
+        return {"target": "all", "nodes": sorted(nodes)}
+
+    async def start(self, ctx: FaultContext, params: Params, nodes: list[int]) -> object:
+        """Stop them all, then kill each and lose its unsynced writes."""
+        self._nodes = sorted(nodes)
+        for node in self._nodes:
+            await ctx.cluster.pause(node)
+        lost = {}
+        for node in self._nodes:
+            lost[str(node)] = await ctx.cluster.lose_unsynced(node)
+        return {"target": params["target"], "nodes": self._nodes, "lost": lost}
+
+    async def stop(self, ctx: FaultContext) -> object:
+        """Restart every node it powered off."""
+        nodes, self._nodes = self._nodes, []
+        for node in nodes:
+            await ctx.cluster.restart(node)
+        return {"nodes": nodes}
+
+
+class LoseUnsyncedMajority(LoseUnsyncedAll):
+    """Correlated power loss of a majority of the nodes, chosen when the schedule is planned."""
+
+    name = "lose-unsynced-majority"
+
+    @staticmethod
+    def plan(rng: random.Random, nodes: list[int], topics: list[str]) -> Params:
+        """A random majority."""
+        return {"target": "majority", "nodes": sorted(rng.sample(nodes, len(nodes) // 2 + 1))}
 
 
 class Wipe(Disk):

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from nats.aio.msg import Msg
     from nats.js.client import JetStreamContext
 
+STREAM_NOT_FOUND = 10059
+"""JetStream's API error code for a stream that does not exist (nats-server errors.json)."""
+
 CONSUMER = "harness"
 """The durable pull consumer every worker of a test reads each topic through."""
 
@@ -163,7 +166,11 @@ class NatsSession(Session):
         try:
             msg = await self.loop.run(lambda: _pull_one(nc, subject, ask, self.timeout))
         except Exception as exc:
-            return _get_outcome(exc)
+            outcome = _get_outcome(exc)
+            if outcome.type == "info" and await self._stream_gone(nc, topic):
+                # The server says the stream does not exist: the topic holds nothing now.
+                return Outcome("ok", extra={"stream": "not found", "error": _describe(exc)})
+            return outcome
         status = (msg.headers or {}).get("Status")
         if status == "404":
             return Outcome("ok")  # no message pending for the consumer: the topic is empty now
@@ -180,6 +187,21 @@ class NatsSession(Session):
             definite = name in ("NoRespondersError", "ConnectionClosedError")
             extra |= {"ack": "failed" if definite else "unknown", "ack_error": _describe(exc)}
         return Outcome("ok", value, extra)
+
+    async def _stream_gone(self, nc: "NatsConnection", topic: str) -> bool:
+        """Whether the server answers that ``topic``'s stream does not exist (JetStream API
+        error 10059), asked after a request for a message went unanswered: a request to a
+        consumer that no longer exists is taken by the server's subscription to ``$JS.API.>`` and
+        dropped unanswered (nats-server v2.9.10 jetstream_api.go, ``apiDispatch``: no handler
+        matches, "Shortcircuit"), so only this question tells a topic that is gone — every
+        message in it lost — from a server that is slow."""
+        ask = f"$JS.API.CONSUMER.INFO.{topic}.{CONSUMER}"
+        try:
+            reply = await self.loop.run(lambda: nc.request(ask, b"", timeout=self.timeout))
+            error = json.loads(reply.data).get("error") or {}
+        except Exception:
+            return False
+        return error.get("err_code") == STREAM_NOT_FOUND
 
     async def aclose(self) -> None:
         """Close the connection."""

@@ -12,6 +12,7 @@ from harness.cluster.power import preflight as power_preflight
 from harness.systems.base import Launched, Log, System, Unsupported
 from harness.systems.external import External
 from harness.tools import require
+from nemesis.catalogue import POWER_LOSS
 from nemesis.schedule import base_faults
 
 BACKENDS = ("local", "docker")
@@ -21,7 +22,7 @@ def preflight(backend: str, base_image: str | None = None, faults: tuple[str, ..
     """Raise, with the fix in one line, if ``backend`` cannot run here (with these faults);
     makes nothing."""
     bases = base_faults(faults)
-    if "lose-unsynced" in bases:
+    if bases & POWER_LOSS:
         power_preflight()
     if bases & {"delay", "reorder"} and backend == "docker":
         require("libnetfilter-queue")

@@ -130,7 +130,10 @@ class DockerCluster(LaunchedCluster):
             self.members[node] = Member(
                 node,
                 Address(ip, ports["client"]),
-                {name: Address(ip, ports[name]) for name in self.system.link_names},
+                {
+                    name: Address(ip, ports[name])
+                    for name in (*self.system.link_names, *self.system.listener_names)
+                },
             )
         for node in self.nodes:
             d = self.data_dir(node)

@@ -15,10 +15,19 @@ Topics are streams with ``replicas`` copies, read through one durable pull consu
 JetStream meta leader known and every stream and consumer copy on the node current
 (nats-server v2.9.10 monitor.go, ``/healthz``); the cluster has recovered when every node is.
 
-Faults: partitions (the link proxies), kill and pause. Not clock skew: nats-server reads the time
+Faults: partitions (the link proxies), kill, pause, and power loss of one node, a majority or all
+of them (``lose-unsynced``, ``-majority``, ``-all``: the store seen through losefs; nats-server
+v2.9.10 has no setting to sync each write — its options have none, and every stream's file store
+syncs on a timer set to 2 minutes (stream.go:493, ``fsCfg.SyncInterval = 2 * time.Minute``; the
+Raft logs every 5, jetstream_cluster.go:1662) — so what it acknowledged in the last two minutes
+may be only in the page cache of every copy). Not clock skew: nats-server reads the time
 through Go's runtime, from the vDSO, which libfaketime's preloaded library never sees (tried
 here: ``FAKETIME=+1h`` moved ``date`` and left nats-server's log and ``/varz`` on true time).
-Power loss and the Docker backend are not built yet.
+On the Docker backend each node is a container of this host's nats-server (Debian's build links
+only the C library) on the test's bridge network, partitioned by iptables on the nodes' addresses
+— which cut gossiped routes as well, so the dead advertised address is not needed there — with
+the link faults of that backend (delay, throttle, loss, duplicate, reorder); the local backend's
+link proxies give delay and throttle.
 """
 
 import json
@@ -39,6 +48,11 @@ from walrus.protocol import JsonObject
 if TYPE_CHECKING:
     from docker import DockerClient
 
+IMAGE_BINARY = "/usr/local/bin/nats-server"
+"""Where a node container's nats-server is (the image's entry point)."""
+CONTAINER_CONFIG = "/etc/nats-harness.conf"
+"""Where a node container reads the configuration every node shares."""
+
 DEAD_ROUTE = "127.0.0.1:1"
 """The route address every node advertises: nothing listens there, so a route learnt by gossip
 is refused and only the configured routes, through the link proxies, exist."""
@@ -52,7 +66,21 @@ class Nats(Launched):
     """Copies of each topic's stream."""
 
     name: ClassVar[str] = "nats"
-    faults: ClassVar[frozenset[str]] = frozenset({"partition", "kill", "pause"})
+    faults: ClassVar[frozenset[str]] = frozenset(
+        {
+            "partition",
+            "kill",
+            "pause",
+            "lose-unsynced",
+            "lose-unsynced-all",
+            "lose-unsynced-majority",
+            "delay",
+            "throttle",
+            "loss",
+            "duplicate",
+            "reorder",
+        }
+    )
     link_names: ClassVar[tuple[str, ...]] = ("route",)
     listener_names: ClassVar[tuple[str, ...]] = ("monitor",)
 
@@ -66,10 +94,8 @@ class Nats(Launched):
         return f"nats (JetStream, R{self.replicas})"
 
     def preflight(self, backend: str, faults: list[str], nodes: int) -> None:
-        """nats-server installed, the local backend, and no more copies than nodes."""
+        """nats-server installed and no more copies than nodes."""
         super().preflight(backend, faults, nodes)
-        if backend != "local":
-            raise Unsupported(f"nats runs on the local backend only so far, not {backend}")
         if not 1 <= self.replicas <= min(nodes, 5):
             raise Unsupported(
                 f"--replicas {self.replicas}: JetStream keeps 1 to 5 copies, at most one per "
@@ -109,16 +135,57 @@ class Nats(Launched):
         )
 
     def image(self, client: "DockerClient", base: str | None, log: Log) -> str:
-        """Refused: no Docker image for nats yet."""
-        raise Unsupported("nats runs on the local backend only so far")
+        """The base image with this host's nats-server copied in (it links only the C
+        library)."""
+        from harness.images import binary_image
+
+        return binary_image(client, base, Path(require("nats-server")), IMAGE_BINARY, log).tag
 
     def container_command(self, member: Member, members: dict[int, Member]) -> Command:
-        """Refused: no Docker image for nats yet."""
-        raise Unsupported("nats runs on the local backend only so far")
+        """The shared configuration (``container_mounts``) and this node's name, ports and
+        routes on the command line. Partitions are iptables rules on the nodes' addresses, so
+        routes learnt by gossip are cut like the configured ones."""
+        routes = ",".join(
+            f"nats-route://{m.links['route'].host}:{m.links['route'].port}"
+            for n, m in sorted(members.items())
+            if n != member.id
+        )
+        ports = self.container_ports(member.id)
+        return Command(
+            [
+                "-c",
+                CONTAINER_CONFIG,
+                "--server_name",
+                f"n{member.id}",
+                "-p",
+                str(ports["client"]),
+                "-m",
+                str(ports["monitor"]),
+                "-js",
+                "-sd",
+                "/data/jetstream",
+                "--cluster_name",
+                "harness",
+                "--cluster",
+                f"nats://0.0.0.0:{ports['route']}",
+                "--routes",
+                routes,
+                "--no_advertise=true",
+            ]
+        )
+
+    def container_mounts(self, root: Path) -> dict[str, str]:
+        """The configuration every node shares: route pings every second, store limits."""
+        path = root / "nats-container.conf"
+        path.write_text(
+            'ping_interval: "1s"\nping_max: 3\n'
+            "jetstream { max_file_store: 1G, max_memory_store: 64M }\n"
+        )
+        return {str(path.resolve()): CONTAINER_CONFIG}
 
     def container_ports(self, node: int) -> dict[str, int]:
-        """Refused: no Docker image for nats yet."""
-        raise Unsupported("nats runs on the local backend only so far")
+        """nats-server's defaults: clients 4222, routes 6222, monitoring 8222."""
+        return {"client": 4222, "route": 6222, "monitor": 8222}
 
     def set_clock(self, data_dir: Path, offset: float, rate: float) -> None:
         """Refused unless it asks for true time: libfaketime cannot reach a Go program's clock."""

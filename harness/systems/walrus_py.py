@@ -91,6 +91,8 @@ class WalrusPy(Launched):
             "drift-unsafe",
             "bitrot",
             "lose-unsynced",
+            "lose-unsynced-all",
+            "lose-unsynced-majority",
             "wipe",
             "delay",
             "throttle",

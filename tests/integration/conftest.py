@@ -25,3 +25,15 @@ DOCKER = pytest.param(
 or the tools to build its images."""
 BACKEND_PARAMS = ["local", DOCKER]
 """Backends to run a test under."""
+
+
+def no_fuse() -> str | None:
+    """Why losefs cannot mount here (None: it can)."""
+    from harness.cluster.power import preflight as power_preflight
+    from harness.systems.base import Unsupported
+
+    try:
+        power_preflight()
+    except Unsupported as exc:
+        return str(exc)
+    return None

@@ -3,12 +3,10 @@
 import pytest
 
 from harness.checker.result import result_of
-from harness.cluster.power import preflight as power_preflight
 from harness.runner import TestConfig, run_test
 from harness.systems import NodeSpec, WalrusPy
-from harness.systems.base import Unsupported
 from harness.workload import WorkloadConfig
-from tests.integration.conftest import DOCKER
+from tests.integration.conftest import DOCKER, no_fuse
 
 
 @pytest.mark.slow
@@ -51,16 +49,8 @@ def test_bit_rot_in_synced_data_makes_the_node_refuse_to_start(tmp_path):
     assert result_of(result.results, "queue")["counts"].get("VFresh", 0) == 0
 
 
-def _no_fuse() -> str | None:
-    try:
-        power_preflight()
-    except Unsupported as exc:
-        return str(exc)
-    return None
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(_no_fuse() is not None, reason=_no_fuse() or "")
+@pytest.mark.skipif(no_fuse() is not None, reason=no_fuse() or "")
 @pytest.mark.parametrize("backend", ["local", DOCKER])
 def test_a_node_that_acknowledges_before_syncing_loses_writes_to_a_power_loss(tmp_path, backend):
     # The default node's power-loss run, which must be valid, is the gate's.
@@ -104,3 +94,29 @@ def test_a_lost_disk_loses_the_writes_of_a_node_keeping_one_copy(tmp_path):
     assert result.results["drained"] and all(result.results["drained"].values())
     events = "".join(p.read_text() for p in (result.path / "nodes").glob("*/events.jsonl"))
     assert '"kind":"disk-lost"' in events
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(no_fuse() is not None, reason=no_fuse() or "")
+@pytest.mark.parametrize("fsync", ["each", "none"])
+def test_a_correlated_power_loss_is_survived_only_by_a_node_that_syncs(tmp_path, fsync):
+    """Every node loses its unsynced writes at one instant: three copies no longer save a node
+    that acknowledges before fsync, and the default node (fsync each) loses nothing."""
+    config = TestConfig(
+        name=f"lose-unsynced-all-fsync-{fsync}",
+        time_limit=12,
+        nemesis="lose-unsynced-all",
+        nemesis_interval=4,
+        seed=1,
+        store=tmp_path,
+        workload=WorkloadConfig(rate=300, seed=1),
+        system=WalrusPy(NodeSpec(fsync=fsync)),
+    )
+    result = run_test(config, log=lambda m: None)
+    history = (result.path / "history.jsonl").read_text()
+    assert '"start-lose-unsynced-all"' in history
+    totals = result_of(result.results, "totals")
+    if fsync == "each":
+        assert result.valid is True, result.results
+    else:
+        assert totals["counts"].get("lost", 0) > 0, totals

@@ -16,6 +16,7 @@ from nemesis.schedule import Step, UnknownFault, admit, dumps, fault_names, plan
 NODES, TOPICS = [1, 2, 3], ["t0", "t1"]
 EVERY = (
     "partition,kill,pause,clock,disk,drift-unsafe,bitrot,delay,throttle,lose-unsynced,"
+    "lose-unsynced-all,lose-unsynced-majority,"
     "kill@seal,partition@takeover,pause@lease-renew"
 )
 
@@ -122,6 +123,18 @@ def test_an_aimed_name_may_choose_its_delay():
         }
         assert 1 <= s.params["trigger"]["hold_s"] <= 3, "held for half to 1.5 intervals"
     assert starts
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_correlated_power_loss_is_planned_for_all_nodes_or_a_majority(seed):
+    import random
+
+    five = [1, 2, 3, 4, 5]
+    everyone = FAULTS["lose-unsynced-all"].plan(random.Random(seed), five, TOPICS)
+    assert everyone == {"target": "all", "nodes": five}
+    most = FAULTS["lose-unsynced-majority"].plan(random.Random(seed), five, TOPICS)
+    assert most["target"] == "majority"
+    assert len(most["nodes"]) == 3 and set(most["nodes"]) <= set(five)
 
 
 def test_faults_that_share_a_node_never_act_on_it_together():
