@@ -6,7 +6,8 @@ must all be valid, and two controls must be invalid, so the gate proves it can f
 partitions and kills against ``--compat walrus`` (Walrus 0.3's unsafe design, small segments),
 and the correlated power loss against a node that acknowledges before it syncs (``--fsync
 none``): with every copy powered off at once, three copies no longer hide it. The time limit of
-each run is set so that the whole gate fits ``--budget-s``. Exit 0 only if every run reached its expected verdict.
+each run is set so that the whole gate fits ``--budget-s``. Exit 0 only if every run reached its
+expected verdict.
 """
 
 import time
