@@ -52,9 +52,7 @@ RUNS = (
     GateRun("partition,kill", 11, NodeSpec(max_segment_entries=50), True, "gate"),
     GateRun("pause,clock", 12, NodeSpec(max_segment_entries=50), True, "gate"),
     GateRun("disk", 13, NodeSpec(max_segment_entries=50), True, "gate"),
-    GateRun(
-        "lose-unsynced,lose-unsynced-all", 14, NodeSpec(max_segment_entries=50), True, "gate"
-    ),
+    GateRun("lose-unsynced,lose-unsynced-all", 14, NodeSpec(max_segment_entries=50), True, "gate"),
     GateRun(
         "partition,kill",
         11,
