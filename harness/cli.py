@@ -18,6 +18,8 @@ def _test(args: argparse.Namespace) -> int:
 
     config = _test_config(args, args.nemesis, args.seed)
     result = run_test(config, log=lambda m: print(f"walrus-harness: {m}", flush=True))
+    if result.results.get("started") is False:
+        raise RuntimeError(f"{result.results['error']} (its logs: {relative(result.path)})")
     print(f"{WORDS[result.valid]}  {relative(result.path)}")
     if result.valid is False:
         print(

@@ -113,6 +113,18 @@ class RunResult:
         return self.results["valid"]
 
 
+class DidNotStart(RuntimeError):
+    """The system's nodes did not start, or its topics could not be set up: nothing was
+    tested (a user's error to fix, not a verdict)."""
+
+
+def _first(exc: BaseException) -> BaseException:
+    """The first exception inside (nested) exception groups."""
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
 def _run_dir(config: TestConfig) -> Path:
     stamp = time.strftime("%Y%m%dT%H%M%S")
     path = config.store / config.name / stamp
@@ -146,8 +158,11 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
         )
         try:
             log(f"starting {config.nodes} nodes of {system.describe()}")
-            await cluster.start()
-            await system.client.setup(cluster.client_address(cluster.nodes[0]), topics, 30.0)
+            try:
+                await cluster.start()
+                await system.client.setup(cluster.client_address(cluster.nodes[0]), topics, 30.0)
+            except Exception as exc:
+                raise DidNotStart(f"{system.describe()} did not start: {_first(exc)}") from exc
             with open(run / "history.jsonl", "w") as out:
                 t0 = notes["t0_ns"] = time.monotonic_ns()
                 recorder = Recorder(
@@ -281,14 +296,18 @@ def run_test(config: TestConfig, log=print) -> RunResult:
         (run / "results.json").write_text(json.dumps(interrupted))
         raise
     except Exception as exc:  # the run broke off: its directory says why, the verdict is unknown
-        first = exc
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        error = f"the run did not finish: {type(first).__name__}: {first}"
-        log(error)
+        first = _first(exc)
+        error = (
+            str(first)
+            if isinstance(first, DidNotStart)
+            else f"the run did not finish: {type(first).__name__}: {first}"
+        )
+        if not isinstance(first, DidNotStart):  # that one is the caller's to say
+            log(error)
         results = {
             "version": RESULTS_VERSION,
             "valid": "unknown",
+            "started": not isinstance(first, DidNotStart),
             "error": error,
             "raised_at": raised_at(first),
             "traceback": "".join(traceback.format_exception(first)),

@@ -75,7 +75,9 @@ TOOLS = {
             "redis-server", "redis-server", "runs Redis Streams beside our node in `bench compare`"
         ),
         Tool(
-            "nats-server", "nats-server", "runs NATS JetStream beside our node in `bench compare`"
+            "nats-server",
+            "nats-server",
+            "runs NATS JetStream: `--system nats`, and beside our node in `bench compare`",
         ),
         Tool("chromium", "chromium", "runs the browser tests of `walrus-harness serve`"),
         Tool(

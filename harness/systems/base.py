@@ -91,6 +91,8 @@ class System(ABC):
     name: ClassVar[str]
     faults: ClassVar[frozenset[str]]
     """The nemeses that apply to this system."""
+    why_not: ClassVar[dict[str, str]] = {}
+    """Why a nemesis that does not apply does not, for the line that refuses it."""
 
     @property
     @abstractmethod
@@ -135,8 +137,11 @@ class System(ABC):
                 f"{self.name} does not write"
             )
         if refused:
+            named = ", ".join(
+                f"{f} ({self.why_not[f]})" if f in self.why_not else f for f in refused
+            )
             raise Unsupported(
-                f"{self.name} does not support the nemesis {', '.join(refused)}; "
+                f"{self.name} does not support the nemesis {named}; "
                 f"it supports {', '.join(sorted(self.faults)) or 'none'}"
             )
 
