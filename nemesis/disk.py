@@ -25,9 +25,10 @@ restarts it on stop. The Raft journal beside the store is kept: a voter that for
 breaks Raft itself, which only a membership change can handle. A node that keeps one copy of a
 segment loses what it held; one that replicates segments must lose nothing.
 
-**bitrot** (not in ``all``) flips a bit inside a record a client has seen, followed by intact
-records: damage to synced data. The node must refuse to start, naming the file and byte — never
-serve the corrupt entry.
+**bitrot** (not in ``all``) kills a node and flips a bit in data it stored, where its system
+keeps it (``Target.rot``): for Walrus, inside a record a client has seen, followed by intact
+records (``WalrusPy.rot``) — damage to synced data; the node must refuse to start, naming the file
+and byte, never serve the corrupt entry.
 """
 
 import json
@@ -63,7 +64,8 @@ def _seen(ctx: FaultContext, data_dir: Path, topic: str, segment: int) -> int:
     return max(offsets, default=-1)
 
 
-def _flip(path: Path, byte: int, bit: int) -> None:
+def flip(path: Path, byte: int, bit: int) -> None:
+    """Flip bit ``bit`` of byte ``byte`` of the file at ``path``."""
     with open(path, "r+b") as f:
         f.seek(byte)
         value = f.read(1)[0]
@@ -99,7 +101,7 @@ def damage_tail(ctx: FaultContext, data_dir: Path) -> dict[str, object]:
             }
         last = int(positions[-1])
         byte = ctx.rng.randint(last, end - 1)
-        _flip(path, byte, ctx.rng.randrange(8))
+        flip(path, byte, ctx.rng.randrange(8))
         return {"damage": "flipped a bit in the last, unseen record", "at": byte, **where}
     # Every record was seen: append a partial or damaged record, as a crash mid-write leaves.
     fake = np.zeros(codec.HEADER_SIZE + 32, dtype=np.uint8)
@@ -158,7 +160,7 @@ class Disk(Fault):
 
 
 class BitRot(Disk):
-    """Kill a node and flip a bit in a record clients have seen, before intact ones."""
+    """Kill a node and flip a bit in data it stored (where its system says); restart on stop."""
 
     name = "bitrot"
     aimable = False
@@ -173,25 +175,10 @@ class BitRot(Disk):
         return [params["node"]]
 
     async def start(self, ctx: FaultContext, params: Params, nodes: list[int]) -> object:
-        """Kill and rot."""
+        """Kill and rot, where the node's system keeps its data."""
         self._node = nodes[0]
         await ctx.cluster.kill(self._node)
-        for topic, segment, path in _segments(ctx.cluster.data_dir(self._node)):
-            data = np.fromfile(path, dtype=np.uint8)
-            positions, _, _ = codec.scan_records(data, 0)
-            if len(positions) >= 2:
-                k = ctx.rng.randrange(len(positions) - 1)
-                byte = ctx.rng.randint(int(positions[k]), int(positions[k + 1]) - 1)
-                _flip(path, byte, ctx.rng.randrange(8))
-                return {
-                    "node": self._node,
-                    "damage": "flipped a bit in synced data",
-                    "topic": topic,
-                    "segment": segment,
-                    "file": str(path),
-                    "at": byte,
-                }
-        return {"node": self._node, "damage": "none", "why": "no segment with two records"}
+        return {"node": self._node, **await ctx.cluster.rot(self._node, ctx.rng)}
 
 
 class LoseUnsynced(Disk):

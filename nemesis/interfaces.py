@@ -5,6 +5,7 @@ degraded link, which the faults ask for and the backends give.
 satisfy these by their shape, and the harness imports the nemesis, one direction only.
 """
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +126,11 @@ class Target(Protocol):
 
     async def lose_unsynced(self, node: int) -> dict[str, object]:
         """SIGKILL it and lose what its disk had not made durable; what was lost."""
+        ...
+
+    async def rot(self, node: int, rng: random.Random) -> dict[str, object]:
+        """Flip a bit in data the (killed) node had stored, where its system keeps it; what was
+        done."""
         ...
 
     async def pause(self, node: int) -> None:

@@ -8,6 +8,7 @@ a no-op). A backend is an async context manager: leaving the ``async with`` stop
 frees every resource it made, on every exit path.
 """
 
+import random
 import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -97,6 +98,11 @@ class Cluster(ABC):
     async def lose_unsynced(self, node: int) -> dict[str, object]:
         """Kill the node and lose what its disk had not made durable; what was lost."""
         raise Unsupported(f"the {type(self).__name__} backend cannot lose unsynced writes")
+
+    async def rot(self, node: int, rng: random.Random) -> dict[str, object]:
+        """Flip a bit in what the (killed) node stored, as its system lays its files out."""
+        data = self.data_dir(node)
+        return await trio.to_thread.run_sync(lambda: self.system.rot(data, rng))
 
     @abstractmethod
     async def pause(self, node: int) -> None:

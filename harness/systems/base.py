@@ -10,6 +10,7 @@ node's own extensions: readiness, recovery, the drain and the audit belong to th
 """
 
 import json
+import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -199,6 +200,11 @@ class System(ABC):
         answer = await self.state(cluster, topic, timeout=3.0)
         leader: int | None = answer[1].get("leader_node") if answer else None
         return leader
+
+    def rot(self, data_dir: Path, rng: random.Random) -> JsonObject:
+        """Flip a bit in data a stopped node stored under ``data_dir`` (``bitrot``); what was
+        done. Refused unless the system knows its files."""
+        raise Unsupported(f"{self.name} has no bit rot: the harness does not know its files")
 
     def node_files(self) -> tuple[str, ...]:
         """Files in a node's data directory worth keeping with the run (its logs)."""

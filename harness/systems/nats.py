@@ -20,7 +20,8 @@ of them (``lose-unsynced``, ``-majority``, ``-all``: the store seen through lose
 v2.9.10 has no setting to sync each write — its options have none, and every stream's file store
 syncs on a timer set to 2 minutes (stream.go:493, ``fsCfg.SyncInterval = 2 * time.Minute``; the
 Raft logs every 5, jetstream_cluster.go:1662) — so what it acknowledged in the last two minutes
-may be only in the page cache of every copy). Not clock skew: nats-server reads the time
+may be only in the page cache of every copy), and bit rot (``bitrot``: a killed node's stream
+message block gets a flipped bit, ``rot``). Not clock skew: nats-server reads the time
 through Go's runtime, from the vDSO, which libfaketime's preloaded library never sees (tried
 here: ``FAKETIME=+1h`` moved ``date`` and left nats-server's log and ``/varz`` on true time).
 On the Docker backend each node is a container of this host's nats-server (Debian's build links
@@ -31,6 +32,7 @@ link proxies give delay and throttle.
 """
 
 import json
+import random
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ import trio
 from harness.clients.nats import NatsJetStream
 from harness.systems.base import Command, Launched, Log, Member, Nodes, Unsupported
 from harness.tools import require
+from nemesis.disk import flip
 from walrus.config import Address
 from walrus.protocol import JsonObject
 
@@ -74,6 +77,7 @@ class Nats(Launched):
             "lose-unsynced",
             "lose-unsynced-all",
             "lose-unsynced-majority",
+            "bitrot",
             "delay",
             "throttle",
             "loss",
@@ -84,7 +88,6 @@ class Nats(Launched):
     why_not: ClassVar[dict[str, str]] = {
         "clock": "nats-server reads the time through Go's runtime, from the vDSO, which "
         "libfaketime cannot reach",
-        "bitrot": "it damages Walrus segment files; JetStream's message blocks are not built yet",
     }
     link_names: ClassVar[tuple[str, ...]] = ("route",)
     listener_names: ClassVar[tuple[str, ...]] = ("monitor",)
@@ -238,6 +241,29 @@ class Nats(Launched):
             if name.startswith("n") and name[1:].isdigit():
                 return int(name[1:])
         return None
+
+    def rot(self, data_dir: Path, rng: random.Random) -> JsonObject:
+        """One bit flipped at a random byte of one of the node's stream message blocks
+        (``<store>/jetstream/<account>/streams/<stream>/msgs/<n>.blk``, the system account's
+        own streams left alone): the single-bit errors in ``.blk`` files of Jepsen's NATS
+        2.12.1 analysis (nats-server issue #7549)."""
+        blocks = sorted(
+            path
+            for path in (data_dir / "jetstream").glob("*/*/streams/*/msgs/*.blk")
+            if "$SYS" not in path.parts and path.stat().st_size > 0
+        )
+        if not blocks:
+            return {"damage": "none", "why": "no message block with data on this node"}
+        path = rng.choice(blocks)
+        byte, bit = rng.randrange(path.stat().st_size), rng.randrange(8)
+        flip(path, byte, bit)
+        return {
+            "damage": "flipped a bit in a message block",
+            "stream": path.parent.parent.name,
+            "file": str(path),
+            "at": byte,
+            "bit": bit,
+        }
 
     def node_files(self) -> tuple[str, ...]:
         """The server's log and its configuration."""

@@ -7,10 +7,12 @@ plain PUT and GET, no events, no audit — which is how the black-box checkers a
 system whose correct answers we know.
 """
 
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
 import trio
 
 from harness.clients.walrus import WALRUS_PY, Extended, Plain, Walrus
@@ -23,6 +25,8 @@ from harness.systems.base import (
     Unsupported,
     all_ready,
 )
+from nemesis.disk import flip
+from walrus import codec
 from walrus.auth import SECRET_FILE, secret_args
 from walrus.client import Client, WalrusError
 from walrus.clock import write_control
@@ -30,6 +34,7 @@ from walrus.cluster import node_command, node_ready
 from walrus.config import Address, Peer
 from walrus.events import EVENT_LOG
 from walrus.protocol import JsonObject
+from walrus.storage import NODE_STORE, segment_files
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -241,6 +246,10 @@ class WalrusPy(Launched):
             out["segments"][topic] = segments
         return out
 
+    def rot(self, data_dir: Path, rng: random.Random) -> JsonObject:
+        """A flipped bit in a segment record clients have seen (``rot_segment``)."""
+        return rot_segment(data_dir, rng)
+
     def node_files(self) -> tuple[str, ...]:
         """The log and, unless black-box, the event log."""
         return ("node.log",) if self.plain else ("node.log", EVENT_LOG)
@@ -260,3 +269,23 @@ def _scan_all(host: str, port: int, topic: str, segment: int, page: int) -> Json
                     "count": chunk["count"],
                     "values": values,
                 }
+
+
+def rot_segment(data_dir: Path, rng: random.Random) -> dict[str, object]:
+    """Flip a bit inside a record of a Walrus segment under ``data_dir`` that intact records
+    follow (so that clients have seen it): damage to synced data, not a torn tail."""
+    for topic, segment, path in segment_files(data_dir / NODE_STORE):
+        data = np.fromfile(path, dtype=np.uint8)
+        positions, _, _ = codec.scan_records(data, 0)
+        if len(positions) >= 2:
+            k = rng.randrange(len(positions) - 1)
+            byte = rng.randint(int(positions[k]), int(positions[k + 1]) - 1)
+            flip(path, byte, rng.randrange(8))
+            return {
+                "damage": "flipped a bit in synced data",
+                "topic": topic,
+                "segment": segment,
+                "file": str(path),
+                "at": byte,
+            }
+    return {"damage": "none", "why": "no segment with two records"}
