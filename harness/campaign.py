@@ -156,20 +156,59 @@ def write_summaries(directory: Path, rows: list[Row], base: TestConfig) -> None:
         "",
         "![verdicts](verdicts.png)",
         "",
-        "| nemesis | seed | verdict | anomalies | ops | acked PUT/s | availability "
-        "| 'truncating already-applied' lines | run |",
-        "|---|---|---|---|---|---|---|---|---|",
+        *by_nemesis(rows),
+        "",
+        "## Every run",
+        "",
+    ]
+    counted = any(r.truncation_lines is not None for r in rows)
+    cut_head = " 'truncating already-applied' lines |" if counted else ""
+    lines += [
+        f"| nemesis | seed | verdict | anomalies | ops | acked PUT/s | availability |{cut_head}"
+        " run |",
+        "|---|---|---|---|---|---|---|" + ("---|" if counted else "") + "---|",
     ]
     for r in rows:
         avail = "-" if r.availability is None else f"{r.availability:.1%}"
         rel = r.path.relative_to(directory)
-        cut = "-" if r.truncation_lines is None else r.truncation_lines
+        cut = f" {'-' if r.truncation_lines is None else r.truncation_lines} |" if counted else ""
         lines.append(
             f"| `{r.nemesis}` | {r.seed} | {WORDS[r.verdict]} | {r.anomaly_text()} | "
-            f"{r.ops} | {r.acked_put_per_s:.1f} | {avail} | {cut} | [{rel}]({rel}/summary.md) |"
+            f"{r.ops} | {r.acked_put_per_s:.1f} | {avail} |{cut} [{rel}]({rel}/summary.md) |"
         )
     (directory / "summary.md").write_text("\n".join(lines) + "\n")
     heatmap(rows, directory / "verdicts.png")
+
+
+def by_nemesis(rows: list[Row]) -> list[str]:
+    """A table with a row per nemesis: its runs, their verdicts, each anomaly kind found with
+    its total count and (in parentheses) the number of runs it appeared in, the operations, the
+    mean acknowledged PUT/s and the mean availability."""
+    lines = [
+        "| nemesis | runs | verdicts | anomalies found | operations | acked PUT/s | availability |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for nemesis in dict.fromkeys(r.nemesis for r in rows):
+        runs = [r for r in rows if r.nemesis == nemesis]
+        verdicts = ", ".join(
+            f"{n} {WORDS[v].lower()}"
+            for v in (True, False, "unknown")
+            if (n := sum(1 for r in runs if r.verdict == v))
+        )
+        kinds = sorted({k for r in runs for k in r.anomalies})
+        found = ", ".join(
+            f"{k} {sum(r.anomalies.get(k, 0) for r in runs)} "
+            f"({sum(1 for r in runs if k in r.anomalies)})"
+            for k in kinds
+        )
+        shares = [r.availability for r in runs if r.availability is not None]
+        avail = f"{sum(shares) / len(shares):.1%}" if shares else "-"
+        rate = sum(r.acked_put_per_s for r in runs) / len(runs)
+        lines.append(
+            f"| `{nemesis}` | {len(runs)} | {verdicts} | {found or '-'} | "
+            f"{sum(r.ops for r in runs):,} | {rate:.1f} | {avail} |"
+        )
+    return lines
 
 
 def heatmap(rows: list[Row], path: Path) -> None:

@@ -6,19 +6,10 @@ from pathlib import Path
 import pytest
 import trio
 
-from harness.cluster.power import PowerMount, preflight
-from harness.systems.base import Unsupported
+from harness.cluster.power import PowerMount
+from tests.integration.conftest import no_fuse
 
-
-def _why_not() -> str | None:
-    try:
-        preflight()
-    except Unsupported as exc:
-        return str(exc)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
+pytestmark = pytest.mark.skipif(no_fuse() is not None, reason=no_fuse() or "")
 
 
 def durable_write(path: Path, data: bytes) -> None:
