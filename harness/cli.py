@@ -125,6 +125,10 @@ def _system(args: argparse.Namespace):
         from harness.systems.nats import Nats
 
         return Nats(replicas=3 if args.replicas is None else args.replicas)
+    if args.system == "rabbitmq":
+        from harness.systems.rabbitmq import Rabbit
+
+        return Rabbit(args.queue_type, args.partition_handling)
     if args.system == "external":
         from harness.systems.external import External, parse_addrs
 
@@ -257,7 +261,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         choices=list(SYSTEMS),
         help="the implementation under test: walrus-py (this repository's node; default), "
         "walrus-rs (the original Walrus, built from --walrus-src), external (a running "
-        "cluster at --addr) or nats (NATS JetStream, Debian's nats-server)",
+        "cluster at --addr), nats (NATS JetStream, Debian's nats-server) or rabbitmq "
+        "(Debian's rabbitmq-server)",
     )
     p.add_argument("--addr", help="external: the nodes' client addresses, HOST:PORT,...")
     for action, what in (
@@ -302,6 +307,19 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         type=int,
         help="walrus-py: copies of each segment (the node's default: 3 on 3+ nodes, else 1); "
         "nats: copies of each stream (default 3)",
+    )
+    p.add_argument(
+        "--queue-type",
+        choices=["quorum", "mirrored"],
+        default="quorum",
+        help="rabbitmq: quorum queues (Raft) or classic queues mirrored on every node (default "
+        "quorum)",
+    )
+    p.add_argument(
+        "--partition-handling",
+        choices=["pause_minority", "autoheal", "ignore"],
+        default="pause_minority",
+        help="rabbitmq: cluster_partition_handling (default pause_minority)",
     )
     p.add_argument("--lease-ms", type=int, default=2000, help="nodes' lease duration")
     p.add_argument("--drift", type=float, default=0.1, help="nodes' drift bound")

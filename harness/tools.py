@@ -79,6 +79,14 @@ TOOLS = {
             "nats-server",
             "runs NATS JetStream: `--system nats`, and beside our node in `bench compare`",
         ),
+        Tool(
+            "rabbitmq-server",
+            "rabbitmq-server",
+            "runs RabbitMQ: `--system rabbitmq`",
+            ("/usr/lib/rabbitmq/bin/rabbitmq-server",),
+        ),
+        Tool("erlc", "erlang-base", "compiles the epmd module of `--system rabbitmq`"),
+        Tool("epmd", "erlang-base", "maps RabbitMQ nodes' names to ports (`--system rabbitmq`)"),
         Tool("chromium", "chromium", "runs the browser tests of `walrus-harness serve`"),
         Tool(
             "chromedriver",

@@ -8,6 +8,7 @@ partitions on this backend. Clients connect to the nodes directly. Processes get
 session, so a Ctrl-C reaches the harness only, which stops them all on the way out.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -141,11 +142,17 @@ class LocalCluster(LaunchedCluster):
         proc = self._procs.get(node)
         return proc is not None and proc.returncode is None
 
+    def _signal(self, node: int, sig: signal.Signals) -> None:
+        """Send ``sig`` to the node's process group: the node and whatever it started (a
+        script's server, RabbitMQ's Erlang VM and epmd), all started in the node's session."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._procs[node].pid, sig)
+
     async def kill(self, node: int) -> None:
-        """SIGKILL and reap."""
+        """SIGKILL its process group and reap."""
         proc = self._procs.get(node)
         if proc is not None and proc.returncode is None:
-            proc.send_signal(signal.SIGKILL)
+            self._signal(node, signal.SIGKILL)
             await proc.wait()
         self._paused.discard(node)
 
@@ -166,13 +173,13 @@ class LocalCluster(LaunchedCluster):
     async def pause(self, node: int) -> None:
         """SIGSTOP."""
         if await self.alive(node):
-            self._procs[node].send_signal(signal.SIGSTOP)
+            self._signal(node, signal.SIGSTOP)
             self._paused.add(node)
 
     async def resume(self, node: int) -> None:
         """SIGCONT."""
         if await self.alive(node):
-            self._procs[node].send_signal(signal.SIGCONT)
+            self._signal(node, signal.SIGCONT)
         self._paused.discard(node)
 
     async def partition(self, grudge: Grudge) -> None:
@@ -210,21 +217,22 @@ class LocalCluster(LaunchedCluster):
             proxy.set_shape(shape_between(self._slowed, proxy.source, proxy.target))
 
     async def stop(self) -> None:
-        """SIGTERM every node (SIGKILL after 10 s) and stop the proxies."""
+        """SIGTERM every node (SIGKILL after 10 s), then SIGKILL what is left of each node's
+        process group (a helper it started, like epmd), and stop the proxies."""
         if self._stopped:
             return
         self._stopped = True
         with trio.CancelScope(shield=True):
-            for proc in self._procs.values():
+            for node, proc in self._procs.items():
                 if proc.returncode is None:
-                    proc.send_signal(signal.SIGCONT)
+                    self._signal(node, signal.SIGCONT)
                     proc.send_signal(signal.SIGTERM)
             with trio.move_on_after(10):
                 for proc in self._procs.values():
                     await proc.wait()
-            for proc in self._procs.values():
+            for node, proc in self._procs.items():
+                self._signal(node, signal.SIGKILL)
                 if proc.returncode is None:
-                    proc.kill()
                     await proc.wait()
             for mount in self._mounts.values():
                 await mount.down()

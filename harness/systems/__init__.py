@@ -8,7 +8,7 @@ from typing import Any
 from harness.systems.base import Boot, Command, Member, System, Unsupported
 from harness.systems.walrus_py import NodeSpec, WalrusPy
 
-SYSTEMS = ("walrus-py", "walrus-rs", "external", "nats")
+SYSTEMS = ("walrus-py", "walrus-rs", "external", "nats", "rabbitmq")
 """Every system's name, for ``--system``."""
 
 
@@ -18,9 +18,10 @@ def system_from_json(raw: dict[str, Any]) -> System:
 
     from harness.systems.external import External
     from harness.systems.nats import Nats
+    from harness.systems.rabbitmq import Rabbit
     from harness.systems.walrus_rs import WalrusRs
 
-    classes = {c.name: c for c in (WalrusPy, WalrusRs, External, Nats)}
+    classes = {c.name: c for c in (WalrusPy, WalrusRs, External, Nats, Rabbit)}
     cls = classes.get(raw.get("name", ""))
     if cls is None:
         raise ValueError(f"test.json names no known system: {raw.get('name')!r}")

@@ -17,7 +17,7 @@ def test_each_nemesis_is_one_row_with_its_anomaly_kinds_counted_and_the_runs_the
         _row("kill", 3, False, {"duplicated": 1}, 300),
         _row("partition", 1, "unknown", {"VWit": 1}, 50),
     ]
-    header, rule, kill, partition = by_nemesis(rows)
+    header, _, kill, partition = by_nemesis(rows)
     assert header.startswith("| nemesis | runs | verdicts | anomalies found")
     assert kill == (
         "| `kill` | 3 | 1 valid, 2 invalid | VRepet 2 (1), duplicated 3 (2) | 600 | 20.0 | 70.0% |"
