@@ -98,10 +98,11 @@ def test_a_lost_disk_loses_the_writes_of_a_node_keeping_one_copy(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(no_fuse() is not None, reason=no_fuse() or "")
-@pytest.mark.parametrize("fsync", ["each", "none"])
+@pytest.mark.parametrize("fsync", ["none"])
 def test_a_correlated_power_loss_is_survived_only_by_a_node_that_syncs(tmp_path, fsync):
     """Every node loses its unsynced writes at one instant: three copies no longer save a node
-    that acknowledges before fsync, and the default node (fsync each) loses nothing."""
+    that acknowledges before fsync, while the default node (fsync each) loses nothing — the
+    gate runs that one (``harness/gate.py``), so this file holds only the control."""
     config = TestConfig(
         name=f"lose-unsynced-all-fsync-{fsync}",
         time_limit=12,
