@@ -21,8 +21,10 @@ Partitions", suspend and resume) has its application restarted (``stop_app``, ``
 RabbitMQ's documented way out, and the run's log says so.
 
 Faults: partitions (the link proxies), kill and pause (signals to the node's process group: the
-script, the Erlang VM, epmd), power loss of one node, a majority or all (the data directory on
-losefs), the local link faults. Not yet: clock skew and the Docker backend.
+script, the Erlang VM, epmd), clock skew (libfaketime, ``harness.systems.faketime``: the Erlang VM
+reads its clocks through libc; ``+C multi_time_warp`` lets its system time follow the OS's, and
+the monotonic clock its timers and Raft run on stays true), power loss of one node, a majority
+or all (the data directory on losefs), the local link faults. Not yet: the Docker backend.
 """
 
 import functools
@@ -31,13 +33,14 @@ import json
 import os
 import socket
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import trio
 
 from harness.clients.rabbitmq import QUEUE_TYPES, RabbitMQ
+from harness.systems import faketime
 from harness.systems.base import Command, Launched, Log, Member, Nodes, Unsupported
 from harness.tools import require
 from walrus.config import Address
@@ -194,6 +197,8 @@ class Rabbit(Launched):
     """``quorum`` or ``mirrored`` (a classic queue under an ``ha-mode: all`` policy)."""
     partition_handling: str = "pause_minority"
     """RabbitMQ's ``cluster_partition_handling``."""
+    faketime: bool = False
+    """Preload libfaketime (the clock nemesis needs it)."""
 
     name: ClassVar[str] = "rabbitmq"
     faults: ClassVar[frozenset[str]] = frozenset(
@@ -201,6 +206,7 @@ class Rabbit(Launched):
             "partition",
             "kill",
             "pause",
+            "clock",
             "lose-unsynced",
             "lose-unsynced-all",
             "lose-unsynced-majority",
@@ -209,7 +215,6 @@ class Rabbit(Launched):
         }
     )
     why_not: ClassVar[dict[str, str]] = {
-        "clock": "not built yet for rabbitmq",
         "loss": "packet faults need the Docker backend, not built yet for rabbitmq",
         "duplicate": "packet faults need the Docker backend, not built yet for rabbitmq",
         "reorder": "packet faults need the Docker backend, not built yet for rabbitmq",
@@ -226,6 +231,10 @@ class Rabbit(Launched):
         """rabbitmq, its queue type and partition handling."""
         return f"rabbitmq ({self.queue_type} queues, {self.partition_handling})"
 
+    def for_faults(self, faults: list[str]) -> "Rabbit":
+        """This system with libfaketime preloaded if the clock nemesis will run."""
+        return replace(self, faketime="clock" in faults)
+
     def preflight(self, backend: str, faults: list[str], nodes: int) -> None:
         """rabbitmq-server and erlc installed, the local backend, options known."""
         super().preflight(backend, faults, nodes)
@@ -239,6 +248,8 @@ class Rabbit(Launched):
             )
         require("rabbitmq-server")
         require("erlc")
+        if "clock" in faults:
+            require("libfaketime")
 
     def build(self, log: Log) -> None:
         """Compile the epmd module the nodes find their peers with."""
@@ -303,9 +314,12 @@ class Rabbit(Launched):
             "RABBITMQ_CONFIG_FILES": str(data_dir / "conf.d"),
             "RABBITMQ_CONF_ENV_FILE": "/dev/null",
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(data_dir / "enabled_plugins"),
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": f"+S 1:1 -pa {ebin} -epmd_module harness_epmd",
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": f"+S 1:1 -pa {ebin} -epmd_module harness_epmd"
+            + (" +C multi_time_warp" if self.faketime else ""),
             "HARNESS_DIST_ROUTES": dist_routes,
         }
+        if self.faketime:
+            env |= faketime.preload(data_dir, require("libfaketime"))
         return Command(["sh", "-c", script], env)
 
     def image(self, client: "DockerClient", base: str | None, log: Log) -> str:
@@ -321,9 +335,13 @@ class Rabbit(Launched):
         raise Unsupported("rabbitmq runs on the local backend only so far")
 
     def set_clock(self, data_dir: Path, offset: float, rate: float) -> None:
-        """Refused unless it asks for true time: not built yet."""
-        if (offset, rate) != (0.0, 1.0):
-            raise Unsupported("clock skew is not built yet for rabbitmq")
+        """Steer libfaketime's control file (the Erlang VM reads its clocks through libc; with
+        ``+C multi_time_warp`` its own system time follows the OS's)."""
+        if not self.faketime:
+            if (offset, rate) == (0.0, 1.0):
+                return
+            raise Unsupported("rabbitmq was started without libfaketime: no clock control")
+        faketime.steer(data_dir, offset, rate)
 
     def ready(self, member: Member) -> bool:
         """Its AMQP listener accepts connections (it opens last, and closes while paused)."""

@@ -17,11 +17,8 @@ What the harness relies on, read from its sources (paths relative to the Walrus 
   main.rs``), and its client port opens at once: readiness is METRICS for the metadata group and
   then a probe PUT through every node to a topic led by every node (``settle``);
 - its clock: Raft and every timeout run on the monotonic clock, its leases have no time at all;
-  the wall clock names its WAL files. The clock nemesis reaches it through libfaketime preloaded
-  with ``FAKETIME_DONT_FAKE_MONOTONIC=1`` and a control file re-read every second: offsets and
-  rates move its wall clock only, as NTP steps and slews move CLOCK_REALTIME (the way Jepsen skews
-  programs it cannot change); a rate change restarts libfaketime's reference point
-  (``FAKETIME_XRESET``) so the wall reading does not jump;
+  the wall clock names its WAL files. The clock nemesis reaches it through libfaketime
+  (``harness.systems.faketime``), which moves its wall clock only;
 - no disk faults: its data files are preallocated 1 GiB files shared by every segment of every
   topic, fsynced before a PUT is answered, so "the unsynced tail of a segment" that our disk fault
   damages does not exist there.
@@ -37,7 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import trio
 
 from harness.clients.walrus import ErrorTable, Plain, Rule
-from harness.systems import rust_build
+from harness.systems import faketime, rust_build
 from harness.systems.base import (
     Boot,
     Command,
@@ -120,7 +117,6 @@ segment's leader may have consumed an entry there (bucket.rs:53-58 reads with a 
 checkpoint), so apart from the rules above every error is ``info``."""
 
 PROBE_PREFIX = "_probe"
-FAKETIME_FILE = "faketime.rc"
 IMAGE_BINARY = "/usr/local/bin/distributed-walrus"
 
 
@@ -194,15 +190,7 @@ class WalrusRs(Launched):
             env["WALRUS_MAX_SEGMENT_ENTRIES"] = str(self.max_segment_entries)
         env.update(dict(self.env))
         if self.faketime:
-            env.update(
-                {
-                    "LD_PRELOAD": faketime_lib,
-                    "FAKETIME_TIMESTAMP_FILE": str(data_dir / FAKETIME_FILE),
-                    "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-                    "FAKETIME_CACHE_DURATION": "1",
-                    "FAKETIME_XRESET": "1",
-                }
-            )
+            env.update(faketime.preload(data_dir, faketime_lib))
         return env
 
     def _args(self, member: Member, members: dict[int, Member], data_dir: Path) -> list[str]:
@@ -255,10 +243,7 @@ class WalrusRs(Launched):
             if (offset, rate) == (0.0, 1.0):
                 return  # true time already: nothing to reset
             raise Unsupported("walrus-rs was started without libfaketime: no clock control")
-        path = data_dir / FAKETIME_FILE
-        partial = path.with_suffix(".partial")
-        partial.write_text(f"{offset:+.6f} x{rate:.6f}\n")
-        partial.replace(path)
+        faketime.steer(data_dir, offset, rate)
 
     def ready(self, member: Member) -> bool:
         """METRICS: a Raft leader known and this node in the membership."""

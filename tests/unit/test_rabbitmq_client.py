@@ -74,3 +74,19 @@ def test_a_node_reaches_its_peers_through_the_routes_it_is_given(tmp_path: Path)
     assert "cluster_partition_handling = autoheal" in conf
     assert all(f"= {node_name(n)}" in conf for n in (1, 2, 3))
     assert (tmp_path / "home" / ".erlang.cookie").stat().st_mode & 0o777 == 0o400
+
+
+def test_the_clock_nemesis_preloads_libfaketime_and_lets_erlang_time_warp(tmp_path: Path):
+    member = Member(
+        1,
+        Address("127.0.0.1", 5671),
+        {"dist": Address("127.0.0.1", 25671), "epmd": Address("127.0.0.1", 4361)},
+    )
+    system = Rabbit().for_faults(["clock"])
+    cmd = system.local_command(member, {1: member}, tmp_path, {})
+    assert "libfaketime" in cmd.env["LD_PRELOAD"]
+    assert cmd.env["FAKETIME_TIMESTAMP_FILE"].startswith(str(tmp_path))
+    assert "+C multi_time_warp" in cmd.env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"]
+    system.set_clock(tmp_path, 2.5, 1.1)
+    assert (tmp_path / "faketime.rc").read_text() == "+2.500000 x1.100000\n"
+    assert "LD_PRELOAD" not in Rabbit().local_command(member, {1: member}, tmp_path, {}).env
