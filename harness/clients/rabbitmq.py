@@ -19,6 +19,7 @@ Which outcomes are definite is ``publish_outcome`` and ``get_outcome``, each row
 
 import contextlib
 import functools
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 QUEUE_TYPES = ("quorum", "mirrored")
 """``quorum``: a Raft queue (``x-queue-type: quorum``); ``mirrored``: a classic queue that the
 system's ``ha-mode: all`` policy mirrors on every node."""
+
+logging.getLogger("aiormq").setLevel(logging.CRITICAL)  # each refused connect: our outcome says it
 
 HEARTBEAT_S = 5
 """AMQP heartbeat: a connection the broker has not heard from in about two of these is closed,

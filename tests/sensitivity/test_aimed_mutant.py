@@ -49,6 +49,10 @@ def test_a_kill_aimed_at_the_seal_loses_what_was_acknowledged_during_the_rollove
 
 @pytest.mark.slow
 def test_a_pause_aimed_at_a_renewal_shows_a_lease_stamped_late(tmp_path):
+    """The pause must catch a node between sending a renewal and stamping it; seed 2 did here
+    alone, and missed in a full test session after the NATS and RabbitMQ runs (2026-12-07, cause
+    not found: no task or thread of theirs was left running), so a second seed is tried when the
+    first catches nothing, as for the kill above."""
     config = TestConfig(
         name="lease-stamped-late-pause-at-renew",
         time_limit=30,
@@ -60,7 +64,11 @@ def test_a_pause_aimed_at_a_renewal_shows_a_lease_stamped_late(tmp_path):
         workload=WorkloadConfig(rate=800, topics=3, seed=2),
         system=WalrusPy(NodeSpec(mutant="lease-stamped-late")),
     )
-    lease = result_of(_aimed_run(config).results, "lease")
+    for seed in (2, 3):
+        run = replace(config, seed=seed, workload=replace(config.workload, seed=seed))
+        lease = result_of(_aimed_run(run).results, "lease")
+        if lease["valid"] is False:
+            break
     assert lease["valid"] is False, lease
     assert set(lease["counts"]) <= {
         "append_after_expiry_node_clock",
