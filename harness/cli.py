@@ -8,6 +8,7 @@ from pathlib import Path
 from harness.bench import cli as bench_cli
 from harness.checker import cli as checker_cli
 from harness.mutants import MUTANTS
+from harness.raised import leaves
 from harness.serve import cli as serve_cli
 from harness.systems import SYSTEMS
 
@@ -402,21 +403,14 @@ USER_ERRORS = (ValueError, OSError, RuntimeError)
 line, exit status 1. Anything else is a bug: one line naming the file with its traceback."""
 
 
-def _leaves(exc: BaseException) -> list[BaseException]:
-    """The exceptions inside (nested) exception groups, as trio's nurseries raise them."""
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
-    return [exc]
-
-
 def report_error(exc: BaseException, prog: str = "walrus-harness") -> int:
     """Print one line for an exception that ended a command; its exit status."""
-    leaves = _leaves(exc)
-    if all(isinstance(e, KeyboardInterrupt) for e in leaves):
+    found = leaves(exc)
+    if all(isinstance(e, KeyboardInterrupt) for e in found):
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-    user = [e for e in leaves if isinstance(e, USER_ERRORS)]
-    if user and len(user) == len(leaves):
+    user = [e for e in found if isinstance(e, USER_ERRORS)]
+    if user and len(user) == len(found):
         print(f"{prog}: {user[0]}", file=sys.stderr)
         return 1
     import traceback
@@ -425,7 +419,7 @@ def report_error(exc: BaseException, prog: str = "walrus-harness") -> int:
         "w", prefix=f"{prog}-error-", suffix=".txt", delete=False
     ) as f:
         traceback.print_exception(exc, file=f)
-    inner = next(e for e in leaves if not isinstance(e, USER_ERRORS))
+    inner = next(e for e in found if not isinstance(e, USER_ERRORS))
     print(
         f"{prog}: internal error {type(inner).__name__}: {inner} (traceback in {f.name})",
         file=sys.stderr,

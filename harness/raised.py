@@ -1,5 +1,6 @@
 """Where an exception was raised, in one line for people: the frame of the project's own code
-nearest the raise (the library frames below it say less about what to mend)."""
+nearest the raise (the library frames below it say less about what to mend); and the exceptions
+inside the (nested) exception groups trio's nurseries raise."""
 
 import traceback
 from pathlib import Path
@@ -26,3 +27,11 @@ def _relative(filename: str) -> Path:
         return path.resolve().relative_to(ROOT)
     except ValueError:
         return Path(path.name)
+
+
+def leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups, as trio's nurseries raise them; ``exc``
+    itself if it is none."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in leaves(inner)]
+    return [exc]

@@ -26,7 +26,7 @@ from harness.checker.suite import Evidence, check_run
 from harness.cluster import make_cluster, preflight
 from harness.history import Header, Recorder, columns
 from harness.history.node_events import read_nodes
-from harness.raised import raised_at
+from harness.raised import leaves, raised_at
 from harness.report import write_reports
 from harness.systems import System, WalrusPy, system_from_json
 from harness.workload import WorkloadConfig, drain, run_workers
@@ -118,13 +118,6 @@ class DidNotStart(RuntimeError):
     tested (a user's error to fix, not a verdict)."""
 
 
-def _first(exc: BaseException) -> BaseException:
-    """The first exception inside (nested) exception groups."""
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
-
-
 def _run_dir(config: TestConfig) -> Path:
     stamp = time.strftime("%Y%m%dT%H%M%S")
     path = config.store / config.name / stamp
@@ -162,7 +155,7 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
                 await cluster.start()
                 await system.client.setup(cluster.client_address(cluster.nodes[0]), topics, 30.0)
             except Exception as exc:
-                raise DidNotStart(f"{system.describe()} did not start: {_first(exc)}") from exc
+                raise DidNotStart(f"{system.describe()} did not start: {leaves(exc)[0]}") from exc
             with open(run / "history.jsonl", "w") as out:
                 t0 = notes["t0_ns"] = time.monotonic_ns()
                 recorder = Recorder(
@@ -296,7 +289,7 @@ def run_test(config: TestConfig, log=print) -> RunResult:
         (run / "results.json").write_text(json.dumps(interrupted))
         raise
     except Exception as exc:  # the run broke off: its directory says why, the verdict is unknown
-        first = _first(exc)
+        first = leaves(exc)[0]
         error = (
             str(first)
             if isinstance(first, DidNotStart)
