@@ -12,6 +12,7 @@ from pamqp.header import ContentHeader
 from harness.clients.rabbitmq import at_least_once, get_outcome, publish_outcome
 from harness.systems.base import Member
 from harness.systems.rabbitmq import Rabbit, node_name
+from harness.tools import missing_reason
 from walrus.config import Address
 
 RETURN = spec.Basic.Return(312, "NO_ROUTE", "", "t0")
@@ -54,6 +55,7 @@ def test_the_promise_is_at_least_once_with_no_ack_ever_known_final():
     assert promise.redelivery_s is not None and promise.redelivery_s > 0
 
 
+@pytest.mark.skipif(missing_reason("erlc") is not None, reason=str(missing_reason("erlc")))
 def test_a_node_reaches_its_peers_through_the_routes_it_is_given(tmp_path: Path):
     members = {
         n: Member(
@@ -76,6 +78,10 @@ def test_a_node_reaches_its_peers_through_the_routes_it_is_given(tmp_path: Path)
     assert (tmp_path / "home" / ".erlang.cookie").stat().st_mode & 0o777 == 0o400
 
 
+@pytest.mark.skipif(
+    missing_reason("erlc") or missing_reason("libfaketime"),
+    reason=str(missing_reason("erlc") or missing_reason("libfaketime")),
+)
 def test_the_clock_nemesis_preloads_libfaketime_and_lets_erlang_time_warp(tmp_path: Path):
     member = Member(
         1,
