@@ -130,6 +130,10 @@ def _system(args: argparse.Namespace):
         from harness.systems.rabbitmq import Rabbit
 
         return Rabbit(args.queue_type, args.partition_handling)
+    if args.system == "redis":
+        from harness.systems.redis import Redis
+
+        return Redis(args.redis_wait, args.appendfsync)
     if args.system == "external":
         from harness.systems.external import External, parse_addrs
 
@@ -262,8 +266,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         choices=list(SYSTEMS),
         help="the implementation under test: walrus-py (this repository's node; default), "
         "walrus-rs (the original Walrus, built from --walrus-src), external (a running "
-        "cluster at --addr), nats (NATS JetStream, Debian's nats-server) or rabbitmq "
-        "(Debian's rabbitmq-server)",
+        "cluster at --addr), nats (NATS JetStream, Debian's nats-server), rabbitmq "
+        "(Debian's rabbitmq-server) or redis (Redis Streams with Sentinel, Debian's redis-server)",
     )
     p.add_argument("--addr", help="external: the nodes' client addresses, HOST:PORT,...")
     for action, what in (
@@ -321,6 +325,20 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         choices=["pause_minority", "autoheal", "ignore"],
         default="pause_minority",
         help="rabbitmq: cluster_partition_handling (default pause_minority)",
+    )
+    p.add_argument(
+        "--redis-wait",
+        type=int,
+        default=0,
+        metavar="N",
+        help="redis: follow each XADD with WAIT N; acknowledged only if N replicas confirm "
+        "(default 0: no WAIT)",
+    )
+    p.add_argument(
+        "--appendfsync",
+        choices=["always", "everysec", "no"],
+        default="everysec",
+        help="redis: the append-only file's fsync policy (default everysec, as Redis ships)",
     )
     p.add_argument("--lease-ms", type=int, default=2000, help="nodes' lease duration")
     p.add_argument("--drift", type=float, default=0.1, help="nodes' drift bound")

@@ -72,7 +72,10 @@ TOOLS = {
             (f"/usr/lib/{_multiarch()}/faketime/libfaketime.so.1",),
         ),
         Tool(
-            "redis-server", "redis-server", "runs Redis Streams beside our node in `bench compare`"
+            "redis-server",
+            "redis-server",
+            "runs Redis: `--system redis` (server and Sentinel), and beside our node in "
+            "`bench compare`",
         ),
         Tool(
             "nats-server",

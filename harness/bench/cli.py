@@ -273,7 +273,8 @@ def _compare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--systems",
         default=DEFAULT_COMPARE,
-        help="comma-separated: walrus-py, walrus-rs, redis, nats (default walrus-py,redis,nats, "
+        help="comma-separated: walrus-py, walrus-rs, redis, nats, rabbitmq (default "
+        "walrus-py,redis,nats, "
         "plus walrus-rs when a Walrus tree is given)",
     )
     p.add_argument(

@@ -19,7 +19,7 @@ import trio
 from harness.cluster.base import Grudge, LaunchedCluster
 from harness.cluster.power import mounts
 from harness.cluster.proxy import LinkProxy
-from harness.systems.base import Launched, Member, Unsupported
+from harness.systems.base import Launched, Member, Unsupported, source_host
 from nemesis.interfaces import LinkShape, Slowed, shape_between
 from walrus.config import Address
 
@@ -90,7 +90,10 @@ class LocalCluster(LaunchedCluster):
 
     async def start(self) -> None:
         """Start the link proxies (TCP links only), then the nodes; wait until all are ready."""
-        if self.system.link_transport == "tcp":
+        if self.system.link_transport == "tcp" and self.system.shared_links:
+            for target in self.nodes:
+                await self._shared_proxy(target)
+        elif self.system.link_transport == "tcp":
             for source in self.nodes:
                 for target in self.nodes:
                     if source != target:
@@ -105,6 +108,18 @@ class LocalCluster(LaunchedCluster):
             via[name] = Address("127.0.0.1", await self._nursery.start(proxy.serve))
             self._proxies.append(proxy)
         self._routes[source][target] = via
+
+    async def _shared_proxy(self, target: int) -> None:
+        """One proxy per link of ``target`` that every node (itself included) reaches it at."""
+        sources = {source_host(n): n for n in self.nodes}
+        via: dict[str, Address] = {}
+        for name in self.system.link_names:
+            addr = self.members[target].links[name]
+            proxy = LinkProxy(None, target, (addr.host, addr.port), name, sources)
+            via[name] = Address("127.0.0.1", await self._nursery.start(proxy.serve))
+            self._proxies.append(proxy)
+        for source in self.nodes:
+            self._routes[source][target] = via
 
     def link_traffic(self) -> list[dict[str, object]] | None:
         """What the link proxies counted; None when the system's links are not TCP (no proxy)."""
@@ -214,7 +229,8 @@ class LocalCluster(LaunchedCluster):
         else:
             self._slowed.pop(fault, None)
         for proxy in self._proxies:
-            proxy.set_shape(shape_between(self._slowed, proxy.source, proxy.target))
+            for source in self.nodes if proxy.source is None else [proxy.source]:
+                proxy.set_shape(shape_between(self._slowed, source, proxy.target), source)
 
     async def stop(self) -> None:
         """SIGTERM every node (SIGKILL after 10 s), then SIGKILL what is left of each node's

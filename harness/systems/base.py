@@ -221,6 +221,11 @@ class Launched(System):
     monitoring port): the harness reaches them directly, never through a link proxy."""
     link_transport: ClassVar[str] = "tcp"
     """``tcp`` (the local backend's link proxies can cut it) or ``udp`` (they cannot)."""
+    shared_links: ClassVar[bool] = False
+    """True if its nodes tell each other where they are (so cannot be given a route per peer):
+    on the local backend each node is then reached at one proxy per link, shared by all, that
+    knows the sender by its source address (``source_host``), and ``routes`` name every node,
+    itself included."""
 
     def preflight(self, backend: str, faults: list[str], nodes: int) -> None:
         """Also refuses partitions the backend cannot make."""
@@ -276,6 +281,12 @@ class Launched(System):
     @abstractmethod
     def container_ports(self, node: int) -> dict[str, int]:
         """The ports node ``node``'s container listens on, by listener (``client`` included)."""
+
+
+def source_host(node: int) -> str:
+    """The loopback address node ``node`` sends from when its links are shared (127.0.0.1 is
+    for everything else: the harness and its clients)."""
+    return f"127.0.0.{20 + node}"
 
 
 def topic_state(host: str, port: int, topic: str, timeout: float = 10.0) -> JsonObject:

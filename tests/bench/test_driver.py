@@ -12,8 +12,15 @@ import time
 import pytest
 
 from harness.bench.omb.driver import Slot, run_phase
-from harness.bench.omb.servers import LaunchedServer, NatsServer, NullServer, RedisServer
+from harness.bench.omb.servers import (
+    LaunchedServer,
+    NatsServer,
+    NullServer,
+    RabbitServer,
+    RedisServer,
+)
 from harness.systems import NodeSpec, WalrusPy
+from harness.tools import missing_reason
 
 
 def _slots(server, producers: int = 1, consumers: int = 1, topic: str = "t0"):
@@ -121,6 +128,23 @@ def test_the_nats_jetstream_adapter_on_a_replicated_stream(tmp_path):
     finally:
         server.stop()
     _all_consumed(ph)
+
+
+_NO_RABBIT = missing_reason("rabbitmq-server") or missing_reason("erlc")
+
+
+@pytest.mark.skipif(_NO_RABBIT is not None, reason=str(_NO_RABBIT))
+def test_the_amqp_adapter_on_a_quorum_queue_and_nothing_left_running(tmp_path):
+    import subprocess
+
+    server = RabbitServer(tmp_path, log=lambda m: None)
+    try:
+        ph = run_phase(*_slots(server, producers=2, consumers=2), 200.0, 0.5, 2.0, 100, drain_s=5.0)
+    finally:
+        server.stop()
+    _all_consumed(ph)
+    left = subprocess.run(["pgrep", "-fa", str(tmp_path)], capture_output=True, text=True).stdout
+    assert left == ""
 
 
 def test_rates_count_whole_windows_only():

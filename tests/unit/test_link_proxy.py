@@ -99,3 +99,45 @@ def test_packet_shapes_combine_and_say_what_needs_packets():
     assert both.packets_only and both.queued
     assert not LinkShape(delay=0.1, rate=1000).packets_only
     assert not LinkShape(duplicate=0.5).queued
+
+
+def test_a_shared_proxy_knows_each_sender_by_its_source_address_and_never_cuts_outsiders():
+    """One proxy for node 3, reached by nodes 1 and 2 from their own loopback addresses and by a
+    client from 127.0.0.1: a partition that keeps node 3 from hearing node 1 drops node 1's bytes
+    only."""
+
+    async def exchange(port: int, source: str | None, data: bytes) -> bytes:
+        stream = await trio.open_tcp_stream("127.0.0.1", port, local_address=source)
+        await stream.send_all(data)
+        got = b""
+        with trio.move_on_after(0.5):
+            while len(got) < len(data):
+                got += await stream.receive_some(1000)
+        await stream.aclose()
+        return got
+
+    async def main() -> tuple[dict[str, bytes], list[dict]]:
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(partial(trio.serve_tcp, _echo, 0, host="127.0.0.1"))
+            port = listeners[0].socket.getsockname()[1]
+            sources = {"127.0.0.21": 1, "127.0.0.22": 2}
+            proxy = LinkProxy(None, 3, ("127.0.0.1", port), "redis", sources)
+            await nursery.start(proxy.serve)
+            proxy.set_grudge({3: {1}})
+            got = {
+                "node 1": await exchange(proxy.port, "127.0.0.21", b"a" * 10),
+                "node 2": await exchange(proxy.port, "127.0.0.22", b"b" * 10),
+                "client": await exchange(proxy.port, None, b"c" * 10),
+            }
+            traffic = proxy.traffic()
+            proxy.close()
+            nursery.cancel_scope.cancel()
+        return got, traffic
+
+    got, traffic = trio.run(main)
+    assert got == {"node 1": b"", "node 2": b"b" * 10, "client": b"c" * 10}
+    by_pair = {(t["from"], t["to"]): t for t in traffic}
+    assert sum(by_pair[(1, 3)]["dropped"].values()) == 10
+    assert sum(by_pair[(2, 3)]["carried"].values()) == 10
+    assert not by_pair[(3, 1)]["carried"]  # node 3 never heard node 1, so never answered
+    assert set(by_pair) == {(1, 3), (3, 1), (2, 3), (3, 2)}  # the client's bytes: no link's

@@ -15,6 +15,9 @@ its topics before a test.
 - ``redis``: Redis Streams, ``XADD`` and a consumer group (``XREADGROUP`` + ``XACK``).
 - ``nats``: NATS JetStream, ``publish`` waiting for the stream's ack, a durable pull consumer with
   explicit acks.
+- ``amqp``: RabbitMQ, a durable quorum queue: persistent publishes on a confirm-mode channel, each
+  waiting for its confirm; a consumer with manual acks and a prefetch of 200, acknowledging what it
+  took in one ``basic.ack`` with ``multiple``.
 """
 
 import asyncio
@@ -334,3 +337,65 @@ class NatsAdapter(Adapter):
     async def close(self) -> None:
         """Close."""
         await self._nc.close()
+
+
+class AmqpAdapter(Adapter):
+    """RabbitMQ through aiormq: confirmed publishes; ``basic.consume`` with a prefetch."""
+
+    PREFETCH = 200
+
+    def __init__(self, address: tuple[str, int], topic: str) -> None:
+        self._url = f"amqp://guest:guest@{address[0]}:{address[1]}/"
+        self._topic = topic
+        self._got: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
+        self._consuming = False
+
+    async def connect(self) -> None:
+        """Connect and open a confirm-mode channel."""
+        import aiormq
+
+        self._conn = await aiormq.connect(self._url)
+        self._channel = await self._conn.channel(publisher_confirms=True)
+
+    async def prepare(self) -> None:
+        """Declare the topic's durable quorum queue."""
+        await self._channel.queue_declare(
+            self._topic, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+
+    async def publish(self, data: bytes) -> None:
+        """Publish persistent, and wait for the confirm."""
+        from aiormq import spec
+
+        try:
+            await self._channel.basic_publish(
+                data, routing_key=self._topic, properties=spec.Basic.Properties(delivery_mode=2)
+            )
+        except Exception as exc:
+            raise PublishError(str(exc) or type(exc).__name__) from None
+
+    async def receive(self) -> list[bytes]:
+        """What the consumer was handed (waiting at most 5 ms), acknowledged at once."""
+        if not self._consuming:
+            await self._channel.basic_qos(prefetch_count=self.PREFETCH)
+            await self._channel.basic_consume(self._topic, self._take, no_ack=False)
+            self._consuming = True
+        try:
+            first = await asyncio.wait_for(self._got.get(), 0.005)
+        except TimeoutError:
+            return []
+        taken = [first]
+        while not self._got.empty():
+            taken.append(self._got.get_nowait())
+        try:
+            await self._channel.basic_ack(max(tag for tag, _ in taken), multiple=True)
+        except Exception as exc:
+            raise PublishError(str(exc) or type(exc).__name__) from None
+        return [body for _, body in taken]
+
+    async def _take(self, message) -> None:
+        self._got.put_nowait((message.delivery.delivery_tag, message.body))
+
+    async def close(self) -> None:
+        """Close the connection (what was taken and not acknowledged is requeued)."""
+        await self._conn.close()

@@ -39,6 +39,7 @@ from harness.bench.omb.servers import (
     LaunchedServer,
     NatsServer,
     NullServer,
+    RabbitServer,
     RedisServer,
     Server,
 )
@@ -47,7 +48,7 @@ from harness.progress import Runs
 
 DRIVER_BOUND = 1.5
 SUSTAINED = 0.95
-SYSTEMS = ("walrus-py", "walrus-rs", "redis", "nats")
+SYSTEMS = ("walrus-py", "walrus-rs", "redis", "nats", "rabbitmq")
 MATCHED = ("walrus-py", "walrus-rs")
 """(system, reference): the first is also measured at the rates of the second's rate steps."""
 
@@ -113,6 +114,15 @@ def variants(systems: list[str], walrus_src: str | None) -> list[Variant]:
                         "acknowledged before fsync (nats-server 2.9)",
                     )
                 )
+        elif system == "rabbitmq":
+            out.append(
+                Variant(
+                    system,
+                    "quorum",
+                    RabbitServer,
+                    "quorum queues: confirmed once a majority fsynced it",
+                )
+            )
         else:
             raise ValueError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
     return out

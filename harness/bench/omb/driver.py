@@ -84,6 +84,8 @@ def make_adapter(slot: Slot) -> Adapter:
         return adapters.RedisAdapter(host, port, slot.topic, f"c{slot.index}")
     if slot.kind == "nats":
         return adapters.NatsAdapter(slot.address, slot.topic, slot.options.get("replicas", 1))
+    if slot.kind == "amqp":
+        return adapters.AmqpAdapter(slot.address, slot.topic)
     raise ValueError(f"unknown system kind {slot.kind!r}")
 
 

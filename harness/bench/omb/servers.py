@@ -10,10 +10,15 @@ workloads are done, whatever happened:
 - ``redis``: one redis-server, AOF with ``appendfsync always`` / ``everysec``;
 - ``nats``: three nats-server processes clustered with JetStream on file storage; streams with 3
   replicas or 1. Debian's nats-server 2.9 acknowledges before its write reaches the disk (it syncs
-  every two minutes by default), so its variants are labelled ``sync=none``.
+  every two minutes by default), so its variants are labelled ``sync=none``;
+- ``rabbitmq``: three rabbitmq-server nodes clustered (``harness.systems.rabbitmq``, their
+  distribution links direct), quorum queues: a confirm comes once a majority of the queue's Raft
+  members wrote the message to their logs and fsynced them (RabbitMQ 3.10, "Quorum Queues",
+  data safety).
 """
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import socket
@@ -44,11 +49,13 @@ class Endpoint:
     def address_for(self, topic_index: int, leader=None):
         """Where a client of the topic connects: Walrus, a list of node addresses to try in
         turn (the topic's leader first when known, else spread by topic); NATS, the server
-        list; Redis, its one address."""
+        list; Redis, its one address; RabbitMQ, one node, spread by topic."""
         if self.kind == "nats":
             return self.addresses
         if self.kind == "redis":
             return self.addresses[0]
+        if self.kind == "amqp":
+            return self.addresses[topic_index % len(self.addresses)]
         first = self.addresses.index(leader) if leader in self.addresses else topic_index
         n = len(self.addresses)
         return [self.addresses[(first + i) % n] for i in range(n)]
@@ -393,3 +400,61 @@ def _jetstream_ready(endpoint: Endpoint) -> bool:
             await nc.close()
 
     return asyncio.run(check())
+
+
+# --- RabbitMQ --------------------------------------------------------------------------------
+
+
+class RabbitServer(Server):
+    """Three rabbitmq-server nodes clustered, for quorum queues."""
+
+    def __init__(self, root: Path, nodes: int = 3, log=print) -> None:
+        from harness.systems.rabbitmq import Rabbit, cluster_status, node_name
+
+        super().__init__()
+        system = Rabbit("quorum")
+        system.preflight("local", [], nodes)
+        system.build(lambda m: log(f"  {m}"))
+        base = free_base_port(nodes, 1 + len(system.link_names) + len(system.listener_names))
+        members = {}
+        for n in range(1, nodes + 1):
+            ports = system.local_ports(base, n)
+            members[n] = Member(
+                n,
+                Address("127.0.0.1", ports.pop("client")),
+                {name: Address("127.0.0.1", p) for name, p in ports.items()},
+            )
+        self.peer_ports = {str(n): [m.links["dist"].port] for n, m in members.items()}
+        want = {node_name(n) for n in members}
+        try:
+            for n, member in members.items():
+                d = (root / f"node-{n}").resolve()
+                d.mkdir(parents=True, exist_ok=True)
+                routes = {p: {"dist": m.links["dist"]} for p, m in members.items() if p != n}
+                cmd = system.local_command(member, members, d, routes)
+                self.spawn(str(n), cmd.argv, d / "node.log", cmd.env)
+            for n, member in members.items():
+                _wait(f"rabbitmq node {n}", lambda m=member: system.ready(m), 120)
+            _wait(
+                "the RabbitMQ cluster",
+                lambda: want <= set(cluster_status(members[1]).get("running_nodes", [])),
+                120,
+            )
+        except BaseException:
+            self.stop()
+            raise
+        self.endpoint = Endpoint("amqp", [(m.client.host, m.client.port) for m in members.values()])
+
+    def stop(self) -> None:
+        """Stop every node and what each started (its epmd: the node's process group)."""
+        import signal
+
+        for node in self.nodes.values():
+            if node.popen is not None and node.popen.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(node.popen.pid, signal.SIGTERM)
+        super().stop()
+        for node in self.nodes.values():
+            if node.popen is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(node.popen.pid, signal.SIGKILL)
