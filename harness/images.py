@@ -9,6 +9,8 @@
   sources, so the image build needs no network; numba's kernels are compiled into the image.
 - **Binary**: a foreign system's node binary built on the host (``walrus-rs``), copied onto the
   base.
+- **Packaged**: a foreign system Debian packages (``rabbitmq``): the base with its packages,
+  made the same way as the base (image builds here have no network).
 
 Each image is tagged by a hash of what went into it and rebuilt only when that changes. Every
 object the harness makes carries the label ``walrus-harness``; ``clean`` removes them all.
@@ -120,9 +122,12 @@ class Built:
     size_mb: float
 
 
-def base_tag() -> str:
-    """The tag of the Debian base image these inputs make."""
-    return f"walrus-base:{_digest(SUITE, BASE_PACKAGES, apt_mirror(), platform.machine())}"
+def base_tag(packages: tuple[str, ...] = ()) -> str:
+    """The tag of the Debian base image these inputs make (with ``packages`` added: an image
+    of its own, named for the first)."""
+    name = f"walrus-{packages[0]}" if packages else "walrus-base"
+    digest = _digest(SUITE, BASE_PACKAGES + packages, apt_mirror(), platform.machine())
+    return f"{name}:{digest}"
 
 
 def preflight(base: str | None = None):
@@ -134,10 +139,11 @@ def preflight(base: str | None = None):
     return client
 
 
-def base_image(client, log=print) -> Built:
-    """The Debian base image, made with mmdebstrap and imported (reused if it exists)."""
+def base_image(client, log=print, packages: tuple[str, ...] = ()) -> Built:
+    """The Debian base image, with ``packages`` added if any, made with mmdebstrap and imported
+    (reused if it exists)."""
     mirror = apt_mirror()
-    tag = base_tag()
+    tag = base_tag(packages)
     if _exists(client, tag):
         return Built(tag, None, client.images.get(tag).attrs["Size"] / 1e6)
     mmdebstrap = require("mmdebstrap")
@@ -148,7 +154,7 @@ def base_image(client, log=print) -> Built:
         cmd = [
             mmdebstrap,
             "--variant=minbase",
-            f"--include={','.join(BASE_PACKAGES)}",
+            f"--include={','.join(BASE_PACKAGES + packages)}",
             "--quiet",
             SUITE,
             str(tarball),

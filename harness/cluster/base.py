@@ -16,7 +16,7 @@ from pathlib import Path
 import trio
 
 from harness.cluster.power import losefs_log
-from harness.systems.base import Launched, Member, System, Unsupported
+from harness.systems.base import Launched, Member, Ran, System, Unsupported
 from nemesis.interfaces import LinkShape
 
 Grudge = dict[int, set[int]]
@@ -53,6 +53,10 @@ class Cluster(ABC):
     @abstractmethod
     async def spawn(self, node: int) -> None:
         """Start one node's process or container for the first time."""
+
+    async def run(self, node: int, argv: list[str], timeout: float = 30.0) -> Ran:
+        """Run ``argv`` where the node runs; refused where the backend cannot."""
+        raise Unsupported(f"{type(self).__name__} cannot run commands where its nodes run")
 
     @abstractmethod
     async def log_tail(self, node: int) -> str:

@@ -19,7 +19,7 @@ import trio
 from harness.cluster.base import Grudge, LaunchedCluster
 from harness.cluster.power import mounts
 from harness.cluster.proxy import LinkProxy
-from harness.systems.base import Launched, Member, Unsupported, source_host
+from harness.systems.base import Launched, Member, Ran, Unsupported, source_host
 from nemesis.interfaces import LinkShape, Slowed, shape_between
 from walrus.config import Address
 
@@ -146,6 +146,20 @@ class LocalCluster(LaunchedCluster):
                 start_new_session=True,
                 env={**os.environ, **cmd.env},
             )
+
+    async def run(self, node: int, argv: list[str], timeout: float = 30.0) -> Ran:
+        """Run ``argv`` on this host (where every local node runs)."""
+        with trio.move_on_after(timeout) as scope:
+            done = await trio.run_process(
+                argv, capture_stdout=True, capture_stderr=True, check=False
+            )
+        if scope.cancelled_caught:
+            raise RuntimeError(f"{argv[0]} did not end within {timeout:g} s")
+        return Ran(
+            done.returncode,
+            done.stdout.decode(errors="replace"),
+            done.stderr.decode(errors="replace"),
+        )
 
     async def log_tail(self, node: int) -> str:
         """The last lines of the node's log."""

@@ -65,6 +65,15 @@ class Boot:
     stages: list[list[int]]
 
 
+@dataclass(frozen=True)
+class Ran:
+    """What a command run where a node runs ended with: its exit status and its output."""
+
+    code: int
+    out: str
+    err: str
+
+
 class Nodes(Protocol):
     """A running cluster as its system sees it (``harness.cluster.Cluster`` has this shape), so
     that systems depend on no backend."""
@@ -82,6 +91,19 @@ class Nodes(Protocol):
 
     async def wait_ready(self, nodes: list[int], timeout: float) -> None:
         """Wait until each node is ready; RuntimeError if one is not."""
+        ...
+
+    async def kill(self, node: int) -> None:
+        """Kill the node (a recovery that the system documents as needing a restart)."""
+        ...
+
+    async def restart(self, node: int) -> None:
+        """Start a killed node again."""
+        ...
+
+    async def run(self, node: int, argv: list[str], timeout: float) -> Ran:
+        """Run ``argv`` where node ``node`` runs (this host for a local process, inside its
+        container on Docker); RuntimeError if it does not end within ``timeout``."""
         ...
 
 

@@ -20,14 +20,20 @@ after a long SIGSTOP, which ``pause_minority`` does not handle: RabbitMQ's "Clus
 Partitions", suspend and resume) has its application restarted (``stop_app``, ``start_app``),
 RabbitMQ's documented way out, and the run's log says so.
 
-Faults: partitions (the link proxies), kill and pause (signals to the node's process group: the
-script, the Erlang VM, epmd), clock skew (libfaketime, ``harness.systems.faketime``: the Erlang VM
-reads its clocks through libc; ``+C multi_time_warp`` lets its system time follow the OS's, and
-the monotonic clock its timers and Raft run on stays true), power loss of one node, a majority
-or all (the data directory on losefs), the local link faults. Not yet: the Docker backend.
+On the Docker backend each node is a container of an image made like our base with Debian's
+``rabbitmq-server`` added (``harness.images``), named ``rabbit@n<i>`` (Docker's DNS resolves the
+alias ``n<i>`` on the test network) with the Erlang distribution on a fixed port (25672, epmd on
+4369, AMQP on 5672), so the backend's iptables rules cut every link between nodes; ``rabbitmqctl``
+runs inside the node's container (``Nodes.run``).
+
+Faults: partitions (the link proxies; iptables on Docker), kill and pause (signals to the node's
+process group: the script, the Erlang VM, epmd; or its container), clock skew (libfaketime,
+``harness.systems.faketime``: the Erlang VM reads its clocks through libc; ``+C multi_time_warp``
+lets its system time follow the OS's, and the monotonic clock its timers and Raft run on stays
+true), power loss of one node, a majority or all (the data directory on losefs), the link faults
+of each backend (delay and throttle; on Docker also loss, duplicate, reorder).
 """
 
-import functools
 import hashlib
 import json
 import os
@@ -42,7 +48,7 @@ import trio
 from harness.clients.rabbitmq import QUEUE_TYPES, RabbitMQ
 from harness.systems import faketime
 from harness.systems.base import Command, Launched, Log, Member, Nodes, Unsupported
-from harness.tools import require
+from harness.tools import TOOLS, require
 from walrus.config import Address
 from walrus.protocol import JsonObject
 
@@ -57,6 +63,12 @@ COOKIE = "WALRUSHARNESSCOOKIE"
 
 CTL = "rabbitmqctl"
 """The CLI, beside the server script (``/usr/lib/rabbitmq/bin``)."""
+
+CONTAINER_BIN = Path("/usr/lib/rabbitmq/bin")
+"""Where the server script and the CLI are in a node's container (Debian's package)."""
+
+CONTAINER_PORTS = {"client": 5672, "dist": 25672, "epmd": 4369}
+"""A container's listeners: RabbitMQ's defaults for AMQP and epmd, the distribution pinned."""
 
 EPMD_MODULE = """\
 %% Where a node finds its peers: at the harness's link proxies (HARNESS_DIST_ROUTES,
@@ -102,9 +114,21 @@ text(Name) -> Name.
 """
 
 
-def node_name(node: int) -> str:
-    """The Erlang node name of node ``node``."""
-    return f"rabbit{node}@localhost"
+def node_name(node: int, local: bool = True) -> str:
+    """The Erlang node name of node ``node``: ``rabbit<i>@localhost`` as a local process (each
+    with an epmd of its own), ``rabbit@n<i>`` in a container."""
+    return f"rabbit{node}@localhost" if local else f"rabbit@n{node}"
+
+
+def is_local(member: Member) -> bool:
+    """True if ``member`` runs as a local process (which listens on 127.0.0.1; a container
+    listens on its own address)."""
+    return member.client.host == "127.0.0.1"
+
+
+def name_of(member: Member) -> str:
+    """The Erlang node name of ``member``."""
+    return node_name(member.id, is_local(member))
 
 
 def epmd_module_dir(log: Log) -> Path:
@@ -126,29 +150,46 @@ def epmd_module_dir(log: Log) -> Path:
     return out
 
 
-def ctl(member: Member, *args: str, timeout: float = 30.0) -> str:
-    """``rabbitmqctl -n <node> ARGS`` against ``member`` (its own epmd); its output, or
+def ctl_argv(member: Member, *args: str) -> list[str]:
+    """``rabbitmqctl -n <node> ARGS`` for ``member``, to run where it runs: on this host
+    against its own epmd, never starting one; or in its container."""
+    if is_local(member):
+        where = Path(require("rabbitmq-server")).with_name(CTL)
+        env = [
+            f"ERL_EPMD_PORT={member.links['epmd'].port}",
+            "RABBITMQ_CTL_ERL_ARGS=-start_epmd false",  # never leave an epmd daemon behind
+        ]
+    else:
+        where, env = CONTAINER_BIN / CTL, []
+    env += ["RABBITMQ_CONF_ENV_FILE=/dev/null", "HOME=/tmp"]
+    return ["env", *env, str(where), "-n", name_of(member), "--erlang-cookie", COOKIE, *args]
+
+
+def _answer(member: Member, args: tuple[str, ...], code: int, out: str, err: str) -> str:
+    if code != 0:
+        command = next((a for a in args if not a.startswith("-")), "")
+        said = (err or out).strip().splitlines()
+        raise RuntimeError(f"rabbitmqctl {command} on node {member.id}: {said[-1] if said else ''}")
+    return out
+
+
+async def ctl(cluster: Nodes, node: int, *args: str, timeout: float = 30.0) -> str:
+    """``rabbitmqctl ARGS`` against node ``node``, run where it runs; its output, or
     RuntimeError with what it said."""
-    server = Path(require("rabbitmq-server"))
-    env = {
-        **os.environ,
-        "ERL_EPMD_PORT": str(member.links["epmd"].port),
-        "RABBITMQ_CONF_ENV_FILE": "/dev/null",
-        "RABBITMQ_CTL_ERL_ARGS": "-start_epmd false",  # never leave an epmd daemon behind
-        "HOME": "/tmp",
-    }
-    argv = [str(server.with_name(CTL)), "-n", node_name(member.id), "--erlang-cookie", COOKIE]
+    member = cluster.members[node]
+    ran = await cluster.run(node, ctl_argv(member, *args), timeout)
+    return _answer(member, args, ran.code, ran.out, ran.err)
+
+
+def ctl_here(member: Member, *args: str, timeout: float = 30.0) -> str:
+    """``ctl`` for a local node outside a test (blocking; the benchmarks)."""
     try:
         done = subprocess.run(
-            [*argv, *args], capture_output=True, text=True, timeout=timeout, env=env
+            ctl_argv(member, *args), capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"rabbitmqctl {' '.join(args)} on node {member.id}: no answer") from None
-    command = next((a for a in args if not a.startswith("-")), "")
-    if done.returncode != 0:
-        said = (done.stderr or done.stdout).strip().splitlines()
-        raise RuntimeError(f"rabbitmqctl {command} on node {member.id}: {said[-1] if said else ''}")
-    return done.stdout
+    return _answer(member, args, done.returncode, done.stdout, done.stderr)
 
 
 QUEUES = (
@@ -168,17 +209,22 @@ the one node the CLI asks (``list_queues`` would have every node answer the CLI 
 node finds the CLI only through its own epmd, where the CLI is not registered)."""
 
 
-def queues(member: Member, timeout: float = 30.0) -> list[JsonObject]:
-    """Every queue of the cluster as ``member`` sees it (``QUEUES``)."""
-    out = ctl(member, "-q", "eval", QUEUES, timeout=timeout)
+async def queues(cluster: Nodes, node: int, timeout: float = 30.0) -> list[JsonObject]:
+    """Every queue of the cluster as node ``node`` sees it (``QUEUES``)."""
+    out = await ctl(cluster, node, "-q", "eval", QUEUES, timeout=timeout)
     rows: list[JsonObject] = json.loads(out.strip().splitlines()[0])
     return rows
 
 
-def cluster_status(member: Member) -> JsonObject:
-    """``cluster_status`` of ``member`` as JSON (``running_nodes``, ``partitions``...)."""
-    status: JsonObject = json.loads(ctl(member, "-q", "cluster_status", "--formatter", "json"))
+def status_json(out: str) -> JsonObject:
+    """``cluster_status --formatter json`` output as JSON (``running_nodes``, ``partitions``)."""
+    status: JsonObject = json.loads(out)
     return status
+
+
+async def cluster_status(cluster: Nodes, node: int) -> JsonObject:
+    """``cluster_status`` of node ``node``."""
+    return status_json(await ctl(cluster, node, "-q", "cluster_status", "--formatter", "json"))
 
 
 def _listening(address: Address) -> bool:
@@ -212,13 +258,11 @@ class Rabbit(Launched):
             "lose-unsynced-majority",
             "delay",
             "throttle",
+            "loss",
+            "duplicate",
+            "reorder",
         }
     )
-    why_not: ClassVar[dict[str, str]] = {
-        "loss": "packet faults need the Docker backend, not built yet for rabbitmq",
-        "duplicate": "packet faults need the Docker backend, not built yet for rabbitmq",
-        "reorder": "packet faults need the Docker backend, not built yet for rabbitmq",
-    }
     link_names: ClassVar[tuple[str, ...]] = ("dist",)
     listener_names: ClassVar[tuple[str, ...]] = ("epmd",)
 
@@ -236,24 +280,58 @@ class Rabbit(Launched):
         return replace(self, faketime="clock" in faults)
 
     def preflight(self, backend: str, faults: list[str], nodes: int) -> None:
-        """rabbitmq-server and erlc installed, the local backend, options known."""
+        """Options known; locally, rabbitmq-server and erlc installed (a container has its own
+        rabbitmq-server)."""
         super().preflight(backend, faults, nodes)
-        if backend != "local":
-            raise Unsupported(f"rabbitmq runs on the local backend only so far, not {backend}")
         if self.queue_type not in QUEUE_TYPES:
             raise Unsupported(f"--queue-type must be one of {', '.join(QUEUE_TYPES)}")
         if self.partition_handling not in PARTITION_HANDLING:
             raise Unsupported(
                 f"--partition-handling must be one of {', '.join(PARTITION_HANDLING)}"
             )
+        if backend != "local":
+            return
         require("rabbitmq-server")
         require("erlc")
         if "clock" in faults:
             require("libfaketime")
 
-    def build(self, log: Log) -> None:
-        """Compile the epmd module the nodes find their peers with."""
-        epmd_module_dir(log)
+    def files(self, names: list[str]) -> dict[str, str]:
+        """A node's configuration files (name: content), its peers named ``names``."""
+        peers = "".join(
+            f"cluster_formation.classic_config.nodes.{k} = {name}\n"
+            for k, name in enumerate(names, 1)
+        )
+        return {
+            "enabled_plugins": "[].\n",
+            "advanced.config": "[{kernel, [{net_ticktime, 10}]}].\n",
+            "rabbitmq.conf": "loopback_users = none\n"
+            f"cluster_partition_handling = {self.partition_handling}\n"
+            "cluster_formation.peer_discovery_backend = classic_config\n"
+            f"{peers}"
+            "log.console = true\nlog.console.level = info\nlog.file = false\n",
+        }
+
+    def env(self, data_dir: Path, faketime_lib: str) -> dict[str, str]:
+        """The environment every node has, its files under ``data_dir``."""
+        env = {
+            "HOME": str(data_dir / "home"),
+            "RABBITMQ_MNESIA_BASE": str(data_dir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(data_dir / "log"),
+            "RABBITMQ_CONFIG_FILE": str(data_dir / "rabbitmq.conf"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(data_dir / "advanced.config"),
+            "RABBITMQ_CONFIG_FILES": str(data_dir / "conf.d"),
+            "RABBITMQ_CONF_ENV_FILE": "/dev/null",
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(data_dir / "enabled_plugins"),
+        }
+        if self.faketime:
+            env |= faketime.preload(data_dir, faketime_lib)
+        return env
+
+    def erl_args(self) -> str:
+        """The Erlang VM's extra arguments: one scheduler (three nodes share two cores), and
+        an OS-following system time under clock skew."""
+        return "+S 1:1" + (" +C multi_time_warp" if self.faketime else "")
 
     def local_command(
         self,
@@ -271,19 +349,8 @@ class Rabbit(Launched):
         cookie.write_text(COOKIE)
         cookie.chmod(0o400)
         (data_dir / "conf.d").mkdir(exist_ok=True)
-        (data_dir / "enabled_plugins").write_text("[].\n")
-        (data_dir / "advanced.config").write_text("[{kernel, [{net_ticktime, 10}]}].\n")
-        peers = "".join(
-            f"cluster_formation.classic_config.nodes.{k} = {node_name(n)}\n"
-            for k, n in enumerate(sorted(members), 1)
-        )
-        (data_dir / "rabbitmq.conf").write_text(
-            "loopback_users = none\n"
-            f"cluster_partition_handling = {self.partition_handling}\n"
-            "cluster_formation.peer_discovery_backend = classic_config\n"
-            f"{peers}"
-            "log.console = true\nlog.console.level = info\nlog.file = false\n"
-        )
+        for name, text in self.files([node_name(n) for n in sorted(members)]).items():
+            (data_dir / name).write_text(text)
         epmd = member.links["epmd"].port
         dist_routes = ",".join(
             f"{node_name(peer)}={via['dist'].host}:{via['dist'].port}"
@@ -300,39 +367,53 @@ class Rabbit(Launched):
             "done\n"
             f"exec {server}\n"
         )
-        env = {
-            "HOME": str(home),
+        env = self.env(data_dir, require("libfaketime") if self.faketime else "") | {
             "ERL_EPMD_PORT": str(epmd),
             "RABBITMQ_NODENAME": node_name(member.id),
             "RABBITMQ_NODE_IP_ADDRESS": member.client.host,
             "RABBITMQ_NODE_PORT": str(member.client.port),
             "RABBITMQ_DIST_PORT": str(member.links["dist"].port),
-            "RABBITMQ_MNESIA_BASE": str(data_dir / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(data_dir / "log"),
-            "RABBITMQ_CONFIG_FILE": str(data_dir / "rabbitmq.conf"),
-            "RABBITMQ_ADVANCED_CONFIG_FILE": str(data_dir / "advanced.config"),
-            "RABBITMQ_CONFIG_FILES": str(data_dir / "conf.d"),
-            "RABBITMQ_CONF_ENV_FILE": "/dev/null",
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(data_dir / "enabled_plugins"),
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": f"+S 1:1 -pa {ebin} -epmd_module harness_epmd"
-            + (" +C multi_time_warp" if self.faketime else ""),
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": f"{self.erl_args()} -pa {ebin} "
+            "-epmd_module harness_epmd",
             "HARNESS_DIST_ROUTES": dist_routes,
         }
-        if self.faketime:
-            env |= faketime.preload(data_dir, require("libfaketime"))
         return Command(["sh", "-c", script], env)
 
     def image(self, client: "DockerClient", base: str | None, log: Log) -> str:
-        """Refused: no Docker image for rabbitmq yet."""
-        raise Unsupported("rabbitmq runs on the local backend only so far")
+        """Our Debian base with Debian's rabbitmq-server added (made with mmdebstrap, as the
+        base is: image builds here have no network)."""
+        from harness.images import base_image
+
+        if base is not None:
+            raise Unsupported(
+                "rabbitmq's node image is our Debian base with its package, made with "
+                "mmdebstrap: --base-image does not apply"
+            )
+        return base_image(client, log, ("rabbitmq-server",)).tag
 
     def container_command(self, member: Member, members: dict[int, Member]) -> Command:
-        """Refused: no Docker image for rabbitmq yet."""
-        raise Unsupported("rabbitmq runs on the local backend only so far")
+        """Write the node's files into /data, then ``rabbitmq-server`` as ``rabbit@n<i>``."""
+        data = Path("/data")
+        files = self.files([node_name(n, local=False) for n in sorted(members)])
+        script = "mkdir -p /data/home /data/conf.d\n"
+        for name, text in files.items():
+            script += f"cat > /data/{name} <<'END'\n{text}END\n"
+        script += (
+            f"printf %s {COOKIE} > /data/home/.erlang.cookie\n"
+            "chmod 400 /data/home/.erlang.cookie\n"
+            f"exec {CONTAINER_BIN / 'rabbitmq-server'}\n"
+        )
+        env = self.env(data, TOOLS["libfaketime"].candidates[0]) | {
+            "RABBITMQ_NODENAME": node_name(member.id, local=False),
+            "RABBITMQ_NODE_PORT": str(CONTAINER_PORTS["client"]),
+            "RABBITMQ_DIST_PORT": str(CONTAINER_PORTS["dist"]),
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": self.erl_args(),
+        }
+        return Command(["sh", "-c", script], env)
 
     def container_ports(self, node: int) -> dict[str, int]:
-        """Refused: no Docker image for rabbitmq yet."""
-        raise Unsupported("rabbitmq runs on the local backend only so far")
+        """AMQP 5672, the distribution 25672, epmd 4369."""
+        return dict(CONTAINER_PORTS)
 
     def set_clock(self, data_dir: Path, offset: float, rate: float) -> None:
         """Steer libfaketime's control file (the Erlang VM reads its clocks through libc; with
@@ -349,13 +430,13 @@ class Rabbit(Launched):
 
     async def settle(self, cluster: Nodes, timeout: float) -> None:
         """Every node running in the cluster; then, for mirrored queues, the policy."""
-        first = cluster.members[cluster.nodes[0]]
-        want = {node_name(n) for n in cluster.nodes}
+        first = cluster.nodes[0]
+        want = {name_of(cluster.members[n]) for n in cluster.nodes}
         deadline = trio.current_time() + timeout
         running: set[str] = set()
         while trio.current_time() < deadline:
             try:
-                status = await trio.to_thread.run_sync(cluster_status, first)
+                status = await cluster_status(cluster, first)
                 running = set(status.get("running_nodes", []))
             except (RuntimeError, ValueError):
                 running = set()
@@ -366,50 +447,69 @@ class Rabbit(Launched):
             raise RuntimeError(f"the cluster did not form: running {sorted(running)}")
         if self.queue_type == "mirrored":
             policy = json.dumps({"ha-mode": "all", "ha-sync-mode": "automatic"})
-            await trio.to_thread.run_sync(
-                lambda: ctl(first, "set_policy", "ha-all", ".*", policy, "--apply-to", "queues")
-            )
+            await ctl(cluster, first, "set_policy", "ha-all", ".*", policy, "--apply-to", "queues")
 
     async def recovered(self, cluster: Nodes, topics: list[str], timeout: float, log: Log) -> bool:
-        """Every node ready and none reporting a partition; a node that still does after a
-        while has its application restarted."""
+        """Every node ready and none reporting a partition; a node that still reports one 15 s
+        on has its application restarted, one that has not opened its listener 25 s on is
+        restarted whole."""
         members = cluster.members
         deadline = trio.current_time() + timeout
-        split_since: dict[int, float] = {}
+        stuck_since: dict[int, float] = {}
         problems: list[str] = []
         while trio.current_time() < deadline:
             problems = []
             for n in cluster.nodes:
+                problem, patience, status_known = None, 15.0, False
                 if not await trio.to_thread.run_sync(self.ready, members[n]):
-                    problems.append(f"node {n} not accepting connections")
-                    continue
-                try:
-                    status = await trio.to_thread.run_sync(cluster_status, members[n])
-                except (RuntimeError, ValueError) as exc:
-                    problems.append(str(exc))
-                    continue
-                if status.get("partitions"):
-                    problems.append(f"node {n} reports partitions {status['partitions']}")
-                    since = split_since.setdefault(n, trio.current_time())
-                    if trio.current_time() - since > 15:
-                        log(f"node {n} still partitioned after healing: stop_app, start_app")
-                        for step in ("stop_app", "start_app"):
-                            await trio.to_thread.run_sync(functools.partial(ctl, members[n], step))
-                        split_since.pop(n)
+                    problem, patience = f"node {n} not accepting connections", 25.0
                 else:
-                    split_since.pop(n, None)
+                    status_known = True
+                    try:
+                        status = await cluster_status(cluster, n)
+                    except (RuntimeError, ValueError) as exc:
+                        problems.append(str(exc))
+                        continue
+                    if status.get("partitions"):
+                        problem = f"node {n} reports partitions {status['partitions']}"
+                if problem is None:
+                    stuck_since.pop(n, None)
+                    continue
+                problems.append(problem)
+                since = stuck_since.setdefault(n, trio.current_time())
+                if trio.current_time() - since > patience and await cluster.alive(n):
+                    stuck_since.pop(n)
+                    if status_known:
+                        log(f"{problem} {patience:g} s after healing: stop_app, start_app")
+                        await self._restart_app(cluster, n, log)
+                        continue
+                    # A boot stuck after a partition: Erlang's global waiting on a peer
+                    # ("Global hang workaround" in the node's log), where stop_app hangs too.
+                    log(f"{problem} {patience:g} s after healing: restarting it")
+                    await cluster.kill(n)
+                    await cluster.restart(n)
             if not problems:
                 return True
             await trio.sleep(1.0)
         log(f"recovery incomplete after {timeout:g} s: {'; '.join(problems)}")
         return False
 
+    async def _restart_app(self, cluster: Nodes, node: int, log: Log) -> None:
+        """RabbitMQ's documented way out of a partition it did not resolve itself
+        ("Clustering and Network Partitions", recovering from a split-brain)."""
+        for step in ("stop_app", "start_app"):
+            try:
+                await ctl(cluster, node, step, timeout=60)
+            except RuntimeError as exc:
+                log(f"node {node}: {exc}")
+                return
+
     async def audit(self, cluster: Nodes, topics: list[str]) -> JsonObject:
         """Each queue as ``list_queues`` reports it (messages, type, leader, members)."""
         errors = []
         for n in cluster.nodes:
             try:
-                rows = await trio.to_thread.run_sync(queues, cluster.members[n])
+                rows = await queues(cluster, n)
                 return {"states": {}, "queues": rows, "via": n, "errors": []}
             except (RuntimeError, ValueError) as exc:
                 errors.append(str(exc))
@@ -417,11 +517,10 @@ class Rabbit(Launched):
 
     async def leader(self, cluster: Nodes, topic: str) -> int | None:
         """The node leading the topic's quorum queue, or holding its mirrored queue's master."""
-        names = {node_name(n): n for n in cluster.nodes}
+        names = {name_of(cluster.members[n]): n for n in cluster.nodes}
         for n in cluster.nodes:
-            member = cluster.members[n]
             try:
-                rows = await trio.to_thread.run_sync(functools.partial(queues, member, 5.0))
+                rows = await queues(cluster, n, 5.0)
                 leaders = {q["name"]: q.get("leader") for q in rows}
                 return names.get(str(leaders.get(topic)))
             except (RuntimeError, ValueError, KeyError):

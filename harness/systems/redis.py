@@ -41,6 +41,7 @@ from harness.clients.redis import MASTER, RedisStreams
 from harness.systems.base import Command, Launched, Log, Member, Nodes, Unsupported, source_host
 from harness.tools import require
 from walrus.config import Address
+from walrus.durable import atomic_write
 from walrus.protocol import JsonObject
 
 if TYPE_CHECKING:
@@ -53,6 +54,12 @@ DOWN_AFTER_MS = 2000
 """How long a Sentinel waits for an unreachable primary before it calls it down."""
 FAILOVER_TIMEOUT_MS = 10000
 """Sentinel's ``failover-timeout``: how long a failover may take before another is tried."""
+
+
+def _write_durably(path: Path, text: str) -> None:
+    """Write a node's configuration as an operator's would be: on disk before the node starts
+    (a power loss must not take what the harness wrote; what the node rewrites is its own)."""
+    atomic_write(path, text.encode())
 
 
 def _redis(address: Address, timeout: float = 2.0) -> Any:
@@ -175,17 +182,19 @@ class Redis(Launched):
         server_conf = data_dir / "redis.conf"
         announce = routes[member.id]["redis"].port
         if not server_conf.exists():
-            server_conf.write_text(
+            _write_durably(
+                server_conf,
                 common + f"port {member.links['redis'].port}\n"
                 f"dir {data_dir}\n"
                 f"replica-announce-ip 127.0.0.1\nreplica-announce-port {announce}\n"
                 f'appendonly yes\nappendfsync {self.appendfsync}\nsave ""\n'
                 "repl-diskless-sync yes\nrepl-diskless-sync-delay 0\n"
-                + ("" if member.id == first else f"replicaof 127.0.0.1 {primary.port}\n")
+                + ("" if member.id == first else f"replicaof 127.0.0.1 {primary.port}\n"),
             )
         sentinel_conf = data_dir / "sentinel.conf"
         if not sentinel_conf.exists():
-            sentinel_conf.write_text(
+            _write_durably(
+                sentinel_conf,
                 common + f"port {member.client.port}\n"
                 f"dir {data_dir}\n"
                 f"sentinel announce-ip 127.0.0.1\n"
@@ -193,7 +202,7 @@ class Redis(Launched):
                 f"sentinel monitor {MASTER} 127.0.0.1 {primary.port} {len(members) // 2 + 1}\n"
                 f"sentinel down-after-milliseconds {MASTER} {DOWN_AFTER_MS}\n"
                 f"sentinel failover-timeout {MASTER} {FAILOVER_TIMEOUT_MS}\n"
-                f"sentinel parallel-syncs {MASTER} 1\n"
+                f"sentinel parallel-syncs {MASTER} 1\n",
             )
         server = require("redis-server")
         script = f"{server} {sentinel_conf} --sentinel &\nexec {server} {server_conf}\n"

@@ -12,13 +12,22 @@ from harness.runner import TestConfig, run_test
 from harness.systems.rabbitmq import Rabbit
 from harness.tools import missing_reason
 from harness.workload import WorkloadConfig
+from tests.integration.conftest import DOCKER
 
 _MISSING = missing_reason("rabbitmq-server") or missing_reason("erlc")
 pytestmark = pytest.mark.skipif(_MISSING is not None, reason=str(_MISSING))
 
 
-def _run(tmp_path, nemesis: str, queue_type: str = "quorum", seed: int = 1, time_limit=10):
+def _run(
+    tmp_path,
+    nemesis: str,
+    queue_type: str = "quorum",
+    seed: int = 1,
+    time_limit: float = 10,
+    backend: str = "local",
+):
     config = TestConfig(
+        backend=backend,
         name=f"rabbitmq-{queue_type}-{nemesis}",
         time_limit=time_limit,
         nemesis=nemesis,
@@ -68,3 +77,18 @@ def test_a_mirrored_queue_run_under_partitions_reaches_a_verdict(tmp_path):
     audit = json.loads((result.path / "audit.json").read_text())
     assert all(q["type"] == "rabbit_classic_queue" for q in audit["queues"]), audit
     assert _left_running(tmp_path) == ""
+
+
+@pytest.mark.parametrize("backend", [DOCKER])
+def test_a_rabbitmq_run_in_docker_partitions_its_nodes_with_iptables(tmp_path, backend):
+    """Debian's rabbitmq-server in containers of our base, named rabbit@n<i>, cut by iptables."""
+    import docker
+
+    result = _run(tmp_path, "partition", seed=1, time_limit=15, backend=backend)
+    assert result.valid in (True, False), json.dumps(result.results, default=str)[:3000]
+    assert '"start-partition"' in (result.path / "history.jsonl").read_text()
+    audit = json.loads((result.path / "audit.json").read_text())
+    members = {m for q in audit["queues"] for m in q["members"]}
+    assert members == {"rabbit@n1", "rabbit@n2", "rabbit@n3"}, audit
+    labelled = docker.from_env().containers.list(all=True, filters={"label": "walrus-harness"})
+    assert not [c for c in labelled if str(tmp_path) in c.labels.get("walrus-harness.run", "")]

@@ -409,12 +409,11 @@ class RabbitServer(Server):
     """Three rabbitmq-server nodes clustered, for quorum queues."""
 
     def __init__(self, root: Path, nodes: int = 3, log=print) -> None:
-        from harness.systems.rabbitmq import Rabbit, cluster_status, node_name
+        from harness.systems.rabbitmq import Rabbit, ctl_here, node_name, status_json
 
         super().__init__()
         system = Rabbit("quorum")
         system.preflight("local", [], nodes)
-        system.build(lambda m: log(f"  {m}"))
         base = free_base_port(nodes, 1 + len(system.link_names) + len(system.listener_names))
         members = {}
         for n in range(1, nodes + 1):
@@ -426,6 +425,14 @@ class RabbitServer(Server):
             )
         self.peer_ports = {str(n): [m.links["dist"].port] for n, m in members.items()}
         want = {node_name(n) for n in members}
+
+        def _running(member: Member) -> set[str]:
+            try:
+                out = ctl_here(member, "-q", "cluster_status", "--formatter", "json")
+                return set(status_json(out).get("running_nodes", []))
+            except (RuntimeError, ValueError):
+                return set()
+
         try:
             for n, member in members.items():
                 d = (root / f"node-{n}").resolve()
@@ -435,11 +442,7 @@ class RabbitServer(Server):
                 self.spawn(str(n), cmd.argv, d / "node.log", cmd.env)
             for n, member in members.items():
                 _wait(f"rabbitmq node {n}", lambda m=member: system.ready(m), 120)
-            _wait(
-                "the RabbitMQ cluster",
-                lambda: want <= set(cluster_status(members[1]).get("running_nodes", [])),
-                120,
-            )
+            _wait("the RabbitMQ cluster", lambda: want <= _running(members[1]), 120)
         except BaseException:
             self.stop()
             raise
