@@ -128,7 +128,10 @@ class LocalCluster(LaunchedCluster):
         return [t for proxy in self._proxies for t in proxy.traffic()]
 
     async def spawn(self, node: int) -> None:
-        """Start the node's process, its output appended to node.log."""
+        """Start the node's process, its output appended to node.log (what is left of its last
+        process group killed first)."""
+        if node in self._procs:
+            await self.kill(node)
         d = self.data_dir(node)
         d.mkdir(parents=True, exist_ok=True)
         seen = d
@@ -178,9 +181,10 @@ class LocalCluster(LaunchedCluster):
             os.killpg(self._procs[node].pid, sig)
 
     async def kill(self, node: int) -> None:
-        """SIGKILL its process group and reap."""
+        """SIGKILL its process group and reap: the whole group even if the node's own process
+        ended first (a script's background helper, Redis's Sentinel, would outlive it)."""
         proc = self._procs.get(node)
-        if proc is not None and proc.returncode is None:
+        if proc is not None:
             self._signal(node, signal.SIGKILL)
             await proc.wait()
         self._paused.discard(node)
