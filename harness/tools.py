@@ -103,6 +103,7 @@ TOOLS = {
             ("/usr/include/fuse3/fuse_lowlevel.h",),
         ),
         Tool("pkg-config", "pkg-config", "finds libfuse3 when pyfuse3 builds"),
+        Tool("cc", "gcc", "builds the clock shim preloaded into redis-server (`--system redis`)"),
         Tool("fusermount3", "fuse3", "mounts losefs for the lose-unsynced nemesis"),
         Tool(
             "libnetfilter-queue",

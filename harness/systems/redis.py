@@ -23,21 +23,26 @@ Data: the append-only file, fsynced by ``appendfsync`` (``everysec`` by default,
 since Sentinels rewrite them (``CONFIG REWRITE``, ``sentinel.conf``) with what a failover decided.
 
 Faults: partitions (the shared link proxies), kill, pause, power loss of one node, a majority or
-all (the data directory on losefs), and the local link faults. Not clock skew: libfaketime
-deadlocks Debian's redis-server as it starts (tried here: with ``libfaketime.so.1`` and
-``libfaketimeMT.so.1``, with and without ``FAKETIME_DONT_FAKE_MONOTONIC``, the server hangs
-before it logs a line — jemalloc, which it is linked with, reads the clock while libfaketime is
-still initialising: "unexpected recursive calls to clock_gettime()"). Not yet: the Docker backend.
+all (the data directory on losefs), the local link faults, and clock skew through a shim of our
+own (``harness.systems.wallclock``): libfaketime deadlocks Debian's redis-server as it starts
+(tried here: with ``libfaketime.so.1`` and ``libfaketimeMT.so.1``, with and without
+``FAKETIME_DONT_FAKE_MONOTONIC``, the server hangs before it logs a line — jemalloc, which it is
+linked with, reads the clock while libfaketime is still initialising: "unexpected recursive calls
+to clock_gettime()"). The skew moves the wall clock, which Redis 7.0 stamps stream entry ids with
+and Sentinel times its checks by (a jump sends a Sentinel into TILT mode for 30 s); its event loop
+and replication timeouts run on the monotonic clock, which stays true. Not yet: the Docker
+backend.
 """
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import trio
 
 from harness.clients.redis import MASTER, RedisStreams
+from harness.systems import faketime, wallclock
 from harness.systems.base import Command, Launched, Log, Member, Nodes, Unsupported, source_host
 from harness.tools import require
 from walrus.config import Address
@@ -116,6 +121,8 @@ class Redis(Launched):
     """Replicas each ``XADD`` waits for (``WAIT N``) before it counts as acknowledged."""
     appendfsync: str = "everysec"
     """The append-only file's fsync policy."""
+    clock: bool = False
+    """Preload the clock shim (the clock nemesis needs it)."""
 
     name: ClassVar[str] = "redis"
     faults: ClassVar[frozenset[str]] = frozenset(
@@ -128,10 +135,10 @@ class Redis(Launched):
             "lose-unsynced-majority",
             "delay",
             "throttle",
+            "clock",
         }
     )
     why_not: ClassVar[dict[str, str]] = {
-        "clock": "libfaketime deadlocks Debian's jemalloc-linked redis-server as it starts",
         "loss": "packet faults need the Docker backend, not built yet for redis",
         "duplicate": "packet faults need the Docker backend, not built yet for redis",
         "reorder": "packet faults need the Docker backend, not built yet for redis",
@@ -149,6 +156,10 @@ class Redis(Launched):
         wait = f"WAIT {self.wait}" if self.wait else "no WAIT"
         return f"redis (streams, {wait}, appendfsync {self.appendfsync})"
 
+    def for_faults(self, faults: list[str]) -> "Redis":
+        """This system with the clock shim preloaded if the clock nemesis will run."""
+        return replace(self, clock="clock" in faults)
+
     def preflight(self, backend: str, faults: list[str], nodes: int) -> None:
         """redis-server installed, the local backend, three nodes or more, options known."""
         super().preflight(backend, faults, nodes)
@@ -161,6 +172,8 @@ class Redis(Launched):
         if not 0 <= self.wait < nodes:
             raise Unsupported(f"--redis-wait must be between 0 and {nodes - 1} (the replicas)")
         require("redis-server")
+        if "clock" in faults:
+            require("cc")
 
     def local_ports(self, base: int, node: int) -> dict[str, int]:
         """Clients reach a node's Sentinel (P+i); its server listens on P+100+i."""
@@ -206,7 +219,7 @@ class Redis(Launched):
             )
         server = require("redis-server")
         script = f"{server} {sentinel_conf} --sentinel &\nexec {server} {server_conf}\n"
-        return Command(["sh", "-c", script])
+        return Command(["sh", "-c", script], wallclock.preload(data_dir) if self.clock else {})
 
     def image(self, client: "DockerClient", base: str | None, log: Log) -> str:
         """Refused: no Docker image for redis yet."""
@@ -221,10 +234,8 @@ class Redis(Launched):
         raise Unsupported("redis runs on the local backend only so far")
 
     def set_clock(self, data_dir: Path, offset: float, rate: float) -> None:
-        """Refused (``why_not``) unless it asks for true time."""
-        if (offset, rate) == (0.0, 1.0):
-            return
-        raise Unsupported(f"redis has no clock control: {self.why_not['clock']}")
+        """Steer both of the node's processes' wall clocks (``harness.systems.wallclock``)."""
+        faketime.steer(data_dir, offset, rate)
 
     def ready(self, member: Member) -> bool:
         """Its server and its Sentinel answer PING."""

@@ -91,6 +91,29 @@ def test_what_redis_cannot_run_is_refused_with_one_line(system, backend, nodes, 
         system.preflight(backend, ["partition"], nodes)
 
 
-def test_clock_skew_is_refused_saying_why():
-    with pytest.raises(Unsupported, match="libfaketime"):
-        Redis().preflight("local", ["clock"], 3)
+def test_the_clock_shim_moves_the_wall_clock_only_and_follows_its_control_file(tmp_path: Path):
+    """The shim preloaded into a real program (python3): its wall clock an hour ahead, its
+    monotonic clock true, and back to true time when the file says so."""
+    import subprocess
+    import sys
+    import time
+
+    from harness.systems import faketime, wallclock
+    from harness.tools import missing_reason
+
+    if missing_reason("cc"):
+        pytest.skip(str(missing_reason("cc")))
+    read = "import time; print(time.time(), time.monotonic())"
+
+    def clocks() -> tuple[float, float]:
+        env = {**wallclock.preload(tmp_path), "PATH": "/usr/bin:/bin"}
+        out = subprocess.run([sys.executable, "-c", read], env=env, capture_output=True, text=True)
+        wall, mono = out.stdout.split()
+        return float(wall) - time.time(), float(mono) - time.monotonic()
+
+    faketime.steer(tmp_path, 3600.0, 1.0)
+    wall, mono = clocks()
+    assert 3599 < wall < 3601 and abs(mono) < 1
+    faketime.steer(tmp_path, 0.0, 1.0)
+    wall, _ = clocks()
+    assert abs(wall) < 1
