@@ -30,8 +30,12 @@ own (``harness.systems.wallclock``): libfaketime deadlocks Debian's redis-server
 linked with, reads the clock while libfaketime is still initialising: "unexpected recursive calls
 to clock_gettime()"). The skew moves the wall clock, which Redis 7.0 stamps stream entry ids with
 and Sentinel times its checks by (a jump sends a Sentinel into TILT mode for 30 s); its event loop
-and replication timeouts run on the monotonic clock, which stays true. Not yet: the Docker
-backend.
+and replication timeouts run on the monotonic clock, which stays true.
+
+On the Docker backend each node is a container of our Debian base with Debian's redis-server
+added (made with mmdebstrap), its server on 6379 and Sentinel on 26379 on every interface,
+announcing the container's address; partitions and the packet faults are the backend's iptables
+rules on the nodes' addresses, which need no shared proxies.
 """
 
 import functools
@@ -44,6 +48,7 @@ import trio
 from harness.clients.redis import MASTER, RedisStreams
 from harness.systems import faketime, wallclock
 from harness.systems.base import Command, Launched, Log, Member, Nodes, Unsupported, source_host
+from harness.systems.faketime import CONTROL_FILE
 from harness.tools import require
 from walrus.config import Address
 from walrus.durable import atomic_write
@@ -58,6 +63,10 @@ APPENDFSYNC = ("always", "everysec", "no")
 DOWN_AFTER_MS = 2000
 """How long a Sentinel waits for an unreachable primary before it calls it down."""
 FAILOVER_TIMEOUT_MS = 10000
+CONTAINER_PORTS = {"redis": 6379, "sentinel": 26379}
+"""A node container's listeners: Redis's defaults."""
+CONTAINER_SHIM = "/usr/local/lib/libwallclock.so"
+"""Where a node container finds the clock shim."""
 """Sentinel's ``failover-timeout``: how long a failover may take before another is tried."""
 
 
@@ -136,13 +145,12 @@ class Redis(Launched):
             "delay",
             "throttle",
             "clock",
+            "loss",
+            "duplicate",
+            "reorder",
         }
     )
-    why_not: ClassVar[dict[str, str]] = {
-        "loss": "packet faults need the Docker backend, not built yet for redis",
-        "duplicate": "packet faults need the Docker backend, not built yet for redis",
-        "reorder": "packet faults need the Docker backend, not built yet for redis",
-    }
+    why_not: ClassVar[dict[str, str]] = {}
     link_names: ClassVar[tuple[str, ...]] = ("redis", "sentinel")
     shared_links: ClassVar[bool] = True
 
@@ -163,21 +171,50 @@ class Redis(Launched):
     def preflight(self, backend: str, faults: list[str], nodes: int) -> None:
         """redis-server installed, the local backend, three nodes or more, options known."""
         super().preflight(backend, faults, nodes)
-        if backend != "local":
-            raise Unsupported(f"redis runs on the local backend only so far, not {backend}")
         if self.appendfsync not in APPENDFSYNC:
             raise Unsupported(f"--appendfsync must be one of {', '.join(APPENDFSYNC)}")
         if nodes < 3:
             raise Unsupported("redis needs 3 nodes or more: its Sentinels fail over by majority")
         if not 0 <= self.wait < nodes:
             raise Unsupported(f"--redis-wait must be between 0 and {nodes - 1} (the replicas)")
-        require("redis-server")
+        if backend == "local":
+            require("redis-server")
         if "clock" in faults:
             require("cc")
 
     def local_ports(self, base: int, node: int) -> dict[str, int]:
         """Clients reach a node's Sentinel (P+i); its server listens on P+100+i."""
         return {"client": base + node, "redis": base + 100 + node, "sentinel": base + node}
+
+    def configs(
+        self,
+        listen: str,
+        data_dir: Path,
+        ports: dict[str, int],
+        announce: dict[str, Address],
+        primary: Address | None,
+        nodes: int,
+    ) -> dict[str, str]:
+        """A node's ``redis.conf`` and ``sentinel.conf``: ``listen`` (its bind lines), its
+        ports, the addresses it announces, and the primary it starts under (None: it is it)."""
+        watched = primary or announce["redis"]
+        return {
+            "redis.conf": listen + f"port {ports['redis']}\n"
+            f"dir {data_dir}\nprotected-mode no\n"
+            f"replica-announce-ip {announce['redis'].host}\n"
+            f"replica-announce-port {announce['redis'].port}\n"
+            f'appendonly yes\nappendfsync {self.appendfsync}\nsave ""\n'
+            "repl-diskless-sync yes\nrepl-diskless-sync-delay 0\n"
+            + ("" if primary is None else f"replicaof {primary.host} {primary.port}\n"),
+            "sentinel.conf": listen + f"port {ports['sentinel']}\n"
+            f"dir {data_dir}\nprotected-mode no\n"
+            f"sentinel announce-ip {announce['sentinel'].host}\n"
+            f"sentinel announce-port {announce['sentinel'].port}\n"
+            f"sentinel monitor {MASTER} {watched.host} {watched.port} {nodes // 2 + 1}\n"
+            f"sentinel down-after-milliseconds {MASTER} {DOWN_AFTER_MS}\n"
+            f"sentinel failover-timeout {MASTER} {FAILOVER_TIMEOUT_MS}\n"
+            f"sentinel parallel-syncs {MASTER} 1\n",
+        }
 
     def local_command(
         self,
@@ -187,51 +224,70 @@ class Redis(Launched):
         routes: dict[int, dict[str, Address]],
     ) -> Command:
         """The node's Sentinel in the background, its server in the foreground; each reads a
-        configuration written at its first start."""
+        configuration written at its first start. Both send from the node's own loopback
+        address and announce its proxies."""
         first = min(members)
         own = source_host(member.id)
-        primary = routes[first]["redis"]
-        common = f"bind {own} 127.0.0.1\nbind-source-addr {own}\nprotected-mode no\n"
-        server_conf = data_dir / "redis.conf"
-        announce = routes[member.id]["redis"].port
-        if not server_conf.exists():
-            _write_durably(
-                server_conf,
-                common + f"port {member.links['redis'].port}\n"
-                f"dir {data_dir}\n"
-                f"replica-announce-ip 127.0.0.1\nreplica-announce-port {announce}\n"
-                f'appendonly yes\nappendfsync {self.appendfsync}\nsave ""\n'
-                "repl-diskless-sync yes\nrepl-diskless-sync-delay 0\n"
-                + ("" if member.id == first else f"replicaof 127.0.0.1 {primary.port}\n"),
-            )
-        sentinel_conf = data_dir / "sentinel.conf"
-        if not sentinel_conf.exists():
-            _write_durably(
-                sentinel_conf,
-                common + f"port {member.client.port}\n"
-                f"dir {data_dir}\n"
-                f"sentinel announce-ip 127.0.0.1\n"
-                f"sentinel announce-port {routes[member.id]['sentinel'].port}\n"
-                f"sentinel monitor {MASTER} 127.0.0.1 {primary.port} {len(members) // 2 + 1}\n"
-                f"sentinel down-after-milliseconds {MASTER} {DOWN_AFTER_MS}\n"
-                f"sentinel failover-timeout {MASTER} {FAILOVER_TIMEOUT_MS}\n"
-                f"sentinel parallel-syncs {MASTER} 1\n",
-            )
+        files = self.configs(
+            f"bind {own} 127.0.0.1\nbind-source-addr {own}\n",
+            data_dir,
+            {"redis": member.links["redis"].port, "sentinel": member.client.port},
+            routes[member.id],
+            None if member.id == first else routes[first]["redis"],
+            len(members),
+        )
+        for name, text in files.items():
+            if not (data_dir / name).exists():
+                _write_durably(data_dir / name, text)
         server = require("redis-server")
-        script = f"{server} {sentinel_conf} --sentinel &\nexec {server} {server_conf}\n"
+        script = (
+            f"{server} {data_dir / 'sentinel.conf'} --sentinel &\n"
+            f"exec {server} {data_dir / 'redis.conf'}\n"
+        )
         return Command(["sh", "-c", script], wallclock.preload(data_dir) if self.clock else {})
 
     def image(self, client: "DockerClient", base: str | None, log: Log) -> str:
-        """Refused: no Docker image for redis yet."""
-        raise Unsupported("redis runs on the local backend only so far")
+        """Our Debian base with Debian's redis-server added (made with mmdebstrap)."""
+        from harness.images import base_image
+
+        if base is not None:
+            raise Unsupported(
+                "redis's node image is our Debian base with its package, made with mmdebstrap: "
+                "--base-image does not apply"
+            )
+        return base_image(client, log, ("redis-server",)).tag
 
     def container_command(self, member: Member, members: dict[int, Member]) -> Command:
-        """Refused: no Docker image for redis yet."""
-        raise Unsupported("redis runs on the local backend only so far")
+        """As ``local_command``, on every interface of the container, announcing its address
+        (iptables on the nodes' addresses cuts what a partition cuts)."""
+        first = min(members)
+        data = Path("/data")
+        files = self.configs(
+            "bind 0.0.0.0\n",
+            data,
+            CONTAINER_PORTS,
+            member.links,
+            None if member.id == first else members[first].links["redis"],
+            len(members),
+        )
+        script = "".join(
+            f"[ -s /data/{name} ] || {{ cat > /data/{name} <<'END'\n{text}END\n"
+            f"sync /data/{name}; }}\n"
+            for name, text in files.items()
+        )
+        script += (
+            "redis-server /data/sentinel.conf --sentinel &\nexec redis-server /data/redis.conf\n"
+        )
+        env = {"LD_PRELOAD": CONTAINER_SHIM, "HARNESS_CLOCK_FILE": str(data / CONTROL_FILE)}
+        return Command(["sh", "-c", script], env if self.clock else {})
+
+    def container_mounts(self, root: Path) -> dict[str, str]:
+        """The clock shim (built on this host; it needs only the C library), if preloaded."""
+        return {str(wallclock.library()): CONTAINER_SHIM} if self.clock else {}
 
     def container_ports(self, node: int) -> dict[str, int]:
-        """Refused: no Docker image for redis yet."""
-        raise Unsupported("redis runs on the local backend only so far")
+        """Redis's defaults: the server 6379, the Sentinel 26379 (where clients ask)."""
+        return {"client": CONTAINER_PORTS["sentinel"], **CONTAINER_PORTS}
 
     def set_clock(self, data_dir: Path, offset: float, rate: float) -> None:
         """Steer both of the node's processes' wall clocks (``harness.systems.wallclock``)."""

@@ -13,13 +13,22 @@ from harness.runner import TestConfig, run_test
 from harness.systems.redis import Redis
 from harness.tools import missing_reason
 from harness.workload import WorkloadConfig
+from tests.integration.conftest import DOCKER
 
 _MISSING = missing_reason("redis-server")
 pytestmark = pytest.mark.skipif(_MISSING is not None, reason=str(_MISSING))
 
 
-def _run(tmp_path, nemesis: str, seed: int = 1, time_limit: float = 10, wait: int = 0):
+def _run(
+    tmp_path,
+    nemesis: str,
+    seed: int = 1,
+    time_limit: float = 10,
+    wait: int = 0,
+    backend: str = "local",
+):
     config = TestConfig(
+        backend=backend,
         name=f"redis-{nemesis}",
         time_limit=time_limit,
         nemesis=nemesis,
@@ -63,3 +72,15 @@ def test_a_partitioned_primary_is_replaced_and_the_run_reaches_a_verdict(tmp_pat
     again = check_run(Evidence.read(result.path / "history.jsonl", black_box=True))
     assert again["valid"] == result.valid, "check --black-box judged the history differently"
     assert _left_running(tmp_path) == ""
+
+
+@pytest.mark.parametrize("backend", [DOCKER])
+def test_a_redis_run_in_docker_fails_over_under_iptables_partitions(tmp_path, backend):
+    """Debian's redis-server in containers of our base, announcing their own addresses."""
+    result = _run(tmp_path, "partition", seed=2, time_limit=16, backend=backend)
+    assert result.valid in (True, False), json.dumps(result.results, default=str)[:3000]
+    audit = json.loads((result.path / "audit.json").read_text())
+    roles = sorted(v["role"] for v in audit["nodes"].values())
+    assert roles == ["master", "slave", "slave"], audit
+    primaries = {v["sentinel_primary"] for v in audit["nodes"].values()}
+    assert len(primaries) == 1 and not primaries.pop().startswith("127."), audit

@@ -80,7 +80,6 @@ def test_a_restarted_node_keeps_what_its_sentinel_rewrote(tmp_path: Path):
 @pytest.mark.parametrize(
     ("system", "backend", "nodes", "says"),
     [
-        (Redis(), "docker", 3, "local backend only"),
         (Redis(), "local", 2, "3 nodes or more"),
         (Redis(wait=3), "local", 3, "between 0 and 2"),
         (Redis(appendfsync="sometimes"), "local", 3, "--appendfsync"),
