@@ -21,6 +21,7 @@ its topics before a test.
 """
 
 import asyncio
+import contextlib
 import struct
 import time
 from abc import ABC, abstractmethod
@@ -340,35 +341,56 @@ class NatsAdapter(Adapter):
 
 
 class AmqpAdapter(Adapter):
-    """RabbitMQ through aiormq: confirmed publishes; ``basic.consume`` with a prefetch."""
+    """RabbitMQ through aiormq: confirmed publishes; ``basic.consume`` with a prefetch. A lost
+    connection fails the calls waiting on it; the next call connects again, to the next node."""
 
     PREFETCH = 200
 
-    def __init__(self, address: tuple[str, int], topic: str) -> None:
-        self._url = f"amqp://guest:guest@{address[0]}:{address[1]}/"
+    def __init__(self, addresses: list[tuple[str, int]], topic: str) -> None:
+        self._urls = [f"amqp://guest:guest@{host}:{port}/" for host, port in addresses]
+        self._next = 0
         self._topic = topic
         self._got: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
+        self._conn = None
+        self._channel = None
         self._consuming = False
+        self._lock = asyncio.Lock()
+
+    async def _ensure(self):
+        async with self._lock:
+            if self._channel is not None and not self._channel.is_closed:
+                return self._channel
+            import aiormq
+
+            await self.close()
+            url = self._urls[self._next % len(self._urls)]
+            try:
+                self._conn = await asyncio.wait_for(aiormq.connect(url), 5)
+                self._channel = await self._conn.channel(publisher_confirms=True)
+            except Exception as exc:
+                self._next += 1
+                await asyncio.sleep(0.2)
+                raise PublishError(f"cannot connect to {url}: {exc}") from None
+            self._consuming = False
+            self._got = asyncio.Queue()
+            return self._channel
 
     async def connect(self) -> None:
         """Connect and open a confirm-mode channel."""
-        import aiormq
-
-        self._conn = await aiormq.connect(self._url)
-        self._channel = await self._conn.channel(publisher_confirms=True)
+        await self._ensure()
 
     async def prepare(self) -> None:
         """Declare the topic's durable quorum queue."""
-        await self._channel.queue_declare(
-            self._topic, durable=True, arguments={"x-queue-type": "quorum"}
-        )
+        channel = await self._ensure()
+        await channel.queue_declare(self._topic, durable=True, arguments={"x-queue-type": "quorum"})
 
     async def publish(self, data: bytes) -> None:
         """Publish persistent, and wait for the confirm."""
         from aiormq import spec
 
+        channel = await self._ensure()
         try:
-            await self._channel.basic_publish(
+            await channel.basic_publish(
                 data, routing_key=self._topic, properties=spec.Basic.Properties(delivery_mode=2)
             )
         except Exception as exc:
@@ -376,19 +398,22 @@ class AmqpAdapter(Adapter):
 
     async def receive(self) -> list[bytes]:
         """What the consumer was handed (waiting at most 5 ms), acknowledged at once."""
-        if not self._consuming:
-            await self._channel.basic_qos(prefetch_count=self.PREFETCH)
-            await self._channel.basic_consume(self._topic, self._take, no_ack=False)
-            self._consuming = True
+        channel = await self._ensure()
         try:
-            first = await asyncio.wait_for(self._got.get(), 0.005)
-        except TimeoutError:
-            return []
-        taken = [first]
-        while not self._got.empty():
-            taken.append(self._got.get_nowait())
-        try:
-            await self._channel.basic_ack(max(tag for tag, _ in taken), multiple=True)
+            if not self._consuming:
+                await channel.basic_qos(prefetch_count=self.PREFETCH)
+                await channel.basic_consume(self._topic, self._take, no_ack=False)
+                self._consuming = True
+            try:
+                first = await asyncio.wait_for(self._got.get(), 0.005)
+            except TimeoutError:
+                return []
+            taken = [first]
+            while not self._got.empty():
+                taken.append(self._got.get_nowait())
+            await channel.basic_ack(max(tag for tag, _ in taken), multiple=True)
+        except PublishError:
+            raise
         except Exception as exc:
             raise PublishError(str(exc) or type(exc).__name__) from None
         return [body for _, body in taken]
@@ -398,4 +423,7 @@ class AmqpAdapter(Adapter):
 
     async def close(self) -> None:
         """Close the connection (what was taken and not acknowledged is requeued)."""
-        await self._conn.close()
+        conn, self._conn, self._channel = self._conn, None, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 5)

@@ -49,13 +49,15 @@ class Endpoint:
     def address_for(self, topic_index: int, leader=None):
         """Where a client of the topic connects: Walrus, a list of node addresses to try in
         turn (the topic's leader first when known, else spread by topic); NATS, the server
-        list; Redis, its one address; RabbitMQ, one node, spread by topic."""
+        list; Redis, its one address; RabbitMQ, every node, starting with one spread by
+        topic."""
         if self.kind == "nats":
             return self.addresses
         if self.kind == "redis":
             return self.addresses[0]
         if self.kind == "amqp":
-            return self.addresses[topic_index % len(self.addresses)]
+            n = len(self.addresses)
+            return [self.addresses[(topic_index + i) % n] for i in range(n)]
         first = self.addresses.index(leader) if leader in self.addresses else topic_index
         n = len(self.addresses)
         return [self.addresses[(first + i) % n] for i in range(n)]
@@ -446,7 +448,24 @@ class RabbitServer(Server):
         except BaseException:
             self.stop()
             raise
+        self.members = members
         self.endpoint = Endpoint("amqp", [(m.client.host, m.client.port) for m in members.values()])
+
+    def leader(self, topic: str) -> str | None:
+        """The node leading the topic's quorum queue (None before it is declared)."""
+        import json
+
+        from harness.systems.rabbitmq import QUEUES, ctl_here, name_of
+
+        names = {name_of(m): str(n) for n, m in self.members.items()}
+        for member in self.members.values():
+            try:
+                rows = json.loads(ctl_here(member, "-q", "eval", QUEUES).strip().splitlines()[0])
+            except (RuntimeError, ValueError, IndexError):
+                continue
+            leaders = {q["name"]: q.get("leader") for q in rows}
+            return names.get(str(leaders.get(topic)))
+        return None
 
     def stop(self) -> None:
         """Stop every node and what each started (its epmd: the node's process group)."""
