@@ -274,8 +274,7 @@ def _compare_options(p: argparse.ArgumentParser) -> None:
         "--systems",
         default=DEFAULT_COMPARE,
         help="comma-separated: walrus-py, walrus-rs, redis, nats, rabbitmq (default "
-        "walrus-py,redis,nats, "
-        "plus walrus-rs when a Walrus tree is given)",
+        "walrus-py,redis,nats, plus walrus-rs when a Walrus tree is given)",
     )
     p.add_argument(
         "--workloads",
