@@ -10,9 +10,12 @@ system promises about delivery (``Delivery``), with the source, so the checkers 
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import ClassVar
+
+import trio
 
 from harness.history.delivery import Delivery
 
@@ -77,3 +80,24 @@ class Client(ABC):
     async def setup(self, address: tuple[str, int], topics: list[str], timeout: float) -> None:
         """Create ``topics`` through the node at ``address`` (retrying definite failures until
         ``timeout``); RuntimeError if they cannot be."""
+
+
+async def retrying(
+    attempt: Callable[[], Awaitable[None]], session: Session, timeout: float, what: str
+) -> None:
+    """Run ``attempt`` (a topic set-up through ``session``) until it returns, closing the session
+    after each try and waiting half a second after a failure; RuntimeError saying ``what`` failed,
+    with the last error, once ``timeout`` has passed."""
+    last = ""
+    with trio.move_on_after(timeout):
+        while True:
+            try:
+                await attempt()
+                return
+            except Exception as exc:
+                last = f"{type(exc).__name__}: {exc}"[:300]
+            finally:
+                with trio.CancelScope(shield=True):
+                    await session.aclose()
+            await trio.sleep(0.5)
+    raise RuntimeError(f"{what}: {last}")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import trio
 
-from harness.clients.base import Client, Outcome, Session
+from harness.clients.base import Client, Outcome, Session, retrying
 from harness.clients.loop import shared_loop
 from harness.history.delivery import Delivery
 
@@ -270,18 +270,11 @@ class NatsJetStream(Client):
         """Create each topic's stream and durable consumer (idempotent), retrying until
         ``timeout``: JetStream answers only once its meta leader is elected."""
         session = NatsSession(address, 5.0)
-        last = ""
-        with trio.move_on_after(timeout):
-            while True:
-                try:
-                    await session.loop.run(self._creator(await session.connect(), topics))
-                    await session.aclose()
-                    return
-                except Exception as exc:
-                    last = _describe(exc)
-                    await trio.sleep(0.5)
-        await session.aclose()
-        raise RuntimeError(f"the streams could not be created through {session.url}: {last}")
+
+        async def attempt() -> None:
+            await session.loop.run(self._creator(await session.connect(), topics))
+
+        await retrying(attempt, session, timeout, f"no streams made through {session.url}")
 
     def _creator(self, nc: Any, topics: list[str]) -> Callable[[], Awaitable[None]]:
         """What creates the topics' streams and consumers on ``nc``, to run on its loop."""

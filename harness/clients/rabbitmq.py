@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import trio
 
-from harness.clients.base import Client, Outcome, Session
+from harness.clients.base import Client, Outcome, Session, retrying
 from harness.clients.loop import shared_loop
 from harness.history.delivery import Delivery
 
@@ -210,21 +210,15 @@ class RabbitMQ(Client):
         arguments: dict[str, Any] = (
             {"x-queue-type": "quorum"} if self.queue_type == "quorum" else {}
         )
-        last = ""
-        with trio.move_on_after(timeout):
-            while True:
-                try:
-                    channel = await session.channel()
-                    for topic in topics:
-                        declare = functools.partial(
-                            channel.queue_declare, topic, durable=True, arguments=arguments
-                        )
-                        await session.loop.run(declare)
-                    await session.aclose()
-                    return
-                except Exception as exc:
-                    last = _describe(exc)
-                    await session.aclose()
-                    await trio.sleep(0.5)
-        await session.aclose()
-        raise RuntimeError(f"the queues could not be declared through {session.url}: {last}")
+
+        async def attempt() -> None:
+            channel = await session.channel()
+            for topic in topics:
+                declare = functools.partial(
+                    channel.queue_declare, topic, durable=True, arguments=arguments
+                )
+                await session.loop.run(declare)
+
+        await retrying(
+            attempt, session, timeout, f"the queues could not be declared via {session.url}"
+        )

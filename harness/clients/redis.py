@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import trio
 
-from harness.clients.base import Client, Outcome, Session
+from harness.clients.base import Client, Outcome, Session, retrying
 from harness.clients.loop import shared_loop
 from harness.history.delivery import Delivery
 
@@ -259,20 +259,12 @@ class RedisStreams(Client):
         """Create each topic's stream and group on the primary (idempotent), retrying until
         ``timeout``."""
         session = RedisSession(address, 5.0, 0)
-        last = ""
-        with trio.move_on_after(timeout):
-            while True:
-                try:
-                    conn, _ = await session.primary()
-                    await session.loop.run(functools.partial(_create_groups, conn, topics))
-                    await session.aclose()
-                    return
-                except Exception as exc:
-                    last = _describe(exc)
-                    await session.aclose()
-                    await trio.sleep(0.5)
-        await session.aclose()
-        raise RuntimeError(f"no streams made via the Sentinel at {address}: {last}")
+
+        async def attempt() -> None:
+            conn, _ = await session.primary()
+            await session.loop.run(functools.partial(_create_groups, conn, topics))
+
+        await retrying(attempt, session, timeout, f"no streams made via the Sentinel at {address}")
 
 
 async def _create_groups(conn: "Redis", topics: list[str]) -> None:
