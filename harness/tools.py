@@ -103,6 +103,8 @@ TOOLS = {
             ("/usr/include/fuse3/fuse_lowlevel.h",),
         ),
         Tool("pkg-config", "pkg-config", "finds libfuse3 when pyfuse3 builds"),
+        Tool("ssh", "openssh-client", "reaches the hosts of `--backend ssh` (harness.remote.ssh)"),
+        Tool("ssh-keygen", "openssh-client", "makes the keys of the SSH host test containers"),
         Tool("cc", "gcc", "builds the clock shim preloaded into redis-server (`--system redis`)"),
         Tool("fusermount3", "fuse3", "mounts losefs for the lose-unsynced nemesis"),
         Tool(

@@ -16,7 +16,8 @@ from pathlib import Path
 import trio
 
 from harness.cluster.power import losefs_log
-from harness.systems.base import Launched, Member, Ran, System, Unsupported
+from harness.remote.base import Ran
+from harness.systems.base import Launched, Member, System, Unsupported
 from nemesis.interfaces import LinkShape
 
 Grudge = dict[int, set[int]]

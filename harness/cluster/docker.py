@@ -45,7 +45,9 @@ from harness import netq
 from harness.cluster.base import Grudge, LaunchedCluster
 from harness.cluster.power import mounts
 from harness.images import LABEL, engine
-from harness.systems.base import Launched, Log, Member, Ran, Unsupported
+from harness.remote.base import Ran
+from harness.remote.container import ContainerRemote
+from harness.systems.base import Launched, Log, Member, Unsupported
 from nemesis.interfaces import LinkShape, Slowed, shape_between
 from walrus.config import Address
 
@@ -168,22 +170,9 @@ class DockerCluster(LaunchedCluster):
             self._containers[node] = container
 
     async def run(self, node: int, argv: list[str], timeout: float = 30.0) -> Ran:
-        """Run ``argv`` inside the node's container (``docker exec``)."""
-        from docker.errors import APIError
-
-        container = self._containers[node]
-        with trio.move_on_after(timeout) as scope:
-            try:
-                code, output = await trio.to_thread.run_sync(
-                    lambda: container.exec_run(argv, demux=True), abandon_on_cancel=True
-                )
-            except APIError as exc:
-                return Ran(-1, "", str(exc))
-        if scope.cancelled_caught:
-            raise RuntimeError(f"{argv[0]} in node {node} did not end within {timeout:g} s")
-        out, err = output if isinstance(output, tuple) else (output, None)
-        text = [b.decode(errors="replace") if isinstance(b, bytes) else "" for b in (out, err)]
-        return Ran(code if code is not None else -1, *text)
+        """Run ``argv`` inside the node's container (``docker exec``); RuntimeError (a
+        ``RemoteError``) if it outlives ``timeout``."""
+        return await ContainerRemote(self._containers[node]).run(argv, timeout)
 
     async def log_tail(self, node: int) -> str:
         """The last lines of the container's output."""

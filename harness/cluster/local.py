@@ -19,7 +19,9 @@ import trio
 from harness.cluster.base import Grudge, LaunchedCluster
 from harness.cluster.power import mounts
 from harness.cluster.proxy import LinkProxy
-from harness.systems.base import Launched, Member, Ran, Unsupported, source_host
+from harness.remote.base import Ran
+from harness.remote.local import LocalRemote
+from harness.systems.base import Launched, Member, Unsupported, source_host
 from nemesis.interfaces import LinkShape, Slowed, shape_between
 from walrus.config import Address
 
@@ -151,18 +153,9 @@ class LocalCluster(LaunchedCluster):
             )
 
     async def run(self, node: int, argv: list[str], timeout: float = 30.0) -> Ran:
-        """Run ``argv`` on this host (where every local node runs)."""
-        with trio.move_on_after(timeout) as scope:
-            done = await trio.run_process(
-                argv, capture_stdout=True, capture_stderr=True, check=False
-            )
-        if scope.cancelled_caught:
-            raise RuntimeError(f"{argv[0]} did not end within {timeout:g} s")
-        return Ran(
-            done.returncode,
-            done.stdout.decode(errors="replace"),
-            done.stderr.decode(errors="replace"),
-        )
+        """Run ``argv`` on this host (where every local node runs); RuntimeError (a
+        ``RemoteError``) if it outlives ``timeout``."""
+        return await LocalRemote().run(argv, timeout)
 
     async def log_tail(self, node: int) -> str:
         """The last lines of the node's log."""

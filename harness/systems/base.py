@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import trio
 
 from harness.clients import base as clients
+from harness.remote.base import Ran
 from nemesis import aim
 from nemesis.schedule import base_faults
 from walrus.client import Client, WalrusError
@@ -63,15 +64,6 @@ class Boot:
     next starts (Walrus's node 1 bootstraps the metadata group, the others then join)."""
 
     stages: list[list[int]]
-
-
-@dataclass(frozen=True)
-class Ran:
-    """What a command run where a node runs ended with: its exit status and its output."""
-
-    code: int
-    out: str
-    err: str
 
 
 class Nodes(Protocol):
