@@ -7,6 +7,7 @@ from pathlib import Path
 
 from harness.bench import cli as bench_cli
 from harness.checker import cli as checker_cli
+from harness.hosts import cli as hosts_cli
 from harness.mutants import MUTANTS
 from harness.raised import leaves
 from harness.serve import cli as serve_cli
@@ -403,6 +404,7 @@ def parser() -> argparse.ArgumentParser:
     dclean.set_defaults(run=_docker_clean)
 
     bench_cli.add_commands(sub)
+    hosts_cli.add_command(sub)
     rp = sub.add_parser("replay", help="run a finished test again with its saved schedule")
     rp.add_argument("run_dir", metavar="RUN_DIR", help="the run's directory")
     rp.add_argument("--times", type=int, default=1, help="how many times (default 1)")

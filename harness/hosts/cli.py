@@ -1,0 +1,73 @@
+"""``walrus-harness hosts``: the machines a run over SSH would use."""
+
+import argparse
+from pathlib import Path
+
+import trio
+
+from harness.hosts.check import BASIC, NEEDS, check_hosts
+from harness.remote.base import Remote
+from harness.remote.ssh import KNOWN_HOSTS, SshRemote, Target
+
+
+def ssh_options(p: argparse.ArgumentParser) -> None:
+    """``--hosts``, ``--ssh-key`` and ``--known-hosts``."""
+    p.add_argument(
+        "--hosts", required=True, help="comma-separated [user@]host[:port], one per node"
+    )
+    p.add_argument("--ssh-key", help="the private key to log in with (default: the agent's)")
+    p.add_argument(
+        "--known-hosts",
+        choices=KNOWN_HOSTS,
+        default="strict",
+        help="host keys: strict (only hosts already known; default), accept-new (record a new "
+        "host, refuse a changed key), off (check nothing: throwaway test machines only)",
+    )
+
+
+def remotes_of(args: argparse.Namespace) -> list[Remote]:
+    """An SSH remote per ``--hosts`` entry; ValueError naming a malformed one or a key that is
+    not there."""
+    targets = [Target.parse(h) for h in args.hosts.split(",") if h.strip()]
+    if not targets:
+        raise ValueError("--hosts names no host")
+    key = Path(args.ssh_key) if args.ssh_key else None
+    if key is not None and not key.is_file():
+        raise ValueError(f"--ssh-key {key}: no such file")
+    return [SshRemote(t, key, args.known_hosts) for t in targets]
+
+
+def _check(args: argparse.Namespace) -> int:
+    needs = list(BASIC) + [n for n in (args.needs or "").split(",") if n]
+    remotes = remotes_of(args)
+
+    async def main() -> list[str]:
+        try:
+            reports = await check_hosts(remotes, needs)
+        finally:
+            for remote in remotes:
+                await remote.aclose()
+        return [r.line() for r in reports] + (
+            [] if all(r.ready for r in reports) else ["not ready"]
+        )
+
+    lines = trio.run(main)
+    for line in lines:
+        print(line)
+    return 1 if lines[-1] == "not ready" else 0
+
+
+def add_command(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Add ``hosts`` and its subcommands to the CLI's subparsers ``sub``."""
+    hosts = sub.add_parser("hosts", help="the machines of a run over SSH")
+    hsub = hosts.add_subparsers(dest="hosts_command", required=True)
+    check = hsub.add_parser(
+        "check", help="whether each host is reachable and has what the harness needs there"
+    )
+    ssh_options(check)
+    check.add_argument(
+        "--needs",
+        help=f"needs besides {', '.join(BASIC)}, comma-separated: "
+        f"{', '.join(n for n in NEEDS if n not in BASIC)}",
+    )
+    check.set_defaults(run=_check)

@@ -1,0 +1,50 @@
+"""``walrus-harness hosts check`` against real SSH hosts (openssh-server containers): what a host
+has, what it lacks, and a host that cannot be reached — each one line naming the host."""
+
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from tests.integration.conftest import DOCKER
+from tests.ssh_hosts import ssh_hosts
+
+
+@pytest.mark.parametrize("backend", [DOCKER])
+def test_hosts_check_names_each_host_and_what_it_lacks(tmp_path: Path, capsys, backend):
+    with ssh_hosts(tmp_path, count=2) as hosts:
+        args = [
+            "hosts",
+            "check",
+            "--hosts",
+            ",".join(f"root@{h.address}" for h in hosts),
+            "--ssh-key",
+            str(hosts[0].key),
+            "--known-hosts",
+            "off",
+        ]
+        assert main([*args, "--needs", "fuse,python3"]) == 0
+        ready = capsys.readouterr().out.splitlines()
+        assert ready == [f"root@{h.address}: ready" for h in hosts]
+        assert main([*args, "--needs", "nats-server"]) == 1
+        lacking = capsys.readouterr().out.splitlines()
+        assert lacking[0] == f"root@{hosts[0].address}: no nats-server (--system nats)"
+        assert lacking[-1] == "not ready"
+        hosts[1].container.exec_run(["rm", "/usr/sbin/iptables"])  # type: ignore[attr-defined]
+        assert main(args) == 1
+        assert f"root@{hosts[1].address}: no iptables" in capsys.readouterr().out
+
+
+def test_a_host_that_cannot_be_reached_is_one_line_and_exit_1(capsys):
+    assert main(["hosts", "check", "--hosts", "root@127.0.0.1:1", "--known-hosts", "off"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("root@127.0.0.1:1: ssh failed:") and out[-1] == "not ready"
+
+
+@pytest.mark.parametrize(
+    ("hosts", "says"),
+    [("me@", "is not [user@]host[:port]"), (",", "names no host")],
+)
+def test_bad_hosts_are_refused_in_one_line(hosts: str, says: str, capsys):
+    assert main(["hosts", "check", "--hosts", hosts]) == 1
+    assert says in capsys.readouterr().err
