@@ -174,6 +174,14 @@ def _test_config(args: argparse.Namespace, nemesis: str, seed: int):
         if backend != "local":
             raise ValueError("--backend does not apply to --system external: its nodes run already")
         backend, nodes = "external", len(system.addrs)
+    ssh = None
+    if backend == "ssh":
+        if not args.hosts:
+            raise ValueError("--backend ssh needs --hosts [user@]host[:port],... (one per node)")
+        ssh = hosts_cli.hosts_of(args)
+        nodes = len(ssh.targets())
+    elif args.hosts:
+        raise ValueError("--hosts is for --backend ssh")
     return TestConfig(
         name=args.name
         or ("compat-" if args.compat else "")
@@ -192,6 +200,7 @@ def _test_config(args: argparse.Namespace, nemesis: str, seed: int):
         system=system,
         keep_data=args.keep_data,
         base_image=args.base_image,
+        ssh=ssh,
     )
 
 
@@ -228,8 +237,9 @@ def add_backend_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend",
         default="local",
-        choices=["local", "docker"],
-        help="where nodes run: local processes (default) or Docker containers",
+        choices=["local", "docker", "ssh"],
+        help="where nodes run: local processes (default), Docker containers, or hosts over SSH "
+        "(--hosts)",
     )
 
 
@@ -242,6 +252,17 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "(Python >= 3.11, iptables, iproute2) instead of a Debian root made here",
     )
     p.add_argument("--nodes", type=int, default=3, help="cluster size (default 3)")
+    p.add_argument(
+        "--hosts", help="ssh backend: comma-separated [user@]host[:port], one node on each"
+    )
+    p.add_argument("--ssh-key", help="ssh backend: the private key (default: the agent's)")
+    p.add_argument(
+        "--known-hosts",
+        choices=["strict", "accept-new", "off"],
+        default="strict",
+        help="ssh backend: host keys: strict (known hosts only; default), accept-new, off "
+        "(throwaway test machines)",
+    )
     p.add_argument("--time-limit", type=float, default=30.0, help="seconds of workload")
     p.add_argument("--concurrency", type=int, default=6, help="worker processes")
     p.add_argument("--topics", type=int, default=2, help="topics the workers share (default 2)")

@@ -27,6 +27,7 @@ from harness.cluster import make_cluster, preflight
 from harness.history import Header, Recorder, columns
 from harness.history.node_events import read_nodes
 from harness.raised import leaves, raised_at
+from harness.remote.ssh import SshHosts
 from harness.report import write_reports
 from harness.systems import System, WalrusPy, system_from_json
 from harness.workload import WorkloadConfig, drain, run_workers
@@ -57,6 +58,8 @@ class TestConfig:
     drain_timeout: float = 120.0
     keep_data: bool = False
     base_image: str | None = None
+    ssh: SshHosts | None = None
+    """The ssh backend's hosts, one per node."""
     schedule: tuple[Step, ...] | None = None
     """The nemesis's steps: planned from the seed when the run starts, unless given (replay,
     shrink)."""
@@ -80,6 +83,9 @@ class TestConfig:
                 drain_timeout=raw.get("drain_timeout", 120.0),
                 keep_data=raw.get("keep_data", False),
                 base_image=raw.get("base_image"),
+                ssh=None
+                if raw.get("ssh") is None
+                else SshHosts(**{**raw["ssh"], "hosts": tuple(raw["ssh"]["hosts"])}),
                 schedule=None
                 if raw.get("schedule") is None
                 else tuple(Step.from_json(s) for s in raw["schedule"]),
@@ -148,6 +154,8 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
             config.base_image,
             log,
             power_loss=bool(POWER_LOSS & base_faults(fault_names(config.nemesis))),
+            ssh=config.ssh,
+            keep_data=config.keep_data,
         )
         try:
             log(f"starting {config.nodes} nodes of {system.describe()}")
@@ -264,7 +272,7 @@ def run_test(config: TestConfig, log=print) -> RunResult:
     """Run one test and write its run directory; returns its path and results."""
     faults = fault_names(config.nemesis)
     config = replace(config, system=config.system.for_faults(faults))
-    preflight(config.backend, config.base_image, tuple(faults))
+    preflight(config.backend, config.base_image, tuple(faults), config.system, config.ssh)
     config.system.preflight(config.backend, faults, config.nodes)
     config.system.build(log)
     run = _run_dir(config)

@@ -1,13 +1,12 @@
 """``walrus-harness hosts``: the machines a run over SSH would use."""
 
 import argparse
-from pathlib import Path
 
 import trio
 
-from harness.hosts.check import BASIC, NEEDS, check_hosts
 from harness.remote.base import Remote
-from harness.remote.ssh import KNOWN_HOSTS, SshRemote, Target
+from harness.remote.needs import BASIC, NEEDS, check_hosts
+from harness.remote.ssh import KNOWN_HOSTS, SshHosts
 
 
 def ssh_options(p: argparse.ArgumentParser) -> None:
@@ -25,16 +24,16 @@ def ssh_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def hosts_of(args: argparse.Namespace) -> SshHosts:
+    """The hosts ``--hosts``, ``--ssh-key`` and ``--known-hosts`` name."""
+    hosts = tuple(h.strip() for h in args.hosts.split(",") if h.strip())
+    return SshHosts(hosts, args.ssh_key, args.known_hosts)
+
+
 def remotes_of(args: argparse.Namespace) -> list[Remote]:
     """An SSH remote per ``--hosts`` entry; ValueError naming a malformed one or a key that is
     not there."""
-    targets = [Target.parse(h) for h in args.hosts.split(",") if h.strip()]
-    if not targets:
-        raise ValueError("--hosts names no host")
-    key = Path(args.ssh_key) if args.ssh_key else None
-    if key is not None and not key.is_file():
-        raise ValueError(f"--ssh-key {key}: no such file")
-    return [SshRemote(t, key, args.known_hosts) for t in targets]
+    return list(hosts_of(args).remotes())
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -128,3 +128,28 @@ class SshRemote(Remote):
         for leftover in self._control.glob("*"):
             leftover.unlink(missing_ok=True)
         self._control.rmdir()
+
+
+@dataclass(frozen=True)
+class SshHosts:
+    """The hosts of a run over SSH and how to log into them (as test.json keeps them)."""
+
+    hosts: tuple[str, ...]
+    """``[user@]host[:port]``, one per node."""
+    key: str | None = None
+    """The private key (None: the agent's)."""
+    known_hosts: str = "strict"
+    """One of ``KNOWN_HOSTS``."""
+
+    def targets(self) -> list[Target]:
+        """Each host parsed; ValueError naming a malformed one."""
+        if not self.hosts:
+            raise ValueError("--hosts names no host")
+        return [Target.parse(h) for h in self.hosts]
+
+    def remotes(self) -> list[SshRemote]:
+        """A remote per host."""
+        key = Path(self.key) if self.key else None
+        if key is not None and not key.is_file():
+            raise ValueError(f"--ssh-key {key}: no such file")
+        return [SshRemote(t, key, self.known_hosts) for t in self.targets()]

@@ -296,6 +296,19 @@ class Launched(System):
     def container_ports(self, node: int) -> dict[str, int]:
         """The ports node ``node``'s container listens on, by listener (``client`` included)."""
 
+    host_needs: ClassVar[tuple[str, ...]] = ()
+    """What a host of the SSH backend must have for this system's node (``harness.remote.needs``
+    names)."""
+
+    def host_command(self, member: Member, members: dict[int, Member], data_dir: str) -> Command:
+        """The node's command on a host of the SSH backend (which listens on
+        ``container_ports``), its data in ``data_dir`` there; refused unless the system says."""
+        raise Unsupported(f"{self.name} does not run on the ssh backend yet")
+
+    def host_files(self, member: Member, members: dict[int, Member]) -> dict[str, bytes]:
+        """Files to write into the node's data directory on its host before it starts."""
+        return {}
+
 
 def source_host(node: int) -> str:
     """The loopback address node ``node`` sends from when its links are shared (127.0.0.1 is

@@ -56,6 +56,13 @@ IMAGE_BINARY = "/usr/local/bin/nats-server"
 CONTAINER_CONFIG = "/etc/nats-harness.conf"
 """Where a node container reads the configuration every node shares."""
 
+SHARED_CONFIG = (
+    'ping_interval: "1s"\nping_max: 3\njetstream { max_file_store: 1G, max_memory_store: 64M }\n'
+)
+"""What every node in a container or on a host shares: route pings every second, store limits."""
+HOST_CONFIG = "shared.conf"
+"""That configuration's name in a node's directory on a host (the SSH backend)."""
+
 DEAD_ROUTE = "127.0.0.1:1"
 """The route address every node advertises: nothing listens there, so a route learnt by gossip
 is refused and only the configured routes, through the link proxies, exist."""
@@ -91,6 +98,7 @@ class Nats(Launched):
     }
     link_names: ClassVar[tuple[str, ...]] = ("route",)
     listener_names: ClassVar[tuple[str, ...]] = ("monitor",)
+    host_needs: ClassVar[tuple[str, ...]] = ("nats-server",)
 
     @property
     def client(self) -> NatsJetStream:
@@ -109,7 +117,8 @@ class Nats(Launched):
                 f"--replicas {self.replicas}: JetStream keeps 1 to 5 copies, at most one per "
                 f"node ({nodes} nodes)"
             )
-        require("nats-server")
+        if backend in ("local", "docker"):
+            require("nats-server")
 
     def local_command(
         self,
@@ -153,42 +162,52 @@ class Nats(Launched):
         """The shared configuration (``container_mounts``) and this node's name, ports and
         routes on the command line. Partitions are iptables rules on the nodes' addresses, so
         routes learnt by gossip are cut like the configured ones."""
+        return Command(self._args(member, members, CONTAINER_CONFIG, "/data/jetstream"))
+
+    def host_command(self, member: Member, members: dict[int, Member], data_dir: str) -> Command:
+        """As in a container, with the host's nats-server and the shared configuration written
+        into the node's directory (``host_files``)."""
+        args = self._args(member, members, f"{data_dir}/{HOST_CONFIG}", f"{data_dir}/jetstream")
+        return Command(["nats-server", *args])
+
+    def host_files(self, member: Member, members: dict[int, Member]) -> dict[str, bytes]:
+        """The configuration every node shares."""
+        return {HOST_CONFIG: SHARED_CONFIG.encode()}
+
+    def _args(
+        self, member: Member, members: dict[int, Member], config: str, store: str
+    ) -> list[str]:
         routes = ",".join(
             f"nats-route://{m.links['route'].host}:{m.links['route'].port}"
             for n, m in sorted(members.items())
             if n != member.id
         )
         ports = self.container_ports(member.id)
-        return Command(
-            [
-                "-c",
-                CONTAINER_CONFIG,
-                "--server_name",
-                f"n{member.id}",
-                "-p",
-                str(ports["client"]),
-                "-m",
-                str(ports["monitor"]),
-                "-js",
-                "-sd",
-                "/data/jetstream",
-                "--cluster_name",
-                "harness",
-                "--cluster",
-                f"nats://0.0.0.0:{ports['route']}",
-                "--routes",
-                routes,
-                "--no_advertise=true",
-            ]
-        )
+        return [
+            "-c",
+            config,
+            "--server_name",
+            f"n{member.id}",
+            "-p",
+            str(ports["client"]),
+            "-m",
+            str(ports["monitor"]),
+            "-js",
+            "-sd",
+            store,
+            "--cluster_name",
+            "harness",
+            "--cluster",
+            f"nats://0.0.0.0:{ports['route']}",
+            "--routes",
+            routes,
+            "--no_advertise=true",
+        ]
 
     def container_mounts(self, root: Path) -> dict[str, str]:
         """The configuration every node shares: route pings every second, store limits."""
         path = root / "nats-container.conf"
-        path.write_text(
-            'ping_interval: "1s"\nping_max: 3\n'
-            "jetstream { max_file_store: 1G, max_memory_store: 64M }\n"
-        )
+        path.write_text(SHARED_CONFIG)
         return {str(path.resolve()): CONTAINER_CONFIG}
 
     def container_ports(self, node: int) -> dict[str, int]:

@@ -26,9 +26,9 @@ def test_hosts_check_names_each_host_and_what_it_lacks(tmp_path: Path, capsys, b
         assert main([*args, "--needs", "fuse,python3"]) == 0
         ready = capsys.readouterr().out.splitlines()
         assert ready == [f"root@{h.address}: ready" for h in hosts]
-        assert main([*args, "--needs", "nats-server"]) == 1
+        assert main([*args, "--needs", "redis-server"]) == 1
         lacking = capsys.readouterr().out.splitlines()
-        assert lacking[0] == f"root@{hosts[0].address}: no nats-server (--system nats)"
+        assert lacking[0] == f"root@{hosts[0].address}: no redis-server (--system redis)"
         assert lacking[-1] == "not ready"
         hosts[1].container.exec_run(["rm", "/usr/sbin/iptables"])  # type: ignore[attr-defined]
         assert main(args) == 1

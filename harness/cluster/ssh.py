@@ -1,0 +1,197 @@
+"""The SSH backend: one node per host the user names, every fault done on the hosts themselves.
+
+Jepsen's model: a control node (this one) drives database nodes over SSH (``harness.remote.ssh``).
+Each node runs on its host as a process in a session of its own (``Remote.start``), its data in
+``/var/tmp/walrus-harness/<run>/node-<i>`` there; the harness talks to it at the host's address
+on the system's fixed ports (``Launched.container_ports``: each host, like a container, has an
+address of its own). Kill, pause and resume are signals to the node's process group; partitions
+are iptables ``DROP`` rules by peer address in a chain of ours (``CHAIN``), jumped to from INPUT,
+so that cleanup removes exactly what the harness added. When the run ends — however it ends —
+every node's process group is stopped, its log copied into the run directory, its directory on
+the host removed and the chain deleted; the SSH connections are closed.
+
+What a system needs on a host is checked (``harness.remote.needs``), never installed. Systems run
+here once they say how their node starts on a host (``Launched.host_command``); NATS does so far.
+"""
+
+import shlex
+from pathlib import Path
+
+import trio
+
+from harness.cluster.base import Grudge, LaunchedCluster
+from harness.remote.base import Ran, Remote, RemoteError, Started
+from harness.systems.base import Launched, Log, Member, Unsupported
+from walrus.config import Address
+
+CHAIN = "WALRUS-HARNESS"
+"""The iptables chain every rule of ours goes in (jumped to from INPUT)."""
+
+HOME = "/var/tmp/walrus-harness"
+"""Where runs keep their nodes' directories on a host."""
+
+
+def chain_setup() -> str:
+    """Shell that makes our chain (if missing), jumps to it from INPUT once, and empties it."""
+    return (
+        f"iptables -N {CHAIN} 2>/dev/null; "
+        f"iptables -C INPUT -j {CHAIN} 2>/dev/null || iptables -I INPUT -j {CHAIN}; "
+        f"iptables -F {CHAIN}"
+    )
+
+
+def chain_removal() -> str:
+    """Shell that removes our chain and the jump to it (whatever is there)."""
+    return (
+        f"while iptables -D INPUT -j {CHAIN} 2>/dev/null; do :; done; "
+        f"iptables -F {CHAIN} 2>/dev/null; iptables -X {CHAIN} 2>/dev/null; true"
+    )
+
+
+class SshCluster(LaunchedCluster):
+    """N nodes of ``system``, node i on ``remotes[i-1]``; run files under ``root`` here."""
+
+    def __init__(
+        self,
+        root: Path,
+        system: Launched,
+        remotes: list[Remote],
+        hosts: list[str],
+        log: Log = print,
+        keep_data: bool = False,
+    ) -> None:
+        self.root = root
+        self.system = system
+        self.nodes = list(range(1, len(remotes) + 1))
+        self.remotes = dict(zip(self.nodes, remotes, strict=True))
+        self._log = log
+        self._keep = keep_data
+        self.home = f"{HOME}/{root.parent.name}-{root.name}".replace(" ", "_")
+        self.members = {}
+        for node, host in zip(self.nodes, hosts, strict=True):
+            ports = system.container_ports(node)
+            self.members[node] = Member(
+                node,
+                Address(host, ports["client"]),
+                {n: Address(host, ports[n]) for n in (*system.link_names, *system.listener_names)},
+            )
+        self._started: dict[int, Started] = {}
+        self._paused: set[int] = set()
+        self._stopped = False
+
+    def remote_dir(self, node: int) -> str:
+        """The node's data directory on its host."""
+        return f"{self.home}/node-{node}"
+
+    async def start(self) -> None:
+        """Make each node's directory and our iptables chain on its host, then boot."""
+        for node, remote in self.remotes.items():
+            await remote.check(["mkdir", "-p", self.remote_dir(node)])
+            await remote.check(["sh", "-c", chain_setup()])
+            self.data_dir(node).mkdir(parents=True, exist_ok=True)
+        await self.boot()
+
+    async def spawn(self, node: int) -> None:
+        """Write the node's files on its host, then start its command there."""
+        remote, where = self.remotes[node], self.remote_dir(node)
+        command = self.system.host_command(self.members[node], self.members, where)
+        for name, data in self.system.host_files(self.members[node], self.members).items():
+            await remote.write(f"{where}/{name}", data)
+        self._started[node] = await remote.start(
+            command.argv, f"{where}/node.log", command.env, cwd=where
+        )
+
+    async def run(self, node: int, argv: list[str], timeout: float = 30.0) -> Ran:
+        """Run ``argv`` on the node's host."""
+        return await self.remotes[node].run(argv, timeout)
+
+    async def log_tail(self, node: int) -> str:
+        """The last lines of the node's log on its host."""
+        ran = await self.remotes[node].run(["tail", "-n", "8", f"{self.remote_dir(node)}/node.log"])
+        return ran.out
+
+    async def alive(self, node: int) -> bool:
+        """True while the node's process runs on its host (stopped counts)."""
+        started = self._started.get(node)
+        return started is not None and await self.remotes[node].alive(started.pid)
+
+    async def _signal(self, node: int, signal: str) -> bool:
+        started = self._started.get(node)
+        return started is not None and await self.remotes[node].signal(started.pid, signal)
+
+    async def kill(self, node: int) -> None:
+        """SIGKILL the node's process group and wait until it is gone."""
+        await self._signal(node, "KILL")
+        with trio.move_on_after(30):
+            while await self.alive(node):
+                await trio.sleep(0.1)
+        self._paused.discard(node)
+
+    async def restart(self, node: int) -> None:
+        """Start the node again if it does not run."""
+        if not await self.alive(node):
+            await self._signal(node, "KILL")  # what is left of its last process group
+            await self.spawn(node)
+
+    async def pause(self, node: int) -> None:
+        """SIGSTOP the node's process group."""
+        if await self._signal(node, "STOP"):
+            self._paused.add(node)
+
+    async def resume(self, node: int) -> None:
+        """SIGCONT the node's process group."""
+        await self._signal(node, "CONT")
+        self._paused.discard(node)
+
+    async def partition(self, grudge: Grudge) -> None:
+        """On each host, our chain holds a DROP rule for every peer it must not hear."""
+        for node, remote in self.remotes.items():
+            rules = [f"iptables -F {CHAIN}"] + [
+                f"iptables -A {CHAIN} -s {shlex.quote(self.members[peer].client.host)} -j DROP"
+                for peer in sorted(grudge.get(node, ()))
+            ]
+            await remote.check(["sh", "-c", " && ".join(rules)])
+
+    async def heal(self) -> None:
+        """Empty our chain on every host."""
+        await self.partition({})
+
+    async def set_clock(self, node: int, offset: float, rate: float) -> None:
+        """Refused unless it asks for true time: clock control files are written on this host
+        only, so far."""
+        if (offset, rate) != (0.0, 1.0):
+            raise Unsupported("clock skew on the ssh backend is not built yet")
+
+    async def stop(self) -> None:
+        """Stop every node, bring its log home, remove its directory and our chain on every
+        host, close the connections (idempotent; shielded, so that it runs on Ctrl-C too)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        with trio.CancelScope(shield=True):
+            for node, remote in self.remotes.items():
+                try:
+                    await self._stop_node(node, remote)
+                except RemoteError as exc:
+                    self._log(f"cleanup on node {node}'s host: {exc}")
+                finally:
+                    await remote.aclose()
+
+    async def _stop_node(self, node: int, remote: Remote) -> None:
+        if node in self._started:
+            await self._signal(node, "CONT")
+            await self._signal(node, "TERM")
+            with trio.move_on_after(10):
+                while await self.alive(node):
+                    await trio.sleep(0.2)
+            await self._signal(node, "KILL")
+        where = self.remote_dir(node)
+        for name in self.system.node_files():
+            ran = await remote.run(["test", "-f", f"{where}/{name}"])
+            if ran.code == 0:
+                (self.data_dir(node) / name).write_bytes(await remote.read(f"{where}/{name}"))
+        cleanup = chain_removal()
+        if not self._keep:
+            rmdirs = f"rmdir {shlex.quote(self.home)} {HOME} 2>/dev/null"  # each if empty
+            cleanup += f"; rm -rf {shlex.quote(where)}; {rmdirs}; true"
+        await remote.check(["sh", "-c", cleanup])

@@ -1,0 +1,100 @@
+"""The SSH backend against real SSH hosts (openssh-server containers of our base, logged into
+with a key made for the test), used as a user's machines would be: NATS on three hosts under
+partitions, kills and pauses, and every host as it was before once the run is over."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from tests.integration.conftest import DOCKER
+from tests.ssh_hosts import SshHost, ssh_hosts
+
+
+def _state(host: SshHost) -> str:
+    """What of ours a host could hold: processes besides sshd, iptables rules, our files."""
+    script = (
+        "ps -eo args | grep -v -e '^sshd' -e '^ps ' -e '^sh -c' -e '^grep' -e '^COMMAND' "
+        "-e '^/usr/sbin/sshd'; iptables -S; ls -A /var/tmp; mount | grep -c fuse || true"
+    )
+    return host.container.exec_run(["sh", "-c", script]).output.decode()  # type: ignore[attr-defined]
+
+
+def _args(hosts: list[SshHost], tmp_path: Path, nemesis: str) -> list[str]:
+    return [
+        "test",
+        "--system",
+        "nats",
+        "--backend",
+        "ssh",
+        "--hosts",
+        ",".join(f"root@{h.address}" for h in hosts),
+        "--ssh-key",
+        str(hosts[0].key),
+        "--known-hosts",
+        "off",
+        "--nemesis",
+        nemesis,
+        "--time-limit",
+        "15",
+        "--nemesis-interval",
+        "4",
+        "--rate",
+        "100",
+        "--seed",
+        "1",
+        "--store",
+        str(tmp_path / "runs"),
+    ]
+
+
+@pytest.mark.parametrize("backend", [DOCKER])
+def test_nats_on_three_ssh_hosts_reaches_a_verdict_and_leaves_nothing(tmp_path: Path, backend):
+    with ssh_hosts(tmp_path, count=3) as hosts:
+        before = [_state(h) for h in hosts]
+        status = main(_args(hosts, tmp_path, "partition,kill,pause"))
+        assert status in (0, 1)
+        run = next((tmp_path / "runs" / "nats").glob("2*"))
+        results = json.loads((run / "results.json").read_text())
+        assert results["valid"] in (True, False), results
+        history = (run / "history.jsonl").read_text()
+        assert '"start-' in history, "no fault ran"
+        assert all((run / "nodes" / str(n) / "node.log").stat().st_size > 0 for n in (1, 2, 3))
+        test = json.loads((run / "test.json").read_text())
+        assert test["backend"] == "ssh" and len(test["ssh"]["hosts"]) == 3
+        assert [_state(h) for h in hosts] == before
+
+
+@pytest.mark.parametrize("backend", [DOCKER])
+def test_a_host_without_the_server_is_one_line_and_nothing_starts(tmp_path: Path, capsys, backend):
+    with ssh_hosts(tmp_path, count=3) as hosts:
+        gone = hosts[2].container.exec_run(["sh", "-c", "rm $(command -v nats-server)"])  # type: ignore[attr-defined]
+        assert gone.exit_code == 0
+        before = [_state(h) for h in hosts]
+        assert main(_args(hosts, tmp_path, "partition")) == 1
+        err = capsys.readouterr().err.strip()
+        assert err == f"walrus-harness: root@{hosts[2].address}: no nats-server (--system nats)"
+        assert not (tmp_path / "runs").exists()
+        assert [_state(h) for h in hosts] == before
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--backend", "ssh"], "--backend ssh needs --hosts"),
+        (["--hosts", "root@h1"], "--hosts is for --backend ssh"),
+        (["--backend", "ssh", "--hosts", "me@"], "is not [user@]host[:port]"),
+        (
+            ["--backend", "ssh", "--hosts", "h1", "--nemesis", "clock"],
+            "runs kill, partition, pause",
+        ),
+        (["--system", "walrus-py", "--backend", "ssh", "--hosts", "h1"], "does not run on the ssh"),
+    ],
+)
+def test_bad_ssh_options_are_refused_in_one_line(extra: list[str], says: str, tmp_path, capsys):
+    argv = ["test", "--system", "nats", "--store", str(tmp_path), *extra]
+    if "--system" in extra:
+        argv[1:3] = []
+    assert main(argv) == 1
+    assert says in capsys.readouterr().err
