@@ -198,6 +198,33 @@ def wheelhouse(directory: Path, log=print) -> list[Path]:
     return sorted(directory.glob("*.whl"))
 
 
+def host_bundle(log=print) -> Path:
+    """What a host of the SSH backend installs our node from: the node's dependencies as wheels
+    (``wheels/``, pinned to what runs here) and the ``walrus`` sources (``src.tar``), made once
+    per content in the harness's cache; its directory."""
+    import os
+    import tarfile
+
+    pins = [f"{name}=={importlib.metadata.version(name)}" for name in NODE_REQUIREMENTS]
+    root = project_root()
+    sources = sorted(
+        p
+        for p in (root / "walrus").rglob("*")
+        if p.is_file() and p.suffix != ".pyc" and "__pycache__" not in p.parts
+    )
+    content = _digest(*pins, *(f"{p.relative_to(root)}:{_file_digest(p)}" for p in sources))
+    cache = Path(os.environ.get("WALRUS_HARNESS_CACHE", Path.home() / ".cache/walrus-harness"))
+    out = cache / f"host-bundle-{content}"
+    if (out / "done").exists():
+        return out
+    wheelhouse(out / "wheels", log)
+    with tarfile.open(out / "src.tar", "w") as tar:
+        for path in sources:
+            tar.add(path, arcname=str(path.relative_to(root)))
+    (out / "done").touch()
+    return out
+
+
 DOCKERFILE = """\
 FROM {base}
 COPY wheels /wheels

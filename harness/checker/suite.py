@@ -68,6 +68,9 @@ class Evidence:
     statistics (None: the last operation's completion)."""
     black_box: bool | None = None
     """Whether to judge it as a black box (None: what the history says of itself)."""
+    clocks_apart: str | None = None
+    """Why the nodes' event times and the history's cannot be set on one time line (each host
+    its own CLOCK_MONOTONIC, offsets not measured); None: they share one clock."""
 
     @classmethod
     def read(cls, history_path: Path, **given: Unpack[Given]) -> "Evidence":
@@ -97,6 +100,7 @@ def check_run(evidence: Evidence) -> Json:
         evidence.workload_end or (float(finite.max()) if len(finite) else 0),
         black_box,
         evidence.history.header.promise,
+        evidence.clocks_apart,
     )
     found: dict[str, CheckResult] = {}
     for name, checker in CHECKERS.items():
@@ -160,6 +164,8 @@ class Inputs:
     black_box: bool
     delivery: Delivery
     """What the system promises about delivery (the history's header)."""
+    clocks_apart: str | None = None
+    """``Evidence.clocks_apart``."""
 
     @property
     def last_fault(self) -> float:
@@ -181,6 +187,8 @@ CHECKERS: dict[str, Callable[[Inputs], CheckResult | None]] = {
     "lease": lambda i: (
         not_applicable(BLACK_BOX_WHY["lease"])
         if i.black_box
+        else not_applicable(i.clocks_apart)
+        if i.clocks_apart
         else lease.check(i.ops, i.states, i.events, i.lease_s)
     ),
     "perf": lambda i: perf.check(i.ops, i.windows, i.end),

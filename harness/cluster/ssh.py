@@ -84,11 +84,15 @@ class SshCluster(LaunchedCluster):
         return f"{self.home}/node-{node}"
 
     async def start(self) -> None:
-        """Make each node's directory and our iptables chain on its host, then boot."""
+        """Make each node's directory and our iptables chain on its host, install what the
+        system's node needs there (all hosts at once), then boot."""
         for node, remote in self.remotes.items():
             await remote.check(["mkdir", "-p", self.remote_dir(node)])
             await remote.check(["sh", "-c", chain_setup()])
             self.data_dir(node).mkdir(parents=True, exist_ok=True)
+        async with trio.open_nursery() as nursery:
+            for remote in self.remotes.values():
+                nursery.start_soon(self.system.install, remote, self.home, self.root, self._log)
         await self.boot()
 
     async def spawn(self, node: int) -> None:
@@ -192,6 +196,6 @@ class SshCluster(LaunchedCluster):
                 (self.data_dir(node) / name).write_bytes(await remote.read(f"{where}/{name}"))
         cleanup = chain_removal()
         if not self._keep:
-            rmdirs = f"rmdir {shlex.quote(self.home)} {HOME} 2>/dev/null"  # each if empty
-            cleanup += f"; rm -rf {shlex.quote(where)}; {rmdirs}; true"
+            # the run's directory (the node's, what install put there), then ours if empty
+            cleanup += f"; rm -rf {shlex.quote(self.home)}; rmdir {HOME} 2>/dev/null; true"
         await remote.check(["sh", "-c", cleanup])

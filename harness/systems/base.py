@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import trio
 
 from harness.clients import base as clients
-from harness.remote.base import Ran
+from harness.remote.base import Ran, Remote
 from nemesis import aim
 from nemesis.schedule import base_faults
 from walrus.client import Client, WalrusError
@@ -308,6 +308,12 @@ class Launched(System):
     def host_files(self, member: Member, members: dict[int, Member]) -> dict[str, bytes]:
         """Files to write into the node's data directory on its host before it starts."""
         return {}
+
+    async def install(self, remote: "Remote", home: str, root: Path, log: Log) -> None:
+        """Put what the node runs into ``home``, the run's directory on a host of the SSH
+        backend (removed with it when the run ends); ``root`` is the run's data directory
+        here. Nothing here: the host's own packages (``host_needs``) serve."""
+        return None
 
 
 def source_host(node: int) -> str:

@@ -16,6 +16,8 @@ import numpy as np
 import trio
 
 from harness.clients.walrus import WALRUS_PY, Extended, Plain, Walrus
+from harness.images import NODE_REQUIREMENTS, host_bundle
+from harness.remote.base import Remote
 from harness.systems.base import (
     Command,
     Launched,
@@ -187,6 +189,40 @@ class WalrusPy(Launched):
     def container_ports(self, node: int) -> dict[str, int]:
         """The same ports in every container (each has its own address)."""
         return {"client": 9091, "rpc": 9191, "raft": 9291}
+
+    host_needs: ClassVar[tuple[str, ...]] = ("python3",)
+
+    async def install(self, remote: Remote, home: str, root: Path, log: Log) -> None:
+        """A venv in ``home`` with the node's dependencies from this host's wheelhouse (pinned
+        to what runs here), the ``walrus`` sources beside it, and the cluster's secret."""
+        bundle = await trio.to_thread.run_sync(lambda: host_bundle(log))
+        await remote.check(["mkdir", "-p", f"{home}/wheels"])
+        for wheel in sorted(bundle.glob("wheels/*.whl")):
+            await remote.write(f"{home}/wheels/{wheel.name}", wheel.read_bytes())
+        await remote.write(f"{home}/src.tar", (bundle / "src.tar").read_bytes())
+        secret = Path(secret_args(root)[1]).read_bytes()
+        await remote.write(f"{home}/{SECRET_FILE}", secret, mode=0o600)
+        requirements = " ".join(NODE_REQUIREMENTS)
+        log(f"installing the node on {remote.name}")
+        await remote.check(
+            [
+                "sh",
+                "-c",
+                f"cd {home} && python3 -m venv venv && venv/bin/pip install -q --no-index "
+                f"--find-links wheels {requirements} && mkdir -p src && tar -xf src.tar -C src "
+                "&& rm -rf wheels src.tar",
+            ],
+            timeout=600.0,
+        )
+
+    def host_command(self, member: Member, members: dict[int, Member], data_dir: str) -> Command:
+        """``walrus node`` from the venv ``install`` made in the run's directory."""
+        home = data_dir.rsplit("/", 1)[0]
+        argv = node_command(member.id, peers_of(members), Path(data_dir), self.spec.args())
+        argv = [f"{home}/venv/bin/python", *argv[1:]]
+        argv += ["--cluster-secret-file", f"{home}/{SECRET_FILE}"]
+        env = {"PYTHONPATH": f"{home}/src", "WALRUS_NUMBA_CACHE": f"{home}/numba-cache"}
+        return Command(argv, env)
 
     def set_clock(self, data_dir: Path, offset: float, rate: float) -> None:
         """Write the node's clock.ctl."""

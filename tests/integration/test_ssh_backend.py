@@ -21,11 +21,11 @@ def _state(host: SshHost) -> str:
     return host.container.exec_run(["sh", "-c", script]).output.decode()  # type: ignore[attr-defined]
 
 
-def _args(hosts: list[SshHost], tmp_path: Path, nemesis: str) -> list[str]:
+def _args(hosts: list[SshHost], tmp_path: Path, nemesis: str, system: str = "nats") -> list[str]:
     return [
         "test",
         "--system",
-        "nats",
+        system,
         "--backend",
         "ssh",
         "--hosts",
@@ -67,6 +67,21 @@ def test_nats_on_three_ssh_hosts_reaches_a_verdict_and_leaves_nothing(tmp_path: 
 
 
 @pytest.mark.parametrize("backend", [DOCKER])
+def test_our_node_installed_on_three_ssh_hosts_is_valid_under_partitions(tmp_path: Path, backend):
+    """A venv made on each host from this host's wheels, the sources beside it; the lease
+    checker says why it cannot judge (each host's own clock)."""
+    with ssh_hosts(tmp_path, count=3) as hosts:
+        before = [_state(h) for h in hosts]
+        assert main([*_args(hosts, tmp_path, "partition", "walrus-py"), "--seed", "0"]) == 0
+        run = next((tmp_path / "runs" / "queue").glob("2*"))
+        results = json.loads((run / "results.json").read_text())
+        lease = results["checkers"]["lease"]
+        assert lease["valid"] == "not applicable" and "CLOCK_MONOTONIC" in lease["details"]["why"]
+        assert results["checkers"]["storage"]["valid"] is True  # the audit SCANned every node
+        assert [_state(h) for h in hosts] == before
+
+
+@pytest.mark.parametrize("backend", [DOCKER])
 def test_a_host_without_the_server_is_one_line_and_nothing_starts(tmp_path: Path, capsys, backend):
     with ssh_hosts(tmp_path, count=3) as hosts:
         gone = hosts[2].container.exec_run(["sh", "-c", "rm $(command -v nats-server)"])  # type: ignore[attr-defined]
@@ -89,7 +104,7 @@ def test_a_host_without_the_server_is_one_line_and_nothing_starts(tmp_path: Path
             ["--backend", "ssh", "--hosts", "h1", "--nemesis", "clock"],
             "runs kill, partition, pause",
         ),
-        (["--system", "walrus-py", "--backend", "ssh", "--hosts", "h1"], "does not run on the ssh"),
+        (["--system", "redis", "--backend", "ssh", "--hosts", "h1"], "does not run on the ssh"),
     ],
 )
 def test_bad_ssh_options_are_refused_in_one_line(extra: list[str], says: str, tmp_path, capsys):
