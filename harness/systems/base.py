@@ -34,6 +34,25 @@ Log = Callable[[str], None]
 """Where a system says what it is doing (``print``, or the run's log)."""
 
 
+PROCESS_FAULTS = frozenset(
+    {
+        "partition",
+        "kill",
+        "pause",
+        "lose-unsynced",
+        "lose-unsynced-all",
+        "lose-unsynced-majority",
+        "delay",
+        "throttle",
+        "loss",
+        "duplicate",
+        "reorder",
+    }
+)
+"""The nemeses any launched system whose node is an ordinary process takes: cut, kill, pause,
+power loss of its data directory, and the link faults (packet ones on Docker)."""
+
+
 class Unsupported(ValueError):
     """A system asked for something it cannot do here; the message says why."""
 

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import trio
 
 from harness.clients.nats import NatsJetStream
-from harness.systems.base import Command, Launched, Log, Member, Nodes, Unsupported
+from harness.systems.base import PROCESS_FAULTS, Command, Launched, Log, Member, Nodes, Unsupported
 from harness.tools import require
 from nemesis.disk import flip
 from walrus.config import Address
@@ -76,22 +76,7 @@ class Nats(Launched):
     """Copies of each topic's stream."""
 
     name: ClassVar[str] = "nats"
-    faults: ClassVar[frozenset[str]] = frozenset(
-        {
-            "partition",
-            "kill",
-            "pause",
-            "lose-unsynced",
-            "lose-unsynced-all",
-            "lose-unsynced-majority",
-            "bitrot",
-            "delay",
-            "throttle",
-            "loss",
-            "duplicate",
-            "reorder",
-        }
-    )
+    faults: ClassVar[frozenset[str]] = PROCESS_FAULTS | {"bitrot"}
     why_not: ClassVar[dict[str, str]] = {
         "clock": "nats-server reads the time through Go's runtime, from the vDSO, which "
         "libfaketime cannot reach",

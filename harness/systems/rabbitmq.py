@@ -47,7 +47,7 @@ import trio
 
 from harness.clients.rabbitmq import QUEUE_TYPES, RabbitMQ
 from harness.systems import faketime
-from harness.systems.base import Command, Launched, Log, Member, Nodes, Unsupported
+from harness.systems.base import PROCESS_FAULTS, Command, Launched, Log, Member, Nodes, Unsupported
 from harness.tools import TOOLS, require
 from walrus.config import Address
 from walrus.protocol import JsonObject
@@ -247,22 +247,7 @@ class Rabbit(Launched):
     """Preload libfaketime (the clock nemesis needs it)."""
 
     name: ClassVar[str] = "rabbitmq"
-    faults: ClassVar[frozenset[str]] = frozenset(
-        {
-            "partition",
-            "kill",
-            "pause",
-            "clock",
-            "lose-unsynced",
-            "lose-unsynced-all",
-            "lose-unsynced-majority",
-            "delay",
-            "throttle",
-            "loss",
-            "duplicate",
-            "reorder",
-        }
-    )
+    faults: ClassVar[frozenset[str]] = PROCESS_FAULTS | {"clock"}
     link_names: ClassVar[tuple[str, ...]] = ("dist",)
     listener_names: ClassVar[tuple[str, ...]] = ("epmd",)
 

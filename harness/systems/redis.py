@@ -47,7 +47,16 @@ import trio
 
 from harness.clients.redis import MASTER, RedisStreams
 from harness.systems import faketime, wallclock
-from harness.systems.base import Command, Launched, Log, Member, Nodes, Unsupported, source_host
+from harness.systems.base import (
+    PROCESS_FAULTS,
+    Command,
+    Launched,
+    Log,
+    Member,
+    Nodes,
+    Unsupported,
+    source_host,
+)
 from harness.systems.faketime import CONTROL_FILE
 from harness.tools import require
 from walrus.config import Address
@@ -134,22 +143,7 @@ class Redis(Launched):
     """Preload the clock shim (the clock nemesis needs it)."""
 
     name: ClassVar[str] = "redis"
-    faults: ClassVar[frozenset[str]] = frozenset(
-        {
-            "partition",
-            "kill",
-            "pause",
-            "lose-unsynced",
-            "lose-unsynced-all",
-            "lose-unsynced-majority",
-            "delay",
-            "throttle",
-            "clock",
-            "loss",
-            "duplicate",
-            "reorder",
-        }
-    )
+    faults: ClassVar[frozenset[str]] = PROCESS_FAULTS | {"clock"}
     why_not: ClassVar[dict[str, str]] = {}
     link_names: ClassVar[tuple[str, ...]] = ("redis", "sentinel")
     shared_links: ClassVar[bool] = True
