@@ -161,7 +161,7 @@ def ctl_argv(member: Member, *args: str) -> list[str]:
         ]
     else:
         where, env = CONTAINER_BIN / CTL, []
-    env += ["RABBITMQ_CONF_ENV_FILE=/dev/null", "HOME=/tmp"]
+    env += ["RABBITMQ_CONF_ENV_FILE=/dev/null", "HOME=/tmp", "ERL_CRASH_DUMP_SECONDS=0"]
     return ["env", *env, str(where), "-n", name_of(member), "--erlang-cookie", COOKIE, *args]
 
 
@@ -301,6 +301,7 @@ class Rabbit(Launched):
         """The environment every node has, its files under ``data_dir``."""
         env = {
             "HOME": str(data_dir / "home"),
+            "ERL_CRASH_DUMP": str(data_dir / "erl_crash.dump"),  # not the harness's directory
             "RABBITMQ_MNESIA_BASE": str(data_dir / "mnesia"),
             "RABBITMQ_LOG_BASE": str(data_dir / "log"),
             "RABBITMQ_CONFIG_FILE": str(data_dir / "rabbitmq.conf"),
@@ -513,5 +514,5 @@ class Rabbit(Launched):
         return None
 
     def node_files(self) -> tuple[str, ...]:
-        """The node's log (its console output)."""
-        return ("node.log",)
+        """The node's log (its console output) and the Erlang VM's crash dump, if it wrote one."""
+        return ("node.log", "erl_crash.dump")
