@@ -174,6 +174,17 @@ def base_image(client, log=print, packages: tuple[str, ...] = ()) -> Built:
     return Built(tag, time.monotonic() - started, client.images.get(tag).attrs["Size"] / 1e6)
 
 
+def packaged_image(client, base: str | None, package: str, log=print) -> str:
+    """The tag of our Debian base with Debian's ``package`` added, made with mmdebstrap as the
+    base is (image builds here have no network); ValueError if ``base`` names another image."""
+    if base is not None:
+        raise ValueError(
+            f"the node image of {package} is our Debian base with its package, made with "
+            "mmdebstrap: --base-image does not apply"
+        )
+    return base_image(client, log, (package,)).tag
+
+
 def wheelhouse(directory: Path, log=print) -> list[Path]:
     """The node's dependencies, pinned to what the host runs, as wheels."""
     directory.mkdir(parents=True, exist_ok=True)

@@ -30,15 +30,9 @@ def hosts_of(args: argparse.Namespace) -> SshHosts:
     return SshHosts(hosts, args.ssh_key, args.known_hosts)
 
 
-def remotes_of(args: argparse.Namespace) -> list[Remote]:
-    """An SSH remote per ``--hosts`` entry; ValueError naming a malformed one or a key that is
-    not there."""
-    return list(hosts_of(args).remotes())
-
-
 def _check(args: argparse.Namespace) -> int:
     needs = list(BASIC) + [n for n in (args.needs or "").split(",") if n]
-    remotes = remotes_of(args)
+    remotes: list[Remote] = list(hosts_of(args).remotes())
 
     async def main() -> list[str]:
         try:

@@ -366,16 +366,10 @@ class Rabbit(Launched):
         return Command(["sh", "-c", script], env)
 
     def image(self, client: "DockerClient", base: str | None, log: Log) -> str:
-        """Our Debian base with Debian's rabbitmq-server added (made with mmdebstrap, as the
-        base is: image builds here have no network)."""
-        from harness.images import base_image
+        """Our Debian base with Debian's rabbitmq-server added."""
+        from harness.images import packaged_image
 
-        if base is not None:
-            raise Unsupported(
-                "rabbitmq's node image is our Debian base with its package, made with "
-                "mmdebstrap: --base-image does not apply"
-            )
-        return base_image(client, log, ("rabbitmq-server",)).tag
+        return packaged_image(client, base, "rabbitmq-server", log)
 
     def container_command(self, member: Member, members: dict[int, Member]) -> Command:
         """Write the node's files into /data, then ``rabbitmq-server`` as ``rabbit@n<i>``."""

@@ -79,12 +79,6 @@ CONTAINER_SHIM = "/usr/local/lib/libwallclock.so"
 """Sentinel's ``failover-timeout``: how long a failover may take before another is tried."""
 
 
-def _write_durably(path: Path, text: str) -> None:
-    """Write a node's configuration as an operator's would be: on disk before the node starts
-    (a power loss must not take what the harness wrote; what the node rewrites is its own)."""
-    atomic_write(path, text.encode())
-
-
 def _redis(address: Address, timeout: float = 2.0) -> Any:
     """A blocking redis-py client of ``address`` with retries off."""
     from redis import Redis
@@ -231,8 +225,8 @@ class Redis(Launched):
             len(members),
         )
         for name, text in files.items():
-            if not (data_dir / name).exists():
-                _write_durably(data_dir / name, text)
+            if not (data_dir / name).exists():  # synced, as an operator's would be: a power
+                atomic_write(data_dir / name, text.encode())  # loss takes only what Redis wrote
         server = require("redis-server")
         script = (
             f"{server} {data_dir / 'sentinel.conf'} --sentinel &\n"
@@ -241,15 +235,10 @@ class Redis(Launched):
         return Command(["sh", "-c", script], wallclock.preload(data_dir) if self.clock else {})
 
     def image(self, client: "DockerClient", base: str | None, log: Log) -> str:
-        """Our Debian base with Debian's redis-server added (made with mmdebstrap)."""
-        from harness.images import base_image
+        """Our Debian base with Debian's redis-server added."""
+        from harness.images import packaged_image
 
-        if base is not None:
-            raise Unsupported(
-                "redis's node image is our Debian base with its package, made with mmdebstrap: "
-                "--base-image does not apply"
-            )
-        return base_image(client, log, ("redis-server",)).tag
+        return packaged_image(client, base, "redis-server", log)
 
     def container_command(self, member: Member, members: dict[int, Member]) -> Command:
         """As ``local_command``, on every interface of the container, announcing its address
