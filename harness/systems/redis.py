@@ -170,6 +170,11 @@ class Redis(Launched):
         if "clock" in faults:
             require("cc")
 
+    def build(self, log: Log) -> None:
+        """Build the clock shim (if the clock nemesis will run) before any node starts."""
+        if self.clock:
+            wallclock.library()
+
     def local_ports(self, base: int, node: int) -> dict[str, int]:
         """Clients reach a node's Sentinel (P+i); its server listens on P+100+i."""
         return {"client": base + node, "redis": base + 100 + node, "sentinel": base + node}
