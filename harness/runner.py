@@ -25,6 +25,7 @@ from harness.checker.result import RESULTS_VERSION
 from harness.checker.suite import Evidence, check_run
 from harness.cluster import make_cluster, preflight
 from harness.history import Header, Recorder, columns
+from harness.history.host_clocks import HostClocks
 from harness.history.node_events import read_nodes
 from harness.raised import leaves, raised_at
 from harness.remote.ssh import SshHosts
@@ -213,6 +214,9 @@ async def _execute(config: TestConfig, run: Path, log) -> dict:
             with trio.CancelScope(shield=True):
                 tcp = await cluster.tcp_counters()
                 await cluster.stop()
+                clocks = cluster.host_clocks(notes.get("t0_ns", 0))
+                if clocks is not None:
+                    (run / "clocks.json").write_text(json.dumps(clocks.to_json()))
                 await cluster.collect_logs(run / "nodes")
                 _write_links(run, cluster.link_traffic(), notes.get("t0_ns"), tcp)
         nursery.cancel_scope.cancel()
@@ -270,10 +274,11 @@ def _audit_summary(audit_result: dict) -> dict:
 
 SSH_CLOCKS = (
     "the nodes ran on hosts over SSH: their event times are each host's own CLOCK_MONOTONIC, "
-    "and the offsets between hosts are not measured yet, so a lease can be set against the "
-    "history's times only within an unknown bound"
+    "and the run holds no measurement of the hosts' clocks (clocks.json), so their events "
+    "cannot be set on one time line"
 )
-"""Why the lease checker says unknown on the SSH backend (``Evidence.clocks_apart``)."""
+"""Why the lease checker cannot judge an SSH run without measured clocks
+(``Evidence.clocks_apart``)."""
 
 
 def run_test(config: TestConfig, log=print) -> RunResult:
@@ -334,7 +339,8 @@ def run_test(config: TestConfig, log=print) -> RunResult:
             config.system.lease_s,
             notes["workload_end_ns"],
             config.system.black_box,
-            SSH_CLOCKS if config.backend == "ssh" else None,
+            SSH_CLOCKS if config.backend == "ssh" and not (run / "clocks.json").exists() else None,
+            HostClocks.read(run / "clocks.json") if (run / "clocks.json").exists() else None,
         )
         results = check_run(evidence)
     except Exception as exc:  # the history or the node logs could not be read at all

@@ -54,11 +54,17 @@ def parse_control(text: str) -> tuple[float, float]:
     return float(offset), float(rate)
 
 
+def control_text(offset: float = 0.0, rate: float = 1.0) -> str:
+    """A clock.ctl's text for ``offset`` and ``rate`` (ClockControlError if they are unusable)."""
+    text = json.dumps({"offset": offset, "rate": rate})
+    parse_control(text)
+    return text
+
+
 def write_control(path: Path, offset: float = 0.0, rate: float = 1.0) -> None:
-    """Atomically write a clock.ctl (what the clock nemesis calls)."""
-    parse_control(json.dumps({"offset": offset, "rate": rate}))
+    """Atomically write a clock.ctl."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"offset": offset, "rate": rate}))
+    tmp.write_text(control_text(offset, rate))
     os.replace(tmp, path)
 
 

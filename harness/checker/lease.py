@@ -4,14 +4,18 @@ Evidence comes from two places. The history's acknowledged ``PUTX`` replies say 
 landed (segment, offset) and which node, under which epoch, acknowledged it; the final ``STATE``
 of each topic says who led each segment. The nodes' event logs (``events.jsonl``) time-stamp every
 accepted append and every lease renewal with the host's CLOCK_MONOTONIC (one true clock shared by
-every node on the machine) and with the node's own, possibly skewed, clock. Checks:
+every node on the machine) and with the node's own, possibly skewed, clock; nodes on hosts over SSH
+each read their host's, set on the control node's time line by measured offsets within a bound
+(``harness.history.host_clocks``), and two hosts' events closer than twice that bound are in an
+unknown order. Checks:
 
 - no two acknowledged writes share (topic, segment, offset);
 - every acknowledged write's segment was led by the node and epoch that acknowledged it, and its
   offset lies within the segment's sealed count;
 - a segment's appends all come from one node, and for one topic every append to a segment
   precedes, in true time, every append to a later segment: at no instant do two nodes write one
-  topic;
+  topic (two hosts' appends in an unknown order make it ``unknown``, with the bound deciding
+  them would have needed);
 - every append lies inside its node's lease: on the node's clock, before the expiry of the last
   renewal it had committed; and in true time, within ``L`` of that renewal's commit — a lease
   lasts at most ``L`` true seconds while clocks drift within the bound, so an append later than
@@ -134,8 +138,14 @@ class _Span:
     last_e: NodeEvent
 
 
-def _writers(events: list[NodeEvent]) -> list[Anomaly]:
+def _writers(events: list[NodeEvent], bound_ns: int = 0) -> tuple[list[Anomaly], int]:
+    """Segments written by several nodes, and a topic's segments written at once; with the
+    bound (ns) the hosts' clocks would need to be within for the closest undecided pair to be
+    decided (-1: none undecided). A pair is undecided when one segment's last append and the
+    next one's first, on different hosts, are within twice ``bound_ns`` of each other, in either
+    order: which came first is not known."""
     found: list[Anomaly] = []
+    needed = -1
     spans: dict[tuple[str, int], _Span] = {}
     for e in events:
         if e.kind != "append":
@@ -166,7 +176,11 @@ def _writers(events: list[NodeEvent]) -> list[Anomaly]:
         segs.sort()
         latest: tuple[int, int, NodeEvent] | None = None
         for segment, first, last, _, first_e, last_e in segs:
-            if latest is not None and first <= latest[1]:
+            margin = 2 * bound_ns if latest and first_e.node != latest[2].node else 0
+            overlap = latest[1] - first if latest else -1
+            if -margin < overlap < margin and (needed < 0 or abs(overlap) // 2 < needed):
+                needed = abs(overlap) // 2
+            if latest is not None and overlap >= margin:
                 prev_segment, prev_last, prev_e = latest
                 found.append(
                     Anomaly(
@@ -183,7 +197,7 @@ def _writers(events: list[NodeEvent]) -> list[Anomaly]:
                 )
             if latest is None or last > latest[1]:
                 latest = (segment, last, last_e)
-    return found
+    return found, needed
 
 
 class _Where(TypedDict):
@@ -243,25 +257,44 @@ def _leases(events: list[NodeEvent], lease_s: float) -> list[Anomaly]:
 
 
 def check(
-    c: Columns, states: dict[str, Json], events: list[NodeEvent] | None, lease_s: float
+    c: Columns,
+    states: dict[str, Json],
+    events: list[NodeEvent] | None,
+    lease_s: float,
+    bound_ns: int | None = None,
 ) -> CheckResult:
-    """Lease safety from positions, final states and (if given) the nodes' event logs."""
+    """Lease safety from positions, final states and (if given) the nodes' event logs;
+    ``bound_ns``: how far apart the hosts' clocks may be after alignment
+    (``harness.history.host_clocks``; None: every node read one machine's clock)."""
     found, counts = _positions(c, states)
+    needed = -1
     if events is not None:
-        logged = _writers(events) + _leases(events, lease_s)
+        writers, needed = _writers(events, bound_ns or 0)
+        logged = writers + _leases(events, lease_s)
         found += logged
         for a in logged:
             counts[a.kind] = counts.get(a.kind, 0) + 1
     if counts:
         valid: bool | str = False
-    elif events is None:
+    elif events is None or needed >= 0:
         valid = UNKNOWN
     else:
         valid = True
     details: dict[str, object] = {
         "positions_checked": int(np.count_nonzero(c.acked_put & (c.seg != NO))),
         "events_checked": 0 if events is None else len(events),
+        "clock": "one machine's CLOCK_MONOTONIC"
+        if bound_ns is None
+        else f"each host's CLOCK_MONOTONIC on the control node's, ±{bound_ns / 1e6:.3f} ms",
+        "clock_bound_ns": bound_ns or 0,
     }
     if events is None:
         details["why"] = "no node event logs given: lease intervals and writers not checked"
+    elif needed >= 0 and not counts:
+        details["why"] = (
+            "which of two hosts' appends to a topic came first is not known: deciding it needs "
+            f"the hosts' clocks within ±{needed / 1e6:.3f} ms, and they were measured within "
+            f"±{(bound_ns or 0) / 1e6:.3f} ms"
+        )
+        details["bound_needed_ns"] = needed
     return CheckResult(valid, counts, keep(found), details)

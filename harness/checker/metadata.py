@@ -49,8 +49,9 @@ def _same(a: NodeEvent, b: NodeEvent) -> bool:
     return a.term == b.term and a.hash == b.hash
 
 
-def check(events: list[NodeEvent] | None) -> CheckResult:
-    """Check the ``meta-*`` events of every node of one run."""
+def check(events: list[NodeEvent] | None, bound_ns: int = 0) -> CheckResult:
+    """Check the ``meta-*`` events of every node of one run; ``bound_ns``: how far apart the
+    hosts' clocks may be after alignment (``harness.history.host_clocks``; 0: one clock)."""
     if events is None:
         return CheckResult(UNKNOWN, details={"why": "no node event logs were collected"})
     applies = [e for e in events if e.kind == "meta-apply"]
@@ -63,7 +64,7 @@ def check(events: list[NodeEvent] | None) -> CheckResult:
     first = {node: {i: r[0] for i, r in by_index.items()} for node, by_index in applied.items()}
     found += _divergent(first)
     found += _log_matching(first)
-    lost, unverified = _lost_acks(events, applied)
+    lost, unverified, unsure = _lost_acks(events, applied, bound_ns)
     found += lost
     found += [_refused(e) for e in events if e.kind == "meta-refuse"]
     found += [_truncated(e) for e in events if e.kind == "meta-truncate" and _cut_applied(e)]
@@ -71,11 +72,20 @@ def check(events: list[NodeEvent] | None) -> CheckResult:
     for a in found:
         counts[a.kind] += 1
     truncations = [e for e in events if e.kind == "meta-truncate"]
+    details: dict[str, object] = {}
+    if unsure and not found:
+        details["why"] = (
+            f"{unsure} acknowledged command(s) would be lost if the hosts' clocks were more than "
+            f"{bound_ns / 1e6:.3f} ms (the measured bound) from where they were measured"
+        )
     return CheckResult(
-        not found,
+        False if found else UNKNOWN if unsure else True,
         dict(counts),
         keep(found),
-        {
+        details
+        | {
+            "clock_bound_ns": bound_ns,
+            "unsure_order": unsure,
             "nodes": sorted(applied),
             "applied_entries": len(applies),
             "highest_index": max(carried(e.index) for e in applies),
@@ -160,25 +170,34 @@ def _log_matching(first: dict[int, dict[int, NodeEvent]]) -> list[Anomaly]:
 
 
 def _lost_acks(
-    events: list[NodeEvent], applied: dict[int, dict[int, list[NodeEvent]]]
-) -> tuple[list[Anomaly], int]:
-    """Acknowledged commands that a node applied past without applying them; and how many
-    acknowledgements could not be compared (the node's snapshot moved it past the index)."""
+    events: list[NodeEvent], applied: dict[int, dict[int, list[NodeEvent]]], bound_ns: int = 0
+) -> tuple[list[Anomaly], int, int]:
+    """Acknowledged commands that a node applied past without applying them; how many
+    acknowledgements could not be compared (the node's snapshot moved it past the index); and
+    how many would be lost only if another host's clock were more than ``bound_ns`` (how well
+    the hosts' clocks are aligned) from where it was measured: the order of the acknowledgement
+    and the applications that would show it is not known."""
     snapshots: dict[int, list[int]] = defaultdict(list)
     for e in events:
         if e.kind == "meta-snapshot":
             snapshots[e.node].append(carried(e.index))
     reach = {node: _reach(by_index) for node, by_index in applied.items()}
-    found, unverified = [], 0
+    found, unverified, unsure = [], 0, 0
     for ack in (e for e in events if e.kind == "meta-ack"):
         index = carried(ack.index)
         for node, by_index in applied.items():
             times, highest = reach[node]
-            after = bisect.bisect_right(times, ack.true_ns)
+            margin = 0 if node == ack.node else 2 * bound_ns
+            after = bisect.bisect_right(times, ack.true_ns + margin)
             if after == len(times) or highest[after] <= index:
-                continue  # it never applied past the index after the acknowledgement
+                # it never applied past the index after the acknowledgement, unless the clocks
+                # were further apart than measured
+                early = bisect.bisect_right(times, ack.true_ns - margin)
+                if early < len(times) and highest[early] > index and not _kept(ack, by_index):
+                    unsure += 1
+                continue
             runs = by_index.get(index, [])
-            if any(_same(e, ack) for e in runs):
+            if _kept(ack, by_index):
                 continue
             if not runs and any(s >= index for s in snapshots[node]):
                 unverified += 1
@@ -196,7 +215,12 @@ def _lost_acks(
                     },
                 )
             )
-    return found, unverified
+    return found, unverified, unsure
+
+
+def _kept(ack: NodeEvent, by_index: dict[int, list[NodeEvent]]) -> bool:
+    """Whether the node applied the acknowledged command at its index."""
+    return any(_same(e, ack) for e in by_index.get(carried(ack.index), []))
 
 
 def _reach(by_index: dict[int, list[NodeEvent]]) -> tuple[list[int], list[int]]:

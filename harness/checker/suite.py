@@ -23,6 +23,7 @@ from harness.checker.verdict import UNKNOWN, merge
 from harness.history import columns
 from harness.history.columns import NO, Columns
 from harness.history.delivery import Delivery
+from harness.history.host_clocks import HostClocks
 from harness.history.node_events import NodeEvent
 
 
@@ -70,7 +71,10 @@ class Evidence:
     """Whether to judge it as a black box (None: what the history says of itself)."""
     clocks_apart: str | None = None
     """Why the nodes' event times and the history's cannot be set on one time line (each host
-    its own CLOCK_MONOTONIC, offsets not measured); None: they share one clock."""
+    its own CLOCK_MONOTONIC, offsets not measured); None: they can."""
+    clocks: HostClocks | None = None
+    """The hosts' clocks measured against the control node's, which set the nodes' events on the
+    history's time line (None: every node read one machine's clock)."""
 
     @classmethod
     def read(cls, history_path: Path, **given: Unpack[Given]) -> "Evidence":
@@ -86,6 +90,10 @@ def check_run(evidence: Evidence) -> Json:
         black_box = is_black_box(evidence.history)
     c = evidence.history.ops
     events, audit = evidence.events, evidence.audit
+    bound: int | None = None
+    if evidence.clocks is not None:
+        events, bound = evidence.clocks.aligned(events or [])
+        bound = bound or evidence.clocks.widest()
     resolutions = [] if black_box else resolve_info_gets(c, events, audit)
     c = apply(c, resolutions)
     windows = history.nemesis_windows(evidence.history.nemesis)
@@ -101,6 +109,7 @@ def check_run(evidence: Evidence) -> Json:
         black_box,
         evidence.history.header.promise,
         evidence.clocks_apart,
+        bound,
     )
     found: dict[str, CheckResult] = {}
     for name, checker in CHECKERS.items():
@@ -166,6 +175,8 @@ class Inputs:
     """What the system promises about delivery (the history's header)."""
     clocks_apart: str | None = None
     """``Evidence.clocks_apart``."""
+    clock_bound_ns: int | None = None
+    """How far apart the hosts' clocks may be once aligned (None: one machine's clock)."""
 
     @property
     def last_fault(self) -> float:
@@ -189,14 +200,14 @@ CHECKERS: dict[str, Callable[[Inputs], CheckResult | None]] = {
         if i.black_box
         else not_applicable(i.clocks_apart)
         if i.clocks_apart
-        else lease.check(i.ops, i.states, i.events, i.lease_s)
+        else lease.check(i.ops, i.states, i.events, i.lease_s, i.clock_bound_ns)
     ),
     "perf": lambda i: perf.check(i.ops, i.windows, i.end),
     "storage": _storage,
     "metadata": lambda i: (
         not_applicable(BLACK_BOX_WHY["metadata"])
         if i.black_box and not i.events
-        else metadata.check(i.events)
+        else metadata.check(i.events, i.clock_bound_ns or 0)
     ),
 }
 """Every checker, by the name its result has in results.json, in the order they run."""

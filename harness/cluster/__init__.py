@@ -21,7 +21,7 @@ from nemesis.schedule import base_faults
 
 BACKENDS = ("local", "docker", "ssh")
 
-SSH_FAULTS = frozenset({"partition", "kill", "pause"})
+SSH_FAULTS = frozenset({"partition", "kill", "pause", "clock"})
 """The nemeses the SSH backend runs so far."""
 
 
@@ -107,7 +107,7 @@ def make_cluster(
         return DockerCluster(root, nodes, system, base_image, log, power_loss)
     if backend == "ssh" and ssh is not None:
         hosts = [t.host for t in ssh.targets()]
-        return SshCluster(root, system, list(ssh.remotes()), hosts, log, keep_data)
+        return SshCluster(root, system, ssh.remotes(), hosts, nursery, log, keep_data)
     raise ValueError(f"unknown backend {backend!r}: choose from {', '.join(BACKENDS)}")
 
 

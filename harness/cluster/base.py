@@ -16,9 +16,11 @@ from pathlib import Path
 import trio
 
 from harness.cluster.power import losefs_log
+from harness.history.host_clocks import HostClocks
 from harness.remote.base import Ran
 from harness.systems.base import Launched, Member, System, Unsupported
 from nemesis.interfaces import LinkShape
+from walrus.durable import atomic_write
 
 Grudge = dict[int, set[int]]
 """A partition: for each node, the nodes it cannot hear."""
@@ -127,7 +129,10 @@ class Cluster(ABC):
 
     async def set_clock(self, node: int, offset: float, rate: float) -> None:
         """Skew a node's clock: ``offset`` seconds, running at ``rate`` (the system's way)."""
-        self.system.set_clock(self.data_dir(node), offset, rate)
+        control = self.system.clock_control(offset, rate)
+        if control is not None:
+            name, data = control
+            atomic_write(self.data_dir(node) / name, data, sync=False)
 
     async def reset_clocks(self) -> None:
         """Every clock back to true time."""
@@ -160,6 +165,11 @@ class Cluster(ABC):
     async def tcp_counters(self) -> dict[int, dict[str, int]] | None:
         """Each running node's TCP counters (``TCP_COUNTERS``) since it last started; None where
         the nodes share the host's network stack."""
+        return None
+
+    def host_clocks(self, t0_ns: int) -> HostClocks | None:
+        """Each node's host's clock measured against this one's (``t0_ns``: when the history
+        began); None when every node reads this machine's clock."""
         return None
 
     def data_dir(self, node: int) -> Path:

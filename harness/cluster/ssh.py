@@ -6,12 +6,15 @@ Each node runs on its host as a process in a session of its own (``Remote.start`
 on the system's fixed ports (``Launched.container_ports``: each host, like a container, has an
 address of its own). Kill, pause and resume are signals to the node's process group; partitions
 are iptables ``DROP`` rules by peer address in a chain of ours (``CHAIN``), jumped to from INPUT,
-so that cleanup removes exactly what the harness added. When the run ends — however it ends —
+so that cleanup removes exactly what the harness added. Each host's clock is measured against
+this one's before the nodes start, every ``CLOCK_PERIOD`` seconds and after they stop
+(``harness.remote.clocks``), so that their event logs can be set on the history's time line. When
+the run ends — however it ends —
 every node's process group is stopped, its log copied into the run directory, its directory on
 the host removed and the chain deleted; the SSH connections are closed.
 
 What a system needs on a host is checked (``harness.remote.needs``), never installed. Systems run
-here once they say how their node starts on a host (``Launched.host_command``); NATS does so far.
+here once they say how their node starts on a host (``Launched.host_command``).
 """
 
 import shlex
@@ -20,15 +23,25 @@ from pathlib import Path
 import trio
 
 from harness.cluster.base import Grudge, LaunchedCluster
+from harness.history.host_clocks import HostClocks, Sample
 from harness.remote.base import Ran, Remote, RemoteError, Started
-from harness.systems.base import Launched, Log, Member, Unsupported
+from harness.remote.clocks import ClockProbe
+from harness.remote.ssh import SshRemote
+from harness.systems.base import Launched, Log, Member
 from walrus.config import Address
+
+CLOCK_PERIOD = 2.0
+"""Seconds between measurements of the hosts' clocks while the nodes run."""
 
 CHAIN = "WALRUS-HARNESS"
 """The iptables chain every rule of ours goes in (jumped to from INPUT)."""
 
 HOME = "/var/tmp/walrus-harness"
 """Where runs keep their nodes' directories on a host."""
+
+MARK = "WALRUS_HARNESS_RUN"
+"""The environment variable every process the harness starts on a host carries (its run's
+directory there), passed on to whatever that process starts: how ``clean`` finds them."""
 
 
 def chain_setup() -> str:
@@ -48,6 +61,24 @@ def chain_removal() -> str:
     )
 
 
+def clean_script() -> str:
+    """Shell that leaves a host as it was before any run of ours, whatever state a run that was
+    killed left it in: every process carrying ``MARK`` killed, every mount under ``HOME``
+    unmounted, our chain removed, ``HOME`` deleted. It prints what it found, one word and a
+    count per line (``processes``, ``mounts``, ``rules``, ``runs``)."""
+    return (
+        "n=0; for p in /proc/[0-9]*; do "
+        f"if tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -q '^{MARK}='; then "
+        "kill -KILL ${p#/proc/} 2>/dev/null && n=$((n+1)); fi; done; echo processes $n; "
+        f"m=$(awk '$2 ~ \"^{HOME}/\" {{print $2}}' /proc/mounts | sort -r); "
+        "for d in $m; do fusermount3 -uz $d 2>/dev/null || umount -l $d; done; "
+        "echo mounts $(echo $m | wc -w); "
+        f"echo rules $(iptables -S {CHAIN} 2>/dev/null | grep -c -- '-A {CHAIN}'); "
+        f"{chain_removal()}; "
+        f"echo runs $(ls -A {HOME} 2>/dev/null | wc -l); rm -rf {HOME}"
+    )
+
+
 class SshCluster(LaunchedCluster):
     """N nodes of ``system``, node i on ``remotes[i-1]``; run files under ``root`` here."""
 
@@ -55,8 +86,9 @@ class SshCluster(LaunchedCluster):
         self,
         root: Path,
         system: Launched,
-        remotes: list[Remote],
+        remotes: list[SshRemote],
         hosts: list[str],
+        nursery: trio.Nursery,
         log: Log = print,
         keep_data: bool = False,
     ) -> None:
@@ -78,6 +110,10 @@ class SshCluster(LaunchedCluster):
         self._started: dict[int, Started] = {}
         self._paused: set[int] = set()
         self._stopped = False
+        self._nursery = nursery
+        self._probes: dict[int, ClockProbe] = {}
+        self._samples: dict[int, list[Sample]] = {node: [] for node in self.nodes}
+        self._watch = trio.CancelScope()
 
     def remote_dir(self, node: int) -> str:
         """The node's data directory on its host."""
@@ -93,7 +129,27 @@ class SshCluster(LaunchedCluster):
         async with trio.open_nursery() as nursery:
             for remote in self.remotes.values():
                 nursery.start_soon(self.system.install, remote, self.home, self.root, self._log)
+        for node, remote in self.remotes.items():
+            argv = ["env", f"{MARK}={self.home}", *ClockProbe.argv()]
+            self._probes[node] = ClockProbe(remote.name, remote.command(argv))
+            await self._probes[node].open()
+        await self._measure()
+        self._nursery.start_soon(self._watch_clocks)
         await self.boot()
+
+    async def _measure(self) -> None:
+        for node, probe in self._probes.items():
+            self._samples[node].append(await probe.sample())
+
+    async def _watch_clocks(self) -> None:
+        with self._watch:
+            while True:
+                await trio.sleep(CLOCK_PERIOD)
+                await self._measure()
+
+    def host_clocks(self, t0_ns: int) -> HostClocks | None:
+        """Every host's samples so far."""
+        return HostClocks({n: tuple(s) for n, s in self._samples.items()}, t0_ns)
 
     async def spawn(self, node: int) -> None:
         """Write the node's files on its host, then start its command there."""
@@ -102,7 +158,7 @@ class SshCluster(LaunchedCluster):
         for name, data in self.system.host_files(self.members[node], self.members).items():
             await remote.write(f"{where}/{name}", data)
         self._started[node] = await remote.start(
-            command.argv, f"{where}/node.log", command.env, cwd=where
+            command.argv, f"{where}/node.log", {**command.env, MARK: self.home}, cwd=where
         )
 
     async def run(self, node: int, argv: list[str], timeout: float = 30.0) -> Ran:
@@ -161,10 +217,11 @@ class SshCluster(LaunchedCluster):
         await self.partition({})
 
     async def set_clock(self, node: int, offset: float, rate: float) -> None:
-        """Refused unless it asks for true time: clock control files are written on this host
-        only, so far."""
-        if (offset, rate) != (0.0, 1.0):
-            raise Unsupported("clock skew on the ssh backend is not built yet")
+        """Write the system's clock control file into the node's directory on its host."""
+        control = self.system.clock_control(offset, rate)
+        if control is not None:
+            name, data = control
+            await self.remotes[node].write(f"{self.remote_dir(node)}/{name}", data)
 
     async def stop(self) -> None:
         """Stop every node, bring its log home, remove its directory and our chain on every
@@ -172,6 +229,7 @@ class SshCluster(LaunchedCluster):
         if self._stopped:
             return
         self._stopped = True
+        self._watch.cancel()
         with trio.CancelScope(shield=True):
             for node, remote in self.remotes.items():
                 try:
@@ -179,7 +237,20 @@ class SshCluster(LaunchedCluster):
                 except RemoteError as exc:
                     self._log(f"cleanup on node {node}'s host: {exc}")
                 finally:
+                    await self._last_sample(node)
                     await remote.aclose()
+
+    async def _last_sample(self, node: int) -> None:
+        """The host's clock once more (after its node stopped), and the reader closed."""
+        probe = self._probes.pop(node, None)
+        if probe is None:
+            return
+        try:
+            self._samples[node].append(await probe.sample())
+        except RemoteError as exc:
+            self._log(f"the last clock sample of node {node}'s host: {exc}")
+        finally:
+            await probe.aclose()
 
     async def _stop_node(self, node: int, remote: Remote) -> None:
         if node in self._started:

@@ -4,9 +4,10 @@ import argparse
 
 import trio
 
-from harness.remote.base import Remote
+from harness.cluster.ssh import clean_script
+from harness.remote.base import Remote, RemoteError
 from harness.remote.needs import BASIC, NEEDS, check_hosts
-from harness.remote.ssh import KNOWN_HOSTS, SshHosts
+from harness.remote.ssh import KNOWN_HOSTS, SshHosts, SshRemote
 
 
 def ssh_options(p: argparse.ArgumentParser) -> None:
@@ -50,6 +51,38 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if lines[-1] == "not ready" else 0
 
 
+def _clean(args: argparse.Namespace) -> int:
+    remotes = hosts_of(args).remotes()
+    said: dict[str, str] = {}
+
+    async def one(remote: SshRemote) -> None:
+        try:
+            counts = dict(
+                line.split()
+                for line in (await remote.check(["sh", "-c", clean_script()], 120.0)).splitlines()
+                if len(line.split()) == 2
+            )
+            said[remote.name] = (
+                f"{remote.name}: killed {counts.get('processes', '?')} processes, unmounted "
+                f"{counts.get('mounts', '?')} mounts, removed {counts.get('rules', '?')} rules "
+                f"and {counts.get('runs', '?')} run directories"
+            )
+        except RemoteError as exc:
+            said[remote.name] = f"{exc} (not cleaned)"
+        finally:
+            await remote.aclose()
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            for remote in remotes:
+                nursery.start_soon(one, remote)
+
+    trio.run(main)
+    for remote in remotes:
+        print(said[remote.name])
+    return 0 if all(not line.endswith("(not cleaned)") for line in said.values()) else 1
+
+
 def add_command(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add ``hosts`` and its subcommands to the CLI's subparsers ``sub``."""
     hosts = sub.add_parser("hosts", help="the machines of a run over SSH")
@@ -64,3 +97,10 @@ def add_command(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
         f"{', '.join(n for n in NEEDS if n not in BASIC)}",
     )
     check.set_defaults(run=_check)
+    clean = hsub.add_parser(
+        "clean",
+        help="remove everything of ours from each host (after a run that was killed): "
+        "processes, mounts, iptables rules, run directories — of every run there",
+    )
+    ssh_options(clean)
+    clean.set_defaults(run=_clean)

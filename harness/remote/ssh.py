@@ -6,7 +6,9 @@ paramiko blocking, each needing a bridge), the user's own SSH setup — agent, `
 known hosts, jump hosts — applies unchanged, and ``ControlMaster`` makes each command after the
 first a new channel on one authenticated connection (a few milliseconds), so a run's hundreds of
 commands cost one login. ``BatchMode`` keeps it from ever asking a question: a missing key or an
-unknown host fails at once with OpenSSH's own words.
+unknown host fails at once with OpenSSH's own words. Faults need root (iptables, signals to the
+nodes, mounts): a login as another user runs every command through ``sudo -n``, which must then
+need no password.
 
 Host keys (``known_hosts``): ``strict`` (the default) accepts only hosts already in the user's
 known hosts file; ``accept-new`` records a host seen for the first time and refuses one whose
@@ -14,6 +16,7 @@ key changed (OpenSSH's own policy of that name); ``off`` checks nothing and must
 name (test containers made a moment ago).
 """
 
+import getpass
 import re
 import shlex
 import tempfile
@@ -72,6 +75,8 @@ class SshRemote(Remote):
             raise ValueError(f"known hosts policy must be one of {', '.join(KNOWN_HOSTS)}")
         self.target = target
         self.name = str(target)
+        self.sudo = (target.user or getpass.getuser()) != "root"
+        """Whether commands run through ``sudo -n`` (the login is not root's)."""
         self._control = Path(tempfile.mkdtemp(prefix="walrus-ssh-"))
         options = {
             "BatchMode": "yes",
@@ -99,12 +104,18 @@ class SshRemote(Remote):
         if target.user is not None:
             self._base += ["-l", target.user]
 
+    def command(self, argv: list[str]) -> list[str]:
+        """The local command line that runs ``argv`` on the host (as root: through ``sudo -n``
+        when the login is another user's)."""
+        remote = ["sudo", "-n", "--", *argv] if self.sudo else argv
+        return [*self._base, self.target.host, "--", shlex.join(remote)]
+
     async def execute(
         self, argv: list[str], timeout: float = 30.0, stdin: bytes = b""
     ) -> tuple[int, bytes, bytes]:
         """``ssh host -- 'argv'`` (quoted for the remote shell). OpenSSH's own failures (exit
         255: refused, unreachable, key rejected) are RemoteError with its words."""
-        command = [*self._base, self.target.host, "--", shlex.join(argv)]
+        command = self.command(argv)
         with trio.move_on_after(timeout) as scope:
             done = await trio.run_process(
                 command, stdin=stdin, capture_stdout=True, capture_stderr=True, check=False

@@ -11,6 +11,7 @@ import numpy as np
 
 from harness.history import Event
 from harness.history.columns import F_NAMES, OK, TYPES, Columns
+from harness.history.host_clocks import HostClocks
 
 Window = tuple[str, float, float, object]
 """A fault window as results.json keeps it (``checker.result.fault_windows``): fault, start ns,
@@ -182,9 +183,15 @@ def clock_changes(nemesis: list[Event]) -> dict[int, list[tuple[float, float, fl
     return changes
 
 
-def clock_skew(nemesis: list[Event], end_s: float, path: Path) -> None:
-    """Each node's clock offset and rate over the run, as the clock faults set them."""
-    fig, (ax_off, ax_rate) = plt.subplots(2, 1, figsize=(11, 5.5), sharex=True)
+def clock_skew(
+    nemesis: list[Event], end_s: float, path: Path, hosts: HostClocks | None = None
+) -> None:
+    """Each node's clock offset and rate over the run, as the clock faults set them; with
+    ``hosts``, a third panel: each host's clock as measured against the control node's."""
+    fig, axes = plt.subplots(3 if hosts else 2, 1, figsize=(11, 8 if hosts else 5.5), sharex=True)
+    ax_off, ax_rate = axes[0], axes[1]
+    if hosts is not None:
+        _host_clocks(axes[2], hosts)
     changes = clock_changes(nemesis)
     for i, (node, steps) in enumerate(sorted(changes.items())):
         color = f"C{i}"
@@ -209,7 +216,7 @@ def clock_skew(nemesis: list[Event], end_s: float, path: Path) -> None:
     ax_off.set_ylabel("offset (s)")
     ax_rate.set_ylabel("rate")
     ax_rate.set_xlim(0, end_s)
-    ax_rate.set_xlabel("time (s)")
+    axes[-1].set_xlabel("time (s)")
     title = "clock skew set by the nemesis" if changes else "clock skew: no clock faults"
     ax_off.set_title(title, fontsize=10)
     if changes:
@@ -218,6 +225,30 @@ def clock_skew(nemesis: list[Event], end_s: float, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _host_clocks(ax: plt.Axes, hosts: HostClocks) -> None:
+    """Each host's measured offset, less its first sample, with its error as a bar (ms)."""
+    for i, (node, samples) in enumerate(sorted(hosts.samples.items())):
+        if not samples:
+            continue
+        first = samples[0].offset_ns
+        ax.errorbar(
+            [(s.at_ns - hosts.t0_ns) / 1e9 for s in samples],
+            [(s.offset_ns - first) / 1e6 for s in samples],
+            yerr=[s.error_ns / 1e6 for s in samples],
+            color=f"C{i}",
+            marker=".",
+            capsize=2,
+            label=f"node {node}'s host",
+        )
+    ax.set_ylabel("host offset - first (ms)")
+    ax.set_title(
+        f"hosts' clocks measured from the control node (bars: ± half the round trip; "
+        f"largest {hosts.widest() / 1e6:.3f} ms)",
+        fontsize=10,
+    )
+    ax.legend(fontsize=7, loc="upper right")
 
 
 def links(doc: dict, windows: list[Window], end_s: float, path: Path) -> bool:
@@ -274,7 +305,9 @@ def write_all(
     latency_raw(c, workload, windows, end_s, run / "latency-raw.png")
     latency_quantiles(c, workload, windows, end_s, run / "latency-quantiles.png")
     rate(c, workload, windows, end_s, run / "rate.png")
-    clock_skew(nemesis, end_s, run / "clock-skew.png")
+    measured = run / "clocks.json"
+    hosts = HostClocks.read(measured) if measured.exists() else None
+    clock_skew(nemesis, end_s, run / "clock-skew.png", hosts)
     names = ["latency-raw.png", "latency-quantiles.png", "rate.png", "clock-skew.png"]
     traffic = run / "links.json"
     if traffic.exists() and links(

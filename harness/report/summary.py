@@ -6,6 +6,7 @@ from pathlib import Path
 from harness.checker.result import anomalies_of, checker_results, details_of, found
 from harness.checker.verdict import WORDS
 from harness.history import Event
+from harness.history.host_clocks import HostClocks
 
 AIMED_WITHIN_MS = 100.0
 """An aimed fault "landed on" its event when it fired within this many milliseconds of it."""
@@ -45,6 +46,20 @@ def tcp_line(run: Path) -> str | None:
     total = {k: sum(c.get(k, 0) for c in tcp.values()) for k in TCP_WORDS}
     said = ", ".join(f"{total[k]:,} {words}" for k, words in TCP_WORDS.items())
     return f"TCP in the node containers (each since its last start; links.json): {said}."
+
+
+def clocks_line(run: Path) -> str | None:
+    """How well the hosts' clocks were measured (SSH runs keep clocks.json)."""
+    try:
+        clocks = HostClocks.read(run / "clocks.json")
+    except (OSError, ValueError):
+        return None
+    samples = sum(len(s) for s in clocks.samples.values())
+    return (
+        f"Hosts' clocks: {samples} samples over {len(clocks.samples)} hosts, each offset within "
+        f"±{clocks.widest() / 1e6:.3f} ms (clocks.json, clock-skew.png); the node events are set "
+        "on the history's time line by them."
+    )
 
 
 TCP_WORDS = {
@@ -141,9 +156,9 @@ def write(
             f"| {f} | {s['ok_per_s']:.1f} | {avail} | {lat.get('p50', 0):.1f} | "
             f"{lat.get('p99', 0):.1f} | {lat.get('max', 0):.1f} |"
         )
-    tcp = tcp_line(run)
-    if tcp:
-        lines += ["", tcp]
+    for line in (tcp_line(run), clocks_line(run)):
+        if line:
+            lines += ["", line]
     anomalies = _anomalies(results)
     if anomalies:
         lines += ["", "## Anomalies (first of each kind)", ""]

@@ -184,8 +184,11 @@ class System(ABC):
         return None
 
     @abstractmethod
-    def set_clock(self, data_dir: Path, offset: float, rate: float) -> None:
-        """Skew the clock of the node whose data directory (as the host sees it) is given."""
+    def clock_control(self, offset: float, rate: float) -> tuple[str, bytes] | None:
+        """The file (name in the node's data directory, contents) that sets a node's clock
+        ``offset`` seconds off true time, running at ``rate``; None when true time is asked of a
+        node without clock control; Unsupported when skew is. The cluster writes it, on whatever
+        machine the node runs."""
 
     @abstractmethod
     def ready(self, member: Member) -> bool:

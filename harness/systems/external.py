@@ -12,7 +12,6 @@ mended when the test ends (killed nodes started, paused ones resumed).
 
 import shlex
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
 from harness.clients.walrus import ANY_WALRUS, Plain
@@ -89,10 +88,11 @@ class External(System):
             raise Unsupported(f"no --{action}-cmd given for the external cluster")
         return shlex.split(template.replace("{node}", str(node)))
 
-    def set_clock(self, data_dir: Path, offset: float, rate: float) -> None:
+    def clock_control(self, offset: float, rate: float) -> tuple[str, bytes] | None:
         """No clock control (true time is what it has already)."""
         if (offset, rate) != (0.0, 1.0):
             raise Unsupported("an external cluster's clocks cannot be skewed")
+        return None
 
     def ready(self, member: Member) -> bool:
         """METRICS answers with a Raft leader known."""

@@ -25,10 +25,8 @@ def preload(data_dir: Path, lib: str) -> dict[str, str]:
     }
 
 
-def steer(data_dir: Path, offset: float, rate: float) -> None:
-    """Set the node's wall clock ``offset`` seconds off true time, running at ``rate`` (the file
-    replaced whole, so libfaketime never reads half of it)."""
-    path = data_dir / CONTROL_FILE
-    partial = path.with_suffix(".partial")
-    partial.write_text(f"{offset:+.6f} x{rate:.6f}\n")
-    partial.replace(path)
+def control(offset: float, rate: float) -> tuple[str, bytes]:
+    """The control file (name, contents) that sets a node's wall clock ``offset`` seconds off
+    true time, running at ``rate`` (written whole by the cluster, so it is never read half
+    written)."""
+    return CONTROL_FILE, f"{offset:+.6f} x{rate:.6f}\n".encode()

@@ -199,10 +199,10 @@ class Nats(Launched):
         """nats-server's defaults: clients 4222, routes 6222, monitoring 8222."""
         return {"client": 4222, "route": 6222, "monitor": 8222}
 
-    def set_clock(self, data_dir: Path, offset: float, rate: float) -> None:
+    def clock_control(self, offset: float, rate: float) -> tuple[str, bytes] | None:
         """Refused unless it asks for true time: libfaketime cannot reach a Go program's clock."""
         if (offset, rate) == (0.0, 1.0):
-            return
+            return None
         raise Unsupported(
             "nats-server reads its clock through Go's runtime (the vDSO), which libfaketime "
             "cannot reach"

@@ -395,14 +395,14 @@ class Rabbit(Launched):
         """AMQP 5672, the distribution 25672, epmd 4369."""
         return dict(CONTAINER_PORTS)
 
-    def set_clock(self, data_dir: Path, offset: float, rate: float) -> None:
-        """Steer libfaketime's control file (the Erlang VM reads its clocks through libc; with
+    def clock_control(self, offset: float, rate: float) -> tuple[str, bytes] | None:
+        """libfaketime's control file (the Erlang VM reads its clocks through libc; with
         ``+C multi_time_warp`` its own system time follows the OS's)."""
         if not self.faketime:
             if (offset, rate) == (0.0, 1.0):
-                return
+                return None
             raise Unsupported("rabbitmq was started without libfaketime: no clock control")
-        faketime.steer(data_dir, offset, rate)
+        return faketime.control(offset, rate)
 
     def ready(self, member: Member) -> bool:
         """Its AMQP listener accepts connections (it opens last, and closes while paused)."""

@@ -277,9 +277,9 @@ class Redis(Launched):
         """Redis's defaults: the server 6379, the Sentinel 26379 (where clients ask)."""
         return {"client": CONTAINER_PORTS["sentinel"], **CONTAINER_PORTS}
 
-    def set_clock(self, data_dir: Path, offset: float, rate: float) -> None:
-        """Steer both of the node's processes' wall clocks (``harness.systems.wallclock``)."""
-        faketime.steer(data_dir, offset, rate)
+    def clock_control(self, offset: float, rate: float) -> tuple[str, bytes] | None:
+        """What steers both of the node's processes' wall clocks (``harness.systems.wallclock``)."""
+        return faketime.control(offset, rate)
 
     def ready(self, member: Member) -> bool:
         """Its server and its Sentinel answer PING."""

@@ -5,7 +5,7 @@ libfaketime initialises: "unexpected recursive calls to clock_gettime()"). This 
 thing, with no allocation and no ``dlsym``, so it has nothing to recurse into: it answers
 ``clock_gettime`` for ``CLOCK_REALTIME`` (and its coarse form), ``gettimeofday`` and ``time`` with
 the true wall clock moved by the offset and rate in the node's control file — the file
-``harness.systems.faketime.steer`` writes, in libfaketime's format, re-read at most every 0.1 s —
+``harness.systems.faketime.control`` gives, in libfaketime's format, re-read at most every 0.1 s —
 and every other clock (the monotonic clocks timers run on) untouched, read straight from the
 kernel. A rate change keeps the drift accumulated so far, so the wall reading does not jump; an
 offset change does, as an NTP step would.

@@ -31,7 +31,7 @@ from nemesis.disk import flip
 from walrus import codec
 from walrus.auth import SECRET_FILE, secret_args
 from walrus.client import Client, WalrusError
-from walrus.clock import write_control
+from walrus.clock import control_text
 from walrus.cluster import node_command, node_ready
 from walrus.config import Address, Peer
 from walrus.events import EVENT_LOG
@@ -224,9 +224,9 @@ class WalrusPy(Launched):
         env = {"PYTHONPATH": f"{home}/src", "WALRUS_NUMBA_CACHE": f"{home}/numba-cache"}
         return Command(argv, env)
 
-    def set_clock(self, data_dir: Path, offset: float, rate: float) -> None:
-        """Write the node's clock.ctl."""
-        write_control(data_dir / "clock.ctl", offset, rate)
+    def clock_control(self, offset: float, rate: float) -> tuple[str, bytes] | None:
+        """The node's clock.ctl."""
+        return "clock.ctl", control_text(offset, rate).encode()
 
     def ready(self, member: Member) -> bool:
         """METRICS: a Raft leader known and (unless compat) a lease held."""

@@ -237,13 +237,13 @@ class WalrusRs(Launched):
         """Client 9091; Raft 6000 + node id (it must end in the id)."""
         return {"client": 9091, "raft": 6000 + node}
 
-    def set_clock(self, data_dir: Path, offset: float, rate: float) -> None:
-        """Write libfaketime's control file (re-read within a second)."""
+    def clock_control(self, offset: float, rate: float) -> tuple[str, bytes] | None:
+        """libfaketime's control file (re-read within a second)."""
         if not self.faketime:
             if (offset, rate) == (0.0, 1.0):
-                return  # true time already: nothing to reset
+                return None  # true time already: nothing to reset
             raise Unsupported("walrus-rs was started without libfaketime: no clock control")
-        faketime.steer(data_dir, offset, rate)
+        return faketime.control(offset, rate)
 
     def ready(self, member: Member) -> bool:
         """METRICS: a Raft leader known and this node in the membership."""

@@ -3,6 +3,9 @@ with a key made for the test), used as a user's machines would be: NATS on three
 partitions, kills and pauses, and every host as it was before once the run is over."""
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -101,8 +104,8 @@ def test_a_host_without_the_server_is_one_line_and_nothing_starts(tmp_path: Path
         (["--hosts", "root@h1"], "--hosts is for --backend ssh"),
         (["--backend", "ssh", "--hosts", "me@"], "is not [user@]host[:port]"),
         (
-            ["--backend", "ssh", "--hosts", "h1", "--nemesis", "clock"],
-            "runs kill, partition, pause",
+            ["--backend", "ssh", "--hosts", "h1", "--nemesis", "delay"],
+            "runs clock, kill, partition, pause",
         ),
         (["--system", "redis", "--backend", "ssh", "--hosts", "h1"], "does not run on the ssh"),
     ],
@@ -113,3 +116,45 @@ def test_bad_ssh_options_are_refused_in_one_line(extra: list[str], says: str, tm
         argv[1:3] = []
     assert main(argv) == 1
     assert says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend", [DOCKER])
+def test_a_run_killed_mid_fault_leaves_hosts_that_hosts_clean_restores(tmp_path: Path, backend):
+    """SIGKILL the harness while a partition holds: its nodes, rules and files stay on the hosts
+    (nothing of the harness is left to remove them); ``hosts clean`` removes them all."""
+    with ssh_hosts(tmp_path, count=3) as hosts:
+        before = [_state(h) for h in hosts]
+        args = _args(hosts, tmp_path, "partition")
+        args[args.index("--time-limit") + 1] = "120"
+        args[args.index("--nemesis-interval") + 1] = "2"
+        program = "import sys; from harness.cli import main; sys.exit(main(sys.argv[1:]))"
+        harness = subprocess.Popen(
+            [sys.executable, "-c", program, *args],
+            cwd=Path(__file__).parents[2],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline and not any(
+                "-A WALRUS-HARNESS" in _state(h) for h in hosts
+            ):
+                assert harness.poll() is None, "the run ended before a partition held"
+                time.sleep(0.2)
+        finally:
+            harness.kill()
+            harness.wait()
+        left = [_state(h) for h in hosts]
+        assert any("-A WALRUS-HARNESS" in s for s in left)
+        assert all("nats-server" in s and "walrus-harness" in s for s in left)
+        hosts_args = [
+            "--hosts",
+            ",".join(f"root@{h.address}" for h in hosts),
+            "--ssh-key",
+            str(hosts[0].key),
+            "--known-hosts",
+            "off",
+        ]
+        assert main(["hosts", "clean", *hosts_args]) == 0
+        assert [_state(h) for h in hosts] == before
+        assert main(["hosts", "clean", *hosts_args]) == 0  # nothing left to do: still fine

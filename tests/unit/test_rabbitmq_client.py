@@ -93,6 +93,5 @@ def test_the_clock_nemesis_preloads_libfaketime_and_lets_erlang_time_warp(tmp_pa
     assert "libfaketime" in cmd.env["LD_PRELOAD"]
     assert cmd.env["FAKETIME_TIMESTAMP_FILE"].startswith(str(tmp_path))
     assert "+C multi_time_warp" in cmd.env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"]
-    system.set_clock(tmp_path, 2.5, 1.1)
-    assert (tmp_path / "faketime.rc").read_text() == "+2.500000 x1.100000\n"
+    assert system.clock_control(2.5, 1.1) == ("faketime.rc", b"+2.500000 x1.100000\n")
     assert "LD_PRELOAD" not in Rabbit().local_command(member, {1: member}, tmp_path, {}).env

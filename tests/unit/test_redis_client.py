@@ -104,15 +104,19 @@ def test_the_clock_shim_moves_the_wall_clock_only_and_follows_its_control_file(t
         pytest.skip(str(missing_reason("cc")))
     read = "import time; print(time.time(), time.monotonic())"
 
+    def steer(offset: float, rate: float) -> None:
+        name, data = faketime.control(offset, rate)
+        (tmp_path / name).write_bytes(data)
+
     def clocks() -> tuple[float, float]:
         env = {**wallclock.preload(tmp_path), "PATH": "/usr/bin:/bin"}
         out = subprocess.run([sys.executable, "-c", read], env=env, capture_output=True, text=True)
         wall, mono = out.stdout.split()
         return float(wall) - time.time(), float(mono) - time.monotonic()
 
-    faketime.steer(tmp_path, 3600.0, 1.0)
+    steer(3600.0, 1.0)
     wall, mono = clocks()
     assert 3599 < wall < 3601 and abs(mono) < 1
-    faketime.steer(tmp_path, 0.0, 1.0)
+    steer(0.0, 1.0)
     wall, _ = clocks()
     assert abs(wall) < 1
