@@ -185,10 +185,17 @@ def packaged_image(client, base: str | None, package: str, log=print) -> str:
     return base_image(client, log, (package,)).tag
 
 
-def wheelhouse(directory: Path, log=print) -> list[Path]:
-    """The node's dependencies, pinned to what the host runs, as wheels."""
+LOSEFS_REQUIREMENTS = ("trio", "pyfuse3")
+"""What losefs imports (``pyfuse3`` is built against libfuse3 by ``make install``)."""
+
+
+def wheelhouse(
+    directory: Path, log=print, requirements: tuple[str, ...] = NODE_REQUIREMENTS
+) -> list[Path]:
+    """``requirements`` (the node's dependencies unless told), pinned to what the host runs, as
+    wheels."""
     directory.mkdir(parents=True, exist_ok=True)
-    pins = [f"{name}=={importlib.metadata.version(name)}" for name in NODE_REQUIREMENTS]
+    pins = [f"{name}=={importlib.metadata.version(name)}" for name in requirements]
     log(f"wheelhouse: {' '.join(pins)}")
     cmd = [
         sys.executable,
@@ -203,32 +210,32 @@ def wheelhouse(directory: Path, log=print) -> list[Path]:
     ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
-        raise ImageBuildError(
-            f"pip wheel of the node's dependencies failed: {done.stderr.strip()[-800:]}"
-        )
+        raise ImageBuildError(f"pip wheel {' '.join(pins)} failed: {done.stderr.strip()[-800:]}")
     return sorted(directory.glob("*.whl"))
 
 
-def host_bundle(log=print) -> Path:
-    """What a host of the SSH backend installs our node from: the node's dependencies as wheels
-    (``wheels/``, pinned to what runs here) and the ``walrus`` sources (``src.tar``), made once
-    per content in the harness's cache; its directory."""
+def host_bundle(
+    log=print, package: str = "walrus", requirements: tuple[str, ...] = NODE_REQUIREMENTS
+) -> Path:
+    """What a host of the SSH backend installs one of our packages from (the node unless told;
+    losefs for power loss): its dependencies as wheels (``wheels/``, pinned to what runs here)
+    and its sources (``src.tar``), made once per content in the harness's cache; its directory."""
     import os
     import tarfile
 
-    pins = [f"{name}=={importlib.metadata.version(name)}" for name in NODE_REQUIREMENTS]
+    pins = [f"{name}=={importlib.metadata.version(name)}" for name in requirements]
     root = project_root()
     sources = sorted(
         p
-        for p in (root / "walrus").rglob("*")
+        for p in (root / package).rglob("*")
         if p.is_file() and p.suffix != ".pyc" and "__pycache__" not in p.parts
     )
     content = _digest(*pins, *(f"{p.relative_to(root)}:{_file_digest(p)}" for p in sources))
     cache = Path(os.environ.get("WALRUS_HARNESS_CACHE", Path.home() / ".cache/walrus-harness"))
-    out = cache / f"host-bundle-{content}"
+    out = cache / f"host-bundle-{package}-{content}"
     if (out / "done").exists():
         return out
-    wheelhouse(out / "wheels", log)
+    wheelhouse(out / "wheels", log, requirements)
     with tarfile.open(out / "src.tar", "w") as tar:
         for path in sources:
             tar.add(path, arcname=str(path.relative_to(root)))

@@ -26,6 +26,7 @@ class SshHost:
 
 def new_key(directory: Path) -> Path:
     """An ed25519 key pair without a passphrase in ``directory``; the private key's path."""
+    directory.mkdir(parents=True, exist_ok=True)
     key = directory / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     return key

@@ -13,6 +13,11 @@ def add_command(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
         "--events", help="directory of <node>/events.jsonl (lease and metadata checks)"
     )
     check.add_argument("--audit", help="audit.json with the final STATE of each topic")
+    check.add_argument(
+        "--clocks",
+        help="clocks.json: the hosts' clocks of a run over SSH, which set the events on the "
+        "history's time line (default: the one beside the history, if any)",
+    )
     check.add_argument("--lease-ms", type=int, default=2000, help="the nodes' lease duration")
     check.add_argument(
         "--black-box",
@@ -30,6 +35,7 @@ def _run(args: argparse.Namespace) -> int:
     from harness.checker.suite import Evidence, check_run
     from harness.checker.verdict import EXIT_CODES, WORDS
     from harness.history import HistoryError
+    from harness.history.host_clocks import HostClocks
     from harness.history.node_events import read_nodes
 
     history_path = Path(args.history)
@@ -40,11 +46,17 @@ def _run(args: argparse.Namespace) -> int:
     audit_path = Path(args.audit) if args.audit else history_path.parent / "audit.json"
     if audit_path.exists():
         audit = {"states": json.loads(audit_path.read_text()).get("states", {})}
+    clocks_path = Path(args.clocks) if args.clocks else history_path.parent / "clocks.json"
+    try:
+        clocks = HostClocks.read(clocks_path) if clocks_path.exists() else None
+    except ValueError as exc:
+        raise ValueError(f"{clocks_path}: {exc}") from None
     try:
         evidence = Evidence.read(
             history_path,
             events=events,
             audit=audit,
+            clocks=clocks,
             lease_s=args.lease_ms / 1000,
             black_box=True if args.black_box else None,
         )

@@ -51,6 +51,7 @@ class Given(TypedDict, total=False):
     lease_s: float | None
     workload_end: float | None
     black_box: bool | None
+    clocks: HostClocks | None
 
 
 @dataclass(frozen=True)

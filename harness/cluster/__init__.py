@@ -21,7 +21,7 @@ from nemesis.schedule import base_faults
 
 BACKENDS = ("local", "docker", "ssh")
 
-SSH_FAULTS = frozenset({"partition", "kill", "pause", "clock"})
+SSH_FAULTS = frozenset({"partition", "kill", "pause", "clock"} | POWER_LOSS)
 """The nemeses the SSH backend runs so far."""
 
 
@@ -68,7 +68,9 @@ def ssh_preflight(faults: set[str], system: System | None, ssh: SshHosts | None)
     if not isinstance(system, Launched) or type(system).host_command is Launched.host_command:
         name = system.name if system is not None else "this system"
         raise Unsupported(f"{name} does not run on the ssh backend yet (walrus-py and nats do)")
-    needs = [*BASIC, *system.host_needs]
+    needs = list(
+        dict.fromkeys([*BASIC, *system.host_needs, *(["fuse"] if faults & POWER_LOSS else [])])
+    )
     remotes = ssh.remotes()
 
     async def check() -> list[str]:
@@ -107,7 +109,7 @@ def make_cluster(
         return DockerCluster(root, nodes, system, base_image, log, power_loss)
     if backend == "ssh" and ssh is not None:
         hosts = [t.host for t in ssh.targets()]
-        return SshCluster(root, system, ssh.remotes(), hosts, nursery, log, keep_data)
+        return SshCluster(root, system, ssh.remotes(), hosts, nursery, log, keep_data, power_loss)
     raise ValueError(f"unknown backend {backend!r}: choose from {', '.join(BACKENDS)}")
 
 

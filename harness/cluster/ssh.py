@@ -17,17 +17,21 @@ What a system needs on a host is checked (``harness.remote.needs``), never insta
 here once they say how their node starts on a host (``Launched.host_command``).
 """
 
+import json
 import shlex
 from pathlib import Path
 
 import trio
 
 from harness.cluster.base import Grudge, LaunchedCluster
+from harness.cluster.power import MOUNT_TIMEOUT, losefs_log
 from harness.history.host_clocks import HostClocks, Sample
+from harness.images import LOSEFS_REQUIREMENTS, host_bundle
 from harness.remote.base import Ran, Remote, RemoteError, Started
 from harness.remote.clocks import ClockProbe
+from harness.remote.install import install_bundle
 from harness.remote.ssh import SshRemote
-from harness.systems.base import Launched, Log, Member
+from harness.systems.base import Launched, Log, Member, Unsupported
 from walrus.config import Address
 
 CLOCK_PERIOD = 2.0
@@ -91,6 +95,7 @@ class SshCluster(LaunchedCluster):
         nursery: trio.Nursery,
         log: Log = print,
         keep_data: bool = False,
+        power_loss: bool = False,
     ) -> None:
         self.root = root
         self.system = system
@@ -111,13 +116,67 @@ class SshCluster(LaunchedCluster):
         self._paused: set[int] = set()
         self._stopped = False
         self._nursery = nursery
+        self._power = power_loss
+        self._mounts: dict[int, Started] = {}
         self._probes: dict[int, ClockProbe] = {}
         self._samples: dict[int, list[Sample]] = {node: [] for node in self.nodes}
         self._watch = trio.CancelScope()
 
     def remote_dir(self, node: int) -> str:
-        """The node's data directory on its host."""
+        """The node's directory on its host (with power loss, the backing of its mount)."""
         return f"{self.home}/node-{node}"
+
+    def node_dir(self, node: int) -> str:
+        """Where the node keeps its data on its host: its directory, or with power loss the
+        losefs mount of it (``<dir>.losefs``)."""
+        return f"{self.remote_dir(node)}.losefs" if self._power else self.remote_dir(node)
+
+    async def _mount(self, node: int) -> None:
+        """Mount losefs over the node's directory (no-op if its mount is up)."""
+        remote, backing = self.remotes[node], self.remote_dir(node)
+        mount, log = self.node_dir(node), f"{backing}.losefs.log"
+        started = self._mounts.get(node)
+        if started is not None and await remote.alive(started.pid):
+            return
+        await remote.check(["sh", "-c", f"umount -l {mount} 2>/dev/null; mkdir -p {mount}"])
+        argv = [f"{self.home}/losefs/venv/bin/python", "-m", "losefs", backing, mount]
+        argv += ["--keep", ",".join(self.system.node_files()), "--report", f"{backing}.loss.json"]
+        env = {"PYTHONPATH": f"{self.home}/losefs/src", MARK: self.home}
+        started = self._mounts[node] = await remote.start(argv, log, env)
+        with trio.move_on_after(MOUNT_TIMEOUT):
+            while await remote.alive(started.pid):
+                if (await remote.run(["grep", "-qs", f" {mount} ", "/proc/mounts"])).code == 0:
+                    return
+                await trio.sleep(0.1)
+        said = (await remote.run(["tail", "-n", "1", log])).out.strip()
+        raise RemoteError(f"{remote.name}: losefs did not mount {mount}: {said or 'no word'}")
+
+    async def _unmount(self, node: int, signal: str) -> None:
+        """End the node's losefs (``USR1``: losing what was not made durable; ``TERM``: keeping
+        everything) and detach its mount."""
+        remote, started = self.remotes[node], self._mounts.pop(node, None)
+        if started is not None:
+            await remote.signal(started.pid, signal)
+            with trio.move_on_after(MOUNT_TIMEOUT):
+                while await remote.alive(started.pid):
+                    await trio.sleep(0.1)
+            await remote.signal(started.pid, "KILL")
+        await remote.run(["sh", "-c", f"umount -l {self.node_dir(node)} 2>/dev/null; true"])
+
+    async def lose_unsynced(self, node: int) -> dict[str, object]:
+        """The power loss of the node: killed, then its losefs undoes what was not durable;
+        what it lost (the restart mounts again)."""
+        if not self._power:
+            raise Unsupported("this cluster was started without losefs mounts (power_loss)")
+        await self.kill(node)
+        report = f"{self.remote_dir(node)}.loss.json"
+        await self.remotes[node].run(["rm", "-f", report])
+        await self._unmount(node, "USR1")
+        try:
+            lost: dict[str, object] = json.loads(await self.remotes[node].read(report))
+            return lost
+        except (RemoteError, ValueError):
+            return {"error": "losefs wrote no report"}
 
     async def start(self) -> None:
         """Make each node's directory and our iptables chain on its host, install what the
@@ -129,6 +188,8 @@ class SshCluster(LaunchedCluster):
         async with trio.open_nursery() as nursery:
             for remote in self.remotes.values():
                 nursery.start_soon(self.system.install, remote, self.home, self.root, self._log)
+                if self._power:
+                    nursery.start_soon(self._install_losefs, remote)
         for node, remote in self.remotes.items():
             argv = ["env", f"{MARK}={self.home}", *ClockProbe.argv()]
             self._probes[node] = ClockProbe(remote.name, remote.command(argv))
@@ -136,6 +197,13 @@ class SshCluster(LaunchedCluster):
         await self._measure()
         self._nursery.start_soon(self._watch_clocks)
         await self.boot()
+
+    async def _install_losefs(self, remote: SshRemote) -> None:
+        bundle = await trio.to_thread.run_sync(
+            lambda: host_bundle(self._log, "losefs", LOSEFS_REQUIREMENTS)
+        )
+        self._log(f"installing losefs on {remote.name}")
+        await install_bundle(remote, bundle, f"{self.home}/losefs", LOSEFS_REQUIREMENTS)
 
     async def _measure(self) -> None:
         for node, probe in self._probes.items():
@@ -153,7 +221,9 @@ class SshCluster(LaunchedCluster):
 
     async def spawn(self, node: int) -> None:
         """Write the node's files on its host, then start its command there."""
-        remote, where = self.remotes[node], self.remote_dir(node)
+        if self._power:
+            await self._mount(node)
+        remote, where = self.remotes[node], self.node_dir(node)
         command = self.system.host_command(self.members[node], self.members, where)
         for name, data in self.system.host_files(self.members[node], self.members).items():
             await remote.write(f"{where}/{name}", data)
@@ -167,7 +237,7 @@ class SshCluster(LaunchedCluster):
 
     async def log_tail(self, node: int) -> str:
         """The last lines of the node's log on its host."""
-        ran = await self.remotes[node].run(["tail", "-n", "8", f"{self.remote_dir(node)}/node.log"])
+        ran = await self.remotes[node].run(["tail", "-n", "8", f"{self.node_dir(node)}/node.log"])
         return ran.out
 
     async def alive(self, node: int) -> bool:
@@ -221,7 +291,7 @@ class SshCluster(LaunchedCluster):
         control = self.system.clock_control(offset, rate)
         if control is not None:
             name, data = control
-            await self.remotes[node].write(f"{self.remote_dir(node)}/{name}", data)
+            await self.remotes[node].write(f"{self.node_dir(node)}/{name}", data)
 
     async def stop(self) -> None:
         """Stop every node, bring its log home, remove its directory and our chain on every
@@ -260,11 +330,14 @@ class SshCluster(LaunchedCluster):
                 while await self.alive(node):
                     await trio.sleep(0.2)
             await self._signal(node, "KILL")
+        if self._power:
+            await self._unmount(node, "TERM")
         where = self.remote_dir(node)
-        for name in self.system.node_files():
-            ran = await remote.run(["test", "-f", f"{where}/{name}"])
-            if ran.code == 0:
-                (self.data_dir(node) / name).write_bytes(await remote.read(f"{where}/{name}"))
+        fetch = {f"{where}/{name}": self.data_dir(node) / name for name in self.system.node_files()}
+        fetch[f"{where}.losefs.log"] = losefs_log(self.data_dir(node))
+        for there, here in fetch.items():
+            if (await remote.run(["test", "-f", there])).code == 0:
+                here.write_bytes(await remote.read(there))
         cleanup = chain_removal()
         if not self._keep:
             # the run's directory (the node's, what install put there), then ours if empty

@@ -64,10 +64,13 @@ class HostClocks:
         nodes = raw.get("nodes")
         if not isinstance(nodes, dict):
             raise ValueError("clocks.json has no nodes")
-        samples = {
-            int(node): tuple(Sample(int(a), int(o), int(e)) for a, o, e in rows)
-            for node, rows in nodes.items()
-        }
+        try:
+            samples = {
+                int(node): tuple(Sample(int(a), int(o), int(e)) for a, o, e in rows)
+                for node, rows in nodes.items()
+            }
+        except (TypeError, ValueError):
+            raise ValueError("clocks.json: a sample is not [at_ns, offset_ns, error_ns]") from None
         t0 = raw.get("t0_ns", 0)
         return cls(samples, int(t0) if isinstance(t0, int | float) else 0)
 

@@ -18,6 +18,7 @@ import trio
 from harness.clients.walrus import WALRUS_PY, Extended, Plain, Walrus
 from harness.images import NODE_REQUIREMENTS, host_bundle
 from harness.remote.base import Remote
+from harness.remote.install import install_bundle
 from harness.systems.base import (
     Command,
     Launched,
@@ -194,26 +195,17 @@ class WalrusPy(Launched):
 
     async def install(self, remote: Remote, home: str, root: Path, log: Log) -> None:
         """A venv in ``home`` with the node's dependencies from this host's wheelhouse (pinned
-        to what runs here), the ``walrus`` sources beside it, and the cluster's secret."""
+        to what runs here), the ``walrus`` sources beside it, the cluster's secret, and the
+        node's kernels compiled into its numba cache (as the node image does at build: a node
+        that compiled them at its first requests would answer nothing for seconds)."""
         bundle = await trio.to_thread.run_sync(lambda: host_bundle(log))
-        await remote.check(["mkdir", "-p", f"{home}/wheels"])
-        for wheel in sorted(bundle.glob("wheels/*.whl")):
-            await remote.write(f"{home}/wheels/{wheel.name}", wheel.read_bytes())
-        await remote.write(f"{home}/src.tar", (bundle / "src.tar").read_bytes())
         secret = Path(secret_args(root)[1]).read_bytes()
         await remote.write(f"{home}/{SECRET_FILE}", secret, mode=0o600)
-        requirements = " ".join(NODE_REQUIREMENTS)
         log(f"installing the node on {remote.name}")
-        await remote.check(
-            [
-                "sh",
-                "-c",
-                f"cd {home} && python3 -m venv venv && venv/bin/pip install -q --no-index "
-                f"--find-links wheels {requirements} && mkdir -p src && tar -xf src.tar -C src "
-                "&& rm -rf wheels src.tar",
-            ],
-            timeout=600.0,
-        )
+        await install_bundle(remote, bundle, home, NODE_REQUIREMENTS)
+        env = [f"PYTHONPATH={home}/src", f"WALRUS_NUMBA_CACHE={home}/numba-cache"]
+        warm = "from walrus import codec; codec.warm_up()"
+        await remote.check(["env", *env, f"{home}/venv/bin/python", "-c", warm], timeout=600.0)
 
     def host_command(self, member: Member, members: dict[int, Member], data_dir: str) -> Command:
         """``walrus node`` from the venv ``install`` made in the run's directory."""

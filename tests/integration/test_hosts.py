@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.remote.needs import NEEDS
 from tests.integration.conftest import DOCKER
-from tests.ssh_hosts import ssh_hosts
+from tests.ssh_hosts import new_key, ssh_hosts
 
 
 @pytest.mark.parametrize("backend", [DOCKER])
@@ -33,6 +34,30 @@ def test_hosts_check_names_each_host_and_what_it_lacks(tmp_path: Path, capsys, b
         hosts[1].container.exec_run(["rm", "/usr/sbin/iptables"])  # type: ignore[attr-defined]
         assert main(args) == 1
         assert f"root@{hosts[1].address}: no iptables" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("backend", [DOCKER])
+def test_a_user_sudo_refuses_and_a_key_sshd_refuses_are_one_line_each(
+    tmp_path: Path, capsys, backend
+):
+    with ssh_hosts(tmp_path, count=1) as hosts:
+        guest = (
+            "useradd -m guest && usermod -p '*' guest && mkdir -p /home/guest/.ssh && "
+            "cp /root/.ssh/authorized_keys /home/guest/.ssh/ && chown -R guest /home/guest/.ssh"
+        )
+        made = hosts[0].container.exec_run(["sh", "-c", guest])  # type: ignore[attr-defined]
+        assert made.exit_code == 0, made.output
+        at = hosts[0].address
+        common = ["hosts", "check", "--known-hosts", "off"]
+        assert main([*common, "--hosts", f"guest@{at}", "--ssh-key", str(hosts[0].key)]) == 1
+        assert capsys.readouterr().out.splitlines() == [
+            f"guest@{at}: no root ({NEEDS['root'].why})",
+            "not ready",
+        ]
+        other = new_key(tmp_path / "other")
+        assert main([*common, "--hosts", f"root@{at}", "--ssh-key", str(other)]) == 1
+        out = capsys.readouterr().out.splitlines()
+        assert out[0].startswith(f"root@{at}: ssh failed:") and "Permission denied" in out[0]
 
 
 def test_a_host_that_cannot_be_reached_is_one_line_and_exit_1(capsys):

@@ -92,3 +92,8 @@ def test_a_command_lost_on_another_host_is_sure_only_beyond_the_bound(gap_ms, bo
     assert r.valid == valid
     assert r.details["clock_bound_ns"] == bound_ms * MS
     assert r.details["unsure_order"] == (1 if valid == "unknown" else 0)
+
+
+def test_a_malformed_clocks_json_is_one_line():
+    with pytest.raises(ValueError, match="not \\[at_ns, offset_ns, error_ns\\]"):
+        HostClocks.from_json({"nodes": {"1": [[1, 2]]}})
