@@ -11,7 +11,7 @@ from pathlib import Path
 AUTHORIZED = "/root/.ssh/authorized_keys"
 """Where a host container's sshd finds the key that logs in as root."""
 
-HOST_PACKAGES = ("openssh-server", "sudo", "fuse3", "nats-server")
+HOST_PACKAGES = ("openssh-server", "sudo", "fuse3", "nats-server", "redis-server")
 """What an SSH host container has besides our base (python3, iptables, iproute2, procps)."""
 
 

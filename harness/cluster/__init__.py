@@ -67,7 +67,7 @@ def ssh_preflight(faults: set[str], system: System | None, ssh: SshHosts | None)
         )
     if not isinstance(system, Launched) or type(system).host_command is Launched.host_command:
         name = system.name if system is not None else "this system"
-        raise Unsupported(f"{name} does not run on the ssh backend yet (walrus-py and nats do)")
+        raise Unsupported(f"{name} does not run on the ssh backend yet")
     needs = list(
         dict.fromkeys([*BASIC, *system.host_needs, *(["fuse"] if faults & POWER_LOSS else [])])
     )

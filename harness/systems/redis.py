@@ -66,6 +66,8 @@ from walrus.protocol import JsonObject
 if TYPE_CHECKING:
     from docker import DockerClient
 
+    from harness.remote.base import Remote
+
 APPENDFSYNC = ("always", "everysec", "no")
 """Redis's ``appendfsync`` policies."""
 
@@ -248,26 +250,47 @@ class Redis(Launched):
     def container_command(self, member: Member, members: dict[int, Member]) -> Command:
         """As ``local_command``, on every interface of the container, announcing its address
         (iptables on the nodes' addresses cuts what a partition cuts)."""
+        return self._machine_command(member, members, "/data", CONTAINER_SHIM)
+
+    def _machine_command(
+        self, member: Member, members: dict[int, Member], data: str, shim: str
+    ) -> Command:
+        """The node on a machine of its own (a container, a host): listening on every
+        interface at Redis's ports, announcing its address, its configuration written into
+        ``data`` at its first start, the clock shim at ``shim`` preloaded if asked for."""
         first = min(members)
-        data = Path("/data")
         files = self.configs(
             "bind 0.0.0.0\n",
-            data,
+            Path(data),
             CONTAINER_PORTS,
             member.links,
             None if member.id == first else members[first].links["redis"],
             len(members),
         )
         script = "".join(
-            f"[ -s /data/{name} ] || {{ cat > /data/{name} <<'END'\n{text}END\n"
-            f"sync /data/{name}; }}\n"
+            f"[ -s {data}/{name} ] || {{ cat > {data}/{name} <<'END'\n{text}END\n"
+            f"sync {data}/{name}; }}\n"
             for name, text in files.items()
         )
         script += (
-            "redis-server /data/sentinel.conf --sentinel &\nexec redis-server /data/redis.conf\n"
+            f"redis-server {data}/sentinel.conf --sentinel &\nexec redis-server {data}/redis.conf\n"
         )
-        env = {"LD_PRELOAD": CONTAINER_SHIM, "HARNESS_CLOCK_FILE": str(data / CONTROL_FILE)}
+        env = {"LD_PRELOAD": shim, "HARNESS_CLOCK_FILE": f"{data}/{CONTROL_FILE}"}
         return Command(["sh", "-c", script], env if self.clock else {})
+
+    host_needs: ClassVar[tuple[str, ...]] = ("redis-server",)
+
+    def host_command(self, member: Member, members: dict[int, Member], data_dir: str) -> Command:
+        """As on a container, with the data in the node's directory on the host and the clock
+        shim where ``install`` put it."""
+        home = data_dir.rsplit("/", 1)[0]
+        return self._machine_command(member, members, data_dir, f"{home}/libwallclock.so")
+
+    async def install(self, remote: "Remote", home: str, root: Path, log: Log) -> None:
+        """The clock shim (built here; it needs only the C library), if the clock nemesis will
+        run; the host's redis-server serves the rest."""
+        if self.clock:
+            await remote.write(f"{home}/libwallclock.so", wallclock.library().read_bytes())
 
     def container_mounts(self, root: Path) -> dict[str, str]:
         """The clock shim (built on this host; it needs only the C library), if preloaded."""

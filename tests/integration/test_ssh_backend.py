@@ -53,16 +53,24 @@ def _args(hosts: list[SshHost], tmp_path: Path, nemesis: str, system: str = "nat
 
 
 @pytest.mark.parametrize("backend", [DOCKER])
-def test_nats_on_three_ssh_hosts_reaches_a_verdict_and_leaves_nothing(tmp_path: Path, backend):
+@pytest.mark.parametrize(
+    ("system", "faults", "seed"),
+    [("nats", "partition,kill,pause", "1"), ("redis", "partition,kill,clock", "3")],
+)
+def test_a_packaged_server_on_three_ssh_hosts_reaches_a_verdict_and_leaves_nothing(
+    tmp_path: Path, backend, system: str, faults: str, seed: str
+):
+    """The host's own server (checked, never installed), every fault it takes on hosts."""
     with ssh_hosts(tmp_path, count=3) as hosts:
         before = [_state(h) for h in hosts]
-        status = main(_args(hosts, tmp_path, "partition,kill,pause"))
+        status = main([*_args(hosts, tmp_path, faults, system), "--seed", seed])
         assert status in (0, 1)
-        run = next((tmp_path / "runs" / "nats").glob("2*"))
+        run = next((tmp_path / "runs" / system).glob("2*"))
         results = json.loads((run / "results.json").read_text())
         assert results["valid"] in (True, False), results
         history = (run / "history.jsonl").read_text()
-        assert '"start-' in history, "no fault ran"
+        for fault in faults.split(","):
+            assert f'"start-{fault}"' in history, f"no {fault} ran"
         assert all((run / "nodes" / str(n) / "node.log").stat().st_size > 0 for n in (1, 2, 3))
         test = json.loads((run / "test.json").read_text())
         assert test["backend"] == "ssh" and len(test["ssh"]["hosts"]) == 3
@@ -135,7 +143,7 @@ def test_a_host_without_the_server_is_one_line_and_nothing_starts(tmp_path: Path
             ["--backend", "ssh", "--hosts", "h1", "--nemesis", "delay"],
             "so far, not delay",
         ),
-        (["--system", "redis", "--backend", "ssh", "--hosts", "h1"], "does not run on the ssh"),
+        (["--system", "rabbitmq", "--backend", "ssh", "--hosts", "h1"], "does not run on the ssh"),
     ],
 )
 def test_bad_ssh_options_are_refused_in_one_line(extra: list[str], says: str, tmp_path, capsys):
