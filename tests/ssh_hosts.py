@@ -11,7 +11,15 @@ from pathlib import Path
 AUTHORIZED = "/root/.ssh/authorized_keys"
 """Where a host container's sshd finds the key that logs in as root."""
 
-HOST_PACKAGES = ("openssh-server", "sudo", "fuse3", "nats-server", "redis-server")
+HOST_PACKAGES = (
+    "openssh-server",
+    "sudo",
+    "fuse3",
+    "nats-server",
+    "redis-server",
+    "rabbitmq-server",
+    "libfaketime",
+)
 """What an SSH host container has besides our base (python3, iptables, iproute2, procps)."""
 
 

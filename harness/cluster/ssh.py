@@ -65,15 +65,24 @@ def chain_removal() -> str:
     )
 
 
+def kill_marked(home: str | None = None) -> str:
+    """Shell that SIGKILLs every process carrying ``MARK`` (set to ``home``, if given: one run's)
+    and prints ``processes <how many>``."""
+    match = f"grep -qxF {shlex.quote(f'{MARK}={home}')}" if home else f"grep -q '^{MARK}='"
+    return (
+        "n=0; for p in /proc/[0-9]*; do "
+        f"if tr '\\0' '\\n' < $p/environ 2>/dev/null | {match}; then "
+        "kill -KILL ${p#/proc/} 2>/dev/null && n=$((n+1)); fi; done; echo processes $n"
+    )
+
+
 def clean_script() -> str:
     """Shell that leaves a host as it was before any run of ours, whatever state a run that was
     killed left it in: every process carrying ``MARK`` killed, every mount under ``HOME``
     unmounted, our chain removed, ``HOME`` deleted. It prints what it found, one word and a
     count per line (``processes``, ``mounts``, ``rules``, ``runs``)."""
     return (
-        "n=0; for p in /proc/[0-9]*; do "
-        f"if tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -q '^{MARK}='; then "
-        "kill -KILL ${p#/proc/} 2>/dev/null && n=$((n+1)); fi; done; echo processes $n; "
+        f"{kill_marked()}; "
         f"m=$(awk '$2 ~ \"^{HOME}/\" {{print $2}}' /proc/mounts | sort -r); "
         "for d in $m; do fusermount3 -uz $d 2>/dev/null || umount -l $d; done; "
         "echo mounts $(echo $m | wc -w); "
@@ -304,6 +313,8 @@ class SshCluster(LaunchedCluster):
             for node, remote in self.remotes.items():
                 try:
                     await self._stop_node(node, remote)
+                    await self._last_sample(node)
+                    await self._sweep(remote)
                 except RemoteError as exc:
                     self._log(f"cleanup on node {node}'s host: {exc}")
                 finally:
@@ -338,7 +349,12 @@ class SshCluster(LaunchedCluster):
         for there, here in fetch.items():
             if (await remote.run(["test", "-f", there])).code == 0:
                 here.write_bytes(await remote.read(there))
-        cleanup = chain_removal()
+
+    async def _sweep(self, remote: Remote) -> None:
+        """Whatever of the run is left on the host: its processes (a daemon a node started,
+        such as RabbitMQ's epmd, outlives the node's process group), our chain, its
+        directory."""
+        cleanup = f"{kill_marked(self.home)} >/dev/null; {chain_removal()}"
         if not self._keep:
             # the run's directory (the node's, what install put there), then ours if empty
             cleanup += f"; rm -rf {shlex.quote(self.home)}; rmdir {HOME} 2>/dev/null; true"

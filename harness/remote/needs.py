@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import trio
 
 from harness.remote.base import Remote, RemoteError
+from harness.tools import TOOLS
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,11 @@ NEEDS = {
             "python3",
             "python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'",
             "the clock reader, losefs and our node run on Python >= 3.11",
+        ),
+        Need(
+            "libfaketime",
+            f"[ -e {TOOLS['libfaketime'].candidates[0]} ]",
+            "clock skew of a server we do not build (Debian: libfaketime)",
         ),
         Need("nats-server", "command -v nats-server >/dev/null", "--system nats"),
         Need("redis-server", "command -v redis-server >/dev/null", "--system redis"),

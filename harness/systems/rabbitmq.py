@@ -21,10 +21,11 @@ Partitions", suspend and resume) has its application restarted (``stop_app``, ``
 RabbitMQ's documented way out, and the run's log says so.
 
 On the Docker backend each node is a container of an image made like our base with Debian's
-``rabbitmq-server`` added (``harness.images``), named ``rabbit@n<i>`` (Docker's DNS resolves the
-alias ``n<i>`` on the test network) with the Erlang distribution on a fixed port (25672, epmd on
-4369, AMQP on 5672), so the backend's iptables rules cut every link between nodes; ``rabbitmqctl``
-runs inside the node's container (``Nodes.run``).
+``rabbitmq-server`` added (``harness.images``), named with a long name at its address,
+``rabbit@<ip>`` (``RABBITMQ_USE_LONGNAME``: nothing to resolve), with the Erlang distribution on a
+fixed port (25672, epmd on 4369, AMQP on 5672), so the backend's iptables rules cut every link
+between nodes; ``rabbitmqctl`` runs inside the node's container (``Nodes.run``). On a host over
+SSH the node is the host's own rabbitmq-server, started the same way.
 
 Faults: partitions (the link proxies; iptables on Docker), kill and pause (signals to the node's
 process group: the script, the Erlang VM, epmd; or its container), clock skew (libfaketime,
@@ -114,10 +115,10 @@ text(Name) -> Name.
 """
 
 
-def node_name(node: int, local: bool = True) -> str:
-    """The Erlang node name of node ``node``: ``rabbit<i>@localhost`` as a local process (each
-    with an epmd of its own), ``rabbit@n<i>`` in a container."""
-    return f"rabbit{node}@localhost" if local else f"rabbit@n{node}"
+def node_name(node: int) -> str:
+    """The Erlang node name of local node ``node``: ``rabbit<i>@localhost`` (each with an epmd
+    of its own)."""
+    return f"rabbit{node}@localhost"
 
 
 def is_local(member: Member) -> bool:
@@ -127,8 +128,10 @@ def is_local(member: Member) -> bool:
 
 
 def name_of(member: Member) -> str:
-    """The Erlang node name of ``member``."""
-    return node_name(member.id, is_local(member))
+    """The Erlang node name of ``member``: ``node_name`` locally; on a machine of its own (a
+    container, a host) a long name at its address, ``rabbit@<ip>``, which every node and CLI
+    can reach with no name resolution (``RABBITMQ_USE_LONGNAME``)."""
+    return node_name(member.id) if is_local(member) else f"rabbit@{member.client.host}"
 
 
 def epmd_module_dir(log: Log) -> Path:
@@ -159,10 +162,14 @@ def ctl_argv(member: Member, *args: str) -> list[str]:
             f"ERL_EPMD_PORT={member.links['epmd'].port}",
             "RABBITMQ_CTL_ERL_ARGS=-start_epmd false",  # never leave an epmd daemon behind
         ]
+        names = []
     else:
-        where, env = CONTAINER_BIN / CTL, []
+        where, env, names = CONTAINER_BIN / CTL, [], ["--longnames"]
     env += ["RABBITMQ_CONF_ENV_FILE=/dev/null", "HOME=/tmp", "ERL_CRASH_DUMP_SECONDS=0"]
-    return ["env", *env, str(where), "-n", name_of(member), "--erlang-cookie", COOKIE, *args]
+    return [
+        *("env", *env, str(where), "-n", name_of(member), *names),
+        *("--erlang-cookie", COOKIE, *args),
+    ]
 
 
 def _answer(member: Member, args: tuple[str, ...], code: int, out: str, err: str) -> str:
@@ -372,24 +379,40 @@ class Rabbit(Launched):
         return packaged_image(client, base, "rabbitmq-server", log)
 
     def container_command(self, member: Member, members: dict[int, Member]) -> Command:
-        """Write the node's files into /data, then ``rabbitmq-server`` as ``rabbit@n<i>``."""
-        data = Path("/data")
-        files = self.files([node_name(n, local=False) for n in sorted(members)])
-        script = "mkdir -p /data/home /data/conf.d\n"
+        """The node in its container, its files in /data (``_machine_command``)."""
+        return self._machine_command(member, members, "/data")
+
+    def _machine_command(self, member: Member, members: dict[int, Member], data: str) -> Command:
+        """Write the node's files into ``data``, then ``rabbitmq-server`` as ``rabbit@<ip>`` on
+        RabbitMQ's ports (a machine of its own: a container, a host)."""
+        files = self.files([name_of(members[n]) for n in sorted(members)])
+        script = f"mkdir -p {data}/home {data}/conf.d\n"
         for name, text in files.items():
-            script += f"cat > /data/{name} <<'END'\n{text}END\n"
+            script += f"cat > {data}/{name} <<'END'\n{text}END\n"
         script += (
-            f"printf %s {COOKIE} > /data/home/.erlang.cookie\n"
-            "chmod 400 /data/home/.erlang.cookie\n"
+            f"rm -f {data}/home/.erlang.cookie\n"
+            f"printf %s {COOKIE} > {data}/home/.erlang.cookie\n"
+            f"chmod 400 {data}/home/.erlang.cookie\n"
             f"exec {CONTAINER_BIN / 'rabbitmq-server'}\n"
         )
-        env = self.env(data, TOOLS["libfaketime"].candidates[0]) | {
-            "RABBITMQ_NODENAME": node_name(member.id, local=False),
+        env = self.env(Path(data), TOOLS["libfaketime"].candidates[0]) | {
+            "RABBITMQ_NODENAME": name_of(member),
+            "RABBITMQ_USE_LONGNAME": "true",
             "RABBITMQ_NODE_PORT": str(CONTAINER_PORTS["client"]),
             "RABBITMQ_DIST_PORT": str(CONTAINER_PORTS["dist"]),
             "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": self.erl_args(),
         }
         return Command(["sh", "-c", script], env)
+
+    @property
+    def host_needs(self) -> tuple[str, ...]:  # type: ignore[override]
+        """Debian's rabbitmq-server; libfaketime too if the clock nemesis will run."""
+        return ("rabbitmq-server", "libfaketime") if self.faketime else ("rabbitmq-server",)
+
+    def host_command(self, member: Member, members: dict[int, Member], data_dir: str) -> Command:
+        """As in a container, its files in the node's directory on the host (the host's epmd,
+        which the server starts if none runs, is stopped with the run's other processes)."""
+        return self._machine_command(member, members, data_dir)
 
     def container_ports(self, node: int) -> dict[str, int]:
         """AMQP 5672, the distribution 25672, epmd 4369."""

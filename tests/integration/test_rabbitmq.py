@@ -1,6 +1,7 @@
 """RabbitMQ under test (``--system rabbitmq``): a real cluster of Debian's rabbitmq-server on the
 local backend, its Erlang distribution links through the link proxies."""
 
+import ipaddress
 import json
 import subprocess
 
@@ -81,7 +82,8 @@ def test_a_mirrored_queue_run_under_partitions_reaches_a_verdict(tmp_path):
 
 @pytest.mark.parametrize("backend", [DOCKER])
 def test_a_rabbitmq_run_in_docker_partitions_its_nodes_with_iptables(tmp_path, backend):
-    """Debian's rabbitmq-server in containers of our base, named rabbit@n<i>, cut by iptables."""
+    """Debian's rabbitmq-server in containers of our base, long names at their addresses
+    (rabbit@<ip>), cut by iptables."""
     import docker
 
     result = _run(tmp_path, "partition", seed=1, time_limit=15, backend=backend)
@@ -89,6 +91,7 @@ def test_a_rabbitmq_run_in_docker_partitions_its_nodes_with_iptables(tmp_path, b
     assert '"start-partition"' in (result.path / "history.jsonl").read_text()
     audit = json.loads((result.path / "audit.json").read_text())
     members = {m for q in audit["queues"] for m in q["members"]}
-    assert members == {"rabbit@n1", "rabbit@n2", "rabbit@n3"}, audit
+    assert len(members) == 3, audit
+    assert all(ipaddress.ip_address(m.removeprefix("rabbit@")) for m in members), audit
     labelled = docker.from_env().containers.list(all=True, filters={"label": "walrus-harness"})
     assert not [c for c in labelled if str(tmp_path) in c.labels.get("walrus-harness.run", "")]

@@ -55,7 +55,11 @@ def _args(hosts: list[SshHost], tmp_path: Path, nemesis: str, system: str = "nat
 @pytest.mark.parametrize("backend", [DOCKER])
 @pytest.mark.parametrize(
     ("system", "faults", "seed"),
-    [("nats", "partition,kill,pause", "1"), ("redis", "partition,kill,clock", "3")],
+    [
+        ("nats", "partition,kill,pause", "1"),
+        ("redis", "partition,kill,clock", "3"),
+        ("rabbitmq", "partition,kill,clock", "3"),
+    ],
 )
 def test_a_packaged_server_on_three_ssh_hosts_reaches_a_verdict_and_leaves_nothing(
     tmp_path: Path, backend, system: str, faults: str, seed: str
