@@ -32,6 +32,19 @@ class SshHost:
     container: object
 
 
+def login_args(hosts: list[SshHost]) -> list[str]:
+    """The options that log the harness into ``hosts`` as root with the test's key (their keys
+    unchecked: made a moment ago)."""
+    return [
+        "--hosts",
+        ",".join(f"root@{h.address}" for h in hosts),
+        "--ssh-key",
+        str(hosts[0].key),
+        "--known-hosts",
+        "off",
+    ]
+
+
 def new_key(directory: Path) -> Path:
     """An ed25519 key pair without a passphrase in ``directory``; the private key's path."""
     directory.mkdir(parents=True, exist_ok=True)

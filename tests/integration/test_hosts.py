@@ -8,22 +8,13 @@ import pytest
 from harness.cli import main
 from harness.remote.needs import NEEDS
 from tests.integration.conftest import DOCKER
-from tests.ssh_hosts import new_key, ssh_hosts
+from tests.ssh_hosts import login_args, new_key, ssh_hosts
 
 
 @pytest.mark.parametrize("backend", [DOCKER])
 def test_hosts_check_names_each_host_and_what_it_lacks(tmp_path: Path, capsys, backend):
     with ssh_hosts(tmp_path, count=2) as hosts:
-        args = [
-            "hosts",
-            "check",
-            "--hosts",
-            ",".join(f"root@{h.address}" for h in hosts),
-            "--ssh-key",
-            str(hosts[0].key),
-            "--known-hosts",
-            "off",
-        ]
+        args = ["hosts", "check", *login_args(hosts)]
         assert main([*args, "--needs", "fuse,python3"]) == 0
         ready = capsys.readouterr().out.splitlines()
         assert ready == [f"root@{h.address}: ready" for h in hosts]

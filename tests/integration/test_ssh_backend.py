@@ -12,7 +12,7 @@ import pytest
 
 from harness.cli import main
 from tests.integration.conftest import DOCKER
-from tests.ssh_hosts import SshHost, ssh_hosts
+from tests.ssh_hosts import SshHost, login_args, ssh_hosts
 
 
 def _state(host: SshHost) -> str:
@@ -31,12 +31,7 @@ def _args(hosts: list[SshHost], tmp_path: Path, nemesis: str, system: str = "nat
         system,
         "--backend",
         "ssh",
-        "--hosts",
-        ",".join(f"root@{h.address}" for h in hosts),
-        "--ssh-key",
-        str(hosts[0].key),
-        "--known-hosts",
-        "off",
+        *login_args(hosts),
         "--nemesis",
         nemesis,
         "--time-limit",
@@ -188,14 +183,6 @@ def test_a_run_killed_mid_fault_leaves_hosts_that_hosts_clean_restores(tmp_path:
         left = [_state(h) for h in hosts]
         assert any("-A WALRUS-HARNESS" in s for s in left)
         assert all("nats-server" in s and "walrus-harness" in s for s in left)
-        hosts_args = [
-            "--hosts",
-            ",".join(f"root@{h.address}" for h in hosts),
-            "--ssh-key",
-            str(hosts[0].key),
-            "--known-hosts",
-            "off",
-        ]
-        assert main(["hosts", "clean", *hosts_args]) == 0
+        assert main(["hosts", "clean", *login_args(hosts)]) == 0
         assert [_state(h) for h in hosts] == before
-        assert main(["hosts", "clean", *hosts_args]) == 0  # nothing left to do: still fine
+        assert main(["hosts", "clean", *login_args(hosts)]) == 0  # nothing left to do: still fine
