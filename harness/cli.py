@@ -10,6 +10,7 @@ from harness.checker import cli as checker_cli
 from harness.hosts import cli as hosts_cli
 from harness.mutants import MUTANTS
 from harness.raised import leaves
+from harness.remote.ssh import hosts_of, ssh_options
 from harness.serve import cli as serve_cli
 from harness.systems import SYSTEMS
 
@@ -178,7 +179,7 @@ def _test_config(args: argparse.Namespace, nemesis: str, seed: int):
     if backend == "ssh":
         if not args.hosts:
             raise ValueError("--backend ssh needs --hosts [user@]host[:port],... (one per node)")
-        ssh = hosts_cli.hosts_of(args)
+        ssh = hosts_of(args)
         nodes = len(ssh.targets())
     elif args.hosts:
         raise ValueError("--hosts is for --backend ssh")
@@ -252,17 +253,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "(Python >= 3.11, iptables, iproute2) instead of a Debian root made here",
     )
     p.add_argument("--nodes", type=int, default=3, help="cluster size (default 3)")
-    p.add_argument(
-        "--hosts", help="ssh backend: comma-separated [user@]host[:port], one node on each"
-    )
-    p.add_argument("--ssh-key", help="ssh backend: the private key (default: the agent's)")
-    p.add_argument(
-        "--known-hosts",
-        choices=["strict", "accept-new", "off"],
-        default="strict",
-        help="ssh backend: host keys: strict (known hosts only; default), accept-new, off "
-        "(throwaway test machines)",
-    )
+    ssh_options(p, required=False, what="ssh backend: ")
     p.add_argument("--time-limit", type=float, default=30.0, help="seconds of workload")
     p.add_argument("--concurrency", type=int, default=6, help="worker processes")
     p.add_argument("--topics", type=int, default=2, help="topics the workers share (default 2)")

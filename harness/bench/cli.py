@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.remote.ssh import hosts_of, ssh_options
+
 DEFAULT_COMPARE = "walrus-py,redis,nats"
 """The systems ``bench compare`` runs when none are named."""
 
@@ -177,9 +179,13 @@ def _compare(args: argparse.Namespace) -> int:
     loads = [workload.load(p) for p in paths]
     if args.quick:
         loads = [w.quick() for w in loads]
+    hosts = hosts_of(args) if args.hosts else None
+    if hosts is not None:
+        compare.hosted_variants(systems, hosts)  # refuses what does not run on hosts
     order = ", ".join(compare.measure_order(systems))
-    print(f"bench compare: {order}; workloads {', '.join(w.name for w in loads)}")
-    result = compare.run(systems, loads, Path(args.out), src)
+    where = f" on {', '.join(hosts.hosts)}" if hosts else ""
+    print(f"bench compare: {order}{where}; workloads {', '.join(w.name for w in loads)}")
+    result = compare.run(systems, loads, Path(args.out), src, hosts=hosts)
     print(f"wrote {Path(args.out) / 'results.json'}, series.csv, {', '.join(result['plots'])}")
     return 0
 
@@ -284,6 +290,7 @@ def _compare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--walrus-src", help="a Walrus source tree (default $WALRUS_RS_SRC)")
     p.add_argument("--quick", action="store_true", help="every workload short (a check)")
     p.add_argument("--out", required=True, help="where results.json, series.csv, plots go")
+    ssh_options(p, required=False, what="the systems' nodes on these hosts over SSH, one each: ")
 
 
 def _serve_options(p: argparse.ArgumentParser) -> None:

@@ -7,28 +7,7 @@ import trio
 from harness.cluster.ssh import clean_script
 from harness.remote.base import Remote, RemoteError
 from harness.remote.needs import BASIC, NEEDS, check_hosts
-from harness.remote.ssh import KNOWN_HOSTS, SshHosts, SshRemote
-
-
-def ssh_options(p: argparse.ArgumentParser) -> None:
-    """``--hosts``, ``--ssh-key`` and ``--known-hosts``."""
-    p.add_argument(
-        "--hosts", required=True, help="comma-separated [user@]host[:port], one per node"
-    )
-    p.add_argument("--ssh-key", help="the private key to log in with (default: the agent's)")
-    p.add_argument(
-        "--known-hosts",
-        choices=KNOWN_HOSTS,
-        default="strict",
-        help="host keys: strict (only hosts already known; default), accept-new (record a new "
-        "host, refuse a changed key), off (check nothing: throwaway test machines only)",
-    )
-
-
-def hosts_of(args: argparse.Namespace) -> SshHosts:
-    """The hosts ``--hosts``, ``--ssh-key`` and ``--known-hosts`` name."""
-    hosts = tuple(h.strip() for h in args.hosts.split(",") if h.strip())
-    return SshHosts(hosts, args.ssh_key, args.known_hosts)
+from harness.remote.ssh import SshRemote, hosts_of, ssh_options
 
 
 def _check(args: argparse.Namespace) -> int:

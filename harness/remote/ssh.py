@@ -16,6 +16,7 @@ key changed (OpenSSH's own policy of that name); ``off`` checks nothing and must
 name (test containers made a moment ago).
 """
 
+import argparse
 import getpass
 import re
 import shlex
@@ -164,3 +165,25 @@ class SshHosts:
         if key is not None and not key.is_file():
             raise ValueError(f"--ssh-key {key}: no such file")
         return [SshRemote(t, key, self.known_hosts) for t in self.targets()]
+
+
+def ssh_options(p: argparse.ArgumentParser, required: bool = True, what: str = "") -> None:
+    """``--hosts``, ``--ssh-key`` and ``--known-hosts`` (``what``: a prefix for their help,
+    saying when they apply)."""
+    p.add_argument(
+        "--hosts", required=required, help=f"{what}comma-separated [user@]host[:port], one per node"
+    )
+    p.add_argument("--ssh-key", help=f"{what}the private key to log in with (default: the agent's)")
+    p.add_argument(
+        "--known-hosts",
+        choices=KNOWN_HOSTS,
+        default="strict",
+        help=f"{what}host keys: strict (only hosts already known; default), accept-new (record "
+        "a new host, refuse a changed key), off (check nothing: throwaway test machines only)",
+    )
+
+
+def hosts_of(args: argparse.Namespace) -> SshHosts:
+    """The hosts ``--hosts``, ``--ssh-key`` and ``--known-hosts`` name."""
+    hosts = tuple(h.strip() for h in args.hosts.split(",") if h.strip())
+    return SshHosts(hosts, args.ssh_key, args.known_hosts)

@@ -53,6 +53,8 @@ from walrus.config import Address
 if TYPE_CHECKING:
     from docker import DockerClient
 
+    from harness.remote.base import Remote
+
 ERRORS = ErrorTable(
     "walrus-rs",
     (
@@ -228,6 +230,25 @@ class WalrusRs(Launched):
         args += ["--client-host", "0.0.0.0"]
         lib = TOOLS["libfaketime"].candidates[0]  # Debian's path, in the base image as here
         return Command(args, self._env(Path("/data"), lib))
+
+    @property
+    def host_needs(self) -> tuple[str, ...]:  # type: ignore[override]
+        """Nothing but the C library the binary was linked with; libfaketime for clock skew."""
+        return ("libfaketime",) if self.faketime else ()
+
+    async def install(self, remote: "Remote", home: str, root: Path, log: Log) -> None:
+        """The binary built here, copied into the run's directory on the host."""
+        binary = await trio.to_thread.run_sync(lambda: _built(self.src, log))
+        await remote.write(f"{home}/distributed-walrus", binary.read_bytes(), mode=0o755)
+
+    def host_command(self, member: Member, members: dict[int, Member], data_dir: str) -> Command:
+        """As in a container: every interface, the host's address advertised."""
+        home = data_dir.rsplit("/", 1)[0]
+        args = self._args(member, members, Path(data_dir))
+        args += ["--raft-host", "0.0.0.0", "--raft-advertise-host", member.links["raft"].host]
+        args += ["--client-host", "0.0.0.0"]
+        lib = TOOLS["libfaketime"].candidates[0]  # Debian's path
+        return Command([f"{home}/distributed-walrus", *args], self._env(Path(data_dir), lib))
 
     def container_options(self) -> dict[str, Any]:
         """As its compose file: seccomp unconfined (io_uring)."""

@@ -12,6 +12,7 @@ import pytest
 
 from harness.cli import main
 from tests.integration.conftest import DOCKER
+from tests.integration.test_systems import needs_walrus_rs
 from tests.ssh_hosts import SshHost, login_args, ssh_hosts
 
 
@@ -186,3 +187,64 @@ def test_a_run_killed_mid_fault_leaves_hosts_that_hosts_clean_restores(tmp_path:
         assert main(["hosts", "clean", *login_args(hosts)]) == 0
         assert [_state(h) for h in hosts] == before
         assert main(["hosts", "clean", *login_args(hosts)]) == 0  # nothing left to do: still fine
+
+
+@pytest.mark.parametrize("backend", [DOCKER])
+def test_bench_compare_places_the_servers_on_the_hosts_and_cuts_the_leader_there(
+    tmp_path: Path, backend
+):
+    """NATS on three SSH hosts, the driver here: a fixed rate, then the stream's leader cut off
+    by iptables on the hosts; the hosts as they were after."""
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(
+        "name: fixed-200\nproducersPerTopic: 2\nconsumerPerSubscription: 2\n"
+        "producerRate: 200\nwarmupDurationSeconds: 1\ntestDurationSeconds: 2\n"
+    )
+    cut = tmp_path / "cut.yaml"
+    cut.write_text(
+        "name: cut-200\nproducersPerTopic: 2\nconsumerPerSubscription: 2\nproducerRate: 200\n"
+        "nemesis: partition-leader\nnemesisAtSeconds: 2\nnemesisDownSeconds: 3\n"
+        "warmupDurationSeconds: 1\ntestDurationSeconds: 8\n"
+    )
+    with ssh_hosts(tmp_path, count=3) as hosts:
+        before = [_state(h) for h in hosts]
+        out = tmp_path / "out"
+        argv = ["bench", "compare", "--systems", "nats", "--workloads", f"{fixed},{cut}"]
+        assert main([*argv, "--out", str(out), *login_args(hosts)]) == 0
+        document = json.loads((out / "results.json").read_text())
+        assert document["setup"]["hosts"] == [f"root@{h.address}" for h in hosts]
+        rows = {(r["variant"], r["workload"]): r for r in document["results"]}
+        assert set(rows) == {
+            (v, w)
+            for v in ("replicas=3 sync=none", "replicas=1 sync=none")
+            for w in ("fixed-200", "cut-200")
+        }, document["results"]
+        for r in rows.values():
+            assert "error" not in r, r
+            assert r["publish_rate"] > 0 and r["e2e_latency_ms"]["p50"] is not None
+        assert rows[("replicas=3 sync=none", "cut-200")]["isolated"] in {"1", "2", "3"}
+        assert [_state(h) for h in hosts] == before
+
+
+def test_bench_compare_on_hosts_refuses_a_system_it_does_not_place_there(capsys, tmp_path):
+    argv = ["bench", "compare", "--systems", "redis", "--out", str(tmp_path / "out")]
+    assert main([*argv, "--hosts", "root@h1,root@h2,root@h3"]) == 1
+    assert "runs walrus-py, nats, rabbitmq, not redis" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@needs_walrus_rs
+@pytest.mark.parametrize("backend", [DOCKER])
+def test_the_original_walrus_built_here_runs_on_ssh_hosts(tmp_path: Path, backend):
+    """Its binary copied to each host; partitions (UDP links: iptables drops them too) and
+    kills there."""
+    with ssh_hosts(tmp_path, count=3) as hosts:
+        before = [_state(h) for h in hosts]
+        args = [*_args(hosts, tmp_path, "partition,kill", "walrus-rs"), "--seed", "2"]
+        assert main([*args, "--max-segment-entries", "10"]) in (0, 1)
+        run = next((tmp_path / "runs" / "walrus-rs").glob("2*"))
+        results = json.loads((run / "results.json").read_text())
+        assert results["valid"] in (True, False), results
+        history = (run / "history.jsonl").read_text()
+        assert '"start-partition"' in history and '"start-kill"' in history
+        assert [_state(h) for h in hosts] == before

@@ -45,6 +45,7 @@ from harness.bench.omb.servers import (
 )
 from harness.bench.omb.workload import Workload
 from harness.progress import Runs
+from harness.remote.ssh import SshHosts
 
 DRIVER_BOUND = 1.5
 SUSTAINED = 0.95
@@ -63,8 +64,12 @@ class Variant:
     note: str = ""
 
 
-def variants(systems: list[str], walrus_src: str | None) -> list[Variant]:
-    """The variants of each system asked for, in order."""
+def variants(
+    systems: list[str], walrus_src: str | None, hosts: SshHosts | None = None
+) -> list[Variant]:
+    """The variants of each system asked for, in order; on ``hosts`` (one node each) if given."""
+    if hosts is not None:
+        return hosted_variants(systems, hosts)
     from harness.systems import NodeSpec, WalrusPy
     from harness.systems.walrus_rs import WalrusRs
 
@@ -125,6 +130,56 @@ def variants(systems: list[str], walrus_src: str | None) -> list[Variant]:
             )
         else:
             raise ValueError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
+    return out
+
+
+def hosted_variants(systems: list[str], hosts: SshHosts) -> list[Variant]:
+    """The variants ``variants`` makes, with the nodes on ``hosts`` (``harness.bench.omb.hosts``):
+    our node (one copy per segment, fsync each and none), NATS (3 replicas and 1) and RabbitMQ's
+    quorum queues; Redis and walrus-rs are compared on this machine only."""
+    from harness.bench.omb.hosts import HOSTED, HostServer
+    from harness.systems import NodeSpec, WalrusPy
+    from harness.systems.nats import Nats
+    from harness.systems.rabbitmq import Rabbit
+
+    refused = [s for s in systems if s not in HOSTED]
+    if refused:
+        raise ValueError(
+            f"bench compare --hosts runs {', '.join(HOSTED)}, not {', '.join(refused)}"
+        )
+    out = []
+    for system in systems:
+        if system == "walrus-py":
+            for fsync in ("each", "none"):
+                node = WalrusPy(NodeSpec(fsync=fsync, replicas=1))
+                out.append(
+                    Variant(
+                        system,
+                        f"fsync={fsync}",
+                        lambda root, s=node: HostServer(root, s, hosts),
+                        ("acknowledged after fdatasync" if fsync == "each" else "no sync")
+                        + ", one copy per segment (--replicas 1), a node per host",
+                    )
+                )
+        elif system == "nats":
+            for replicas in (3, 1):
+                out.append(
+                    Variant(
+                        system,
+                        f"replicas={replicas} sync=none",
+                        lambda root, r=replicas: HostServer(root, Nats(), hosts, {"replicas": r}),
+                        "acknowledged before fsync (nats-server 2.9), a server per host",
+                    )
+                )
+        else:
+            out.append(
+                Variant(
+                    system,
+                    "quorum",
+                    lambda root: HostServer(root, Rabbit("quorum"), hosts),
+                    "quorum queues: confirmed once a majority fsynced it, a node per host",
+                )
+            )
     return out
 
 
@@ -505,15 +560,16 @@ def run(
     out: Path,
     walrus_src: str | None = None,
     live: bool | None = None,
+    hosts: SshHosts | None = None,
 ) -> dict:
     """Every workload on every variant; results.json, series.csv and the plots in ``out``; the
     document (its ``plots`` names the figures written). Progress goes to stdout, live on a
     terminal unless ``live`` says otherwise (``harness.progress``)."""
     out.mkdir(parents=True, exist_ok=True)
-    chosen = variants(measure_order(systems), walrus_src)
+    chosen = variants(measure_order(systems), walrus_src, hosts)
     with Runs("bench compare", len(chosen) * len(workloads), live=live) as runs:
         results, series, ceiling = _measure(chosen, workloads, runs)
-    return _write(results, series, ceiling, workloads, out, runs.note)
+    return _write(results, series, ceiling, workloads, out, runs.note, hosts)
 
 
 def _measure(
@@ -572,6 +628,7 @@ def _write(
     workloads: list[Workload],
     out: Path,
     log: Callable[[str], None],
+    hosts: SshHosts | None = None,
 ) -> dict:
     """results.json, series.csv and the plots in ``out``; the document."""
     fastest = max((r["publish_rate"] for r in results if "publish_rate" in r), default=0.0)
@@ -595,7 +652,11 @@ def _write(
             },
             "window": driver.WINDOW,
             "workloads": [w.name for w in workloads],
-            "cores_shared": "driver processes and every system's processes share the same cores",
+            "cores_shared": "driver processes and every system's processes share the same cores"
+            if hosts is None
+            else "the driver on this machine, each system's nodes one per host; end-to-end "
+            "latency read on this machine's clock alone (producer's send, consumer's receive)",
+            "hosts": None if hosts is None else list(hosts.hosts),
         },
     }
     document["plots"] = plots.write_all(document, series, out)
