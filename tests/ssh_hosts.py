@@ -19,6 +19,7 @@ HOST_PACKAGES = (
     "redis-server",
     "rabbitmq-server",
     "libfaketime",
+    "libnetfilter-queue1",
 )
 """What an SSH host container has besides our base (python3, iptables, iproute2, procps)."""
 

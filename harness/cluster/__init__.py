@@ -21,7 +21,9 @@ from nemesis.schedule import base_faults
 
 BACKENDS = ("local", "docker", "ssh")
 
-SSH_FAULTS = frozenset({"partition", "kill", "pause", "clock"} | POWER_LOSS)
+SSH_FAULTS = frozenset(
+    {"partition", "kill", "pause", "clock", "delay", "loss", "duplicate", "reorder"} | POWER_LOSS
+)
 """The nemeses the SSH backend runs so far."""
 
 
@@ -68,9 +70,9 @@ def ssh_preflight(faults: set[str], system: System | None, ssh: SshHosts | None)
     if not isinstance(system, Launched) or type(system).host_command is Launched.host_command:
         name = system.name if system is not None else "this system"
         raise Unsupported(f"{name} does not run on the ssh backend yet")
-    needs = list(
-        dict.fromkeys([*BASIC, *system.host_needs, *(["fuse"] if faults & POWER_LOSS else [])])
-    )
+    needs = [*BASIC, *system.host_needs, *(["fuse"] if faults & POWER_LOSS else [])]
+    needs += ["libnetfilter-queue"] if faults & {"delay", "reorder"} else []
+    needs = list(dict.fromkeys(needs))
     remotes = ssh.remotes()
 
     async def check() -> list[str]:

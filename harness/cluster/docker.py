@@ -43,6 +43,7 @@ import trio
 
 from harness import netq
 from harness.cluster.base import Grudge, LaunchedCluster
+from harness.cluster.packets import delayer_args, peer_rules
 from harness.cluster.power import mounts
 from harness.images import LABEL, engine
 from harness.remote.base import Ran
@@ -248,22 +249,9 @@ class DockerCluster(LaunchedCluster):
             script.append(f"iptables -A INPUT -s {self.members[peer].client.host} -j DROP")
         peers = [(p, shape_between(self._slowed, node, p)) for p in self.nodes if p != node]
         for peer, shape in peers:
-            if shape.loss > 0:
-                script.append(
-                    f"iptables -A INPUT -s {self.members[peer].client.host} -m statistic "
-                    f"--mode random --probability {shape.loss:.4f} -j DROP"
-                )
-            if shape.duplicate > 0:
-                host = self.members[peer].client.host
-                script.append(
-                    f"iptables -t mangle -A POSTROUTING -d {host} -m statistic --mode random "
-                    f"--probability {shape.duplicate:.4f} -j TEE --gateway {host}"
-                )
-            if shape.queued:
-                script.append(
-                    f"iptables -A OUTPUT -d {self.members[peer].client.host} -j NFQUEUE "
-                    f"--queue-num {peer} --queue-bypass"
-                )
+            script += peer_rules(
+                self.members[peer].client.host, peer, shape, ("INPUT", "OUTPUT", "POSTROUTING")
+            )
         capped = [(p, s) for p, s in peers if s.rate > 0]
         if capped:
             script += [
@@ -297,9 +285,7 @@ class DockerCluster(LaunchedCluster):
             if (node, peer) in self._delayers:
                 continue
             argv = ["nsenter", "-t", str(pid), "--net", sys.executable, "-m", "harness.netq"]
-            argv += ["--queue", str(peer), "--delay-ms", f"{shape.delay * 1000:g}"]
-            argv += ["--jitter-ms", f"{shape.jitter * 1000:g}"]
-            argv += ["--reorder", f"{shape.reorder:g}", "--hold-ms", f"{shape.hold * 1000:g}"]
+            argv += delayer_args(peer, shape)
             log = self.data_dir(node).with_name(f"node-{node}.netq.log")
             start = log.stat().st_size if log.exists() else 0
             with open(log, "ab") as out:

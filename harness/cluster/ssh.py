@@ -23,7 +23,9 @@ from pathlib import Path
 
 import trio
 
+from harness import netq
 from harness.cluster.base import Grudge, LaunchedCluster
+from harness.cluster.packets import delayer_args, peer_rules
 from harness.cluster.power import MOUNT_TIMEOUT, losefs_log
 from harness.history.host_clocks import HostClocks, Sample
 from harness.images import LOSEFS_REQUIREMENTS, host_bundle
@@ -32,13 +34,23 @@ from harness.remote.clocks import ClockProbe
 from harness.remote.install import install_bundle
 from harness.remote.ssh import SshRemote
 from harness.systems.base import Launched, Log, Member, Unsupported
+from nemesis.interfaces import LinkShape, Slowed, shape_between
 from walrus.config import Address
 
 CLOCK_PERIOD = 2.0
 """Seconds between measurements of the hosts' clocks while the nodes run."""
 
 CHAIN = "WALRUS-HARNESS"
-"""The iptables chain every rule of ours goes in (jumped to from INPUT)."""
+"""The iptables chain every rule of ours on incoming packets goes in (jumped to from INPUT);
+outgoing ones go in ``CHAIN-OUT`` (from OUTPUT) and duplicated ones in the mangle table's
+``CHAIN-DUP`` (from POSTROUTING)."""
+
+CHAINS = (
+    (CHAIN, "filter", "INPUT"),
+    (f"{CHAIN}-OUT", "filter", "OUTPUT"),
+    (f"{CHAIN}-DUP", "mangle", "POSTROUTING"),
+)
+"""Our chains: (name, table, the built-in chain that jumps to it)."""
 
 HOME = "/var/tmp/walrus-harness"
 """Where runs keep their nodes' directories on a host."""
@@ -49,19 +61,30 @@ directory there), passed on to whatever that process starts: how ``clean`` finds
 
 
 def chain_setup() -> str:
-    """Shell that makes our chain (if missing), jumps to it from INPUT once, and empties it."""
-    return (
-        f"iptables -N {CHAIN} 2>/dev/null; "
-        f"iptables -C INPUT -j {CHAIN} 2>/dev/null || iptables -I INPUT -j {CHAIN}; "
-        f"iptables -F {CHAIN}"
+    """Shell that makes our chains (if missing), jumps to each once, and empties them."""
+    return "; ".join(
+        f"iptables -t {t} -N {c} 2>/dev/null; iptables -t {t} -C {j} -j {c} 2>/dev/null || "
+        f"iptables -t {t} -I {j} -j {c}; iptables -t {t} -F {c}"
+        for c, t, j in CHAINS
     )
 
 
 def chain_removal() -> str:
-    """Shell that removes our chain and the jump to it (whatever is there)."""
+    """Shell that removes our chains and the jumps to them (whatever is there)."""
     return (
-        f"while iptables -D INPUT -j {CHAIN} 2>/dev/null; do :; done; "
-        f"iptables -F {CHAIN} 2>/dev/null; iptables -X {CHAIN} 2>/dev/null; true"
+        "; ".join(
+            f"while iptables -t {t} -D {j} -j {c} 2>/dev/null; do :; done; "
+            f"iptables -t {t} -F {c} 2>/dev/null; iptables -t {t} -X {c} 2>/dev/null"
+            for c, t, j in CHAINS
+        )
+        + "; true"
+    )
+
+
+def rule_count() -> str:
+    """Shell that prints how many rules our chains hold."""
+    return "cat /dev/null " + "".join(
+        f"; iptables -t {t} -S {c} 2>/dev/null | grep -- '-A {c}'" for c, t, _ in CHAINS
     )
 
 
@@ -86,7 +109,7 @@ def clean_script() -> str:
         f"m=$(awk '$2 ~ \"^{HOME}/\" {{print $2}}' /proc/mounts | sort -r); "
         "for d in $m; do fusermount3 -uz $d 2>/dev/null || umount -l $d; done; "
         "echo mounts $(echo $m | wc -w); "
-        f"echo rules $(iptables -S {CHAIN} 2>/dev/null | grep -c -- '-A {CHAIN}'); "
+        f"echo rules $( ({rule_count()}) | wc -l); "
         f"{chain_removal()}; "
         f"echo runs $(ls -A {HOME} 2>/dev/null | wc -l); rm -rf {HOME}"
     )
@@ -130,6 +153,9 @@ class SshCluster(LaunchedCluster):
         self._probes: dict[int, ClockProbe] = {}
         self._samples: dict[int, list[Sample]] = {node: [] for node in self.nodes}
         self._watch = trio.CancelScope()
+        self._grudge: Grudge = {}
+        self._slowed: Slowed = {}
+        self._delayers: dict[int, dict[int, tuple[Started, LinkShape]]] = {}
 
     def remote_dir(self, node: int) -> str:
         """The node's directory on its host (with power loss, the backing of its mount)."""
@@ -193,6 +219,7 @@ class SshCluster(LaunchedCluster):
         for node, remote in self.remotes.items():
             await remote.check(["mkdir", "-p", self.remote_dir(node)])
             await remote.check(["sh", "-c", chain_setup()])
+            await remote.write(f"{self.home}/netq.py", Path(netq.__file__).read_bytes())
             self.data_dir(node).mkdir(parents=True, exist_ok=True)
         async with trio.open_nursery() as nursery:
             for remote in self.remotes.values():
@@ -284,16 +311,65 @@ class SshCluster(LaunchedCluster):
 
     async def partition(self, grudge: Grudge) -> None:
         """On each host, our chain holds a DROP rule for every peer it must not hear."""
-        for node, remote in self.remotes.items():
-            rules = [f"iptables -F {CHAIN}"] + [
-                f"iptables -A {CHAIN} -s {shlex.quote(self.members[peer].client.host)} -j DROP"
-                for peer in sorted(grudge.get(node, ()))
-            ]
-            await remote.check(["sh", "-c", " && ".join(rules)])
+        self._grudge = {n: set(peers) for n, peers in grudge.items()}
+        await self._apply()
 
     async def heal(self) -> None:
-        """Empty our chain on every host."""
+        """No partition left on any host."""
         await self.partition({})
+
+    async def slow_links(self, fault: str, nodes: list[int], shape: LinkShape) -> None:
+        """As ``fault``, lose, duplicate, delay and reorder packets of every link touching
+        ``nodes`` (none: stop), on the hosts: iptables rules in our chains and a delayer
+        (``harness.netq``, copied there) per delayed link. Throttling is refused: it would
+        replace a host's root queueing discipline."""
+        if shape.rate > 0:
+            raise Unsupported("throttle on hosts would replace their root qdisc: not done")
+        if nodes:
+            self._slowed[fault] = (set(nodes), shape)
+        else:
+            self._slowed.pop(fault, None)
+        await self._apply()
+
+    async def _apply(self) -> None:
+        """Every host's chains and delayers as the partition and link faults now say."""
+        into, out, mangle = (c for c, _, _ in CHAINS)
+        for node, remote in self.remotes.items():
+            rules = [f"iptables -F {into}", f"iptables -F {out}", f"iptables -t mangle -F {mangle}"]
+            rules += [
+                f"iptables -A {into} -s {shlex.quote(self.members[peer].client.host)} -j DROP"
+                for peer in sorted(self._grudge.get(node, ()))
+            ]
+            wanted = {}
+            for peer in self.nodes:
+                shape = shape_between(self._slowed, node, peer) if peer != node else LinkShape()
+                host = self.members[peer].client.host
+                rules += peer_rules(host, peer, shape, (into, out, mangle))
+                if shape.queued:
+                    wanted[peer] = shape
+            await self._delayers_of(node, wanted)
+            await remote.check(["sh", "-c", " && ".join(rules)])
+
+    async def _delayers_of(self, node: int, wanted: dict[int, LinkShape]) -> None:
+        """Run a delayer on the node's host for each delayed link (its queue the peer's id),
+        and no other."""
+        remote = self.remotes[node]
+        for peer, (started, shape) in list(self._delayers.get(node, {}).items()):
+            if wanted.get(peer) != shape:
+                await remote.signal(started.pid, "TERM")
+                del self._delayers[node][peer]
+        for peer, shape in wanted.items():
+            if peer in self._delayers.get(node, {}):
+                continue
+            log = f"{self.remote_dir(node)}.netq-{peer}.log"
+            argv = ["python3", f"{self.home}/netq.py", *delayer_args(peer, shape)]
+            started = await remote.start(argv, log, {MARK: self.home})
+            self._delayers.setdefault(node, {})[peer] = (started, shape)
+            if not await _holds_queue(remote, started, log):
+                said = (await remote.run(["tail", "-n", "1", log])).out.strip()
+                raise RemoteError(
+                    f"{remote.name}: the packet delayer did not start: {said or 'no word in 10 s'}"
+                )
 
     async def set_clock(self, node: int, offset: float, rate: float) -> None:
         """Write the system's clock control file into the node's directory on its host."""
@@ -359,3 +435,13 @@ class SshCluster(LaunchedCluster):
             # the run's directory (the node's, what install put there), then ours if empty
             cleanup += f"; rm -rf {shlex.quote(self.home)}; rmdir {HOME} 2>/dev/null; true"
         await remote.check(["sh", "-c", cleanup])
+
+
+async def _holds_queue(remote: Remote, started: Started, log: str) -> bool:
+    """Whether a delayer says, within 10 s and while it runs, that it holds its queue."""
+    with trio.move_on_after(10):
+        while await remote.alive(started.pid):
+            if (await remote.run(["grep", "-qF", netq.READY, log])).code == 0:
+                return True
+            await trio.sleep(0.05)
+    return False

@@ -48,6 +48,11 @@ NEEDS = {
             f"[ -e {TOOLS['libfaketime'].candidates[0]} ]",
             "clock skew of a server we do not build (Debian: libfaketime)",
         ),
+        Need(
+            "libnetfilter-queue",
+            "ldconfig -p | grep -q libnetfilter_queue.so.1",
+            "delay and reorder hand packets to our delayer (Debian: libnetfilter-queue1)",
+        ),
         Need("nats-server", "command -v nats-server >/dev/null", "--system nats"),
         Need("redis-server", "command -v redis-server >/dev/null", "--system redis"),
         Need(

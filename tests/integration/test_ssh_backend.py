@@ -20,7 +20,8 @@ def _state(host: SshHost) -> str:
     """What of ours a host could hold: processes besides sshd, iptables rules, our files."""
     script = (
         "ps -eo args | grep -v -e '^sshd' -e '^ps ' -e '^sh -c' -e '^grep' -e '^COMMAND' "
-        "-e '^/usr/sbin/sshd'; iptables -S; ls -A /var/tmp; mount | grep -c fuse || true"
+        "-e '^/usr/sbin/sshd'; iptables -S; iptables -t mangle -S; ls -A /var/tmp; "
+        "mount | grep -c fuse || true"
     )
     return host.container.exec_run(["sh", "-c", script]).output.decode()  # type: ignore[attr-defined]
 
@@ -53,6 +54,7 @@ def _args(hosts: list[SshHost], tmp_path: Path, nemesis: str, system: str = "nat
     ("system", "faults", "seed"),
     [
         ("nats", "partition,kill,pause", "1"),
+        ("nats", "delay,loss,duplicate", "2"),
         ("redis", "partition,kill,clock", "3"),
         ("rabbitmq", "partition,kill,clock", "3"),
     ],
@@ -141,8 +143,8 @@ def test_a_host_without_the_server_is_one_line_and_nothing_starts(tmp_path: Path
         (["--hosts", "root@h1"], "--hosts is for --backend ssh"),
         (["--backend", "ssh", "--hosts", "me@"], "is not [user@]host[:port]"),
         (
-            ["--backend", "ssh", "--hosts", "h1", "--nemesis", "delay"],
-            "so far, not delay",
+            ["--backend", "ssh", "--hosts", "h1", "--nemesis", "throttle"],
+            "so far, not throttle",
         ),
         (["--system", "rabbitmq", "--backend", "ssh", "--hosts", "h1"], "does not run on the ssh"),
     ],
