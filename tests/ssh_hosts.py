@@ -60,7 +60,7 @@ def ssh_hosts(directory: Path, count: int = 1) -> Iterator[list[SshHost]]:
     from harness.images import LABEL, base_image, engine
 
     client = engine()
-    image = base_image(client, print, HOST_PACKAGES).tag
+    image = base_image(client, lambda _: None, HOST_PACKAGES).tag  # quiet: tests read stdout
     key = new_key(directory)
     containers = []
     try:
