@@ -67,9 +67,9 @@ def ssh_preflight(faults: set[str], system: System | None, ssh: SshHosts | None)
         raise Unsupported(
             f"the ssh backend runs {', '.join(sorted(SSH_FAULTS))} so far, not {', '.join(refused)}"
         )
-    if not isinstance(system, Launched) or type(system).host_command is Launched.host_command:
+    if not isinstance(system, Launched):
         name = system.name if system is not None else "this system"
-        raise Unsupported(f"{name} does not run on the ssh backend yet")
+        raise Unsupported(f"{name} does not run on the ssh backend: its nodes run already")
     needs = [*BASIC, *system.host_needs, *(["fuse"] if faults & POWER_LOSS else [])]
     needs += ["libnetfilter-queue"] if faults & {"delay", "reorder"} else []
     needs = list(dict.fromkeys(needs))

@@ -18,6 +18,8 @@ def test_hosts_check_names_each_host_and_what_it_lacks(tmp_path: Path, capsys, b
         assert main([*args, "--needs", "fuse,python3"]) == 0
         ready = capsys.readouterr().out.splitlines()
         assert ready == [f"root@{h.address}: ready" for h in hosts]
+        gone = hosts[0].container.exec_run(["sh", "-c", "rm $(command -v redis-server)"])  # type: ignore[attr-defined]
+        assert gone.exit_code == 0
         assert main([*args, "--needs", "redis-server"]) == 1
         lacking = capsys.readouterr().out.splitlines()
         assert lacking[0] == f"root@{hosts[0].address}: no redis-server (--system redis)"

@@ -146,7 +146,10 @@ def test_a_host_without_the_server_is_one_line_and_nothing_starts(tmp_path: Path
             ["--backend", "ssh", "--hosts", "h1", "--nemesis", "throttle"],
             "so far, not throttle",
         ),
-        (["--system", "rabbitmq", "--backend", "ssh", "--hosts", "h1"], "does not run on the ssh"),
+        (
+            ["--system", "external", "--addr", "h1:9091", "--backend", "ssh", "--hosts", "h1"],
+            "--backend does not apply to --system external",
+        ),
     ],
 )
 def test_bad_ssh_options_are_refused_in_one_line(extra: list[str], says: str, tmp_path, capsys):
