@@ -30,8 +30,9 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from harness.bench.omb import driver, plots
 from harness.bench.omb.driver import Fault, Phase, Slot, curve_ms, quantiles_ms, run_phase
@@ -46,6 +47,7 @@ from harness.bench.omb.servers import (
 from harness.bench.omb.workload import Workload
 from harness.progress import Runs
 from harness.remote.ssh import SshHosts
+from harness.systems.base import Launched
 
 DRIVER_BOUND = 1.5
 SUSTAINED = 0.95
@@ -62,6 +64,9 @@ class Variant:
     variant: str
     start: Callable[[Path], Server]
     note: str = ""
+    hosted: tuple[Launched, dict[str, Any]] | None = None
+    """The same system and endpoint options, to place on hosts over SSH (None: this machine
+    only)."""
 
 
 def variants(
@@ -71,6 +76,8 @@ def variants(
     if hosts is not None:
         return hosted_variants(systems, hosts)
     from harness.systems import NodeSpec, WalrusPy
+    from harness.systems.nats import Nats
+    from harness.systems.rabbitmq import Rabbit
     from harness.systems.walrus_rs import WalrusRs
 
     out = []
@@ -87,6 +94,7 @@ def variants(
                         lambda root, s=spec: LaunchedServer(root, WalrusPy(s)),
                         ("acknowledged after fdatasync" if fsync == "each" else "no sync")
                         + ", one copy per segment (--replicas 1)",
+                        (WalrusPy(spec), {}),
                     )
                 )
         elif system == "walrus-rs":
@@ -117,6 +125,7 @@ def variants(
                         f"replicas={replicas} sync=none",
                         lambda root, r=replicas: NatsServer(root, r),
                         "acknowledged before fsync (nats-server 2.9)",
+                        (Nats(), {"replicas": replicas}),
                     )
                 )
         elif system == "rabbitmq":
@@ -126,6 +135,7 @@ def variants(
                     "quorum",
                     RabbitServer,
                     "quorum queues: confirmed once a majority fsynced it",
+                    (Rabbit("quorum"), {}),
                 )
             )
         else:
@@ -134,53 +144,25 @@ def variants(
 
 
 def hosted_variants(systems: list[str], hosts: SshHosts) -> list[Variant]:
-    """The variants ``variants`` makes, with the nodes on ``hosts`` (``harness.bench.omb.hosts``):
-    our node (one copy per segment, fsync each and none), NATS (3 replicas and 1) and RabbitMQ's
-    quorum queues; Redis and walrus-rs are compared on this machine only."""
-    from harness.bench.omb.hosts import HOSTED, HostServer
-    from harness.systems import NodeSpec, WalrusPy
-    from harness.systems.nats import Nats
-    from harness.systems.rabbitmq import Rabbit
+    """``variants``' variants with their nodes on ``hosts``, one each
+    (``harness.bench.omb.hosts``); ValueError for a system that has none there."""
+    from harness.bench.omb.hosts import HostServer
 
-    refused = [s for s in systems if s not in HOSTED]
+    local = variants(systems, None)
+    refused = sorted({v.system for v in local if v.hosted is None})
     if refused:
-        raise ValueError(
-            f"bench compare --hosts runs {', '.join(HOSTED)}, not {', '.join(refused)}"
+        every = variants(list(SYSTEMS), None)
+        placed = ", ".join(dict.fromkeys(v.system for v in every if v.hosted is not None))
+        raise ValueError(f"bench compare --hosts runs {placed}, not {', '.join(refused)}")
+    return [
+        replace(
+            v,
+            start=lambda root, h=v.hosted: HostServer(root, h[0], hosts, h[1]),
+            note=f"{v.note}, a node per host",
         )
-    out = []
-    for system in systems:
-        if system == "walrus-py":
-            for fsync in ("each", "none"):
-                node = WalrusPy(NodeSpec(fsync=fsync, replicas=1))
-                out.append(
-                    Variant(
-                        system,
-                        f"fsync={fsync}",
-                        lambda root, s=node: HostServer(root, s, hosts),
-                        ("acknowledged after fdatasync" if fsync == "each" else "no sync")
-                        + ", one copy per segment (--replicas 1), a node per host",
-                    )
-                )
-        elif system == "nats":
-            for replicas in (3, 1):
-                out.append(
-                    Variant(
-                        system,
-                        f"replicas={replicas} sync=none",
-                        lambda root, r=replicas: HostServer(root, Nats(), hosts, {"replicas": r}),
-                        "acknowledged before fsync (nats-server 2.9), a server per host",
-                    )
-                )
-        else:
-            out.append(
-                Variant(
-                    system,
-                    "quorum",
-                    lambda root: HostServer(root, Rabbit("quorum"), hosts),
-                    "quorum queues: confirmed once a majority fsynced it, a node per host",
-                )
-            )
-    return out
+        for v in local
+        if v.hosted is not None
+    ]
 
 
 class _Run:

@@ -23,9 +23,6 @@ from harness.cluster.base import Cluster
 from harness.remote.ssh import SshHosts
 from harness.systems.base import Launched
 
-HOSTED = ("walrus-py", "nats", "rabbitmq")
-"""The systems ``bench compare --hosts`` places on hosts."""
-
 
 def endpoint(system: Launched, cluster: Cluster, options: dict[str, Any]) -> Endpoint:
     """How the driver reaches the system's nodes on their hosts."""
