@@ -19,6 +19,7 @@ apart than twice it to tell which came first.
 
 import bisect
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +86,7 @@ class HostClocks:
         samples = self.samples.get(node)
         if not samples:
             raise ValueError(f"node {node}'s host clock was never measured")
-        host_times = [s.at_ns + s.offset_ns for s in samples]
+        host_times = self._host_times[node]
         k = bisect.bisect_right(host_times, host_ns)
         if k == 0 or k == len(samples):
             near = samples[0] if k == 0 else samples[-1]
@@ -107,6 +108,12 @@ class HostClocks:
             bound = max(bound, error)
             out.append(dataclasses.replace(e, true_ns=at))
         return out, bound
+
+    @functools.cached_property
+    def _host_times(self) -> dict[int, list[int]]:
+        """Per node, when each sample was taken on its host's clock (made once: ``align`` runs
+        per event)."""
+        return {n: [s.at_ns + s.offset_ns for s in ss] for n, ss in self.samples.items()}
 
     def widest(self) -> int:
         """The largest error of any sample (ns): the bound when no event was logged."""
